@@ -1,0 +1,162 @@
+//! Building and running the service: `Application::build` binds the listener (port 0 in
+//! tests) and `run_until_stopped` serves until the shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use catalog_support::auth::Authenticator;
+use catalog_support::shutdown::Shutdown;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::idempotency::Idempotency;
+use crate::routes;
+use crate::sku::SkuRegistry;
+use crate::store::ProductStore;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub auth: Arc<Authenticator>,
+    pub store: Arc<ProductStore>,
+    pub skus: Arc<SkuRegistry>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl Application {
+    /// Connects to PostgreSQL, migrates if configured, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = catalog_support::db::pool(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .context("DATABASE_URL cannot be used")?;
+        if config.migrate_on_start {
+            catalog_support::db::migrate(&pool).await?;
+        }
+        Self::with_pool(config, pool).await
+    }
+
+    /// Builds on an existing pool whose database is already migrated (tests).
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let state = AppState {
+            auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
+            store: Arc::new(ProductStore::new(pool.clone(), config.snapshot_every)),
+            skus: Arc::new(SkuRegistry::new(pool.clone())),
+            config: Arc::new(config),
+            pool,
+        };
+        Ok(Self {
+            listener,
+            router: app(state.clone()),
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` fires, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let purge = tokio::spawn(purge_idempotency_keys(
+            Idempotency {
+                pool: self.state.pool.clone(),
+                ttl: self.state.config.idempotency_ttl,
+                max_body: 0,
+            },
+            shutdown.clone(),
+        ));
+        tracing::info!(addr = %self.local_addr(), "command-api listening");
+        let stop = shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+            .context("HTTP server failed")?;
+        shutdown.trigger();
+        let _ = purge.await;
+        self.state.pool.close().await;
+        tracing::info!("command-api stopped");
+        Ok(())
+    }
+}
+
+/// The whole service as a `Router`: routes plus the layers every request passes through.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    routes::router(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            catalog_support::problem::Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+            )
+            .into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                    actor = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+}
+
+async fn purge_idempotency_keys(idempotency: Idempotency, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => match idempotency.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
+                Err(err) => tracing::warn!(error = %err, "idempotency purge failed; will retry"),
+            },
+            () = shutdown.wait() => return,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use catalog_support::config::{ConfigError, Env};
+use catalog_support::secret::Secret;
+
+/// Everything command-api reads from its environment, once, at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `COMMAND_API_ADDR`: where the HTTP listener binds. Port 0 picks a free port (tests).
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`: the PostgreSQL database holding the event store.
+    pub database_url: Secret,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size. Each command holds a connection only for its load
+    /// and its commit, so a small pool serves many concurrent requests.
+    pub database_max_connections: u32,
+    /// `JWT_SECRET`: the HS256 key tokens are signed with. Required.
+    pub jwt_secret: Secret,
+    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
+    pub jwt_leeway: Duration,
+    /// `CATALOG_NAMESPACE`: prefix of exchanges, queues and Redis keys.
+    pub namespace: String,
+    /// `SNAPSHOT_EVERY`: a product's state is snapshotted every this many events, so loading it
+    /// reads at most this many events after the snapshot.
+    pub snapshot_every: usize,
+    /// `IDEMPOTENCY_TTL_HOURS`: how long an Idempotency-Key is remembered (at least 24 by contract).
+    pub idempotency_ttl: Duration,
+    /// `MAX_JSON_BODY_BYTES`: larger JSON bodies are refused with 413.
+    pub max_json_body: usize,
+    /// `REQUEST_TIMEOUT_SECS`: a request still running after this long is answered 503.
+    pub request_timeout: Duration,
+    /// `MIGRATE_ON_START`: run pending migrations before serving (default true).
+    pub migrate_on_start: bool,
+}
+
+impl Config {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let snapshot_every = env.parse("SNAPSHOT_EVERY", 50usize)?;
+        if snapshot_every == 0 {
+            return Err(ConfigError::new("SNAPSHOT_EVERY", "must be at least 1"));
+        }
+        let ttl_hours = env.parse("IDEMPOTENCY_TTL_HOURS", 24u64)?;
+        if ttl_hours < 24 {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_TTL_HOURS",
+                "must be at least 24 (the API promises keys are kept 24 hours)",
+            ));
+        }
+        Ok(Self {
+            listen_addr: env.parse("COMMAND_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            database_url: env.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/catalog",
+                &["postgres", "postgresql"],
+            )?,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
+            jwt_secret: env.required_secret("JWT_SECRET")?,
+            jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
+            namespace: env.namespace()?,
+            snapshot_every,
+            idempotency_ttl: Duration::from_secs(ttl_hours * 3600),
+            max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
+            request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
+            migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use catalog_support::config::from_pairs;
+
+    use super::*;
+
+    #[test]
+    fn defaults_need_only_the_jwt_secret() {
+        let config = Config::from_env(&from_pairs(&[("JWT_SECRET", "s")])).unwrap();
+        assert_eq!(config.listen_addr.port(), 8080);
+        assert_eq!(config.namespace, "catalog");
+        assert_eq!(config.max_json_body, 1 << 20);
+        let err = Config::from_env(&from_pairs(&[])).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_named() {
+        let err = Config::from_env(&from_pairs(&[
+            ("JWT_SECRET", "s"),
+            ("DATABASE_URL", "not a url"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_at_least_a_day() {
+        let err = Config::from_env(&from_pairs(&[
+            ("JWT_SECRET", "s"),
+            ("IDEMPOTENCY_TTL_HOURS", "1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "IDEMPOTENCY_TTL_HOURS");
+    }
+}

@@ -1,0 +1,183 @@
+//! The one error type of command-api, and the one place it becomes HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use catalog_domain::{FieldError, ProductError};
+use catalog_support::problem::{FieldViolation, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or a value has the wrong type.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the body must be sent as {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Well-formed values that break a rule.
+    #[error("the request has invalid values")]
+    Validation(Vec<FieldViolation>),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("the SKU {0:?} is already used by another product")]
+    SkuTaken(String),
+    /// The product refused the command in its current state.
+    #[error(transparent)]
+    Refused(ProductError),
+    #[error("the product is at version {current}, not the version given in If-Match")]
+    PreconditionFailed { current: u64 },
+    #[error("the product kept changing under this command; retry it")]
+    Contention,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInProgress,
+    #[error("{0}")]
+    NotImplemented(&'static str),
+    /// A dependency cannot be reached; the client should retry later.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    /// A bug or an unexpected failure. Logged where it becomes a response, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldViolation {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn database(err: sqlx::Error) -> Self {
+        if catalog_support::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Self::Unavailable("the database")
+        } else {
+            Self::Internal(anyhow::Error::new(err).context("database query failed"))
+        }
+    }
+}
+
+impl From<ProductError> for ApiError {
+    fn from(err: ProductError) -> Self {
+        match err {
+            ProductError::Invalid(errors) => Self::Validation(errors.into_iter().map(violation).collect()),
+            ProductError::NotFound => Self::NotFound("product not found"),
+            ProductError::ImageNotFound => Self::NotFound("image not found"),
+            other => Self::Refused(other),
+        }
+    }
+}
+
+fn violation(error: FieldError) -> FieldViolation {
+    FieldViolation {
+        field: error.field,
+        message: error.message,
+    }
+}
+
+/// The stable `type` suffix of a refusal, so clients can tell refusals apart without parsing text.
+fn refusal_kind(err: &ProductError) -> &'static str {
+    match err {
+        ProductError::Archived => "product-archived",
+        ProductError::AlreadyPublished => "already-published",
+        ProductError::NotPublished => "not-published",
+        ProductError::InsufficientStock { .. } => "insufficient-stock",
+        ProductError::TooManyImages { .. } => "too-many-images",
+        ProductError::ImageAlreadyAttached(_) => "image-already-attached",
+        ProductError::ImageNotProcessing { .. } => "image-not-processing",
+        ProductError::AlreadyExists => "product-exists",
+        ProductError::NotFound | ProductError::ImageNotFound | ProductError::Invalid(_) => {
+            "conflict"
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match self {
+            Self::BadRequest(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Malformed request", detail)
+            }
+            Self::UnsupportedMediaType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                detail,
+            ),
+            Self::PayloadTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                detail,
+            ),
+            Self::Validation(errors) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request values",
+                detail,
+            )
+            .with_errors(errors),
+            Self::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
+            Self::SkuTaken(_) => Problem::new(StatusCode::CONFLICT, "sku-taken", "SKU already in use", detail),
+            Self::Refused(err) => Problem::new(
+                StatusCode::CONFLICT,
+                refusal_kind(&err),
+                "Command refused in the product's current state",
+                detail,
+            ),
+            Self::PreconditionFailed { .. } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Version mismatch",
+                detail,
+            ),
+            Self::Contention => Problem::new(
+                StatusCode::CONFLICT,
+                "contention",
+                "Concurrent modification",
+                detail,
+            )
+            .retry_after(1),
+            Self::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                detail,
+            ),
+            Self::IdempotencyInProgress => Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency-in-progress",
+                "Request in progress",
+                detail,
+            )
+            .retry_after(1),
+            Self::NotImplemented(_) => Problem::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not-implemented",
+                "Not implemented",
+                detail,
+            ),
+            Self::Unavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                detail,
+            )
+            .retry_after(2),
+            Self::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "an unexpected error occurred; it has been logged",
+                )
+            }
+        };
+        problem.into_response()
+    }
+}

@@ -1,0 +1,193 @@
+//! Extractors that turn a request into typed values, with every rejection in problem+json.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use catalog_support::auth::Actor;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Syntax errors and wrong types are 400, a body over the limit is 413, a body
+/// sent as anything but JSON is 415. Rules on the values are checked later, as 422.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType("application/json"));
+        }
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::BadRequest(rejection.body_text())
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::BadRequest("the body must be a JSON object".into()));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("{}: {}", e.path(), e.inner())))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The JSON body limit in force, left in the request's extensions so a 413 can say it.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Identifiers that tie an event to the request that caused it. The request id comes from
+/// `x-request-id` (set by the server when the client sent none); correlation and causation ids
+/// may be sent by a client that is itself acting on a message, and default to the request id.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub actor: String,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+}
+
+impl RequestContext {
+    pub fn metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("actor".to_string(), self.actor.clone()),
+            ("request_id".to_string(), self.request_id.clone()),
+            ("correlation_id".to_string(), self.correlation_id.clone()),
+            ("causation_id".to_string(), self.causation_id.clone()),
+        ])
+    }
+}
+
+/// A caller-supplied id is used only if it is short and printable, so it cannot bloat or forge
+/// log lines and metadata.
+fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let actor = parts
+            .extensions
+            .get::<Actor>()
+            .map(|a| a.subject.clone())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route is missing authentication")))?;
+        let request_id = header_id(&parts.headers, "x-request-id")
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let correlation_id =
+            header_id(&parts.headers, "x-correlation-id").unwrap_or_else(|| request_id.clone());
+        let causation_id =
+            header_id(&parts.headers, "x-causation-id").unwrap_or_else(|| request_id.clone());
+        Ok(Self {
+            actor,
+            request_id,
+            correlation_id,
+            causation_id,
+        })
+    }
+}
+
+/// The version named by `If-Match: "<version>"`. `*` (any current version) is the same as no
+/// precondition for a product that exists.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub u64);
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(None);
+        };
+        let raw = value
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("If-Match is not ASCII".into()))?
+            .trim();
+        if raw == "*" {
+            return Ok(None);
+        }
+        parse_version_tag(raw).map(|v| Some(IfMatch(v))).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "If-Match must be an entity tag such as \"3\", not {raw:?}"
+            ))
+        })
+    }
+}
+
+/// Accepts `"3"`, `W/"3"` and a bare `3` from lenient clients.
+fn parse_version_tag(raw: &str) -> Option<u64> {
+    let raw = raw.strip_prefix("W/").unwrap_or(raw);
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    inner.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_tags_parse_in_their_usual_spellings() {
+        assert_eq!(parse_version_tag("\"3\""), Some(3));
+        assert_eq!(parse_version_tag("W/\"12\""), Some(12));
+        assert_eq!(parse_version_tag("7"), Some(7));
+        assert_eq!(parse_version_tag("\"x\""), None);
+        assert_eq!(parse_version_tag("\"-1\""), None);
+    }
+
+    #[test]
+    fn json_content_types_include_parameters_and_suffixes() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_json(&headers));
+        for (value, expected) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&headers), expected, "{value}");
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! `Idempotency-Key`: the first response to a mutation is stored and replayed to retries of the
+//! same request, so a client can retry after a timeout without applying a command twice.
+//!
+//! The record is claimed before the command runs (the primary key decides between concurrent
+//! requests with one key) and completed with the response afterwards. A second request that
+//! finds the record still running waits for it and replays its response.
+
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use catalog_support::auth::Actor;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Headers of a stored response that a replay must repeat.
+const KEPT_HEADERS: [&str; 4] = ["content-type", "etag", "location", "retry-after"];
+
+/// A record still unfinished after this long belongs to a process that died mid-request.
+/// Longer than any request may run (the request timeout), so a live request is never taken over.
+const ABANDONED_AFTER: Duration = Duration::from_secs(120);
+
+/// How long a duplicate waits for the first request before answering 409 "in progress".
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+pub struct Idempotency {
+    pub pool: PgPool,
+    pub ttl: Duration,
+    /// Largest body hashed: the largest any route accepts.
+    pub max_body: usize,
+}
+
+enum Claim {
+    /// This request owns the key and must run.
+    Run,
+    /// A completed response to replay.
+    Replay(Response),
+}
+
+struct Stored {
+    request_hash: Vec<u8>,
+    status_code: Option<i16>,
+    response_headers: Option<serde_json::Value>,
+    response_body: Option<Vec<u8>>,
+    expired: bool,
+    abandoned: bool,
+}
+
+pub async fn middleware(State(idem): State<Idempotency>, request: Request, next: Next) -> Response {
+    let Some(raw_key) = request.headers().get(HEADER) else {
+        return next.run(request).await;
+    };
+    match run(idem, raw_key.clone(), request, next).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn run(
+    idem: Idempotency,
+    raw_key: HeaderValue,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = valid_key(&raw_key)?;
+    let actor = request
+        .extensions()
+        .get::<Actor>()
+        .map(|a| a.subject.clone())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("idempotency needs authentication")))?;
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, idem.max_body)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: idem.max_body,
+        })?;
+    let hash = request_hash(parts.method.as_str(), parts.uri.path(), &body);
+
+    match idem.claim(&actor, &key, &hash).await? {
+        Claim::Replay(response) => Ok(response),
+        Claim::Run => {
+            let request = Request::from_parts(parts, Body::from(body));
+            // Run to completion even if the client goes away: a command half-known to the key
+            // table could otherwise run twice on the retry.
+            let task = tokio::spawn(async move {
+                let response = next.run(request).await;
+                idem.complete(&actor, &key, response).await
+            });
+            task.await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("request task failed: {e}")))
+        }
+    }
+}
+
+fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
+    let key = raw.to_str().unwrap_or("");
+    let printable = key.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if key.is_empty() || key.len() > 255 || !printable {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters".into(),
+        ));
+    }
+    Ok(key.to_string())
+}
+
+fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+impl Idempotency {
+    async fn claim(&self, actor: &str, key: &str, hash: &[u8]) -> Result<Claim, ApiError> {
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (actor, key) DO NOTHING",
+            )
+            .bind(actor)
+            .bind(key)
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(ApiError::database)?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(Claim::Run);
+            }
+            let Some(stored) = self.load(actor, key).await? else {
+                continue; // deleted in between (expired or failed): claim again
+            };
+            if stored.expired {
+                self.forget(actor, key).await;
+                continue;
+            }
+            if stored.request_hash != hash {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            if let Some(status) = stored.status_code {
+                return Ok(Claim::Replay(replay(status, stored)));
+            }
+            if stored.abandoned && self.take_over(actor, key).await? {
+                return Ok(Claim::Run);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::IdempotencyInProgress);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    async fn load(&self, actor: &str, key: &str) -> Result<Option<Stored>, ApiError> {
+        let row: Option<(Vec<u8>, Option<i16>, Option<serde_json::Value>, Option<Vec<u8>>, bool, bool)> =
+            sqlx::query_as(
+                "SELECT request_hash, status_code, response_headers, response_body, \
+                        created_at < now() - make_interval(secs => $3), \
+                        status_code IS NULL AND created_at < now() - make_interval(secs => $4) \
+                 FROM idempotency_keys WHERE actor = $1 AND key = $2",
+            )
+            .bind(actor)
+            .bind(key)
+            .bind(self.ttl.as_secs_f64())
+            .bind(ABANDONED_AFTER.as_secs_f64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ApiError::database)?;
+        Ok(row.map(
+            |(request_hash, status_code, response_headers, response_body, expired, abandoned)| Stored {
+                request_hash,
+                status_code,
+                response_headers,
+                response_body,
+                expired,
+                abandoned,
+            },
+        ))
+    }
+
+    async fn take_over(&self, actor: &str, key: &str) -> Result<bool, ApiError> {
+        let updated = sqlx::query(
+            "UPDATE idempotency_keys SET created_at = now() \
+             WHERE actor = $1 AND key = $2 AND status_code IS NULL \
+               AND created_at < now() - make_interval(secs => $3)",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(ABANDONED_AFTER.as_secs_f64())
+        .execute(&self.pool)
+        .await
+        .map_err(ApiError::database)?
+        .rows_affected();
+        if updated == 1 {
+            tracing::warn!(key, "taking over an idempotency key abandoned by a dead request");
+        }
+        Ok(updated == 1)
+    }
+
+    async fn forget(&self, actor: &str, key: &str) {
+        if let Err(err) = sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2")
+            .bind(actor)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %err, "could not delete idempotency record");
+        }
+    }
+
+    /// Stores the response for replay. A server error is not stored: the key is released so
+    /// that a retry runs the command again, since nothing was written.
+    async fn complete(&self, actor: &str, key: &str, response: Response) -> Response {
+        let (parts, body) = response.into_parts();
+        // Command responses are small JSON documents; the cap only guards against a bug.
+        let body = match to_bytes(body, 1 << 20).await {
+            Ok(body) => body,
+            Err(err) => {
+                self.forget(actor, key).await;
+                return ApiError::Internal(anyhow::anyhow!("response body unreadable: {err}"))
+                    .into_response();
+            }
+        };
+        if parts.status.is_server_error() {
+            self.forget(actor, key).await;
+            return Response::from_parts(parts, Body::from(body));
+        }
+        let headers: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(*name)?.to_str().ok()?;
+                Some((name.to_string(), serde_json::Value::from(value)))
+            })
+            .collect();
+        let stored = sqlx::query(
+            "UPDATE idempotency_keys SET status_code = $3, response_headers = $4, \
+             response_body = $5, completed_at = now() WHERE actor = $1 AND key = $2",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(parts.status.as_u16() as i16)
+        .bind(serde_json::Value::Object(headers))
+        .bind(body.as_ref())
+        .execute(&self.pool)
+        .await;
+        if let Err(err) = stored {
+            tracing::error!(key, error = %err, "could not store the response of an idempotent request");
+        }
+        Response::from_parts(parts, Body::from(body))
+    }
+
+    /// Deletes expired records; run periodically.
+    pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(self.ttl.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+fn replay(status: i16, stored: Stored) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Some(serde_json::Value::Object(map)) = stored.response_headers {
+        for (name, value) in map {
+            if let (Ok(name), Some(Ok(value))) = (
+                HeaderName::try_from(name),
+                value.as_str().map(HeaderValue::from_str),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+    let body = Bytes::from(stored.response_body.unwrap_or_default());
+    (status, headers, body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_be_short_and_printable() {
+        assert!(valid_key(&HeaderValue::from_static("abc-123 x")).is_ok());
+        assert!(valid_key(&HeaderValue::from_static("")).is_err());
+        assert!(valid_key(&HeaderValue::from_str(&"k".repeat(255)).unwrap()).is_ok());
+        assert!(valid_key(&HeaderValue::from_str(&"k".repeat(256)).unwrap()).is_err());
+        assert!(valid_key(&HeaderValue::from_bytes(b"tab\there").unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_hash_tells_method_path_and_body_apart() {
+        let base = request_hash("POST", "/products", b"{}");
+        assert_eq!(base, request_hash("POST", "/products", b"{}"));
+        assert_ne!(base, request_hash("PUT", "/products", b"{}"));
+        assert_ne!(base, request_hash("POST", "/products/1", b"{}"));
+        assert_ne!(base, request_hash("POST", "/products", b"{ }"));
+    }
+}

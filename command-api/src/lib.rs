@@ -1,0 +1,23 @@
+//! command-api: Catalog's write side. Commands arrive over HTTP and are appended as events to
+//! the PostgreSQL event store.
+//!
+//! - [`config`]: settings read from the environment.
+//! - [`app`]: building the service and running it until shutdown.
+//! - [`routes`]: the HTTP contract's command routes, grouped by resource, plus health.
+//! - [`extract`]: JSON bodies, request ids and `If-Match`, each rejected as problem+json.
+//! - [`store`]: loading, deciding and appending, with retries on contention.
+//! - [`sku`]: the SKU registry that keeps SKUs unique across products.
+//! - [`idempotency`]: replaying the first response to a retried `Idempotency-Key`.
+//! - [`error`]: the one error type, mapped to HTTP in one place.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod routes;
+pub mod sku;
+pub mod store;
+
+pub use app::{AppState, Application};
+pub use config::Config;

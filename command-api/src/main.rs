@@ -1,0 +1,112 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use catalog_support::auth::Authenticator;
+use catalog_support::config;
+use catalog_support::shutdown::{self, Shutdown};
+use clap::{Parser, Subcommand};
+use command_api::{Application, Config};
+
+/// Catalog's command API.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a signed development token.
+    Token {
+        /// The actor recorded on every event the token's holder causes.
+        #[arg(long, default_value = "dev")]
+        sub: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = "catalog:write catalog:audit")]
+        scope: String,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    catalog_support::telemetry::init();
+    let env = config::from_process();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Token {
+            sub,
+            scope,
+            ttl_hours,
+        } => {
+            let secret = match env.required_secret("JWT_SECRET") {
+                Ok(secret) => secret,
+                Err(err) => return config_error(err),
+            };
+            let auth = Authenticator::new(&secret, Duration::ZERO);
+            println!(
+                "{}",
+                auth.issue(&sub, &scope, Duration::from_secs(ttl_hours * 3600))
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => {
+            let url = match env.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/catalog",
+                &["postgres", "postgresql"],
+            ) {
+                Ok(url) => url,
+                Err(err) => return config_error(err),
+            };
+            match run_migrations(url.expose()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "migration failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => {
+            let config = match Config::from_env(&env) {
+                Ok(config) => config,
+                Err(err) => return config_error(err),
+            };
+            match serve(config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "command-api failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn config_error(err: config::ConfigError) -> ExitCode {
+    eprintln!("command-api: configuration error: {err}");
+    ExitCode::from(2)
+}
+
+async fn run_migrations(url: &str) -> anyhow::Result<()> {
+    let pool = catalog_support::db::pool(url, 2)?;
+    catalog_support::db::migrate(&pool).await
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let stop = Shutdown::default();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        trigger.trigger();
+    });
+    app.run_until_stopped(stop).await
+}

@@ -1,0 +1,55 @@
+//! Every route of command-api, grouped by resource and merged in [`router`].
+
+mod health;
+mod products;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{middleware, Extension, Router};
+use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
+use catalog_support::problem::Problem;
+
+use crate::app::AppState;
+use crate::extract::BodyLimit;
+use crate::idempotency::{self, Idempotency};
+
+pub fn router(state: AppState) -> Router {
+    let writer = RequireScope {
+        auth: Arc::clone(&state.auth),
+        scope: SCOPE_WRITE,
+    };
+    let idempotency = Idempotency {
+        pool: state.pool.clone(),
+        ttl: state.config.idempotency_ttl,
+        max_body: state.config.max_json_body,
+    };
+    // Layers on the protected group run outermost first: authentication, then idempotency,
+    // so a replay is only ever served to the actor who made the first request.
+    let commands = products::router()
+        .route_layer(middleware::from_fn_with_state(idempotency, idempotency::middleware))
+        .route_layer(middleware::from_fn_with_state(writer, require_scope))
+        .layer(DefaultBodyLimit::max(state.config.max_json_body))
+        .layer(Extension(BodyLimit(state.config.max_json_body)));
+    Router::new()
+        .merge(commands)
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not accept that method",
+    )
+}

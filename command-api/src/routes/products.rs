@@ -1,0 +1,331 @@
+//! The product commands of the HTTP contract. Each handler turns its request into one domain
+//! command; the domain decides, the store appends.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, patch, post, put};
+use axum::{Json, Router};
+use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
+use catalog_support::problem::FieldViolation;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::{IfMatch, JsonBody, RequestContext};
+use crate::store::Committed;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products", post(create))
+        .route("/products/{id}", patch(update_details).delete(archive))
+        .route("/products/{id}/price", put(change_price))
+        .route("/products/{id}/stock-adjustments", post(adjust_stock))
+        .route("/products/{id}/publish", post(publish))
+        .route("/products/{id}/unpublish", post(unpublish))
+        .route("/products/{id}/images", post(upload_image))
+        .route("/products/{id}/images/{image_id}", delete(remove_image))
+}
+
+/// `{id, version}`, the answer to every command, with the version as ETag.
+#[derive(Serialize)]
+struct Accepted {
+    id: String,
+    version: u64,
+}
+
+fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
+    let mut response = (
+        status,
+        Json(Accepted {
+            id: id.to_string(),
+            version,
+        }),
+    )
+        .into_response();
+    let etag = HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header");
+    response.headers_mut().insert(header::ETAG, etag);
+    response
+}
+
+/// Product ids are UUIDs; anything else cannot name a product, so it is 404 without a query.
+fn product_id(raw: &str) -> Result<String, ApiError> {
+    Uuid::parse_str(raw)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| ApiError::NotFound("product not found"))
+}
+
+#[derive(Deserialize)]
+struct MoneyBody {
+    amount: Option<i64>,
+    currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    price: Option<MoneyBody>,
+    stock: Option<i64>,
+    category: Option<String>,
+    attributes: Option<BTreeMap<String, String>>,
+}
+
+/// Collects the required fields a body left out, so that they are reported together with the
+/// rules the present fields break.
+#[derive(Default)]
+struct Missing(Vec<FieldViolation>);
+
+impl Missing {
+    fn take<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
+        value.unwrap_or_else(|| {
+            self.0.push(FieldViolation {
+                field: field.to_string(),
+                message: "is required".to_string(),
+            });
+            T::default()
+        })
+    }
+
+    fn money(&mut self, prefix: &str, money: Option<MoneyBody>) -> Money {
+        let field = |leaf: &str| {
+            if prefix.is_empty() {
+                leaf.to_string()
+            } else {
+                format!("{prefix}.{leaf}")
+            }
+        };
+        match money {
+            None => Money::new(self.take(prefix, None::<i64>), "EUR"),
+            Some(m) => Money {
+                amount: self.take(&field("amount"), m.amount),
+                currency: self.take(&field("currency"), m.currency),
+            },
+        }
+    }
+
+    /// Runs the domain's own checks on a command built from the body, then reports missing
+    /// fields and broken rules in one 422. A rule broken only by a missing field's placeholder
+    /// is not reported twice.
+    fn check(self, decided: Result<Vec<catalog_domain::ProductEvent>, ProductError>) -> Result<(), ApiError> {
+        let mut errors = self.0;
+        match decided {
+            Err(ProductError::Invalid(found)) => {
+                for e in found {
+                    let covered = errors
+                        .iter()
+                        .any(|m| e.field == m.field || e.field.starts_with(&format!("{}.", m.field)));
+                    if !covered {
+                        errors.push(FieldViolation {
+                            field: e.field,
+                            message: e.message,
+                        });
+                    }
+                }
+            }
+            Err(other) => return Err(other.into()),
+            Ok(_) => {}
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(sku))]
+async fn create(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    let mut missing = Missing::default();
+    let create = CreateProduct {
+        sku: missing.take("sku", body.sku),
+        name: missing.take("name", body.name),
+        description: body.description,
+        price: missing.money("price", body.price),
+        stock: body.stock.unwrap_or(0),
+        category: body.category,
+        attributes: body.attributes.unwrap_or_default(),
+    };
+    // Checked before the SKU is reserved, so an invalid request never touches the registry.
+    missing.check(Product::default().decide(ProductCommand::Create(create.clone())))?;
+    tracing::Span::current().record("sku", create.sku.as_str());
+
+    let id = Uuid::now_v7().to_string();
+    let sku = create.sku.clone();
+    app.skus.reserve(&sku, &id).await?;
+    let result = app
+        .store
+        .execute(&id, ProductCommand::Create(create), None, &ctx.metadata())
+        .await;
+    match result {
+        Ok(committed) => {
+            let mut response = accepted(StatusCode::CREATED, &id, committed.version);
+            let location = HeaderValue::from_str(&format!("/products/{id}"))
+                .expect("a UUID path is a valid header");
+            response.headers_mut().insert(header::LOCATION, location);
+            Ok(response)
+        }
+        Err(err) => {
+            // Compensation: the event was not stored, so the SKU must not stay taken.
+            app.skus.release(&sku, &id).await;
+            Err(err)
+        }
+    }
+}
+
+/// Deserializes a present field as `Some(value)`, so `null` (clear) and absent (keep) differ.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    attributes: Option<Option<BTreeMap<String, String>>>,
+}
+
+async fn run(
+    app: &AppState,
+    raw_id: &str,
+    command: ProductCommand,
+    if_match: Option<IfMatch>,
+    ctx: &RequestContext,
+) -> Result<(String, Committed), ApiError> {
+    let id = product_id(raw_id)?;
+    let committed = app
+        .store
+        .execute(&id, command, if_match.map(|m| m.0), &ctx.metadata())
+        .await?;
+    Ok((id, committed))
+}
+
+async fn update_details(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Response, ApiError> {
+    let name = match body.name {
+        Some(None) => return Err(ApiError::invalid("name", "must not be null")),
+        other => other.flatten(),
+    };
+    let update = UpdateDetails {
+        name,
+        description: body.description,
+        category: body.category,
+        attributes: body.attributes.map(Option::unwrap_or_default),
+    };
+    let (id, committed) = run(&app, &id, ProductCommand::UpdateDetails(update), if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+async fn change_price(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+    JsonBody(body): JsonBody<MoneyBody>,
+) -> Result<Response, ApiError> {
+    let mut missing = Missing::default();
+    let price = missing.money("", Some(body));
+    if !missing.0.is_empty() {
+        return Err(ApiError::Validation(missing.0));
+    }
+    let (id, committed) = run(&app, &id, ProductCommand::ChangePrice(price), if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+#[derive(Deserialize)]
+struct StockBody {
+    delta: Option<i64>,
+    reason: Option<String>,
+}
+
+async fn adjust_stock(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+    JsonBody(body): JsonBody<StockBody>,
+) -> Result<Response, ApiError> {
+    let mut missing = Missing::default();
+    let delta = missing.take("delta", body.delta);
+    let reason = missing.take("reason", body.reason);
+    if !missing.0.is_empty() {
+        return Err(ApiError::Validation(missing.0));
+    }
+    let command = ProductCommand::AdjustStock { delta, reason };
+    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+async fn publish(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+) -> Result<Response, ApiError> {
+    let (id, committed) = run(&app, &id, ProductCommand::Publish, if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+async fn unpublish(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+) -> Result<Response, ApiError> {
+    let (id, committed) = run(&app, &id, ProductCommand::Unpublish, if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+async fn archive(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+) -> Result<Response, ApiError> {
+    let (id, committed) = run(&app, &id, ProductCommand::Archive, if_match, &ctx).await?;
+    for envelope in &committed.events {
+        if let catalog_domain::ProductEvent::ProductArchived { sku } = &envelope.payload {
+            app.skus.release(sku, &id).await;
+        }
+    }
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
+/// Uploads arrive with the image pipeline; the route exists so clients and docs see it.
+async fn upload_image(Path(id): Path<String>) -> Result<Response, ApiError> {
+    product_id(&id)?;
+    Err(ApiError::NotImplemented(
+        "image uploads are not available in this version",
+    ))
+}
+
+async fn remove_image(
+    State(app): State<AppState>,
+    Path((id, image_id)): Path<(String, String)>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+) -> Result<Response, ApiError> {
+    let command = ProductCommand::RemoveImage { image_id };
+    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}

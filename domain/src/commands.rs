@@ -1,0 +1,65 @@
+use std::collections::BTreeMap;
+
+use crate::events::{ImageOriginal, Rendition};
+use crate::money::Money;
+
+/// What a product can be asked to do. Values arrive unchecked; the aggregate checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProductCommand {
+    Create(CreateProduct),
+    UpdateDetails(UpdateDetails),
+    ChangePrice(Money),
+    AdjustStock { delta: i64, reason: String },
+    Publish,
+    Unpublish,
+    Archive,
+    AttachImage(AttachImage),
+    RemoveImage { image_id: String },
+    RecordImageProcessed(RecordImageProcessed),
+    RecordImageFailed { image_id: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateProduct {
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Money,
+    pub stock: i64,
+    pub category: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A partial change of the descriptive fields. For the optional fields the outer `Option` says
+/// whether the field is being changed, the inner one whether it is being set or cleared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateDetails {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub category: Option<Option<String>>,
+    pub attributes: Option<BTreeMap<String, String>>,
+}
+
+impl UpdateDetails {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.category.is_none()
+            && self.attributes.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachImage {
+    pub image_id: String,
+    pub original: ImageOriginal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordImageProcessed {
+    pub image_id: String,
+    pub width: u32,
+    pub height: u32,
+    pub blurhash: Option<String>,
+    pub renditions: BTreeMap<String, Rendition>,
+}

@@ -1,0 +1,27 @@
+//! The Product aggregate of Catalog: what can be asked of a product and what it answers.
+//!
+//! - [`commands`]: the requests a product can be asked to carry out.
+//! - [`events`]: the facts a product records, one per change; the only thing ever stored.
+//! - [`product`]: the aggregate itself: `decide` turns a command into events under the rules,
+//!   `apply` folds an event into state. Replaying events through `apply` is how every past
+//!   version of a product is rebuilt, on the command side and the query side alike.
+//! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
+//! - [`money`]: prices in minor units with an ISO 4217 currency.
+//! - [`error`]: why a command was refused.
+//!
+//! This crate does no IO. The only async code is the `handle` signature cqrs-es requires.
+
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod money;
+pub mod product;
+pub mod rules;
+
+pub use commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails};
+pub use error::{FieldError, ProductError};
+pub use events::{
+    Details, ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES,
+};
+pub use money::Money;
+pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};

@@ -1,0 +1,386 @@
+use std::collections::BTreeMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use crate::commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails};
+use crate::error::ProductError;
+use crate::events::{Details, ImageOriginal, ProductEvent, Rendition};
+use crate::money::Money;
+use crate::rules::Violations;
+
+/// Most images one product may hold at once (the HTTP contract's limit).
+pub const MAX_IMAGES: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+impl ProductStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Archived => "archived",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStatus {
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl ImageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub status: ImageStatus,
+    pub original: ImageOriginal,
+    pub failure: Option<String>,
+    /// Oriented size of the image, known once processed.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub blurhash: Option<String>,
+    pub renditions: BTreeMap<String, Rendition>,
+}
+
+impl Image {
+    /// Every blob this image owns.
+    pub fn blob_keys(&self) -> Vec<String> {
+        std::iter::once(self.original.key.clone())
+            .chain(
+                self.renditions
+                    .values()
+                    .flat_map(|r| [r.webp_key.clone(), r.jpeg_key.clone()]),
+            )
+            .collect()
+    }
+}
+
+/// The Product aggregate. `status` is `None` until the product is created, which is how a
+/// command to an unknown id is told apart from one to an existing product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub status: Option<ProductStatus>,
+    pub sku: String,
+    pub details: Details,
+    pub price: Option<Money>,
+    pub stock: i64,
+    pub images: Vec<Image>,
+}
+
+impl Product {
+    /// Rebuilds a product from its events, as the event store holds them.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a ProductEvent>) -> Self {
+        let mut product = Self::default();
+        for event in events {
+            product.apply(event.clone());
+        }
+        product
+    }
+
+    pub fn exists(&self) -> bool {
+        self.status.is_some()
+    }
+
+    fn image(&self, image_id: &str) -> Result<&Image, ProductError> {
+        self.images
+            .iter()
+            .find(|i| i.id == image_id)
+            .ok_or(ProductError::ImageNotFound)
+    }
+
+    fn image_mut(&mut self, image_id: &str) -> Option<&mut Image> {
+        self.images.iter_mut().find(|i| i.id == image_id)
+    }
+
+    /// Decides which events a command produces, or why it is refused. Pure: the state is not
+    /// changed here, only by `apply`. An empty list means the command changes nothing.
+    pub fn decide(&self, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
+        let status = match (self.status, &command) {
+            (None, ProductCommand::Create(_)) => return Self::create(command_create(command)),
+            (Some(_), ProductCommand::Create(_)) => return Err(ProductError::AlreadyExists),
+            (None, _) => return Err(ProductError::NotFound),
+            (Some(status), _) => status,
+        };
+        if status == ProductStatus::Archived {
+            return Err(ProductError::Archived);
+        }
+        match command {
+            ProductCommand::Create(_) => unreachable!("handled above"),
+            ProductCommand::UpdateDetails(update) => self.update_details(update),
+            ProductCommand::ChangePrice(price) => self.change_price(price),
+            ProductCommand::AdjustStock { delta, reason } => self.adjust_stock(delta, reason),
+            ProductCommand::Publish => match status {
+                ProductStatus::Published => Err(ProductError::AlreadyPublished),
+                _ => Ok(vec![ProductEvent::ProductPublished {}]),
+            },
+            ProductCommand::Unpublish => match status {
+                ProductStatus::Published => Ok(vec![ProductEvent::ProductUnpublished {}]),
+                _ => Err(ProductError::NotPublished),
+            },
+            ProductCommand::Archive => Ok(vec![ProductEvent::ProductArchived {
+                sku: self.sku.clone(),
+            }]),
+            ProductCommand::AttachImage(attach) => self.attach_image(attach),
+            ProductCommand::RemoveImage { image_id } => {
+                let image = self.image(&image_id)?;
+                Ok(vec![ProductEvent::ImageRemoved {
+                    blob_keys: image.blob_keys(),
+                    image_id,
+                }])
+            }
+            ProductCommand::RecordImageProcessed(processed) => self.record_processed(processed),
+            ProductCommand::RecordImageFailed { image_id, reason } => {
+                self.processing_image(&image_id)?;
+                let mut violations = Violations::default();
+                violations.reason("reason", &reason);
+                violations.into_result().map_err(ProductError::Invalid)?;
+                Ok(vec![ProductEvent::ImageProcessingFailed { image_id, reason }])
+            }
+        }
+    }
+
+    fn create(create: CreateProduct) -> Result<Vec<ProductEvent>, ProductError> {
+        let mut violations = Violations::default();
+        violations.sku(&create.sku);
+        violations.name(&create.name);
+        violations.description(create.description.as_deref());
+        violations.money("price", &create.price);
+        violations.stock(create.stock);
+        violations.category(create.category.as_deref());
+        violations.attributes(&create.attributes);
+        violations.into_result().map_err(ProductError::Invalid)?;
+        Ok(vec![ProductEvent::ProductCreated {
+            sku: create.sku,
+            details: Details {
+                name: create.name,
+                description: create.description,
+                category: create.category,
+                attributes: create.attributes,
+            },
+            price: create.price,
+            stock: create.stock,
+        }])
+    }
+
+    fn update_details(&self, update: UpdateDetails) -> Result<Vec<ProductEvent>, ProductError> {
+        if update.is_empty() {
+            return Err(ProductError::invalid(
+                "body",
+                "give at least one of name, description, category, attributes",
+            ));
+        }
+        let mut violations = Violations::default();
+        if let Some(name) = &update.name {
+            violations.name(name);
+        }
+        if let Some(description) = &update.description {
+            violations.description(description.as_deref());
+        }
+        if let Some(category) = &update.category {
+            violations.category(category.as_deref());
+        }
+        if let Some(attributes) = &update.attributes {
+            violations.attributes(attributes);
+        }
+        violations.into_result().map_err(ProductError::Invalid)?;
+
+        let current = &self.details;
+        let details = Details {
+            name: update.name.unwrap_or_else(|| current.name.clone()),
+            description: update.description.unwrap_or_else(|| current.description.clone()),
+            category: update.category.unwrap_or_else(|| current.category.clone()),
+            attributes: update.attributes.unwrap_or_else(|| current.attributes.clone()),
+        };
+        let changed: Vec<String> = [
+            ("name", details.name != current.name),
+            ("description", details.description != current.description),
+            ("category", details.category != current.category),
+            ("attributes", details.attributes != current.attributes),
+        ]
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(field, _)| field.to_string())
+        .collect();
+        if changed.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![ProductEvent::DetailsUpdated { details, changed }])
+    }
+
+    fn change_price(&self, price: Money) -> Result<Vec<ProductEvent>, ProductError> {
+        let mut violations = Violations::default();
+        violations.money("", &price);
+        violations.into_result().map_err(ProductError::Invalid)?;
+        let previous = self.price.clone().expect("a created product has a price");
+        if previous == price {
+            return Ok(vec![]);
+        }
+        Ok(vec![ProductEvent::PriceChanged { price, previous }])
+    }
+
+    fn adjust_stock(&self, delta: i64, reason: String) -> Result<Vec<ProductEvent>, ProductError> {
+        let mut violations = Violations::default();
+        violations.delta(delta);
+        violations.reason("reason", &reason);
+        violations.into_result().map_err(ProductError::Invalid)?;
+        let insufficient = ProductError::InsufficientStock {
+            available: self.stock,
+            delta,
+        };
+        let stock = match self.stock.checked_add(delta) {
+            Some(stock) if stock >= 0 => stock,
+            Some(_) => return Err(insufficient),
+            None if delta < 0 => return Err(insufficient),
+            None => return Err(ProductError::invalid("delta", "stock would overflow")),
+        };
+        Ok(vec![ProductEvent::StockAdjusted {
+            delta,
+            reason,
+            stock,
+        }])
+    }
+
+    fn attach_image(&self, attach: AttachImage) -> Result<Vec<ProductEvent>, ProductError> {
+        if self.images.iter().any(|i| i.id == attach.image_id) {
+            return Err(ProductError::ImageAlreadyAttached(attach.image_id));
+        }
+        if self.images.len() >= MAX_IMAGES {
+            return Err(ProductError::TooManyImages { limit: MAX_IMAGES });
+        }
+        Ok(vec![ProductEvent::ImageAttached {
+            image_id: attach.image_id,
+            original: attach.original,
+        }])
+    }
+
+    fn processing_image(&self, image_id: &str) -> Result<&Image, ProductError> {
+        let image = self.image(image_id)?;
+        if image.status != ImageStatus::Processing {
+            return Err(ProductError::ImageNotProcessing {
+                status: image.status.as_str().to_string(),
+            });
+        }
+        Ok(image)
+    }
+
+    fn record_processed(
+        &self,
+        processed: RecordImageProcessed,
+    ) -> Result<Vec<ProductEvent>, ProductError> {
+        self.processing_image(&processed.image_id)?;
+        if processed.renditions.is_empty() {
+            return Err(ProductError::invalid("renditions", "must not be empty"));
+        }
+        Ok(vec![ProductEvent::ImageProcessed {
+            image_id: processed.image_id,
+            width: processed.width,
+            height: processed.height,
+            blurhash: processed.blurhash,
+            renditions: processed.renditions,
+        }])
+    }
+}
+
+fn command_create(command: ProductCommand) -> CreateProduct {
+    match command {
+        ProductCommand::Create(create) => create,
+        _ => unreachable!("only called for Create"),
+    }
+}
+
+impl Aggregate for Product {
+    const TYPE: &'static str = "Product";
+    type Command = ProductCommand;
+    type Event = ProductEvent;
+    type Error = ProductError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ProductEvent::ProductCreated {
+                sku,
+                details,
+                price,
+                stock,
+            } => {
+                self.status = Some(ProductStatus::Draft);
+                self.sku = sku;
+                self.details = details;
+                self.price = Some(price);
+                self.stock = stock;
+            }
+            ProductEvent::DetailsUpdated { details, .. } => self.details = details,
+            ProductEvent::PriceChanged { price, .. } => self.price = Some(price),
+            ProductEvent::StockAdjusted { stock, .. } => self.stock = stock,
+            ProductEvent::ProductPublished {} => self.status = Some(ProductStatus::Published),
+            ProductEvent::ProductUnpublished {} => self.status = Some(ProductStatus::Draft),
+            ProductEvent::ProductArchived { .. } => self.status = Some(ProductStatus::Archived),
+            ProductEvent::ImageAttached { image_id, original } => self.images.push(Image {
+                id: image_id,
+                status: ImageStatus::Processing,
+                original,
+                failure: None,
+                width: None,
+                height: None,
+                blurhash: None,
+                renditions: BTreeMap::new(),
+            }),
+            ProductEvent::ImageRemoved { image_id, .. } => {
+                self.images.retain(|i| i.id != image_id)
+            }
+            ProductEvent::ImageProcessed {
+                image_id,
+                width,
+                height,
+                blurhash,
+                renditions,
+            } => {
+                if let Some(image) = self.image_mut(&image_id) {
+                    image.status = ImageStatus::Ready;
+                    image.width = Some(width);
+                    image.height = Some(height);
+                    image.blurhash = blurhash;
+                    image.renditions = renditions;
+                }
+            }
+            ProductEvent::ImageProcessingFailed { image_id, reason } => {
+                if let Some(image) = self.image_mut(&image_id) {
+                    image.status = ImageStatus::Failed;
+                    image.failure = Some(reason);
+                }
+            }
+        }
+    }
+}

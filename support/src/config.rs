@@ -1,0 +1,164 @@
+//! Settings come from environment variables, read once at start-up. A bad value stops the
+//! process with one line naming the variable and what is wrong with it.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use crate::secret::Secret;
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &str, message: impl Into<String>) -> Self {
+        Self {
+            var: var.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads settings from a source of variables: the process environment in services, a map in
+/// tests, so that tests never race on the shared environment.
+pub struct Env<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+pub fn from_process() -> Env<impl Fn(&str) -> Option<String>> {
+    Env {
+        lookup: |name: &str| std::env::var(name).ok(),
+    }
+}
+
+pub fn from_pairs<'a>(
+    pairs: &'a [(&'a str, &'a str)],
+) -> Env<impl Fn(&str) -> Option<String> + 'a> {
+    Env {
+        lookup: move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        },
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The raw value; an empty variable counts as unset.
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.is_empty())
+    }
+
+    pub fn string(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn parse<T>(&self, var: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError::new(var, format!("cannot use {raw:?}: {e}"))),
+        }
+    }
+
+    pub fn required_secret(&self, var: &str) -> Result<Secret, ConfigError> {
+        self.get(var)
+            .map(Secret::new)
+            .ok_or_else(|| ConfigError::new(var, "is required but not set"))
+    }
+
+    /// A URL with one of the given schemes. The value is never echoed back in the error, since
+    /// connection URLs carry passwords.
+    pub fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
+        let raw = self.string(var, default);
+        let parsed = url::Url::parse(&raw)
+            .map_err(|e| ConfigError::new(var, format!("is not a valid URL ({e})")))?;
+        if !schemes.contains(&parsed.scheme()) {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "scheme {:?} is not one of {}",
+                    parsed.scheme(),
+                    schemes.join(", ")
+                ),
+            ));
+        }
+        Ok(Secret::new(raw))
+    }
+
+    /// The prefix for exchanges, queues and Redis keys: short, and safe inside every one of them.
+    pub fn namespace(&self) -> Result<String, ConfigError> {
+        let ns = self.string("CATALOG_NAMESPACE", "catalog");
+        let ok = ns.len() <= 64
+            && ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if ok {
+            Ok(ns)
+        } else {
+            Err(ConfigError::new(
+                "CATALOG_NAMESPACE",
+                "must be at most 64 characters of A-Z, a-z, 0-9, '_', '-', '.'",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_number_names_the_variable_and_the_value() {
+        let env = from_pairs(&[("PORT", "eighty")]);
+        let err = env.parse::<u16>("PORT", 80).unwrap_err();
+        assert_eq!(err.var, "PORT");
+        assert!(err.to_string().starts_with("PORT: cannot use \"eighty\""));
+        assert_eq!(from_pairs(&[]).parse::<u16>("PORT", 80).unwrap(), 80);
+    }
+
+    #[test]
+    fn a_url_error_never_echoes_the_value() {
+        let env = from_pairs(&[("DATABASE_URL", "postgres//user:pw@host")]);
+        let err = env
+            .url("DATABASE_URL", "postgres://x", &["postgres", "postgresql"])
+            .unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let env = from_pairs(&[("DATABASE_URL", "mysql://user:pw@host/db")]);
+        let err = env.url("DATABASE_URL", "", &["postgres"]).unwrap_err();
+        assert!(err.to_string().contains("mysql"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_secret_is_an_error_and_empty_counts_as_missing() {
+        assert!(from_pairs(&[("JWT_SECRET", "")])
+            .required_secret("JWT_SECRET")
+            .is_err());
+        assert!(from_pairs(&[]).required_secret("JWT_SECRET").is_err());
+    }
+
+    #[test]
+    fn namespaces_are_restricted_to_safe_characters() {
+        assert_eq!(from_pairs(&[]).namespace().unwrap(), "catalog");
+        assert!(from_pairs(&[("CATALOG_NAMESPACE", "t-1.a_b")])
+            .namespace()
+            .is_ok());
+        assert!(from_pairs(&[("CATALOG_NAMESPACE", "a b")])
+            .namespace()
+            .is_err());
+        assert!(from_pairs(&[("CATALOG_NAMESPACE", "a:b")])
+            .namespace()
+            .is_err());
+    }
+}

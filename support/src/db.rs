@@ -1,0 +1,65 @@
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+/// Every migration of the workspace, embedded in the binary so a service can migrate on start.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Connects a pool lazily: a service starts even while PostgreSQL is down and answers 503
+/// until it returns. `acquire_timeout` bounds how long a request waits for a connection before
+/// it is told the database is unavailable instead of hanging.
+pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options.application_name("catalog")))
+}
+
+/// True when the error means "the database cannot be reached right now", which a client should
+/// retry, as opposed to a bug or a refused statement.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
+        // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+        matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+    }))
+}
+
+/// Walks an error's chain looking for an unavailable database, for errors that wrap sqlx's.
+pub fn chain_is_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(sqlx_err) = e.downcast_ref::<sqlx::Error>() {
+            return is_unavailable(sqlx_err);
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Applies pending migrations. Concurrent callers (several replicas starting at once) are
+/// serialised by sqlx's advisory lock. While PostgreSQL is not up yet, retries with backoff.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1.. {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(err)) if is_unavailable(&err) && attempt < 10 => {
+                tracing::warn!(error = %err, attempt, "database not reachable yet, retrying migrations");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("migrations failed")),
+        }
+    }
+    unreachable!("the loop returns")
+}

@@ -1,0 +1,17 @@
+//! Plumbing shared by Catalog's services, kept here so each service reads as its own logic.
+//!
+//! - [`config`]: reading typed settings from the environment, one clear error per bad value.
+//! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
+//! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
+//! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
+//! - [`auth`]: JWT bearer authentication and scope checks.
+//! - [`shutdown`]: the signal that stops every service gracefully.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod problem;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,83 @@
+//! RFC 9457 problem details: the one shape every error of every service takes.
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// One rejected field of a request, named as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldViolation {
+    pub field: String,
+    pub message: String,
+}
+
+/// A problem response. `kind` becomes a stable `type` URI (`urn:catalog:problem:<kind>`) that
+/// clients can match on; `title` is the fixed human summary of that kind and `detail` the
+/// explanation of this occurrence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldViolation>>,
+    /// Extension members of this problem type (RFC 9457 §3.2), e.g. `checks` on readiness.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    pub headers: HeaderMap,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:catalog:problem:{kind}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+            extensions: serde_json::Map::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_string(), value);
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Asks the client to come back after `seconds`, for 429 and 503.
+    pub fn retry_after(self, seconds: u32) -> Self {
+        self.with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        headers.extend(self.headers);
+        response
+    }
+}
