@@ -46,6 +46,7 @@ enum Claim {
     Replay(Response),
 }
 
+#[derive(sqlx::FromRow)]
 struct Stored {
     request_hash: Vec<u8>,
     status_code: Option<i16>,
@@ -166,30 +167,19 @@ impl Idempotency {
     }
 
     async fn load(&self, actor: &str, key: &str) -> Result<Option<Stored>, ApiError> {
-        let row: Option<(Vec<u8>, Option<i16>, Option<serde_json::Value>, Option<Vec<u8>>, bool, bool)> =
-            sqlx::query_as(
-                "SELECT request_hash, status_code, response_headers, response_body, \
-                        created_at < now() - make_interval(secs => $3), \
-                        status_code IS NULL AND created_at < now() - make_interval(secs => $4) \
-                 FROM idempotency_keys WHERE actor = $1 AND key = $2",
-            )
-            .bind(actor)
-            .bind(key)
-            .bind(self.ttl.as_secs_f64())
-            .bind(ABANDONED_AFTER.as_secs_f64())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(ApiError::database)?;
-        Ok(row.map(
-            |(request_hash, status_code, response_headers, response_body, expired, abandoned)| Stored {
-                request_hash,
-                status_code,
-                response_headers,
-                response_body,
-                expired,
-                abandoned,
-            },
-        ))
+        sqlx::query_as::<_, Stored>(
+            "SELECT request_hash, status_code, response_headers, response_body, \
+                    created_at < now() - make_interval(secs => $3) AS expired, \
+                    status_code IS NULL AND created_at < now() - make_interval(secs => $4) AS abandoned \
+             FROM idempotency_keys WHERE actor = $1 AND key = $2",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(self.ttl.as_secs_f64())
+        .bind(ABANDONED_AFTER.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ApiError::database)
     }
 
     async fn take_over(&self, actor: &str, key: &str) -> Result<bool, ApiError> {

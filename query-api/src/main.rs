@@ -1,1 +1,31 @@
-fn main() {}
+use std::process::ExitCode;
+
+use catalog_support::config;
+use catalog_support::shutdown::{self, Shutdown};
+use query_api::{Application, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    catalog_support::telemetry::init();
+    let config = match Config::from_env(&config::from_process()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("query-api: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = Shutdown::default();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        trigger.trigger();
+    });
+    let result = async { Application::build(config).await?.run_until_stopped(stop).await };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "query-api failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
 //! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`health`]: liveness and readiness routes.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
 //! - [`shutdown`]: the signal that stops every service gracefully.
@@ -11,6 +12,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod health;
 pub mod problem;
 pub mod secret;
 pub mod shutdown;

@@ -1,6 +1,5 @@
 //! Every route of command-api, grouped by resource and merged in [`router`].
 
-mod health;
 mod products;
 
 use std::sync::Arc;
@@ -33,12 +32,13 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(writer, require_scope))
         .layer(DefaultBodyLimit::max(state.config.max_json_body))
         .layer(Extension(BodyLimit(state.config.max_json_body)));
+    let pool = state.pool.clone();
     Router::new()
         .merge(commands)
-        .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(catalog_support::health::router(pool))
 }
 
 async fn not_found() -> impl IntoResponse {

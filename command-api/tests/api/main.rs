@@ -1,0 +1,9 @@
+//! End-to-end tests of command-api: real HTTP against the real service on a fresh PostgreSQL
+//! database per test (sqlx::test creates and drops it).
+
+mod auth;
+mod commands;
+mod concurrency;
+mod create;
+mod helpers;
+mod idempotency;

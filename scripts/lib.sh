@@ -1,0 +1,60 @@
+# Shared by scripts/dev and scripts/test: make sure the local services answer, starting the
+# ones installed on this machine when they do not. Sourced, not run.
+
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+REDIS_HOST=${REDIS_HOST:-127.0.0.1}
+REDIS_PORT=${REDIS_PORT:-6379}
+AMQP_PORT=${AMQP_PORT:-5672}
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A TCP port that accepts connections (bash's /dev/tcp: no client tools needed).
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for() { # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$name did not come up within ${seconds}s"
+    sleep 0.5
+  done
+}
+
+ensure_postgres() {
+  if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then return; fi
+  command -v pg_ctlcluster >/dev/null || die "PostgreSQL does not answer at $PG_HOST:$PG_PORT and is not installed here"
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+  wait_for PostgreSQL 60 pg_isready -q -h "$PG_HOST" -p "$PG_PORT"
+}
+
+ensure_redis() {
+  if port_open "$REDIS_HOST" "$REDIS_PORT"; then return; fi
+  command -v redis-server >/dev/null || die "Redis does not answer at $REDIS_HOST:$REDIS_PORT and is not installed here"
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for Redis 30 port_open "$REDIS_HOST" "$REDIS_PORT"
+}
+
+ensure_rabbitmq() {
+  if port_open 127.0.0.1 "$AMQP_PORT"; then return; fi
+  command -v rabbitmq-server >/dev/null || die "RabbitMQ does not answer at 127.0.0.1:$AMQP_PORT and is not installed here"
+  log "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_for RabbitMQ 120 rabbitmqctl await_startup
+  wait_for RabbitMQ 60 port_open 127.0.0.1 "$AMQP_PORT"
+}
+
+ensure_services() {
+  ensure_postgres
+  ensure_redis
+  ensure_rabbitmq
+}
+
+# One target directory outside the clone, shared by every checkout on this machine, so that a
+# fresh clone (CI) does not rebuild every dependency.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/catalog-target}
