@@ -93,6 +93,19 @@ impl Application {
             },
             shutdown.clone(),
         ));
+        let relay = self.state.config.relay_enabled.then(|| {
+            let config = &self.state.config;
+            tokio::spawn(crate::relay::run(
+                self.state.pool.clone(),
+                crate::relay::RelayConfig {
+                    amqp_url: config.amqp_url.expose().to_string(),
+                    namespace: config.namespace.clone(),
+                    batch_size: config.relay_batch_size,
+                    poll_interval: config.relay_poll_interval,
+                },
+                shutdown.clone(),
+            ))
+        });
         tracing::info!(addr = %self.local_addr(), "command-api listening");
         let stop = shutdown.clone();
         axum::serve(self.listener, self.router)
@@ -101,6 +114,11 @@ impl Application {
             .context("HTTP server failed")?;
         shutdown.trigger();
         let _ = purge.await;
+        if let Some(relay) = relay {
+            if let Err(err) = relay.await {
+                tracing::error!(error = %err, "relay task failed");
+            }
+        }
         self.state.pool.close().await;
         tracing::info!("command-api stopped");
         Ok(())
@@ -127,22 +145,23 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id,
-                    actor = tracing::field::Empty,
-                )
-            })
-            // One line per request at info, with status and latency, in the request's span.
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                        actor = tracing::field::Empty,
+                    )
+                })
+                // One line per request at info, with status and latency, in the request's span.
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([

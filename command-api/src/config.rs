@@ -31,6 +31,16 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `MIGRATE_ON_START`: run pending migrations before serving (default true).
     pub migrate_on_start: bool,
+    /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
+    pub amqp_url: Secret,
+    /// `RELAY_ENABLED`: run the outbox relay in this process (default true). Every replica may
+    /// run it: an advisory lock keeps exactly one active.
+    pub relay_enabled: bool,
+    /// `RELAY_BATCH_SIZE`: events published per round under load.
+    pub relay_batch_size: i64,
+    /// `RELAY_POLL_INTERVAL_MS`: how often the relay looks for events when no notification
+    /// woke it (a notification is lost while the listener reconnects, for instance).
+    pub relay_poll_interval: Duration,
 }
 
 impl Config {
@@ -62,6 +72,16 @@ impl Config {
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
+            amqp_url: env.url(
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                &["amqp", "amqps"],
+            )?,
+            relay_enabled: env.parse("RELAY_ENABLED", true)?,
+            relay_batch_size: env.parse("RELAY_BATCH_SIZE", 500i64)?.max(1),
+            relay_poll_interval: Duration::from_millis(
+                env.parse("RELAY_POLL_INTERVAL_MS", 500u64)?,
+            ),
         })
     }
 }

@@ -63,7 +63,9 @@ impl ApiError {
 impl From<ProductError> for ApiError {
     fn from(err: ProductError) -> Self {
         match err {
-            ProductError::Invalid(errors) => Self::Validation(errors.into_iter().map(violation).collect()),
+            ProductError::Invalid(errors) => {
+                Self::Validation(errors.into_iter().map(violation).collect())
+            }
             ProductError::NotFound => Self::NotFound("product not found"),
             ProductError::ImageNotFound => Self::NotFound("image not found"),
             other => Self::Refused(other),
@@ -99,9 +101,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         let problem = match self {
-            Self::BadRequest(_) => {
-                Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Malformed request", detail)
-            }
+            Self::BadRequest(_) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed request",
+                detail,
+            ),
             Self::UnsupportedMediaType(_) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -121,8 +126,15 @@ impl IntoResponse for ApiError {
                 detail,
             )
             .with_errors(errors),
-            Self::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
-            Self::SkuTaken(_) => Problem::new(StatusCode::CONFLICT, "sku-taken", "SKU already in use", detail),
+            Self::NotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+            }
+            Self::SkuTaken(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "sku-taken",
+                "SKU already in use",
+                detail,
+            ),
             Self::Refused(err) => Problem::new(
                 StatusCode::CONFLICT,
                 refusal_kind(&err),

@@ -36,7 +36,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(ApiError::BadRequest("the body must be a JSON object".into()));
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
         }
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
@@ -57,7 +59,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The JSON body limit in force, left in the request's extensions so a 413 can say it.
@@ -105,7 +108,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .extensions
             .get::<Actor>()
             .map(|a| a.subject.clone())
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route is missing authentication")))?;
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("route is missing authentication"))
+            })?;
         let request_id = header_id(&parts.headers, "x-request-id")
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let correlation_id =
@@ -143,11 +148,13 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for IfMatch {
         if raw == "*" {
             return Ok(None);
         }
-        parse_version_tag(raw).map(|v| Some(IfMatch(v))).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "If-Match must be an entity tag such as \"3\", not {raw:?}"
-            ))
-        })
+        parse_version_tag(raw)
+            .map(|v| Some(IfMatch(v)))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "If-Match must be an entity tag such as \"3\", not {raw:?}"
+                ))
+            })
     }
 }
 

@@ -196,7 +196,10 @@ impl Idempotency {
         .map_err(ApiError::database)?
         .rows_affected();
         if updated == 1 {
-            tracing::warn!(key, "taking over an idempotency key abandoned by a dead request");
+            tracing::warn!(
+                key,
+                "taking over an idempotency key abandoned by a dead request"
+            );
         }
         Ok(updated == 1)
     }

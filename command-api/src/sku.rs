@@ -62,7 +62,10 @@ impl SkuRegistry {
         .map_err(ApiError::database)?
         .rows_affected();
         if deleted > 0 {
-            tracing::info!(sku, "reclaimed the reservation of an archived or never-created product");
+            tracing::info!(
+                sku,
+                "reclaimed the reservation of an archived or never-created product"
+            );
         }
         Ok(deleted > 0)
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use catalog_domain::{Product, ProductCommand};
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream,
-    SerializedEvent, SerializedSnapshot,
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
 };
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
@@ -185,7 +185,11 @@ impl ProductStore {
 
     /// Loads the product's current state and version.
     pub async fn load(&self, id: &str) -> Result<(Product, u64), ApiError> {
-        let context = self.store.load_aggregate(id).await.map_err(aggregate_error)?;
+        let context = self
+            .store
+            .load_aggregate(id)
+            .await
+            .map_err(aggregate_error)?;
         Ok((context.aggregate, context.current_sequence as u64))
     }
 

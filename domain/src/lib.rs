@@ -8,6 +8,7 @@
 //! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
 //! - [`money`]: prices in minor units with an ISO 4217 currency.
 //! - [`error`]: why a command was refused.
+//! - [`view`]: the ProductView read models serve, mapped from the aggregate's state.
 //!
 //! This crate does no IO. The only async code is the `handle` signature cqrs-es requires.
 
@@ -17,11 +18,13 @@ pub mod events;
 pub mod money;
 pub mod product;
 pub mod rules;
+pub mod view;
 
-pub use commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails};
-pub use error::{FieldError, ProductError};
-pub use events::{
-    Details, ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES,
+pub use commands::{
+    AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails,
 };
+pub use error::{FieldError, ProductError};
+pub use events::{Details, ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES};
 pub use money::Money;
 pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};
+pub use view::{ImageView, ProductView, RenditionView};

@@ -4,7 +4,9 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails};
+use crate::commands::{
+    AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails,
+};
 use crate::error::ProductError;
 use crate::events::{Details, ImageOriginal, ProductEvent, Rendition};
 use crate::money::Money;
@@ -154,7 +156,10 @@ impl Product {
                 let mut violations = Violations::default();
                 violations.reason("reason", &reason);
                 violations.into_result().map_err(ProductError::Invalid)?;
-                Ok(vec![ProductEvent::ImageProcessingFailed { image_id, reason }])
+                Ok(vec![ProductEvent::ImageProcessingFailed {
+                    image_id,
+                    reason,
+                }])
             }
         }
     }
@@ -207,9 +212,13 @@ impl Product {
         let current = &self.details;
         let details = Details {
             name: update.name.unwrap_or_else(|| current.name.clone()),
-            description: update.description.unwrap_or_else(|| current.description.clone()),
+            description: update
+                .description
+                .unwrap_or_else(|| current.description.clone()),
             category: update.category.unwrap_or_else(|| current.category.clone()),
-            attributes: update.attributes.unwrap_or_else(|| current.attributes.clone()),
+            attributes: update
+                .attributes
+                .unwrap_or_else(|| current.attributes.clone()),
         };
         let changed: Vec<String> = [
             ("name", details.name != current.name),
@@ -357,9 +366,7 @@ impl Aggregate for Product {
                 blurhash: None,
                 renditions: BTreeMap::new(),
             }),
-            ProductEvent::ImageRemoved { image_id, .. } => {
-                self.images.retain(|i| i.id != image_id)
-            }
+            ProductEvent::ImageRemoved { image_id, .. } => self.images.retain(|i| i.id != image_id),
             ProductEvent::ImageProcessed {
                 image_id,
                 width,

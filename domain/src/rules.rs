@@ -40,7 +40,10 @@ impl Violations {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
-            self.push("sku", "may contain only letters A-Z, a-z, digits, '.', '_' and '-'");
+            self.push(
+                "sku",
+                "may contain only letters A-Z, a-z, digits, '.', '_' and '-'",
+            );
         }
     }
 
@@ -179,10 +182,7 @@ mod tests {
             errors(|v| v.money("price", &Money::new(MAX_AMOUNT + 1, "EUR"))),
             ["price.amount"]
         );
-        assert_eq!(
-            errors(|v| v.money("", &Money::new(-1, "EUR"))),
-            ["amount"]
-        );
+        assert_eq!(errors(|v| v.money("", &Money::new(-1, "EUR"))), ["amount"]);
         for bad in ["eur", "EU", "EURO", "QQQ", ""] {
             assert_eq!(
                 errors(|v| v.money("", &Money::new(1, bad))),

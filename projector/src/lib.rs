@@ -1,2 +1,18 @@
-//! projector: builds Catalog's read models from the event stream. The consumers, `rebuild`
-//! and `verify` arrive with the read models; this version has no projection to run.
+//! projector: builds Catalog's read models from the event stream.
+//!
+//! - [`config`]: settings read from the environment.
+//! - [`consumer`]: consumes `<ns>.projector`; one outcome per message (ack, retry, dead-letter).
+//! - [`postgres`]: the PostgreSQL read model and the fold shared by every path.
+//! - [`redis_model`]: the Redis read model, written only forward.
+//! - [`replay`]: streaming all events product by product.
+//! - [`rebuild`] and [`verify`]: the `rebuild` and `verify` subcommands.
+//! - [`error`]: transient versus permanent failures.
+
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod postgres;
+pub mod rebuild;
+pub mod redis_model;
+pub mod replay;
+pub mod verify;

@@ -84,5 +84,10 @@ impl Application {
 }
 
 async fn not_found() -> impl IntoResponse {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such route")
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "no such route",
+    )
 }

@@ -20,7 +20,12 @@ async fn main() -> ExitCode {
         shutdown::signal().await;
         trigger.trigger();
     });
-    let result = async { Application::build(config).await?.run_until_stopped(stop).await };
+    let result = async {
+        Application::build(config)
+            .await?
+            .run_until_stopped(stop)
+            .await
+    };
     match result.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -127,7 +127,11 @@ impl Authenticator {
         }
         Ok(Actor {
             subject: claims.sub,
-            scopes: claims.scope.split_whitespace().map(str::to_string).collect(),
+            scopes: claims
+                .scope
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
         })
     }
 
@@ -195,7 +199,11 @@ mod tests {
     #[test]
     fn an_issued_token_authenticates_with_its_scopes() {
         let auth = auth();
-        let token = auth.issue("alice", "catalog:write catalog:audit", Duration::from_secs(60));
+        let token = auth.issue(
+            "alice",
+            "catalog:write catalog:audit",
+            Duration::from_secs(60),
+        );
         let actor = auth.authenticate(&bearer(&token)).unwrap();
         assert_eq!(actor.subject, "alice");
         assert!(actor.has_scope(SCOPE_WRITE) && actor.has_scope(SCOPE_AUDIT));

@@ -53,7 +53,9 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     for attempt in 1.. {
         match MIGRATOR.run(pool).await {
             Ok(()) => return Ok(()),
-            Err(sqlx::migrate::MigrateError::Execute(err)) if is_unavailable(&err) && attempt < 10 => {
+            Err(sqlx::migrate::MigrateError::Execute(err))
+                if is_unavailable(&err) && attempt < 10 =>
+            {
                 tracing::warn!(error = %err, attempt, "database not reachable yet, retrying migrations");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

@@ -27,8 +27,11 @@ async fn live() -> Json<serde_json::Value> {
 /// Ready when PostgreSQL answers within a second. A short bound, so that a load balancer's
 /// probe learns of an outage quickly instead of timing out itself.
 async fn ready(State(pool): State<PgPool>) -> Response {
-    let check =
-        tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(&pool)).await;
+    let check = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query("SELECT 1").execute(&pool),
+    )
+    .await;
     let reason = match check {
         Ok(Ok(_)) => {
             return Json(json!({"status": "ready", "checks": {"postgres": "up"}})).into_response()

@@ -1,5 +1,6 @@
 //! Plumbing shared by Catalog's services, kept here so each service reads as its own logic.
 //!
+//! - [`amqp`]: the RabbitMQ topology and the event as it travels on the broker.
 //! - [`config`]: reading typed settings from the environment, one clear error per bad value.
 //! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
 //! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
@@ -9,6 +10,7 @@
 //! - [`auth`]: JWT bearer authentication and scope checks.
 //! - [`shutdown`]: the signal that stops every service gracefully.
 
+pub mod amqp;
 pub mod auth;
 pub mod config;
 pub mod db;

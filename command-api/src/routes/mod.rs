@@ -28,7 +28,10 @@ pub fn router(state: AppState) -> Router {
     // Layers on the protected group run outermost first: authentication, then idempotency,
     // so a replay is only ever served to the actor who made the first request.
     let commands = products::router()
-        .route_layer(middleware::from_fn_with_state(idempotency, idempotency::middleware))
+        .route_layer(middleware::from_fn_with_state(
+            idempotency,
+            idempotency::middleware,
+        ))
         .route_layer(middleware::from_fn_with_state(writer, require_scope))
         .layer(DefaultBodyLimit::max(state.config.max_json_body))
         .layer(Extension(BodyLimit(state.config.max_json_body)));
@@ -42,7 +45,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> impl IntoResponse {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such route")
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "no such route",
+    )
 }
 
 async fn method_not_allowed() -> impl IntoResponse {

@@ -111,14 +111,17 @@ impl Missing {
     /// Runs the domain's own checks on a command built from the body, then reports missing
     /// fields and broken rules in one 422. A rule broken only by a missing field's placeholder
     /// is not reported twice.
-    fn check(self, decided: Result<Vec<catalog_domain::ProductEvent>, ProductError>) -> Result<(), ApiError> {
+    fn check(
+        self,
+        decided: Result<Vec<catalog_domain::ProductEvent>, ProductError>,
+    ) -> Result<(), ApiError> {
         let mut errors = self.0;
         match decided {
             Err(ProductError::Invalid(found)) => {
                 for e in found {
-                    let covered = errors
-                        .iter()
-                        .any(|m| e.field == m.field || e.field.starts_with(&format!("{}.", m.field)));
+                    let covered = errors.iter().any(|m| {
+                        e.field == m.field || e.field.starts_with(&format!("{}.", m.field))
+                    });
                     if !covered {
                         errors.push(FieldViolation {
                             field: e.field,
@@ -232,7 +235,14 @@ async fn update_details(
         category: body.category,
         attributes: body.attributes.map(Option::unwrap_or_default),
     };
-    let (id, committed) = run(&app, &id, ProductCommand::UpdateDetails(update), if_match, &ctx).await?;
+    let (id, committed) = run(
+        &app,
+        &id,
+        ProductCommand::UpdateDetails(update),
+        if_match,
+        &ctx,
+    )
+    .await?;
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
@@ -248,7 +258,14 @@ async fn change_price(
     if !missing.0.is_empty() {
         return Err(ApiError::Validation(missing.0));
     }
-    let (id, committed) = run(&app, &id, ProductCommand::ChangePrice(price), if_match, &ctx).await?;
+    let (id, committed) = run(
+        &app,
+        &id,
+        ProductCommand::ChangePrice(price),
+        if_match,
+        &ctx,
+    )
+    .await?;
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 

@@ -27,10 +27,16 @@ async fn patching_details_returns_the_new_version_and_records_the_change(pool: P
     let events = app.events(&id).await;
     let updated = &events[1].2["DetailsUpdated"];
     assert_eq!(updated["name"], "Tea cup");
-    assert_eq!(updated["description"], "Porcelain, 80 ml", "untouched fields stay");
+    assert_eq!(
+        updated["description"], "Porcelain, 80 ml",
+        "untouched fields stay"
+    );
     assert_eq!(updated["category"], Value::Null, "null clears a field");
     assert_eq!(updated["attributes"], json!({"size": "L"}));
-    assert_eq!(updated["changed"], json!(["name", "category", "attributes"]));
+    assert_eq!(
+        updated["changed"],
+        json!(["name", "category", "attributes"])
+    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
@@ -38,7 +44,11 @@ async fn a_patch_that_changes_nothing_keeps_the_version(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let id = app.create_product("P-2").await;
     let response = app
-        .send(Method::PATCH, &format!("/products/{id}"), Some(json!({"name": "Espresso cup"})))
+        .send(
+            Method::PATCH,
+            &format!("/products/{id}"),
+            Some(json!({"name": "Espresso cup"})),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(version_of(response).await.1["version"], 1);
@@ -56,7 +66,10 @@ async fn invalid_patches_are_422(pool: PgPool) {
         (json!({"name": ""}), "name"),
         (json!({"description": "d".repeat(5001)}), "description"),
         (json!({"category": "c".repeat(101)}), "category"),
-        (json!({"attributes": {"k": "v".repeat(1001)}}), "attributes.k"),
+        (
+            json!({"attributes": {"k": "v".repeat(1001)}}),
+            "attributes.k",
+        ),
     ] {
         let problem = assert_problem(
             app.send(Method::PATCH, &path, Some(body.clone())).await,
@@ -66,7 +79,8 @@ async fn invalid_patches_are_422(pool: PgPool) {
         assert_eq!(error_fields(&problem), [field], "{body}");
     }
     assert_problem(
-        app.send(Method::PATCH, &path, Some(json!({"name": 5}))).await,
+        app.send(Method::PATCH, &path, Some(json!({"name": 5})))
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -78,14 +92,34 @@ async fn commands_to_an_unknown_product_are_404(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let unknown = uuid::Uuid::now_v7();
     let cases = [
-        (Method::PATCH, format!("/products/{unknown}"), Some(json!({"name": "x"}))),
-        (Method::PUT, format!("/products/{unknown}/price"), Some(json!({"amount": 1, "currency": "EUR"}))),
-        (Method::POST, format!("/products/{unknown}/stock-adjustments"), Some(json!({"delta": 1, "reason": "r"}))),
+        (
+            Method::PATCH,
+            format!("/products/{unknown}"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::PUT,
+            format!("/products/{unknown}/price"),
+            Some(json!({"amount": 1, "currency": "EUR"})),
+        ),
+        (
+            Method::POST,
+            format!("/products/{unknown}/stock-adjustments"),
+            Some(json!({"delta": 1, "reason": "r"})),
+        ),
         (Method::POST, format!("/products/{unknown}/publish"), None),
         (Method::POST, format!("/products/{unknown}/unpublish"), None),
         (Method::DELETE, format!("/products/{unknown}"), None),
-        (Method::DELETE, format!("/products/{unknown}/images/img-1"), None),
-        (Method::POST, "/products/not-a-uuid/publish".to_string(), None),
+        (
+            Method::DELETE,
+            format!("/products/{unknown}/images/img-1"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/products/not-a-uuid/publish".to_string(),
+            None,
+        ),
     ];
     for (method, path, body) in cases {
         let response = app.send(method.clone(), &path, body).await;
@@ -100,7 +134,11 @@ async fn changing_the_price_records_old_and_new(pool: PgPool) {
     let id = app.create_product("PR-1").await;
     let path = format!("/products/{id}/price");
     let response = app
-        .send(Method::PUT, &path, Some(json!({"amount": 1499, "currency": "USD"})))
+        .send(
+            Method::PUT,
+            &path,
+            Some(json!({"amount": 1499, "currency": "USD"})),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(etag(&response).as_deref(), Some("\"2\""));
@@ -123,7 +161,12 @@ async fn changing_the_price_records_old_and_new(pool: PgPool) {
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
     assert_problem(
-        app.send(Method::PUT, &path, Some(json!({"amount": "5", "currency": "EUR"}))).await,
+        app.send(
+            Method::PUT,
+            &path,
+            Some(json!({"amount": "5", "currency": "EUR"})),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -148,7 +191,10 @@ async fn stock_adjustments_never_take_stock_below_zero(pool: PgPool) {
     for (body, fields) in [
         (json!({"delta": 0, "reason": "r"}), vec!["delta"]),
         (json!({"delta": 1, "reason": ""}), vec!["reason"]),
-        (json!({"delta": 1, "reason": "r".repeat(201)}), vec!["reason"]),
+        (
+            json!({"delta": 1, "reason": "r".repeat(201)}),
+            vec!["reason"],
+        ),
         (json!({}), vec!["delta", "reason"]),
     ] {
         let problem = assert_problem(
@@ -159,7 +205,12 @@ async fn stock_adjustments_never_take_stock_below_zero(pool: PgPool) {
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
     assert_problem(
-        app.send(Method::POST, &path, Some(json!({"delta": 1.5, "reason": "r"}))).await,
+        app.send(
+            Method::POST,
+            &path,
+            Some(json!({"delta": 1.5, "reason": "r"})),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -173,40 +224,75 @@ async fn publishing_and_unpublishing_follow_the_lifecycle(pool: PgPool) {
     let publish = format!("/products/{id}/publish");
     let unpublish = format!("/products/{id}/unpublish");
 
-    let problem = assert_problem(app.send(Method::POST, &unpublish, None).await, StatusCode::CONFLICT).await;
+    let problem = assert_problem(
+        app.send(Method::POST, &unpublish, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(problem["type"], "urn:catalog:problem:not-published");
     let response = app.send(Method::POST, &publish, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(etag(&response).as_deref(), Some("\"2\""));
-    let problem = assert_problem(app.send(Method::POST, &publish, None).await, StatusCode::CONFLICT).await;
+    let problem = assert_problem(
+        app.send(Method::POST, &publish, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(problem["type"], "urn:catalog:problem:already-published");
     let response = app.send(Method::POST, &unpublish, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(version_of(response).await.1["version"], 3);
 
     let types: Vec<String> = app.events(&id).await.into_iter().map(|e| e.1).collect();
-    assert_eq!(types, ["ProductCreated", "ProductPublished", "ProductUnpublished"]);
+    assert_eq!(
+        types,
+        ["ProductCreated", "ProductPublished", "ProductUnpublished"]
+    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn an_archived_product_accepts_no_command(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let id = app.create_product("ARC-1").await;
-    let response = app.send(Method::DELETE, &format!("/products/{id}"), None).await;
+    let response = app
+        .send(Method::DELETE, &format!("/products/{id}"), None)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(version_of(response).await.1, json!({"id": id, "version": 2}));
+    assert_eq!(
+        version_of(response).await.1,
+        json!({"id": id, "version": 2})
+    );
     let cases = [
-        (Method::PATCH, format!("/products/{id}"), Some(json!({"name": "x"}))),
-        (Method::PUT, format!("/products/{id}/price"), Some(json!({"amount": 1, "currency": "EUR"}))),
-        (Method::POST, format!("/products/{id}/stock-adjustments"), Some(json!({"delta": 1, "reason": "r"}))),
+        (
+            Method::PATCH,
+            format!("/products/{id}"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::PUT,
+            format!("/products/{id}/price"),
+            Some(json!({"amount": 1, "currency": "EUR"})),
+        ),
+        (
+            Method::POST,
+            format!("/products/{id}/stock-adjustments"),
+            Some(json!({"delta": 1, "reason": "r"})),
+        ),
         (Method::POST, format!("/products/{id}/publish"), None),
         (Method::POST, format!("/products/{id}/unpublish"), None),
         (Method::DELETE, format!("/products/{id}"), None),
         (Method::DELETE, format!("/products/{id}/images/img-1"), None),
     ];
     for (method, path, body) in cases {
-        let problem = assert_problem(app.send(method.clone(), &path, body).await, StatusCode::CONFLICT).await;
-        assert_eq!(problem["type"], "urn:catalog:problem:product-archived", "{method} {path}");
+        let problem = assert_problem(
+            app.send(method.clone(), &path, body).await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert_eq!(
+            problem["type"], "urn:catalog:problem:product-archived",
+            "{method} {path}"
+        );
     }
     assert_eq!(app.events(&id).await.len(), 2, "events are never deleted");
 }
@@ -223,7 +309,8 @@ async fn image_routes_exist_and_unknown_images_are_404(pool: PgPool) {
         .unwrap();
     assert_problem(upload, StatusCode::NOT_IMPLEMENTED).await;
     let problem = assert_problem(
-        app.send(Method::DELETE, &format!("/products/{id}/images/nope"), None).await,
+        app.send(Method::DELETE, &format!("/products/{id}/images/nope"), None)
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -281,7 +368,11 @@ async fn if_match_with_a_stale_version_is_412_and_writes_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn unknown_routes_and_methods_answer_in_problem_json(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    assert_problem(app.send(Method::GET, "/nope", None).await, StatusCode::NOT_FOUND).await;
+    assert_problem(
+        app.send(Method::GET, "/nope", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_problem(
         app.send(Method::GET, "/products", None).await,
         StatusCode::METHOD_NOT_ALLOWED,
@@ -292,11 +383,24 @@ async fn unknown_routes_and_methods_answer_in_problem_json(pool: PgPool) {
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn health_endpoints_answer(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let live = app.client.get(format!("{}/health/live", app.base)).send().await.unwrap();
+    let live = app
+        .client
+        .get(format!("{}/health/live", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = app.client.get(format!("{}/health/ready", app.base)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/health/ready", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<Value>().await.unwrap()["checks"]["postgres"], "up");
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["checks"]["postgres"],
+        "up"
+    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
@@ -309,16 +413,17 @@ async fn a_product_with_many_events_loads_from_its_snapshot_correctly(pool: PgPo
         assert_eq!(app.adjust_stock(&id, delta).await.status(), StatusCode::OK);
         expected += delta;
     }
-    let (last_sequence, state): (i64, Value) = sqlx::query_as(
-        "SELECT last_sequence, payload FROM snapshots WHERE aggregate_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(&app.pool)
-    .await
-    .expect("a snapshot was written");
+    let (last_sequence, state): (i64, Value) =
+        sqlx::query_as("SELECT last_sequence, payload FROM snapshots WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("a snapshot was written");
     assert_eq!(last_sequence, 30, "snapshots are taken every 10 events");
     // The snapshot holds exactly the first 30 events' state: no event applied twice.
-    let replayed: i64 = app.events(&id).await[29].2["StockAdjusted"]["stock"].as_i64().unwrap();
+    let replayed: i64 = app.events(&id).await[29].2["StockAdjusted"]["stock"]
+        .as_i64()
+        .unwrap();
     assert_eq!(state["stock"].as_i64().unwrap(), replayed);
 
     // Loading from snapshot + later events gives the replayed state: stock can go exactly to 0.

@@ -9,7 +9,7 @@ use crate::helpers::*;
 async fn concurrent_stock_adjustments_lose_no_update(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let id = app.create_product("CONC-1").await; // stock 10
-    // Their sum is -32 against a stock of 10, so some must be refused whatever the order.
+                                                 // Their sum is -32 against a stock of 10, so some must be refused whatever the order.
     let deltas: Vec<i64> = (0..32).map(|i| if i % 2 == 0 { -5 } else { 3 }).collect();
     let responses = join_all(deltas.iter().map(|&d| app.adjust_stock(&id, d))).await;
 
@@ -29,8 +29,14 @@ async fn concurrent_stock_adjustments_lose_no_update(pool: PgPool) {
         }
     }
     let events = app.events(&id).await;
-    assert_eq!(events.len(), 1 + accepted, "one event per accepted adjustment");
-    let final_stock = events.last().unwrap().2["StockAdjusted"]["stock"].as_i64().unwrap();
+    assert_eq!(
+        events.len(),
+        1 + accepted,
+        "one event per accepted adjustment"
+    );
+    let final_stock = events.last().unwrap().2["StockAdjusted"]["stock"]
+        .as_i64()
+        .unwrap();
     assert_eq!(final_stock, 10 + accepted_sum);
     assert!(final_stock >= 0);
     // Every recorded level is the previous one plus its delta, and never negative.

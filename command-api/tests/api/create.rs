@@ -75,7 +75,10 @@ async fn a_product_without_stock_starts_at_zero(pool: PgPool) {
         .to_string();
     let events = app.events(&id).await;
     assert_eq!(events[0].2["ProductCreated"]["stock"], 0);
-    assert_eq!(app.adjust_stock(&id, -1).await.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        app.adjust_stock(&id, -1).await.status(),
+        StatusCode::CONFLICT
+    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
@@ -238,15 +241,23 @@ async fn two_concurrent_creates_of_one_sku_give_one_201_and_one_409(pool: PgPool
     let app = TestApp::spawn(pool).await;
     for round in 0..5 {
         let sku = format!("RACE-{round}");
-        let (a, b) = tokio::join!(app.create(product_body(&sku)), app.create(product_body(&sku)));
+        let (a, b) = tokio::join!(
+            app.create(product_body(&sku)),
+            app.create(product_body(&sku))
+        );
         let mut statuses = [a.status(), b.status()];
         statuses.sort();
-        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{sku}");
+        assert_eq!(
+            statuses,
+            [StatusCode::CREATED, StatusCode::CONFLICT],
+            "{sku}"
+        );
     }
-    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ProductCreated'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ProductCreated'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(created, 5);
 }
 
@@ -266,10 +277,11 @@ async fn a_create_whose_event_cannot_be_stored_leaves_no_reservation(pool: PgPoo
     .unwrap();
     let failed = app.create(product_body("DOOMED")).await;
     assert_problem(failed, StatusCode::INTERNAL_SERVER_ERROR).await;
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sku_reservations WHERE sku = 'DOOMED'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sku_reservations WHERE sku = 'DOOMED'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(left, 0, "the reservation was compensated");
 
     sqlx::raw_sql("DROP TRIGGER refuse_doomed ON events")

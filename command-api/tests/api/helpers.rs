@@ -32,6 +32,7 @@ impl TestApp {
             ("JWT_SECRET", SECRET),
             ("COMMAND_API_ADDR", "127.0.0.1:0"),
             ("JWT_LEEWAY_SECS", "0"),
+            ("RELAY_ENABLED", "false"),
         ];
         pairs.extend_from_slice(extra);
         let config = Config::from_env(&from_pairs(&pairs)).expect("test config is valid");

@@ -1,0 +1,217 @@
+//! The outbox relay: publishes every stored event to RabbitMQ, in order, at least once.
+//!
+//! The events table is the outbox. The relay reads it past its checkpoint in
+//! (transaction_id, position) order, only below the oldest transaction still running
+//! (`pg_snapshot_xmin`), so it never passes an event whose transaction commits late (see
+//! migrations/…_relay.sql). It publishes with publisher confirms and advances the checkpoint
+//! only after the broker confirmed the whole batch: a crash in between publishes the batch
+//! again, and consumers are idempotent. LISTEN/NOTIFY wakes it at once; polling is the fallback.
+//! One relay is active per namespace: the holder of a PostgreSQL advisory lock.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use catalog_support::amqp::{Topology, WireEvent, CONSUMERS};
+use catalog_support::shutdown::Shutdown;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::Confirmation;
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{Connection, PgConnection};
+
+#[derive(Clone)]
+pub struct RelayConfig {
+    pub amqp_url: String,
+    pub namespace: String,
+    pub batch_size: i64,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+struct Checkpoint {
+    transaction_id: i64,
+    position: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    #[sqlx(flatten)]
+    event: WireEvent,
+    transaction_id: i64,
+}
+
+/// Runs the relay until shutdown, reconnecting after any failure with backoff.
+pub async fn run(pool: PgPool, config: RelayConfig, shutdown: Shutdown) {
+    let mut delay = Duration::from_millis(200);
+    while !shutdown.is_triggered() {
+        let started = Instant::now();
+        match run_once(&pool, &config, &shutdown).await {
+            Ok(()) => return,
+            Err(err) => {
+                if started.elapsed() > Duration::from_secs(30) {
+                    delay = Duration::from_millis(200);
+                }
+                tracing::warn!(error = format!("{err:#}"), retry_in = ?delay, "relay stopped; restarting");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.wait() => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Waits for leadership, then relays until shutdown (Ok) or a failure (Err).
+async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> anyhow::Result<()> {
+    // The lock lives as long as this connection: if the process dies, PostgreSQL releases it
+    // and a standby takes over.
+    let mut lock = PgConnection::connect_with(&pool.connect_options())
+        .await
+        .context("relay lock connection")?;
+    let lock_name = format!("catalog-relay:{}", config.namespace);
+    loop {
+        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&lock_name)
+            .fetch_one(&mut lock)
+            .await?;
+        if acquired {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = shutdown.wait() => return Ok(()),
+        }
+    }
+    tracing::info!(namespace = %config.namespace, "relay active");
+
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("catalog_events").await?;
+
+    let connection = catalog_support::amqp::connect(&config.amqp_url)
+        .await
+        .context("connecting to RabbitMQ")?;
+    let channel = connection.create_channel().await?;
+    let topology = Topology::new(&config.namespace);
+    for consumer in CONSUMERS {
+        topology.declare_consumer(&channel, &consumer).await?;
+    }
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+
+    let mut checkpoint = load_checkpoint(pool, &config.namespace).await?;
+    loop {
+        if shutdown.is_triggered() {
+            let _ = connection.close(200, "shutdown".into()).await;
+            return Ok(());
+        }
+        // Still the leader? A dead lock connection means the lock may be someone else's now.
+        sqlx::query("SELECT 1")
+            .execute(&mut lock)
+            .await
+            .context("relay lock connection lost")?;
+
+        let batch = fetch(pool, checkpoint, config.batch_size).await?;
+        metrics::gauge!("catalog_relay_backlog").set(backlog(pool, checkpoint).await? as f64);
+        if batch.is_empty() {
+            tokio::select! {
+                notification = listener.recv() => { notification?; }
+                () = tokio::time::sleep(config.poll_interval) => {}
+                () = shutdown.wait() => {}
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let mut confirms = Vec::with_capacity(batch.len());
+        for Row { event, .. } in &batch {
+            let body = serde_json::to_vec(event)?;
+            let confirm = channel
+                .basic_publish(
+                    topology.exchange().as_str().into(),
+                    event.routing_key().as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    event.properties(),
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            match confirm.await? {
+                Confirmation::Ack(_) | Confirmation::NotRequested => {}
+                Confirmation::Nack(_) => anyhow::bail!("the broker refused a published event"),
+            }
+        }
+        let last = batch.last().expect("batch is not empty");
+        checkpoint = Checkpoint {
+            transaction_id: last.transaction_id,
+            position: last.event.position,
+        };
+        save_checkpoint(pool, &config.namespace, checkpoint).await?;
+        metrics::counter!("catalog_relay_published_total").increment(batch.len() as u64);
+        metrics::histogram!("catalog_relay_publish_seconds")
+            .record(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            events = batch.len(),
+            position = checkpoint.position,
+            "published"
+        );
+    }
+}
+
+// xid8 travels as text and is compared in SQL: sqlx has no xid8 type, and a 64-bit xid fits i64.
+async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        "SELECT event_id, position, transaction_id::text::bigint AS transaction_id, \
+                aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, metadata, recorded_at \
+         FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, position \
+         LIMIT $3",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.position)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Events stored but not yet published (including those held back behind a running transaction).
+async fn backlog(pool: &PgPool, after: Checkpoint) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.position)
+    .fetch_one(pool)
+    .await
+}
+
+async fn load_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<Checkpoint> {
+    sqlx::query("INSERT INTO relay_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    sqlx::query_as(
+        "SELECT transaction_id::text::bigint AS transaction_id, position \
+         FROM relay_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+}
+
+async fn save_checkpoint(pool: &PgPool, name: &str, at: Checkpoint) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE relay_checkpoints SET transaction_id = $2::text::xid8, position = $3, \
+         updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.transaction_id.to_string())
+    .bind(at.position)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}

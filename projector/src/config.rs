@@ -1,0 +1,45 @@
+use std::time::Duration;
+
+use catalog_support::config::{ConfigError, Env};
+use catalog_support::secret::Secret;
+
+/// Everything the projector reads from its environment, once, at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the event store and the PostgreSQL read model (one database).
+    pub database_url: Secret,
+    /// `REDIS_URL`: the Redis read model.
+    pub redis_url: Secret,
+    /// `AMQP_URL`: the broker the events arrive from.
+    pub amqp_url: Secret,
+    /// `CATALOG_NAMESPACE`: prefix of queues and Redis keys.
+    pub namespace: String,
+    /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight. Messages are applied one at a
+    /// time, in order; prefetch only hides the broker round trip.
+    pub prefetch: u16,
+    /// `PROJECTOR_STATUS_EVERY_SECS`: how often the status line (rate, lag) is logged.
+    pub status_every: Duration,
+}
+
+impl Config {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: env.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/catalog",
+                &["postgres", "postgresql"],
+            )?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            amqp_url: env.url(
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                &["amqp", "amqps"],
+            )?,
+            namespace: env.namespace()?,
+            prefetch: env.parse("PROJECTOR_PREFETCH", 64u16)?.max(1),
+            status_every: Duration::from_secs(
+                env.parse("PROJECTOR_STATUS_EVERY_SECS", 10u64)?.max(1),
+            ),
+        })
+    }
+}

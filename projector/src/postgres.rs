@@ -1,0 +1,275 @@
+//! The PostgreSQL read model: one `product_view` row per product, plus its image rows.
+
+use catalog_domain::{Product, ProductEvent, ProductView};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::ApplyError;
+
+/// One stored event of a product, as the projector needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub payload: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A product folded up to some version: the state the next event applies to, and its view.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub state: Product,
+    pub view: ProductView,
+}
+
+/// Folds `events` (consecutive, starting right after `base`'s version) onto `base`.
+pub fn fold(
+    id: &str,
+    base: Option<Folded>,
+    events: &[StoredEvent],
+) -> Result<Option<Folded>, ApplyError> {
+    let Some(last) = events.last() else {
+        return Ok(base);
+    };
+    let (mut state, created_at) = match base {
+        Some(folded) => (folded.state, folded.view.created_at),
+        None => (Product::default(), events[0].recorded_at),
+    };
+    for event in events {
+        let event: ProductEvent = serde_json::from_value(event.payload.clone()).map_err(|e| {
+            ApplyError::Permanent(anyhow::anyhow!("undecodable event payload: {e}"))
+        })?;
+        state.apply(event);
+    }
+    let view = ProductView::of(
+        id,
+        &state,
+        last.sequence as u64,
+        created_at,
+        last.recorded_at,
+    )
+    .ok_or_else(|| {
+        ApplyError::Permanent(anyhow::anyhow!(
+            "the event stream of {id} does not start with ProductCreated"
+        ))
+    })?;
+    Ok(Some(Folded { state, view }))
+}
+
+/// What applying one event did.
+pub enum Applied {
+    /// The event (and any missing before it) was applied; the view after it.
+    Applied(ProductView),
+    /// The event was already applied; the current view, if the product has one.
+    Skipped(Option<ProductView>),
+}
+
+pub struct PgReadModel {
+    pub pool: PgPool,
+}
+
+impl PgReadModel {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies the event with `sequence` of product `id`, idempotently: an event at or below the
+    /// stored version is skipped; one past the next expected is preceded by the missing events,
+    /// read from the event store. The version moves in the same transaction as the row.
+    pub async fn apply(&self, id: &str, event: StoredEvent) -> Result<Applied, ApplyError> {
+        let mut tx = self.pool.begin().await?;
+        let current = load_for_update(&mut tx, id).await?;
+        let version = current.as_ref().map_or(0, |f| f.view.version as i64);
+        if event.sequence <= version {
+            tx.commit().await?;
+            return Ok(Applied::Skipped(current.map(|f| f.view)));
+        }
+        let events = if event.sequence == version + 1 {
+            vec![event]
+        } else {
+            let missing = read_events(&mut tx, id, version, event.sequence).await?;
+            tracing::info!(
+                product_id = id,
+                from = version + 1,
+                to = event.sequence,
+                "healing a gap from the event store"
+            );
+            missing
+        };
+        let expected: Vec<i64> = (version + 1..=version + events.len() as i64).collect();
+        let got: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+        if got != expected || got.last() != expected.last() || events.is_empty() {
+            return Err(ApplyError::Transient(anyhow::anyhow!(
+                "the event store does not hold events {}..{} of {id} yet",
+                version + 1,
+                expected.last().copied().unwrap_or(version)
+            )));
+        }
+        let folded = fold(id, current, &events)?.expect("events were applied");
+        write_views(&mut tx, std::slice::from_ref(&folded)).await?;
+        tx.commit().await?;
+        Ok(Applied::Applied(folded.view))
+    }
+
+    pub async fn get(&self, id: &str) -> sqlx::Result<Option<ProductView>> {
+        let doc: Option<Json<ProductView>> =
+            sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(doc.map(|d| d.0))
+    }
+}
+
+async fn load_for_update(conn: &mut PgConnection, id: &str) -> Result<Option<Folded>, ApplyError> {
+    let row: Option<(Json<Product>, Json<ProductView>)> =
+        sqlx::query_as("SELECT state, doc FROM product_view WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(state, view)| Folded {
+        state: state.0,
+        view: view.0,
+    }))
+}
+
+/// Events of product `id` with `after < sequence <= up_to`, in order.
+pub async fn read_events(
+    conn: &mut PgConnection,
+    id: &str,
+    after: i64,
+    up_to: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload, recorded_at FROM events \
+         WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 AND sequence <= $3 \
+         ORDER BY sequence",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(up_to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Upserts views and replaces their image rows, many products per statement. A row is only
+/// ever moved forward: an older version never overwrites a newer one.
+pub async fn write_views(conn: &mut PgConnection, folded: &[Folded]) -> sqlx::Result<()> {
+    if folded.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(folded.len());
+    let mut skus = Vec::with_capacity(folded.len());
+    let mut names = Vec::with_capacity(folded.len());
+    let mut descriptions = Vec::with_capacity(folded.len());
+    let mut categories = Vec::with_capacity(folded.len());
+    let mut statuses = Vec::with_capacity(folded.len());
+    let mut amounts = Vec::with_capacity(folded.len());
+    let mut currencies = Vec::with_capacity(folded.len());
+    let mut stocks = Vec::with_capacity(folded.len());
+    let mut versions = Vec::with_capacity(folded.len());
+    let mut created = Vec::with_capacity(folded.len());
+    let mut updated = Vec::with_capacity(folded.len());
+    let mut states = Vec::with_capacity(folded.len());
+    let mut docs = Vec::with_capacity(folded.len());
+    for Folded { state, view } in folded {
+        ids.push(view.id.clone());
+        skus.push(view.sku.clone());
+        names.push(view.name.clone());
+        descriptions.push(view.description.clone());
+        categories.push(view.category.clone());
+        statuses.push(view.status.as_str().to_string());
+        amounts.push(view.price.amount);
+        currencies.push(view.price.currency.clone());
+        stocks.push(view.stock);
+        versions.push(view.version as i64);
+        created.push(view.created_at);
+        updated.push(view.updated_at);
+        states.push(serde_json::to_value(state).expect("state serializes"));
+        docs.push(serde_json::to_value(view).expect("view serializes"));
+    }
+    let written: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO product_view (id, sku, name, description, category, status, price_amount, \
+           price_currency, stock, version, created_at, updated_at, state, doc) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], \
+           $11::timestamptz[], $12::timestamptz[], $13::jsonb[], $14::jsonb[]) \
+         ON CONFLICT (id) DO UPDATE SET sku = EXCLUDED.sku, name = EXCLUDED.name, \
+           description = EXCLUDED.description, category = EXCLUDED.category, \
+           status = EXCLUDED.status, price_amount = EXCLUDED.price_amount, \
+           price_currency = EXCLUDED.price_currency, stock = EXCLUDED.stock, \
+           version = EXCLUDED.version, created_at = EXCLUDED.created_at, \
+           updated_at = EXCLUDED.updated_at, state = EXCLUDED.state, doc = EXCLUDED.doc \
+         WHERE product_view.version < EXCLUDED.version \
+         RETURNING id",
+    )
+    .bind(&ids)
+    .bind(&skus)
+    .bind(&names)
+    .bind(&descriptions)
+    .bind(&categories)
+    .bind(&statuses)
+    .bind(&amounts)
+    .bind(&currencies)
+    .bind(&stocks)
+    .bind(&versions)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&states)
+    .bind(&docs)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Image rows follow only the rows that moved forward.
+    let written: std::collections::HashSet<String> =
+        written.into_iter().map(|(id,): (String,)| id).collect();
+
+    let mut product_ids = Vec::new();
+    let mut image_ids = Vec::new();
+    let mut ordinals = Vec::new();
+    let mut image_statuses = Vec::new();
+    let mut failures = Vec::new();
+    let mut widths = Vec::new();
+    let mut heights = Vec::new();
+    let mut blurhashes = Vec::new();
+    let mut renditions = Vec::new();
+    for Folded { view, .. } in folded.iter().filter(|f| written.contains(&f.view.id)) {
+        for (ordinal, image) in view.images.iter().enumerate() {
+            product_ids.push(view.id.clone());
+            image_ids.push(image.id.clone());
+            ordinals.push(ordinal as i32);
+            image_statuses.push(image.status.as_str().to_string());
+            failures.push(image.failure.clone());
+            widths.push(image.width.map(|w| w as i32));
+            heights.push(image.height.map(|h| h as i32));
+            blurhashes.push(image.blurhash.clone());
+            renditions.push(serde_json::to_value(&image.renditions).expect("renditions serialize"));
+        }
+    }
+    let written: Vec<String> = written.into_iter().collect();
+    sqlx::query("DELETE FROM product_image_view WHERE product_id = ANY($1)")
+        .bind(&written)
+        .execute(&mut *conn)
+        .await?;
+    if !product_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO product_image_view (product_id, image_id, ordinal, status, failure, \
+               width, height, blurhash, renditions) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], \
+               $6::int[], $7::int[], $8::text[], $9::jsonb[])",
+        )
+        .bind(&product_ids)
+        .bind(&image_ids)
+        .bind(&ordinals)
+        .bind(&image_statuses)
+        .bind(&failures)
+        .bind(&widths)
+        .bind(&heights)
+        .bind(&blurhashes)
+        .bind(&renditions)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! RabbitMQ: the topology every process declares the same way, and the event as it travels.
+//!
+//! ```text
+//! <ns>.events (topic) ──product.#──────────────> <ns>.projector ──x-delivery-limit──> <ns>.projector.dead
+//!                     └─product.Image*──────────> <ns>.images    ──x-delivery-limit──> <ns>.images.dead
+//! <ns>.<consumer>.retry.<delay> (TTL) ──dead-letters back──> <ns>.<consumer>
+//! ```
+//!
+//! Work queues are quorum queues: replicated, and with a delivery limit, so a message that
+//! crashes its consumer again and again is moved aside instead of blocking the queue. Delays
+//! are TTL queues that dead-letter back into the work queue (there is no delay plugin).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::{Deserialize, Serialize};
+
+/// A consumer's queue and where its messages are routed from.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerSpec {
+    pub name: &'static str,
+    pub bindings: &'static [&'static str],
+}
+
+pub const PROJECTOR: ConsumerSpec = ConsumerSpec {
+    name: "projector",
+    bindings: &["product.#"],
+};
+
+pub const IMAGES: ConsumerSpec = ConsumerSpec {
+    name: "images",
+    bindings: &["product.ImageAttached", "product.ImageRemoved"],
+};
+
+/// Every consumer the relay must make sure exists before it publishes, so that no event is
+/// routed to nowhere while a consumer has never started.
+pub const CONSUMERS: [ConsumerSpec; 2] = [PROJECTOR, IMAGES];
+
+/// Backoff tiers of a retried message: its nth retry waits `RETRY_DELAYS[n]` (the last tier
+/// repeats). After `MAX_ATTEMPTS` the message goes to the dead-letter queue.
+pub const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+];
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// Redeliveries (consumer crashed or nacked) before RabbitMQ itself moves a message aside.
+const DELIVERY_LIMIT: i64 = 20;
+
+/// Header counting how often a message has been retried through the delay queues.
+pub const ATTEMPT_HEADER: &str = "x-catalog-attempt";
+/// Header naming why a message was dead-lettered.
+pub const FAILURE_HEADER: &str = "x-catalog-failure";
+
+/// Names of every exchange and queue in one namespace.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub namespace: String,
+}
+
+impl Topology {
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn exchange(&self) -> String {
+        format!("{}.events", self.namespace)
+    }
+
+    pub fn queue(&self, consumer: &ConsumerSpec) -> String {
+        format!("{}.{}", self.namespace, consumer.name)
+    }
+
+    pub fn dead_queue(&self, consumer: &ConsumerSpec) -> String {
+        format!("{}.{}.dead", self.namespace, consumer.name)
+    }
+
+    pub fn retry_queue(&self, consumer: &ConsumerSpec, delay: Duration) -> String {
+        format!(
+            "{}.{}.retry.{}s",
+            self.namespace,
+            consumer.name,
+            delay.as_secs()
+        )
+    }
+
+    /// The retry queue for a message's `attempt`th retry (1-based).
+    pub fn retry_queue_for(&self, consumer: &ConsumerSpec, attempt: u32) -> String {
+        let tier = (attempt.max(1) as usize - 1).min(RETRY_DELAYS.len() - 1);
+        self.retry_queue(consumer, RETRY_DELAYS[tier])
+    }
+
+    pub async fn declare_exchange(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_declare(
+                self.exchange().as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    }
+
+    /// Declares the consumer's work queue, its retry tiers and its dead-letter queue, and binds
+    /// the work queue. Idempotent: every process declares with the same arguments.
+    pub async fn declare_consumer(
+        &self,
+        channel: &Channel,
+        consumer: &ConsumerSpec,
+    ) -> lapin::Result<()> {
+        self.declare_exchange(channel).await?;
+        let queue = self.queue(consumer);
+        let dead = self.dead_queue(consumer);
+        declare_queue(channel, &dead, quorum(BTreeMap::new())).await?;
+        declare_queue(
+            channel,
+            &queue,
+            quorum(BTreeMap::from([
+                ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
+                ("x-dead-letter-exchange", string("")),
+                ("x-dead-letter-routing-key", string(&dead)),
+                ("x-dead-letter-strategy", string("at-least-once")),
+                ("x-overflow", string("reject-publish")),
+            ])),
+        )
+        .await?;
+        for delay in RETRY_DELAYS {
+            declare_queue(
+                channel,
+                &self.retry_queue(consumer, delay),
+                quorum(BTreeMap::from([
+                    (
+                        "x-message-ttl",
+                        AMQPValue::LongLongInt(delay.as_millis() as i64),
+                    ),
+                    ("x-dead-letter-exchange", string("")),
+                    ("x-dead-letter-routing-key", string(&queue)),
+                    ("x-dead-letter-strategy", string("at-least-once")),
+                    ("x-overflow", string("reject-publish")),
+                ])),
+            )
+            .await?;
+        }
+        for binding in consumer.bindings {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    self.exchange().as_str().into(),
+                    (*binding).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything of this namespace (tests clean up with it).
+    pub async fn delete_all(&self, channel: &Channel) -> lapin::Result<()> {
+        for consumer in CONSUMERS {
+            let mut queues = vec![self.queue(&consumer), self.dead_queue(&consumer)];
+            queues.extend(RETRY_DELAYS.iter().map(|d| self.retry_queue(&consumer, *d)));
+            for queue in queues {
+                channel
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await?;
+            }
+        }
+        channel
+            .exchange_delete(
+                self.exchange().as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await
+    }
+}
+
+fn string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value))
+}
+
+fn quorum(mut args: BTreeMap<&'static str, AMQPValue>) -> FieldTable {
+    args.insert("x-queue-type", string("quorum"));
+    let mut table = FieldTable::default();
+    for (key, value) in args {
+        table.insert(ShortString::from(key), value);
+    }
+    table
+}
+
+async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+    channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Connects to RabbitMQ once; callers decide how to retry.
+pub async fn connect(url: &str) -> lapin::Result<Connection> {
+    Connection::connect(url, ConnectionProperties::default()).await
+}
+
+/// An event as it travels on the broker: the stored row, whole, so a consumer never has to read
+/// the event store for the event it was sent. Selecting the `events` columns of the same names
+/// gives one directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct WireEvent {
+    pub event_id: uuid::Uuid,
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: serde_json::Value,
+    #[sqlx(json)]
+    pub metadata: BTreeMap<String, String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl WireEvent {
+    pub fn routing_key(&self) -> String {
+        format!("product.{}", self.event_type)
+    }
+
+    pub fn metadata(&self, key: &str) -> &str {
+        self.metadata.get(key).map_or("", String::as_str)
+    }
+
+    /// Persistent, identified by the event id, with the ids a consumer logs or routes on as
+    /// headers so they can be read without parsing the body.
+    pub fn properties(&self) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        let mut put = |key: &str, value: AMQPValue| {
+            headers.insert(ShortString::from(key), value);
+        };
+        put("aggregate_id", string(&self.aggregate_id));
+        put("event_type", string(&self.event_type));
+        put("sequence", AMQPValue::LongLongInt(self.sequence));
+        put("position", AMQPValue::LongLongInt(self.position));
+        for key in ["correlation_id", "causation_id", "request_id", "actor"] {
+            put(key, string(self.metadata(key)));
+        }
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(self.event_id.to_string().as_str().into())
+            .with_correlation_id(self.metadata("correlation_id").into())
+            .with_timestamp(self.recorded_at.timestamp().max(0) as u64)
+            .with_type(self.event_type.as_str().into())
+            .with_headers(headers)
+    }
+}
