@@ -14,14 +14,7 @@ use crate::helpers::*;
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn commands_show_up_in_both_read_models(pool: PgPool) {
-    let world = World::start(
-        pool,
-        Options {
-            relay: true,
-            projector: true,
-        },
-    )
-    .await;
+    let world = World::start(pool, Options::new(true, true)).await;
     let id = world.create("E2E-1").await;
     world
         .send(
@@ -57,14 +50,7 @@ async fn commands_show_up_in_both_read_models(pool: PgPool) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_duplicate_delivery_changes_nothing(pool: PgPool) {
-    let world = World::start(
-        pool,
-        Options {
-            relay: false,
-            projector: true,
-        },
-    )
-    .await;
+    let world = World::start(pool, Options::new(false, true)).await;
     let id = world.create("DUP-1").await;
     world.adjust(&id, -1).await;
     let events = world.wire_events(&id).await;
@@ -92,14 +78,7 @@ async fn a_duplicate_delivery_changes_nothing(pool: PgPool) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn out_of_order_delivery_is_healed_from_the_event_store(pool: PgPool) {
-    let world = World::start(
-        pool,
-        Options {
-            relay: false,
-            projector: true,
-        },
-    )
-    .await;
+    let world = World::start(pool, Options::new(false, true)).await;
     let id = world.create("OOO-1").await;
     for delta in [-1, -2, -3] {
         world.adjust(&id, delta).await;
@@ -141,14 +120,7 @@ async fn insert_created(tx: &mut sqlx::PgConnection, id: &str, sku: &str) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool) {
-    let world = World::start(
-        pool.clone(),
-        Options {
-            relay: true,
-            projector: false,
-        },
-    )
-    .await;
+    let world = World::start(pool.clone(), Options::new(true, false)).await;
     // A probe queue of our own on the namespace's exchange sees everything the relay publishes.
     let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
@@ -233,14 +205,7 @@ async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_poison_message_is_dead_lettered_without_blocking_the_queue(pool: PgPool) {
-    let world = World::start(
-        pool,
-        Options {
-            relay: false,
-            projector: true,
-        },
-    )
-    .await;
+    let world = World::start(pool, Options::new(false, true)).await;
     let id = world.create("POISON-1").await;
     let mut events = world.wire_events(&id).await;
     let mut poison = events[0].clone();

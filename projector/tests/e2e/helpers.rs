@@ -45,6 +45,7 @@ pub struct World {
     pub token: String,
     pub redis: RedisReadModel,
     pub stats: Arc<Stats>,
+    pub amqp_url: String,
     api_shutdown: Shutdown,
     projector_shutdown: Shutdown,
 }
@@ -52,17 +53,30 @@ pub struct World {
 pub struct Options {
     pub relay: bool,
     pub projector: bool,
+    /// The broker, when not the shared one (a private node a test may stop).
+    pub amqp_url: Option<String>,
+}
+
+impl Options {
+    pub fn new(relay: bool, projector: bool) -> Self {
+        Self {
+            relay,
+            projector,
+            amqp_url: None,
+        }
+    }
 }
 
 impl World {
     pub async fn start(pool: PgPool, options: Options) -> Self {
         let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
         let relay = options.relay.to_string();
+        let amqp_url = options.amqp_url.unwrap_or_else(|| AMQP_URL.to_string());
         let config = command_api::Config::from_env(&from_pairs(&[
             ("JWT_SECRET", SECRET),
             ("COMMAND_API_ADDR", "127.0.0.1:0"),
             ("CATALOG_NAMESPACE", &namespace),
-            ("AMQP_URL", AMQP_URL),
+            ("AMQP_URL", &amqp_url),
             ("RELAY_ENABLED", &relay),
             ("RELAY_POLL_INTERVAL_MS", "100"),
         ]))
@@ -91,6 +105,7 @@ impl World {
             client: reqwest::Client::new(),
             redis,
             stats,
+            amqp_url,
             api_shutdown,
             projector_shutdown,
         };
@@ -113,7 +128,8 @@ impl World {
             stats: self.stats.clone(),
         };
         let shutdown = self.projector_shutdown.clone();
-        tokio::spawn(async move { projector.run(AMQP_URL, 16, &shutdown).await });
+        let amqp_url = self.amqp_url.clone();
+        tokio::spawn(async move { projector.run(&amqp_url, 16, &shutdown).await });
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
@@ -216,7 +232,9 @@ impl World {
 
     /// Publishes events straight to the namespace's exchange, as a relay would.
     pub async fn publish(&self, events: &[WireEvent]) {
-        let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
+        let connection = catalog_support::amqp::connect(&self.amqp_url)
+            .await
+            .unwrap();
         let channel = connection.create_channel().await.unwrap();
         let topology = self.topology();
         for consumer in catalog_support::amqp::CONSUMERS {
@@ -261,11 +279,12 @@ impl Drop for World {
         let topology = self.topology();
         let redis_url = REDIS_URL.to_string();
         let namespace = self.namespace.clone();
+        let amqp_url = self.amqp_url.clone();
         // Clean-up is async and must run even while a failed test unwinds: on a thread of its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async {
-                if let Ok(connection) = catalog_support::amqp::connect(AMQP_URL).await {
+                if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
                     if let Ok(channel) = connection.create_channel().await {
                         let _ = topology.delete_all(&channel).await;
                     }

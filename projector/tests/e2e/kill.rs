@@ -10,7 +10,7 @@ fn spawn_projector(world: &World) -> Child {
     Command::new(env!("CARGO_BIN_EXE_projector"))
         .env("DATABASE_URL", database_url(&world.pool))
         .env("REDIS_URL", REDIS_URL)
-        .env("AMQP_URL", AMQP_URL)
+        .env("AMQP_URL", &world.amqp_url)
         .env("CATALOG_NAMESPACE", &world.namespace)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
@@ -30,14 +30,7 @@ async fn applied_rows(pool: &PgPool) -> i64 {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_projector_killed_mid_stream_loses_nothing(pool: PgPool) {
-    let world = World::start(
-        pool.clone(),
-        Options {
-            relay: true,
-            projector: false,
-        },
-    )
-    .await;
+    let world = World::start(pool.clone(), Options::new(true, false)).await;
     let mut ids = Vec::new();
     for i in 0..8 {
         ids.push(world.create(&format!("KILL-{i}")).await);

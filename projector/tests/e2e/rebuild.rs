@@ -27,14 +27,7 @@ async fn seed(pool: &PgPool, products: i64, per_product: i64) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn rebuilding_100000_events_reproduces_every_product(pool: PgPool) {
-    let world = World::start(
-        pool.clone(),
-        Options {
-            relay: false,
-            projector: false,
-        },
-    )
-    .await;
+    let world = World::start(pool.clone(), Options::new(false, false)).await;
     seed(&pool, 10_000, 10).await;
     // Stale content the rebuild must replace.
     sqlx::query("INSERT INTO product_view (id, sku, name, status, price_amount, price_currency, stock, version, created_at, updated_at, state, doc) \
@@ -64,14 +57,7 @@ async fn rebuilding_100000_events_reproduces_every_product(pool: PgPool) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_rebuild_while_commands_flow_loses_nothing(pool: PgPool) {
-    let world = World::start(
-        pool.clone(),
-        Options {
-            relay: true,
-            projector: true,
-        },
-    )
-    .await;
+    let world = World::start(pool.clone(), Options::new(true, true)).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(world.create(&format!("LIVE-{i}")).await);
