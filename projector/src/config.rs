@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use catalog_support::config::{ConfigError, Env};
@@ -17,6 +18,8 @@ pub struct Config {
     /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight. Messages are applied one at a
     /// time, in order; prefetch only hides the broker round trip.
     pub prefetch: u16,
+    /// `PROJECTOR_HTTP_ADDR`: where `/metrics` and `/health/*` are served.
+    pub http_addr: SocketAddr,
     /// `PROJECTOR_STATUS_EVERY_SECS`: how often the status line (rate, lag) is logged.
     pub status_every: Duration,
 }
@@ -37,6 +40,10 @@ impl Config {
             )?,
             namespace: env.namespace()?,
             prefetch: env.parse("PROJECTOR_PREFETCH", 64u16)?.max(1),
+            http_addr: env.parse(
+                "PROJECTOR_HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8082)),
+            )?,
             status_every: Duration::from_secs(
                 env.parse("PROJECTOR_STATUS_EVERY_SECS", 10u64)?.max(1),
             ),

@@ -64,6 +64,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 shutdown::signal().await;
                 trigger.trigger();
             });
+            let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
+            let router = catalog_support::health::router(pool.clone())
+                .merge(catalog_support::metrics::router());
+            let http_stop = stop.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { http_stop.wait().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "metrics listener failed");
+                }
+            });
+            tracing::info!(addr = %config.http_addr, "projector metrics and health listening");
             let stats = Arc::new(Stats::default());
             tokio::spawn(report_status(
                 stats.clone(),

@@ -57,7 +57,9 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-        let router = catalog_support::health::router(pool.clone()).fallback(not_found);
+        let router = catalog_support::health::router(pool.clone())
+            .merge(catalog_support::metrics::router())
+            .fallback(not_found);
         Ok(Self {
             listener,
             router,

@@ -6,6 +6,7 @@
 //! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`health`]: liveness and readiness routes.
+//! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
 //! - [`shutdown`]: the signal that stops every service gracefully.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod metrics;
 pub mod problem;
 pub mod secret;
 pub mod shutdown;

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(catalog_support::health::router(pool))
+        .merge(catalog_support::metrics::router())
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -46,6 +46,19 @@ async fn commands_show_up_in_both_read_models(pool: PgPool) {
     assert_eq!(pg.attributes.get("a").map(String::as_str), Some("b"));
     assert!(pg.updated_at > pg.created_at);
     assert_eq!(world.verify().await, Vec::<String>::new());
+
+    // The lag and the relay's progress are exported (one recorder per process, shared here).
+    let exported = catalog_support::metrics::handle().render();
+    for series in [
+        "catalog_projection_lag_seconds_bucket",
+        "catalog_relay_published_total",
+        "catalog_relay_backlog",
+    ] {
+        assert!(
+            exported.contains(series),
+            "{series} missing from:\n{exported}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]

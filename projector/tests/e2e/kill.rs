@@ -13,6 +13,7 @@ fn spawn_projector(world: &World) -> Child {
         .env("AMQP_URL", &world.amqp_url)
         .env("CATALOG_NAMESPACE", &world.namespace)
         .env("LOG_FORMAT", "json")
+        .env("PROJECTOR_HTTP_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
