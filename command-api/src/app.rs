@@ -22,6 +22,7 @@ use tracing::Level;
 
 use crate::config::Config;
 use crate::idempotency::Idempotency;
+use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::sku::SkuRegistry;
 use crate::store::ProductStore;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub store: Arc<ProductStore>,
     pub skus: Arc<SkuRegistry>,
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 pub struct Application {
@@ -63,7 +65,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let rate_limiter = RateLimiter::new(
+            config.redis_url.expose(),
+            &config.namespace,
+            config.rate_limit_per_second,
+            config.rate_limit_burst,
+        )
+        .context("REDIS_URL cannot be used")?;
         let state = AppState {
+            rate_limiter,
             auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
             store: Arc::new(ProductStore::new(pool.clone(), config.snapshot_every)),
             skus: Arc::new(SkuRegistry::new(pool.clone())),

@@ -31,6 +31,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `MIGRATE_ON_START`: run pending migrations before serving (default true).
     pub migrate_on_start: bool,
+    /// `REDIS_URL`: where rate-limit state lives, shared by every replica.
+    pub redis_url: Secret,
+    /// `RATE_LIMIT_PER_SECOND`: sustained commands per second allowed to one client (token
+    /// subject); 0 turns rate limiting off.
+    pub rate_limit_per_second: f64,
+    /// `RATE_LIMIT_BURST`: commands one client may send at once above the sustained rate.
+    pub rate_limit_burst: u32,
     /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
     pub amqp_url: Secret,
     /// `RELAY_ENABLED`: run the outbox relay in this process (default true). Every replica may
@@ -72,6 +79,9 @@ impl Config {
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50.0f64)?.max(0.0),
+            rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100u32)?.max(1),
             amqp_url: env.url(
                 "AMQP_URL",
                 "amqp://guest:guest@127.0.0.1:5672/%2f",

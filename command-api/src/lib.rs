@@ -8,6 +8,7 @@
 //! - [`store`]: loading, deciding and appending, with retries on contention.
 //! - [`sku`]: the SKU registry that keeps SKUs unique across products.
 //! - [`idempotency`]: replaying the first response to a retried `Idempotency-Key`.
+//! - [`rate_limit`]: per-client limits shared by every replica through Redis.
 //! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod rate_limit;
 pub mod relay;
 pub mod routes;
 pub mod sku;

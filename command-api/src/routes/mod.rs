@@ -14,6 +14,7 @@ use catalog_support::problem::Problem;
 use crate::app::AppState;
 use crate::extract::BodyLimit;
 use crate::idempotency::{self, Idempotency};
+use crate::rate_limit;
 
 pub fn router(state: AppState) -> Router {
     let writer = RequireScope {
@@ -25,12 +26,17 @@ pub fn router(state: AppState) -> Router {
         ttl: state.config.idempotency_ttl,
         max_body: state.config.max_json_body,
     };
-    // Layers on the protected group run outermost first: authentication, then idempotency,
-    // so a replay is only ever served to the actor who made the first request.
+    // Layers on the protected group run outermost first: authentication, then the rate limit
+    // (per authenticated client; a refused request claims no idempotency key), then
+    // idempotency, so a replay is only ever served to the actor who made the first request.
     let commands = products::router()
         .route_layer(middleware::from_fn_with_state(
             idempotency,
             idempotency::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.rate_limiter.clone(),
+            rate_limit::middleware,
         ))
         .route_layer(middleware::from_fn_with_state(writer, require_scope))
         .layer(DefaultBodyLimit::max(state.config.max_json_body))

@@ -28,13 +28,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> Self {
-        let mut pairs = vec![
+        // A namespace of its own keeps this test's rate-limit keys apart from every other test's.
+        let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
+        // The first value of a variable wins: settings a test passes override these defaults.
+        let mut pairs = extra.to_vec();
+        pairs.extend_from_slice(&[
+            ("CATALOG_NAMESPACE", namespace.as_str()),
             ("JWT_SECRET", SECRET),
             ("COMMAND_API_ADDR", "127.0.0.1:0"),
             ("JWT_LEEWAY_SECS", "0"),
             ("RELAY_ENABLED", "false"),
-        ];
-        pairs.extend_from_slice(extra);
+        ]);
         let config = Config::from_env(&from_pairs(&pairs)).expect("test config is valid");
         let app = Application::with_pool(config, pool.clone())
             .await

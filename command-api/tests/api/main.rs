@@ -7,3 +7,4 @@ mod concurrency;
 mod create;
 mod helpers;
 mod idempotency;
+mod rate_limit;
