@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use crate::error::ApplyError;
 use crate::postgres::{Applied, PgReadModel, StoredEvent};
-use crate::redis_model::RedisReadModel;
+use catalog_support::redis_model::RedisReadModel;
 
 enum Outcome {
     Ack,

@@ -3,7 +3,6 @@
 //! - [`config`]: settings read from the environment.
 //! - [`consumer`]: consumes `<ns>.projector`; one outcome per message (ack, retry, dead-letter).
 //! - [`postgres`]: the PostgreSQL read model and the fold shared by every path.
-//! - [`redis_model`]: the Redis read model, written only forward.
 //! - [`replay`]: streaming all events product by product.
 //! - [`rebuild`] and [`verify`]: the `rebuild` and `verify` subcommands.
 //! - [`error`]: transient versus permanent failures.
@@ -13,6 +12,5 @@ pub mod consumer;
 pub mod error;
 pub mod postgres;
 pub mod rebuild;
-pub mod redis_model;
 pub mod replay;
 pub mod verify;

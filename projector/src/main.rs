@@ -3,13 +3,13 @@ use std::sync::Arc;
 
 use catalog_support::amqp::Topology;
 use catalog_support::config;
+use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::{self, Shutdown};
 use clap::{Parser, Subcommand};
 use projector::config::Config;
 use projector::consumer::{report_status, Projector, Stats};
 use projector::postgres::PgReadModel;
 use projector::rebuild::{rebuild, Target};
-use projector::redis_model::RedisReadModel;
 use projector::verify::verify;
 
 /// Catalog's read-model projector.

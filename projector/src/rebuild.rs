@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use crate::error::ApplyError;
 use crate::postgres::{write_views, Folded};
-use crate::redis_model::RedisReadModel;
+use catalog_support::redis_model::RedisReadModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {

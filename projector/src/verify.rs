@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::error::ApplyError;
-use crate::redis_model::RedisReadModel;
+use catalog_support::redis_model::RedisReadModel;
 
 #[derive(Debug, Default)]
 pub struct Report {

@@ -2,6 +2,7 @@
 //!
 //! - [`amqp`]: the RabbitMQ topology and the event as it travels on the broker.
 //! - [`config`]: reading typed settings from the environment, one clear error per bad value.
+//! - [`redis_model`]: the Redis read model, shared by the projector (writes) and query-api.
 //! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
 //! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
@@ -18,6 +19,7 @@ pub mod db;
 pub mod health;
 pub mod metrics;
 pub mod problem;
+pub mod redis_model;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;

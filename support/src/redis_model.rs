@@ -1,10 +1,12 @@
 //! The Redis read model: one ProductView document per product, written only forward.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use catalog_domain::ProductView;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, ErrorKind, RedisError, Script};
+use tokio::sync::OnceCell;
 
 /// Writes the document unless Redis already holds a newer version, and announces the new
 /// version on the namespace's channel (read-your-writes waiters listen there). Atomic, so two
@@ -19,44 +21,104 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 "#;
 
+/// A handle to the Redis read model; cheap to clone.
+///
+/// The connection is made on first use, not at start-up, so a service starts while Redis is
+/// down. After a failed connection attempt the model reports Redis unavailable for a short
+/// cool-down instead of waiting on every call: readers fall back to PostgreSQL at once.
 #[derive(Clone)]
 pub struct RedisReadModel {
-    conn: ConnectionManager,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: OnceCell<ConnectionManager>,
+    timeout: Duration,
+    cool_down_until: Mutex<Option<Instant>>,
     namespace: String,
     put: Script,
 }
 
+const COOL_DOWN: Duration = Duration::from_secs(2);
+
 impl RedisReadModel {
-    /// Connects with bounded timeouts, so an unreachable Redis fails a write instead of
-    /// hanging the consumer.
-    pub async fn connect(url: &str, namespace: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+    /// `timeout` bounds connecting and every command, so an unreachable Redis fails a call
+    /// instead of hanging it. Fails only on a malformed URL.
+    pub fn new(url: &str, namespace: &str, timeout: Duration) -> redis::RedisResult<Self> {
         Ok(Self {
-            conn,
-            namespace: namespace.to_string(),
-            put: Script::new(PUT),
+            inner: Arc::new(Inner {
+                client: redis::Client::open(url)?,
+                conn: OnceCell::new(),
+                timeout,
+                cool_down_until: Mutex::new(None),
+                namespace: namespace.to_string(),
+                put: Script::new(PUT),
+            }),
         })
+    }
+
+    /// Connects now: for processes that cannot work without Redis (the projector).
+    pub async fn connect(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+        let model = Self::new(url, namespace, Duration::from_secs(2))?;
+        model.connection().await?;
+        Ok(model)
+    }
+
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let inner = &self.inner;
+        if let Some(conn) = inner.conn.get() {
+            return Ok(conn.clone());
+        }
+        let cooling = inner
+            .cool_down_until
+            .lock()
+            .expect("not poisoned")
+            .is_some_and(|until| Instant::now() < until);
+        if cooling {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "Redis was unreachable moments ago",
+            )));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(inner.timeout))
+            .set_response_timeout(Some(inner.timeout))
+            .set_number_of_retries(1);
+        let made = inner
+            .conn
+            .get_or_try_init(|| ConnectionManager::new_with_config(inner.client.clone(), config))
+            .await;
+        match made {
+            Ok(conn) => Ok(conn.clone()),
+            Err(err) => {
+                *inner.cool_down_until.lock().expect("not poisoned") =
+                    Some(Instant::now() + COOL_DOWN);
+                Err(err)
+            }
+        }
+    }
+
+    /// The client, for connections of a different kind (pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.inner.client
     }
 
     /// `{…}` is a Redis Cluster hash tag: all of one product's keys live on one shard.
     pub fn key(&self, id: &str) -> String {
-        format!("{}:product:{{{id}}}", self.namespace)
+        format!("{}:product:{{{id}}}", self.inner.namespace)
     }
 
     pub fn versions_channel(&self) -> String {
-        format!("{}:product-versions", self.namespace)
+        format!("{}:product-versions", self.inner.namespace)
     }
 
     /// True if written, false if Redis held a newer version.
     pub async fn put(&self, view: &ProductView) -> redis::RedisResult<bool> {
         let doc = serde_json::to_string(view).expect("a view serializes");
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let written: i32 = self
+            .inner
             .put
             .key(self.key(&view.id))
             .arg(view.version)
@@ -73,12 +135,13 @@ impl RedisReadModel {
         if views.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let mut pipe = redis::pipe();
         for view in views {
             let doc = serde_json::to_string(view).expect("a view serializes");
             pipe.invoke_script(
-                self.put
+                self.inner
+                    .put
                     .key(self.key(&view.id))
                     .arg(view.version)
                     .arg(doc)
@@ -88,19 +151,23 @@ impl RedisReadModel {
             .ignore();
         }
         // EVALSHA fails on a server that has not seen the script yet; load it first.
-        self.put.prepare_invoke().load_async(&mut conn).await?;
+        self.inner
+            .put
+            .prepare_invoke()
+            .load_async(&mut conn)
+            .await?;
         pipe.query_async::<()>(&mut conn).await
     }
 
     pub async fn get(&self, id: &str) -> redis::RedisResult<Option<ProductView>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let doc: Option<String> = conn.hget(self.key(id), "doc").await?;
         Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
     }
 
     /// Every product id that has a document, for verification.
     pub async fn ids(&self) -> redis::RedisResult<Vec<String>> {
-        let prefix = format!("{}:product:{{", self.namespace);
+        let prefix = format!("{}:product:{{", self.inner.namespace);
         Ok(self
             .keys()
             .await?
@@ -114,8 +181,8 @@ impl RedisReadModel {
     }
 
     async fn keys(&self) -> redis::RedisResult<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let pattern = format!("{}:product:{{*}}", self.namespace);
+        let mut conn = self.connection().await?;
+        let pattern = format!("{}:product:{{*}}", self.inner.namespace);
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -138,7 +205,7 @@ impl RedisReadModel {
     /// Deletes every product document of the namespace (rebuild, test clean-up).
     pub async fn delete_all(&self) -> redis::RedisResult<usize> {
         let keys = self.keys().await?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         for chunk in keys.chunks(500) {
             conn.del::<_, ()>(chunk).await?;
         }
@@ -146,7 +213,7 @@ impl RedisReadModel {
     }
 
     pub async fn ping(&self) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         redis::cmd("PING").query_async::<()>(&mut conn).await
     }
 }

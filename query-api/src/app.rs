@@ -1,0 +1,153 @@
+//! Building and running the service: `Application::build` binds the listener (port 0 in
+//! tests) and `run_until_stopped` serves until the shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use catalog_support::auth::Authenticator;
+use catalog_support::problem::Problem;
+use catalog_support::redis_model::RedisReadModel;
+use catalog_support::shutdown::Shutdown;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Config;
+use crate::reader::ProductReader;
+use crate::routes;
+use crate::versions::VersionWatch;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub redis: RedisReadModel,
+    pub auth: Arc<Authenticator>,
+    pub reader: Arc<ProductReader>,
+    pub versions: Arc<VersionWatch>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = catalog_support::db::pool(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .context("DATABASE_URL cannot be used")?;
+        Self::with_pool(config, pool).await
+    }
+
+    /// Builds on an existing pool (tests).
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let redis = RedisReadModel::new(
+            config.redis_url.expose(),
+            &config.namespace,
+            config.redis_timeout,
+        )
+        .context("REDIS_URL cannot be used")?;
+        let state = AppState {
+            auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
+            reader: Arc::new(ProductReader::new(redis.clone(), pool.clone())),
+            versions: VersionWatch::new(),
+            config: Arc::new(config),
+            redis,
+            pool,
+        };
+        Ok(Self {
+            listener,
+            router: app(state.clone()),
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let watch = tokio::spawn(
+            Arc::clone(&self.state.versions).run(self.state.redis.clone(), shutdown.clone()),
+        );
+        tracing::info!(addr = %self.local_addr(), "query-api listening");
+        let stop = shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+            .context("HTTP server failed")?;
+        shutdown.trigger();
+        let _ = watch.await;
+        self.state.pool.close().await;
+        tracing::info!("query-api stopped");
+        Ok(())
+    }
+}
+
+/// The whole service as a `Router`: routes plus the layers every request passes through.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    routes::router(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+            )
+            .into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                        actor = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+}

@@ -1,0 +1,52 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use catalog_support::config::{ConfigError, Env};
+use catalog_support::secret::Secret;
+
+/// Everything query-api reads from its environment, once, at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `QUERY_API_ADDR`: where the HTTP listener binds. Port 0 picks a free port (tests).
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`: the read model and the event store (history, past versions).
+    pub database_url: Secret,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`: the Redis read model. Optional at run time: without it reads come from
+    /// PostgreSQL.
+    pub redis_url: Secret,
+    /// `REDIS_TIMEOUT_MS`: a Redis call slower than this falls back to PostgreSQL.
+    pub redis_timeout: Duration,
+    /// `JWT_SECRET`: the HS256 key of the tokens the audit routes require.
+    pub jwt_secret: Secret,
+    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
+    pub jwt_leeway: Duration,
+    /// `CATALOG_NAMESPACE`: prefix of Redis keys and channels.
+    pub namespace: String,
+    /// `MIN_VERSION_WAIT_MS`: how long `?min_version=` waits for the read model (2 s by contract).
+    pub min_version_wait: Duration,
+    /// `REQUEST_TIMEOUT_SECS`: a request still running after this long is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen_addr: env.parse("QUERY_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            database_url: env.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/catalog",
+                &["postgres", "postgresql"],
+            )?,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
+            jwt_secret: env.required_secret("JWT_SECRET")?,
+            jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
+            namespace: env.namespace()?,
+            min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
+            request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading one product: Redis first, PostgreSQL on a miss (then written back to Redis), with
+//! concurrent misses of one product sharing a single PostgreSQL load.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use catalog_domain::ProductView;
+use catalog_support::redis_model::RedisReadModel;
+use futures::future::{BoxFuture, Shared};
+use futures::FutureExt;
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+
+/// How long a finished load keeps answering late joiners: requests that missed Redis just
+/// before the write-back landed would otherwise start a second load.
+const LINGER: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone)]
+enum LoadError {
+    Unavailable,
+    Failed(String),
+}
+
+type Load = Shared<BoxFuture<'static, Result<Option<ProductView>, LoadError>>>;
+
+pub struct ProductReader {
+    redis: RedisReadModel,
+    pool: PgPool,
+    inflight: Mutex<HashMap<String, Load>>,
+    /// PostgreSQL loads of single products, for tests and the cache-efficiency metric.
+    pub postgres_loads: AtomicU64,
+}
+
+impl ProductReader {
+    pub fn new(redis: RedisReadModel, pool: PgPool) -> Self {
+        Self {
+            redis,
+            pool,
+            inflight: Mutex::new(HashMap::new()),
+            postgres_loads: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn get(self: &Arc<Self>, id: &str) -> Result<Option<ProductView>, ApiError> {
+        match self.redis.get(id).await {
+            Ok(Some(view)) => {
+                metrics::counter!("catalog_cache_requests_total", "result" => "hit").increment(1);
+                return Ok(Some(view));
+            }
+            Ok(None) => {
+                metrics::counter!("catalog_cache_requests_total", "result" => "miss").increment(1);
+            }
+            Err(err) => {
+                metrics::counter!("catalog_cache_requests_total", "result" => "fallback")
+                    .increment(1);
+                tracing::debug!(error = %err, "Redis unavailable; reading from PostgreSQL");
+            }
+        }
+        let load = {
+            let mut inflight = self.inflight.lock().expect("not poisoned");
+            match inflight.get(id) {
+                Some(load) => load.clone(),
+                None => {
+                    let load = self.start_load(id.to_string());
+                    inflight.insert(id.to_string(), load.clone());
+                    load
+                }
+            }
+        };
+        load.await.map_err(|err| match err {
+            LoadError::Unavailable => ApiError::Unavailable("the database"),
+            LoadError::Failed(message) => ApiError::Internal(anyhow::anyhow!(message)),
+        })
+    }
+
+    /// Runs the load as a task of its own, so it finishes (and leaves the in-flight table) even
+    /// if every request waiting on it goes away.
+    fn start_load(self: &Arc<Self>, id: String) -> Load {
+        let reader = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let result = reader.load(&id).await;
+            let reader = Arc::clone(&reader);
+            tokio::spawn(async move {
+                tokio::time::sleep(LINGER).await;
+                reader.inflight.lock().expect("not poisoned").remove(&id);
+            });
+            result
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|e| Err(LoadError::Failed(format!("load task failed: {e}"))))
+        }
+        .boxed()
+        .shared()
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<ProductView>, LoadError> {
+        self.postgres_loads.fetch_add(1, Ordering::Relaxed);
+        let doc: Option<Json<ProductView>> =
+            sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|err| {
+                    if catalog_support::db::is_unavailable(&err) {
+                        LoadError::Unavailable
+                    } else {
+                        LoadError::Failed(format!("loading {id}: {err}"))
+                    }
+                })?;
+        let view = doc.map(|d| d.0);
+        if let Some(view) = &view {
+            // Version-guarded: never overwrites a newer document the projector wrote meanwhile.
+            if let Err(err) = self.redis.put(view).await {
+                tracing::debug!(error = %err, "could not refill Redis");
+            }
+        }
+        Ok(view)
+    }
+}

@@ -1,0 +1,182 @@
+//! History and past versions, straight from the event store (scope `catalog:audit`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use catalog_domain::{Product, ProductEvent, ProductView};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use serde::Serialize;
+use sqlx::types::Json as SqlJson;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::routes::products::etag;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products/{id}/history", get(history))
+        .route("/products/{id}/versions/{n}", get(version_at))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct HistoryEntry {
+    sequence: i64,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(skip)]
+    payload: serde_json::Value,
+    #[sqlx(skip)]
+    data: serde_json::Value,
+    recorded_at: DateTime<Utc>,
+    #[serde(skip)]
+    metadata: SqlJson<std::collections::BTreeMap<String, String>>,
+    #[sqlx(skip)]
+    actor: Option<String>,
+    #[sqlx(skip)]
+    correlation_id: Option<String>,
+    #[sqlx(skip)]
+    causation_id: Option<String>,
+    event_id: uuid::Uuid,
+    event_version: String,
+}
+
+#[derive(Serialize)]
+struct HistoryPage {
+    items: Vec<HistoryEntry>,
+    next_after: Option<i64>,
+}
+
+fn paging(raw: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let mut after = 0;
+    let mut limit = 100;
+    let mut errors = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "after" => match value.parse::<i64>() {
+                Ok(v) if v >= 0 => after = v,
+                _ => errors.push(("after", "must be a sequence number, 0 or more")),
+            },
+            "limit" => match value.parse::<i64>() {
+                Ok(v) if (1..=1000).contains(&v) => limit = v,
+                _ => errors.push(("limit", "must be an integer from 1 to 1000")),
+            },
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok((after, limit))
+    } else {
+        Err(ApiError::Validation(
+            errors
+                .into_iter()
+                .map(
+                    |(field, message)| catalog_support::problem::FieldViolation {
+                        field: field.into(),
+                        message: message.into(),
+                    },
+                )
+                .collect(),
+        ))
+    }
+}
+
+fn product_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ApiError::NotFound("product not found"))
+}
+
+async fn exists(app: &AppState, id: &str) -> Result<bool, ApiError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .map_err(ApiError::database)
+}
+
+async fn history(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (after, limit) = paging(query.as_deref())?;
+    let id = product_id(&id)?;
+    let mut items: Vec<HistoryEntry> = sqlx::query_as(
+        "SELECT sequence, event_type, payload, recorded_at, metadata, event_id, event_version \
+         FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 \
+         ORDER BY sequence LIMIT $3",
+    )
+    .bind(&id)
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(&app.pool)
+    .await
+    .map_err(ApiError::database)?;
+    if items.is_empty() && !exists(&app, &id).await? {
+        return Err(ApiError::NotFound("product not found"));
+    }
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    for item in &mut items {
+        // Stored payloads are tagged with their type ({"StockAdjusted": {...}}); the entry
+        // carries the type beside the data, so the data is the inner object.
+        item.data = item
+            .payload
+            .get(&item.event_type)
+            .cloned()
+            .unwrap_or_else(|| item.payload.clone());
+        item.actor = item.metadata.0.get("actor").cloned();
+        item.correlation_id = item.metadata.0.get("correlation_id").cloned();
+        item.causation_id = item.metadata.0.get("causation_id").cloned();
+    }
+    let next_after = more.then(|| items.last().map(|i| i.sequence)).flatten();
+    Ok(Json(HistoryPage { items, next_after }).into_response())
+}
+
+/// The product as it stood right after event `n`: its first `n` events replayed through the
+/// aggregate's own `apply`, the same code the command side decides with.
+async fn version_at(
+    State(app): State<AppState>,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = product_id(&id)?;
+    let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
+        return Err(ApiError::NotFound("no such version"));
+    };
+    let events: Vec<(i64, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT sequence, payload, recorded_at FROM events \
+         WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence <= $2 ORDER BY sequence",
+    )
+    .bind(&id)
+    .bind(n)
+    .fetch_all(&app.pool)
+    .await
+    .map_err(ApiError::database)?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound("product not found"));
+    }
+    if events.len() as i64 != n {
+        return Err(ApiError::NotFound("no such version"));
+    }
+    let mut product = Product::default();
+    for (_, payload, _) in &events {
+        let event: ProductEvent = serde_json::from_value(payload.clone())
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored event unreadable: {e}")))?;
+        product.apply(event);
+    }
+    let created_at = events[0].2;
+    let updated_at = events[events.len() - 1].2;
+    let view =
+        ProductView::of(&id, &product, n as u64, created_at, updated_at).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("{id} does not start with ProductCreated"))
+        })?;
+    let mut response = Json(view).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::ETAG, etag(n as u64));
+    Ok(response)
+}

@@ -1,0 +1,54 @@
+//! Every route of query-api, grouped by resource and merged in [`router`].
+
+mod audit;
+mod products;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{middleware, Router};
+use catalog_support::auth::{require_scope, RequireScope, SCOPE_AUDIT};
+use catalog_support::health::{Checks, Need};
+use catalog_support::problem::Problem;
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let auditor = RequireScope {
+        auth: Arc::clone(&state.auth),
+        scope: SCOPE_AUDIT,
+    };
+    let audit = audit::router().route_layer(middleware::from_fn_with_state(auditor, require_scope));
+    let checks = Checks {
+        pool: state.pool.clone(),
+        // Reads fall back to PostgreSQL without Redis: degraded, still ready.
+        redis: Some((state.redis.clone(), Need::Optional)),
+    };
+    Router::new()
+        .merge(products::router())
+        .merge(audit)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .merge(catalog_support::health::router_with(checks))
+        .merge(catalog_support::metrics::router())
+}
+
+async fn not_found() -> impl IntoResponse {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "no such route",
+    )
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not accept that method",
+    )
+}

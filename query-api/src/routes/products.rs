@@ -1,0 +1,119 @@
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use catalog_domain::ProductView;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::listing::ListQuery;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products", get(list))
+        .route("/products/{id}", get(one))
+}
+
+/// `"<version>"`, the entity tag of a product at a version.
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+/// True if `If-None-Match` names the current version (or is `*`).
+fn not_modified(headers: &HeaderMap, version: u64) -> bool {
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let current = format!("\"{version}\"");
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+}
+
+fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if name == "min_version" {
+            return value
+                .parse::<u64>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid("min_version", "must be a positive integer"));
+        }
+    }
+    Ok(None)
+}
+
+async fn one(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let wanted = min_version(query.as_deref())?;
+    let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.hyphenated().to_string()) else {
+        return Err(ApiError::NotFound("product not found"));
+    };
+    let view = match wanted {
+        None => app.reader.get(&id).await?,
+        Some(version) => {
+            app.versions
+                .wait_for(&app.reader, &id, version, app.config.min_version_wait)
+                .await?
+        }
+    };
+    let view = view.ok_or(ApiError::NotFound("product not found"))?;
+    let mut response = if not_modified(&headers, view.version) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(&view).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag(view.version));
+    // Clients and caches may keep a copy but must revalidate it: the ETag makes that cheap.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<ProductView>,
+    next_cursor: Option<String>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(query.as_deref())?;
+    let (items, next_cursor) = query.run(&app.pool).await?;
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let mut headers = HeaderMap::new();
+        assert!(!not_modified(&headers, 3));
+        for (value, expected) in [
+            ("\"3\"", true),
+            ("W/\"3\"", true),
+            ("\"1\", \"3\"", true),
+            ("*", true),
+            ("\"2\"", false),
+            ("3", false),
+        ] {
+            headers.insert(header::IF_NONE_MATCH, value.parse().unwrap());
+            assert_eq!(not_modified(&headers, 3), expected, "{value}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests of query-api: writes through command-api, projected through RabbitMQ by the
+//! projector, read back over HTTP, each test on its own database, namespace and Redis keys.
+
+mod audit;
+mod by_id;
+mod explain;
+mod lists;

@@ -1,0 +1,383 @@
+//! A whole Catalog in one test: command-api (optionally with its relay), an in-process
+//! projector and query-api, on the test's own database and in a namespace of its own for
+//! exchanges, queues and Redis keys. Dropping the [`World`] stops everything and deletes the
+//! namespace, even when the test failed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog_domain::ProductView;
+use catalog_support::amqp::{Topology, WireEvent};
+use catalog_support::auth::Authenticator;
+use catalog_support::config::from_pairs;
+use catalog_support::redis_model::RedisReadModel;
+use catalog_support::secret::Secret;
+use catalog_support::shutdown::Shutdown;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use projector::consumer::{Projector, Stats};
+use projector::postgres::PgReadModel;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub const SECRET: &str = "delivery-test-secret";
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The database URL of a test's own database, for processes started outside the test.
+pub fn database_url(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options
+            .get_database()
+            .expect("sqlx::test names the database")
+    )
+}
+
+/// One test's system: command-api (optionally with its relay) and optionally an in-process
+/// projector, all in a namespace of its own. Dropping it stops everything and deletes the
+/// namespace's queues, exchange and Redis keys, even when the test failed.
+pub struct World {
+    pub pool: PgPool,
+    pub namespace: String,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub redis: RedisReadModel,
+    pub stats: Arc<Stats>,
+    pub amqp_url: String,
+    /// query-api's base URL and state, when started.
+    pub query: Option<(String, query_api::AppState)>,
+    api_shutdown: Shutdown,
+    projector_shutdown: Shutdown,
+}
+
+pub struct Options {
+    pub relay: bool,
+    pub projector: bool,
+    /// The broker, when not the shared one (a private node a test may stop).
+    pub amqp_url: Option<String>,
+    /// Start query-api too.
+    pub query_api: bool,
+    /// The Redis query-api reads from, when not the shared one (an unreachable one, say).
+    pub query_redis_url: Option<String>,
+}
+
+impl Options {
+    pub fn new(relay: bool, projector: bool) -> Self {
+        Self {
+            relay,
+            projector,
+            amqp_url: None,
+            query_api: false,
+            query_redis_url: None,
+        }
+    }
+
+    /// Relay, projector and query-api: the whole system.
+    pub fn everything() -> Self {
+        Self {
+            query_api: true,
+            ..Self::new(true, true)
+        }
+    }
+}
+
+impl World {
+    pub async fn start(pool: PgPool, options: Options) -> Self {
+        let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
+        let relay = options.relay.to_string();
+        let amqp_url = options.amqp_url.unwrap_or_else(|| AMQP_URL.to_string());
+        let config = command_api::Config::from_env(&from_pairs(&[
+            ("JWT_SECRET", SECRET),
+            ("COMMAND_API_ADDR", "127.0.0.1:0"),
+            ("CATALOG_NAMESPACE", &namespace),
+            ("AMQP_URL", &amqp_url),
+            ("RELAY_ENABLED", &relay),
+            ("RELAY_POLL_INTERVAL_MS", "100"),
+        ]))
+        .expect("valid config");
+        let app = command_api::Application::with_pool(config, pool.clone())
+            .await
+            .expect("command-api builds");
+        let base = format!("http://{}", app.local_addr());
+        let api_shutdown = Shutdown::default();
+        tokio::spawn(app.run_until_stopped(api_shutdown.clone()));
+
+        let redis = RedisReadModel::connect(REDIS_URL, &namespace)
+            .await
+            .expect("Redis answers");
+        let query = match options.query_api {
+            false => None,
+            true => {
+                let redis_url = options
+                    .query_redis_url
+                    .clone()
+                    .unwrap_or_else(|| REDIS_URL.to_string());
+                let config = query_api::Config::from_env(&from_pairs(&[
+                    ("JWT_SECRET", SECRET),
+                    ("QUERY_API_ADDR", "127.0.0.1:0"),
+                    ("CATALOG_NAMESPACE", &namespace),
+                    ("REDIS_URL", &redis_url),
+                ]))
+                .expect("valid query-api config");
+                let app = query_api::Application::with_pool(config, pool.clone())
+                    .await
+                    .expect("query-api builds");
+                let base = format!("http://{}", app.local_addr());
+                let state = app.state();
+                tokio::spawn(app.run_until_stopped(api_shutdown.clone()));
+                Some((base, state))
+            }
+        };
+        let stats = Arc::new(Stats::default());
+        let projector_shutdown = Shutdown::default();
+        let world = Self {
+            token: Authenticator::new(&Secret::new(SECRET), Duration::ZERO).issue(
+                "delivery-tester",
+                "catalog:write",
+                Duration::from_secs(600),
+            ),
+            pool,
+            namespace,
+            base,
+            client: reqwest::Client::new(),
+            redis,
+            stats,
+            amqp_url,
+            query,
+            api_shutdown,
+            projector_shutdown,
+        };
+        if options.projector {
+            world.start_projector();
+        }
+        world
+    }
+
+    /// A token for `subject` with `scope`.
+    pub fn token_for(&self, subject: &str, scope: &str) -> String {
+        Authenticator::new(&Secret::new(SECRET), Duration::ZERO).issue(
+            subject,
+            scope,
+            Duration::from_secs(600),
+        )
+    }
+
+    /// A GET to query-api, with `token` if given.
+    pub async fn read(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let (base, _) = self.query.as_ref().expect("query-api was started");
+        let request = self.client.get(format!("{base}{path}"));
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send().await.expect("request is sent")
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::new(&self.namespace)
+    }
+
+    /// Starts an in-process projector (again, after `stop_projector`).
+    pub fn start_projector(&self) {
+        let projector = Projector {
+            postgres: PgReadModel::new(self.pool.clone()),
+            redis: self.redis.clone(),
+            topology: self.topology(),
+            stats: self.stats.clone(),
+        };
+        let shutdown = self.projector_shutdown.clone();
+        let amqp_url = self.amqp_url.clone();
+        tokio::spawn(async move { projector.run(&amqp_url, 16, &shutdown).await });
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("request is sent")
+    }
+
+    /// Creates a product and returns (id, version).
+    pub async fn create(&self, sku: &str) -> String {
+        let response = self
+            .send(
+                Method::POST,
+                "/products",
+                Some(json!({
+                    "sku": sku, "name": format!("Product {sku}"),
+                    "price": {"amount": 500, "currency": "EUR"}, "stock": 100,
+                    "category": "tests"
+                })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn adjust(&self, id: &str, delta: i64) -> u64 {
+        let response = self
+            .send(
+                Method::POST,
+                &format!("/products/{id}/stock-adjustments"),
+                Some(json!({"delta": delta, "reason": "test"})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["version"]
+            .as_u64()
+            .unwrap()
+    }
+
+    pub async fn postgres_view(&self, id: &str) -> Option<ProductView> {
+        PgReadModel::new(self.pool.clone()).get(id).await.unwrap()
+    }
+
+    pub async fn redis_view(&self, id: &str) -> Option<ProductView> {
+        self.redis.get(id).await.unwrap()
+    }
+
+    /// Waits until both read models hold `id` at `version` or later.
+    pub async fn wait_for_version(&self, id: &str, version: u64) -> (ProductView, ProductView) {
+        eventually(Duration::from_secs(20), || async {
+            let pg = self
+                .postgres_view(id)
+                .await
+                .filter(|v| v.version >= version)?;
+            let redis = self.redis_view(id).await.filter(|v| v.version >= version)?;
+            Some((pg, redis))
+        })
+        .await
+        .unwrap_or_else(|| panic!("{id} did not reach version {version} in both read models"))
+    }
+
+    /// Waits until every product's read-model version equals its last stored sequence.
+    pub async fn wait_for_quiescence(&self) {
+        let caught_up = eventually(Duration::from_secs(60), || async {
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
+                 GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+                 WHERE p.version IS DISTINCT FROM e.v",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .ok()?;
+            (behind == 0).then_some(())
+        })
+        .await;
+        assert!(caught_up.is_some(), "the read model did not catch up");
+    }
+
+    /// The stored events of one product as they travel on the broker.
+    pub async fn wire_events(&self, id: &str) -> Vec<WireEvent> {
+        sqlx::query_as(
+            "SELECT event_id, position, aggregate_type, aggregate_id, sequence, event_type, \
+                    event_version, payload, metadata, recorded_at \
+             FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Publishes events straight to the namespace's exchange, as a relay would.
+    pub async fn publish(&self, events: &[WireEvent]) {
+        let connection = catalog_support::amqp::connect(&self.amqp_url)
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let topology = self.topology();
+        for consumer in catalog_support::amqp::CONSUMERS {
+            topology
+                .declare_consumer(&channel, &consumer)
+                .await
+                .unwrap();
+        }
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        for event in events {
+            channel
+                .basic_publish(
+                    topology.exchange().as_str().into(),
+                    event.routing_key().as_str().into(),
+                    BasicPublishOptions::default(),
+                    &serde_json::to_vec(event).unwrap(),
+                    event.properties(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    pub async fn verify(&self) -> Vec<String> {
+        projector::verify::verify(&self.pool, &self.redis)
+            .await
+            .expect("verify runs")
+            .mismatches
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.api_shutdown.trigger();
+        self.projector_shutdown.trigger();
+        let topology = self.topology();
+        let redis_url = REDIS_URL.to_string();
+        let namespace = self.namespace.clone();
+        let amqp_url = self.amqp_url.clone();
+        // Clean-up is async and must run even while a failed test unwinds: on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let _ = topology.delete_all(&channel).await;
+                    }
+                    let _ = connection.close(200, "clean-up".into()).await;
+                }
+                if let Ok(redis) = RedisReadModel::connect(&redis_url, &namespace).await {
+                    let _ = redis.delete_all().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Polls `check` until it yields a value or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
