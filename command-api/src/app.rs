@@ -25,7 +25,7 @@ use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::sku::SkuRegistry;
-use crate::store::ProductStore;
+use catalog_support::event_store::ProductStore;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog_domain::{FieldError, ProductError};
+use catalog_support::event_store::StoreError;
 use catalog_support::problem::{FieldViolation, Problem};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,18 @@ impl From<ProductError> for ApiError {
             ProductError::NotFound => Self::NotFound("product not found"),
             ProductError::ImageNotFound => Self::NotFound("image not found"),
             other => Self::Refused(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Refused(err) => err.into(),
+            StoreError::PreconditionFailed { current } => Self::PreconditionFailed { current },
+            StoreError::Contention => Self::Contention,
+            StoreError::Unavailable => Self::Unavailable("the event store"),
+            StoreError::Internal(err) => Self::Internal(err),
         }
     }
 }

@@ -5,7 +5,6 @@
 //! - [`app`]: building the service and running it until shutdown.
 //! - [`routes`]: the HTTP contract's command routes, grouped by resource, plus health.
 //! - [`extract`]: JSON bodies, request ids and `If-Match`, each rejected as problem+json.
-//! - [`store`]: loading, deciding and appending, with retries on contention.
 //! - [`sku`]: the SKU registry that keeps SKUs unique across products.
 //! - [`idempotency`]: replaying the first response to a retried `Idempotency-Key`.
 //! - [`rate_limit`]: per-client limits shared by every replica through Redis.
@@ -21,7 +20,6 @@ pub mod rate_limit;
 pub mod relay;
 pub mod routes;
 pub mod sku;
-pub mod store;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -6,6 +6,7 @@
 //! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
 //! - [`telemetry`]: tracing set-up, JSON lines in production, readable text in a terminal.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`event_store`]: the write path — load, decide, append, retry on contention.
 //! - [`health`]: liveness and readiness routes.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
@@ -16,6 +17,7 @@ pub mod amqp;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod event_store;
 pub mod health;
 pub mod metrics;
 pub mod problem;

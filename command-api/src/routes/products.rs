@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
-use crate::store::Committed;
+use catalog_support::event_store::Committed;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -179,7 +179,7 @@ async fn create(
         Err(err) => {
             // Compensation: the event was not stored, so the SKU must not stay taken.
             app.skus.release(&sku, &id).await;
-            Err(err)
+            Err(err.into())
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use catalog_domain::{Product, ProductCommand};
+use catalog_domain::{Product, ProductCommand, ProductError};
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
     SerializedSnapshot,
@@ -18,7 +18,22 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::error::ApiError;
+/// Why a command was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The product refused the command (a rule, its state, or it does not exist).
+    #[error(transparent)]
+    Refused(ProductError),
+    #[error("the product is at version {current}, not the expected one")]
+    PreconditionFailed { current: u64 },
+    /// Other writers kept winning the race for this product.
+    #[error("the product kept changing under this command")]
+    Contention,
+    #[error("the event store is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
 
 /// postgres-es's repository for reads, with our own `persist`. postgres-es 0.5 commits the
 /// events before it checks whether its snapshot update matched, so a lost snapshot race reports
@@ -93,7 +108,7 @@ fn persistence_error(err: sqlx::Error) -> PersistenceError {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
         }
-        _ if catalog_support::db::is_unavailable(&err) => {
+        _ if crate::db::is_unavailable(&err) => {
             PersistenceError::ConnectionError(Box::new(err))
         }
         _ => PersistenceError::UnknownError(Box::new(err)),
@@ -158,7 +173,7 @@ pub struct Committed {
 enum Attempt {
     /// Another writer appended first: reload and decide again.
     Conflict,
-    Failed(ApiError),
+    Failed(StoreError),
 }
 
 pub struct ProductStore {
@@ -184,7 +199,7 @@ impl ProductStore {
     }
 
     /// Loads the product's current state and version.
-    pub async fn load(&self, id: &str) -> Result<(Product, u64), ApiError> {
+    pub async fn load(&self, id: &str) -> Result<(Product, u64), StoreError> {
         let context = self
             .store
             .load_aggregate(id)
@@ -203,7 +218,7 @@ impl ProductStore {
         command: ProductCommand,
         expected: Option<u64>,
         metadata: &HashMap<String, String>,
-    ) -> Result<Committed, ApiError> {
+    ) -> Result<Committed, StoreError> {
         let attempt = || async {
             let context = self
                 .store
@@ -212,7 +227,7 @@ impl ProductStore {
                 .map_err(|e| Attempt::Failed(aggregate_error(e)))?;
             let current = context.current_sequence as u64;
             if expected.is_some_and(|version| version != current) && current > 0 {
-                return Err(Attempt::Failed(ApiError::PreconditionFailed { current }));
+                return Err(Attempt::Failed(StoreError::PreconditionFailed { current }));
             }
             // `decide` works on a borrowed state: cqrs-es 0.5 folds the new events into the
             // context again when it snapshots, so a state already changed by `handle` would be
@@ -220,7 +235,7 @@ impl ProductStore {
             let events = context
                 .aggregate
                 .decide(command.clone())
-                .map_err(|e| Attempt::Failed(e.into()))?;
+                .map_err(|e| Attempt::Failed(StoreError::Refused(e)))?;
             if events.is_empty() {
                 return Ok(Committed {
                     version: current,
@@ -242,29 +257,29 @@ impl ProductStore {
             .notify(|_, delay| tracing::debug!(?delay, "version conflict, deciding again"))
             .await
             .map_err(|outcome| match outcome {
-                Attempt::Conflict => ApiError::Contention,
+                Attempt::Conflict => StoreError::Contention,
                 Attempt::Failed(err) => err,
             })
     }
 }
 
-fn aggregate_error(err: AggregateError<catalog_domain::ProductError>) -> ApiError {
+fn aggregate_error(err: AggregateError<ProductError>) -> StoreError {
     match err {
-        AggregateError::UserError(err) => err.into(),
-        AggregateError::AggregateConflict => ApiError::Contention,
+        AggregateError::UserError(err) => StoreError::Refused(err),
+        AggregateError::AggregateConflict => StoreError::Contention,
         AggregateError::DatabaseConnectionError(err) => {
             tracing::warn!(error = %err, "event store unavailable");
-            ApiError::Unavailable("the event store")
+            StoreError::Unavailable
         }
         AggregateError::DeserializationError(err) => {
-            ApiError::Internal(anyhow::anyhow!("stored event cannot be read: {err}"))
+            StoreError::Internal(anyhow::anyhow!("stored event cannot be read: {err}"))
         }
         AggregateError::UnexpectedError(err) => {
-            if catalog_support::db::chain_is_unavailable(err.as_ref()) {
+            if crate::db::chain_is_unavailable(err.as_ref()) {
                 tracing::warn!(error = %err, "event store unavailable");
-                ApiError::Unavailable("the event store")
+                StoreError::Unavailable
             } else {
-                ApiError::Internal(anyhow::anyhow!("event store failed: {err}"))
+                StoreError::Internal(anyhow::anyhow!("event store failed: {err}"))
             }
         }
     }
