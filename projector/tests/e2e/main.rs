@@ -4,4 +4,6 @@
 mod delivery;
 mod helpers;
 mod kill;
+mod outage;
+mod rabbit_node;
 mod rebuild;

@@ -1,0 +1,373 @@
+//! A private RabbitMQ node that a test may stop and start again. The shared broker at
+//! 127.0.0.1:5672 serves every other test and must never be stopped.
+//!
+//! The node runs from the system's RabbitMQ installation with its own name, ports, Erlang
+//! cookie, configuration, plugins, data and logs, all under one temporary directory. Stopping
+//! it halts the Erlang VM; starting it again reuses the data directory, so durable queues and
+//! persistent messages survive the outage. Dropping it stops the node and deletes the directory.
+
+use std::fs;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the node may take to boot (it usually needs about 5 s).
+const START_LIMIT: Duration = Duration::from_secs(60);
+/// How long the node may take to stop and leave the system.
+const STOP_LIMIT: Duration = Duration::from_secs(30);
+/// Marks the node's own processes, so they can be found (and only they) if all else fails.
+const MARKER: &str = "CATALOG_PRIVATE_RABBIT";
+
+/// The server scripts themselves, not the Debian wrappers on PATH: run as root, those switch to
+/// the `rabbitmq` user, who could not write the node's directory and would use the shared
+/// node's cookie.
+const SCRIPTS: &str = "/usr/lib/rabbitmq/bin";
+
+#[derive(Debug, Clone)]
+struct Node {
+    name: String,
+    port: u16,
+    dist_port: u16,
+    dir: PathBuf,
+}
+
+pub struct PrivateRabbit {
+    node: Node,
+    /// The OS process of the running node's VM.
+    pid: Option<u32>,
+    /// Whether the node may be running (it may be half-started after a failed start).
+    maybe_running: bool,
+}
+
+impl PrivateRabbit {
+    /// Starts a fresh node and waits until it accepts AMQP connections.
+    pub async fn start() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (port, dist_port) = free_ports();
+        let node = Node {
+            name: format!("catalog-test-{}@localhost", &id[..12]),
+            port,
+            dist_port,
+            dir: std::env::temp_dir().join(format!("catalog-rabbit-{id}")),
+        };
+        let mut rabbit = Self {
+            node,
+            pid: None,
+            maybe_running: false,
+        };
+        rabbit
+            .node
+            .prepare()
+            .expect("the node's directory is prepared");
+        rabbit.start_again().await;
+        rabbit
+    }
+
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.node.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.node.port
+    }
+
+    /// Starts the stopped node again, on the same ports and data, and waits until it accepts
+    /// AMQP connections. Returns how long that took.
+    pub async fn start_again(&mut self) -> Duration {
+        assert!(!self.maybe_running, "the node is already running");
+        self.maybe_running = true;
+        let node = self.node.clone();
+        let started = Instant::now();
+        let booted = tokio::task::spawn_blocking(move || node.boot())
+            .await
+            .expect("the boot task ran");
+        match booted {
+            Ok(pid) => {
+                self.pid = Some(pid);
+                started.elapsed()
+            }
+            // Drop stops whatever did start.
+            Err(err) => panic!(
+                "the private RabbitMQ node {} did not start: {err}\n--- node log (tail) ---\n{}",
+                self.node.name,
+                self.node.log_tail()
+            ),
+        }
+    }
+
+    /// Stops the node (the whole VM, so its port closes) and waits until its port refuses
+    /// connections. Returns how long that took.
+    pub async fn stop(&mut self) -> Duration {
+        assert!(self.maybe_running, "the node is not running");
+        let node = self.node.clone();
+        let pid = self.pid.take();
+        let started = Instant::now();
+        let stopped = tokio::task::spawn_blocking(move || node.halt(pid))
+            .await
+            .expect("the stop task ran");
+        self.maybe_running = false;
+        stopped.unwrap_or_else(|err| panic!("the node {} did not stop: {err}", self.node.name));
+        started.elapsed()
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        if self.maybe_running {
+            if let Err(err) = self.node.halt(self.pid) {
+                eprintln!("private RabbitMQ node {}: {err}", self.node.name);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.node.dir);
+    }
+}
+
+impl Node {
+    /// Writes the node's cookie, configuration and plugin list into its fresh directory.
+    fn prepare(&self) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        // Not the system's rabbitmq-env.conf: it names the shared node.
+        fs::write(
+            self.dir.join("rabbitmq-env.conf"),
+            "ERL_EPMD_ADDRESS=127.0.0.1\n",
+        )?;
+        // Not the system's rabbitmq.conf: it binds the shared node's port.
+        fs::write(
+            self.dir.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.default = 127.0.0.1:{}\nlog.console = false\n",
+                self.port
+            ),
+        )?;
+        // No management plugin: it would bind the fixed port 15672.
+        fs::write(self.dir.join("enabled_plugins"), "[].\n")?;
+        // The node and the CLI find the cookie in $HOME, which is this directory.
+        let cookie = self.dir.join(".erlang.cookie");
+        let mut file = fs::File::create(&cookie)?;
+        file.write_all(uuid::Uuid::new_v4().simple().to_string().as_bytes())?;
+        fs::set_permissions(&cookie, fs::Permissions::from_mode(0o400))
+    }
+
+    /// Environment shared by the server and the CLI.
+    fn command(&self, script: &str) -> Command {
+        let installed = Path::new(SCRIPTS).join(script);
+        let mut command = match installed.exists() {
+            true => Command::new(installed),
+            // Other installations put the scripts themselves on PATH.
+            false => Command::new(script),
+        };
+        command
+            .current_dir(&self.dir)
+            .env("HOME", &self.dir)
+            .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("rabbitmq-env.conf"))
+            .env("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}")
+            .env("ERL_CRASH_DUMP", self.dir.join("erl_crash.dump"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `rabbitmqctl -n <node> <args>`, killing it after `limit`.
+    fn ctl(&self, args: &[&str], limit: Duration) -> Result<Output, String> {
+        let mut command = self.command("rabbitmqctl");
+        command
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| format!("rabbitmqctl: {e}"))?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                return child.wait_with_output().map_err(|e| e.to_string());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("rabbitmqctl {args:?} took over {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Launches the node detached and waits until it is ready; returns its VM's OS pid.
+    fn boot(&self) -> Result<u32, String> {
+        if accepts(self.port) {
+            return Err(format!("port {} is taken by someone else", self.port));
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("launch.log"))
+            .map_err(|e| e.to_string())?;
+        let status = self
+            .command("rabbitmq-server")
+            .arg("-detached")
+            .env(MARKER, &self.name)
+            .env("RABBITMQ_NODENAME", &self.name)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env("RABBITMQ_PID_FILE", self.dir.join("node.pid"))
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .status()
+            .map_err(|e| format!("rabbitmq-server: {e}"))?;
+        if !status.success() {
+            return Err(format!("rabbitmq-server -detached exited with {status}"));
+        }
+        // The listener opens near the end of the boot: poll it cheaply first (every CLI call
+        // starts an Erlang VM), then let the node confirm that it has fully started.
+        let deadline = Instant::now() + START_LIMIT;
+        while !accepts(self.port) {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "port {} still closed after {START_LIMIT:?}",
+                    self.port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = left.as_secs().max(1).to_string();
+        let output = self.ctl(
+            &["await_startup", "--timeout", &timeout],
+            left + Duration::from_secs(5),
+        )?;
+        if !output.status.success() {
+            return Err(format!(
+                "await_startup failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        self.find_vm()
+            .ok_or_else(|| "the node runs, but its VM process was not found".to_string())
+    }
+
+    /// Stops the node's VM and waits until it is gone and its port refuses connections.
+    /// SIGKILL if it does not go by itself.
+    fn halt(&self, pid: Option<u32>) -> Result<(), String> {
+        // The shared broker is never ours to stop.
+        assert!(self.name.starts_with("catalog-test-") && self.port != 5672);
+        let pid = pid.or_else(|| self.find_vm());
+        let deadline = Instant::now() + STOP_LIMIT;
+        let stopped = self.ctl(&["stop"], STOP_LIMIT);
+        let mut report = match &stopped {
+            Ok(output) if output.status.success() => String::new(),
+            Ok(output) => format!(
+                "rabbitmqctl stop failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(err) => err.clone(),
+        };
+        if let Some(pid) = pid {
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if alive(pid) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                report.push_str(&format!("; killed pid {pid} after {STOP_LIMIT:?}"));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        while accepts(self.port) {
+            if Instant::now() >= deadline {
+                return Err(format!("{report}; port {} still open", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match (pid, report.is_empty()) {
+            (Some(_), _) | (None, true) => Ok(()),
+            (None, false) => Err(report),
+        }
+    }
+
+    /// The node's Erlang VM: the beam.smp process started with this node's marker.
+    fn find_vm(&self) -> Option<u32> {
+        let marker = format!("{MARKER}={}", self.name);
+        fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = fs::read_to_string(entry.path().join("comm")).ok()?;
+            if comm.trim() != "beam.smp" {
+                return None;
+            }
+            let environ = fs::read(entry.path().join("environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes())
+                .then_some(pid)
+        })
+    }
+
+    fn log_tail(&self) -> String {
+        let mut tail = String::new();
+        for file in [
+            self.dir.join("launch.log"),
+            self.dir.join("log").join(format!("{}.log", self.name)),
+        ] {
+            let text = fs::read_to_string(&file).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            tail.push_str(&format!("{}:\n", file.display()));
+            for line in &lines[lines.len().saturating_sub(30)..] {
+                tail.push_str(line);
+                tail.push('\n');
+            }
+        }
+        tail
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// Whether the process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// Two free ports for AMQP and Erlang distribution, below the kernel's ephemeral range
+/// (32768–60999): the AMQP port must stay free while the node is down, and the test's own
+/// outgoing connections take ephemeral ports.
+fn free_ports() -> (u16, u16) {
+    let mut held = Vec::new();
+    for _ in 0..10_000 {
+        if held.len() == 2 {
+            break;
+        }
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            if !held.iter().any(|(p, _)| *p == port) {
+                held.push((port, listener));
+            }
+        }
+    }
+    assert_eq!(held.len(), 2, "no free ports below the ephemeral range");
+    (held[0].0, held[1].0)
+}
