@@ -10,6 +10,7 @@ use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 use catalog_support::auth::Authenticator;
+use catalog_support::blobs::BlobStore;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub store: Arc<ProductStore>,
     pub skus: Arc<SkuRegistry>,
     pub rate_limiter: Option<RateLimiter>,
+    pub blobs: BlobStore,
 }
 
 pub struct Application {
@@ -72,7 +74,9 @@ impl Application {
             config.rate_limit_burst,
         )
         .context("REDIS_URL cannot be used")?;
+        let blobs = BlobStore::from_url(&config.blob_store)?;
         let state = AppState {
+            blobs,
             rate_limiter,
             auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
             store: Arc::new(ProductStore::new(pool.clone(), config.snapshot_every)),

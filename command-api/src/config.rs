@@ -38,6 +38,12 @@ pub struct Config {
     pub rate_limit_per_second: f64,
     /// `RATE_LIMIT_BURST`: commands one client may send at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// `BLOB_STORE`: where image originals go: `file://<dir>` or `s3://<bucket>/<prefix>`.
+    pub blob_store: String,
+    /// `UPLOAD_MAX_BYTES`: larger uploads are refused with 413 (20 MiB by default).
+    pub upload_max_bytes: usize,
+    /// `UPLOAD_MAX_PIXELS`: images with more pixels are refused with 422 (50 megapixels).
+    pub upload_max_pixels: u64,
     /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
     pub amqp_url: Secret,
     /// `RELAY_ENABLED`: run the outbox relay in this process (default true). Every replica may
@@ -82,6 +88,9 @@ impl Config {
             redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
             rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50.0f64)?.max(0.0),
             rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100u32)?.max(1),
+            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
+            upload_max_bytes: env.parse("UPLOAD_MAX_BYTES", 20 * 1024 * 1024usize)?,
+            upload_max_pixels: env.parse("UPLOAD_MAX_PIXELS", 50_000_000u64)?,
             amqp_url: env.url(
                 "AMQP_URL",
                 "amqp://guest:guest@127.0.0.1:5672/%2f",

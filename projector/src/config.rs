@@ -20,6 +20,16 @@ pub struct Config {
     pub prefetch: u16,
     /// `PROJECTOR_HTTP_ADDR`: where `/metrics` and `/health/*` are served.
     pub http_addr: SocketAddr,
+    /// `BLOB_STORE`: where image originals and renditions live (image worker).
+    pub blob_store: String,
+    /// `IMAGE_CONCURRENCY`: images rendered at once by one image worker (CPU-bound: about one
+    /// per core).
+    pub image_concurrency: usize,
+    /// `IMAGE_MAX_PIXELS`: the worker refuses to decode larger images (the upload limit, again,
+    /// as a second line of defence).
+    pub image_max_pixels: u64,
+    /// `IMAGE_WORKER_HTTP_ADDR`: where the image worker serves `/metrics` and `/health/*`.
+    pub image_http_addr: SocketAddr,
     /// `PROJECTOR_STATUS_EVERY_SECS`: how often the status line (rate, lag) is logged.
     pub status_every: Duration,
 }
@@ -43,6 +53,18 @@ impl Config {
             http_addr: env.parse(
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),
+            )?,
+            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
+            image_concurrency: env
+                .parse(
+                    "IMAGE_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )?
+                .max(1),
+            image_max_pixels: env.parse("IMAGE_MAX_PIXELS", 50_000_000u64)?,
+            image_http_addr: env.parse(
+                "IMAGE_WORKER_HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8083)),
             )?,
             status_every: Duration::from_secs(
                 env.parse("PROJECTOR_STATUS_EVERY_SECS", 10u64)?.max(1),

@@ -1,7 +1,9 @@
-//! Consumes `<ns>.projector`: every message ends in exactly one outcome — ack, retry later
-//! through a delay queue, or dead-letter — decided in `settle`, and a panic while applying one
-//! message is caught and becomes a retry instead of taking the consumer down.
+//! Consuming a work queue: every message ends in exactly one outcome — ack, retry later through
+//! a delay queue, or dead-letter — decided in `settle`, and a panic while handling one message
+//! is caught at the message's boundary and becomes a retry instead of taking the consumer down.
+//! What a message means is the [`Handler`]'s business: the read models, or the image worker.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use catalog_support::amqp::{
-    self, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER, MAX_ATTEMPTS, PROJECTOR,
+    self, ConsumerSpec, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER, MAX_ATTEMPTS,
 };
 use catalog_support::shutdown::Shutdown;
 use chrono::Utc;
@@ -21,11 +23,25 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::error::ApplyError;
-use crate::postgres::{Applied, PgReadModel, StoredEvent};
-use catalog_support::redis_model::RedisReadModel;
+
+/// What a consumer does with each event it receives.
+pub trait Handler: Send + Sync + 'static {
+    /// The queue this handler consumes, and its bindings.
+    fn spec(&self) -> ConsumerSpec;
+
+    /// Handles one event. Must be idempotent: delivery is at least once.
+    fn handle(&self, event: &WireEvent) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// Called once a message is given up on and moved to the dead-letter queue, so the handler
+    /// can record the failure where users see it.
+    fn dead_lettered(&self, _event: &WireEvent, _reason: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
 
 enum Outcome {
     Ack,
@@ -49,14 +65,16 @@ pub struct Stats {
     pub last_position: AtomicU64,
 }
 
-pub struct Projector {
-    pub postgres: PgReadModel,
-    pub redis: RedisReadModel,
+pub struct Consumer<H: Handler> {
+    pub handler: Arc<H>,
     pub topology: Topology,
     pub stats: Arc<Stats>,
+    /// Messages handled at once. 1 keeps delivery order, which the read models rely on; the
+    /// image worker handles several at once, since images are independent of each other.
+    pub concurrency: usize,
 }
 
-impl Projector {
+impl<H: Handler> Consumer<H> {
     /// Consumes until shutdown, reconnecting with backoff after any broker failure.
     pub async fn run(&self, amqp_url: &str, prefetch: u16, shutdown: &Shutdown) {
         let mut delay = Duration::from_millis(200);
@@ -85,11 +103,12 @@ impl Projector {
         prefetch: u16,
         shutdown: &Shutdown,
     ) -> anyhow::Result<()> {
+        let spec = self.handler.spec();
         let connection = amqp::connect(amqp_url)
             .await
             .context("connecting to RabbitMQ")?;
         let channel = connection.create_channel().await?;
-        self.topology.declare_consumer(&channel, &PROJECTOR).await?;
+        self.topology.declare_consumer(&channel, &spec).await?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -101,32 +120,85 @@ impl Projector {
             .await?;
         let mut consumer = channel
             .basic_consume(
-                self.topology.queue(&PROJECTOR).as_str().into(),
-                format!("projector-{}", std::process::id()).as_str().into(),
+                self.topology.queue(&spec).as_str().into(),
+                format!("{}-{}", spec.name, std::process::id())
+                    .as_str()
+                    .into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await?;
-        tracing::info!(queue = %self.topology.queue(&PROJECTOR), "projector consuming");
+        tracing::info!(queue = %self.topology.queue(&spec), "consuming");
+        let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
         loop {
+            // A free slot first, so prefetched messages wait in the broker's order.
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+                () = shutdown.wait() => break,
+            };
             tokio::select! {
                 delivery = consumer.next() => {
                     let Some(delivery) = delivery else {
                         anyhow::bail!("the broker cancelled the consumer");
                     };
                     let delivery = delivery?;
-                    let outcome = self.process(&delivery).await;
-                    self.settle(&republish, delivery, outcome).await?;
+                    let worker = self.clone_parts(republish.clone());
+                    let failed = failed_tx.clone();
+                    let task = async move {
+                        let outcome = worker.process(&delivery).await;
+                        if let Err(err) = worker.settle(delivery, outcome).await {
+                            let _ = failed.try_send(err);
+                        }
+                        drop(slot);
+                    };
+                    if self.concurrency <= 1 {
+                        task.await;
+                    } else {
+                        tokio::spawn(task);
+                    }
                 }
-                () = shutdown.wait() => {
-                    // Unacked deliveries return to the queue when the channel closes.
-                    let _ = connection.close(200, "shutdown".into()).await;
-                    return Ok(());
+                failure = failed_rx.recv() => {
+                    if let Some(err) = failure {
+                        return Err(err.context("settling a message"));
+                    }
                 }
+                () = shutdown.wait() => break,
+            }
+            if let Ok(err) = failed_rx.try_recv() {
+                return Err(err.context("settling a message"));
             }
         }
+        // Let messages in hand finish and be settled before the channel closes; unacked ones
+        // return to the queue when it does.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            slots.acquire_many(self.concurrency.max(1) as u32),
+        )
+        .await;
+        let _ = connection.close(200, "shutdown".into()).await;
+        Ok(())
     }
 
+    fn clone_parts(&self, republish: Channel) -> Worker<H> {
+        Worker {
+            handler: Arc::clone(&self.handler),
+            topology: self.topology.clone(),
+            stats: Arc::clone(&self.stats),
+            republish,
+        }
+    }
+}
+
+/// One message's handling, owned so it can run as a task of its own.
+struct Worker<H: Handler> {
+    handler: Arc<H>,
+    topology: Topology,
+    stats: Arc<Stats>,
+    republish: Channel,
+}
+
+impl<H: Handler> Worker<H> {
     async fn process(&self, delivery: &Delivery) -> Outcome {
         let event: WireEvent = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
@@ -135,25 +207,18 @@ impl Projector {
         if event.aggregate_type != "Product" {
             return Outcome::Ack;
         }
-        let span = tracing::info_span!(
-            "event",
-            event_id = %event.event_id,
-            event_type = %event.event_type,
-            product_id = %event.aggregate_id,
-            sequence = event.sequence,
-            correlation_id = event.metadata("correlation_id"),
-            causation_id = event.metadata("causation_id"),
-            request_id = event.metadata("request_id"),
-        );
-        let applied = AssertUnwindSafe(self.apply(&event).instrument(span.clone()))
+        let span = event_span(&event);
+        let handled = AssertUnwindSafe(self.handler.handle(&event).instrument(span.clone()))
             .catch_unwind()
             .await;
         let _entered = span.enter();
-        match applied {
+        match handled {
             Ok(Ok(())) => {
                 let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
-                metrics::histogram!("catalog_projection_lag_seconds").record(lag as f64 / 1000.0);
-                metrics::gauge!("catalog_projection_last_position").set(event.position as f64);
+                metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
+                    .record(lag as f64 / 1000.0);
+                metrics::gauge!("catalog_projection_last_position", "consumer" => self.handler.spec().name)
+                    .set(event.position as f64);
                 self.stats.last_lag_ms.store(lag, Ordering::Relaxed);
                 self.stats
                     .last_position
@@ -165,77 +230,53 @@ impl Projector {
                 reason: format!("{err:#}"),
                 counted: false,
             },
+            Ok(Err(ApplyError::Failing(err))) => Outcome::Retry {
+                reason: format!("{err:#}"),
+                counted: true,
+            },
             Err(_) => Outcome::Retry {
-                reason: "the projection panicked".to_string(),
+                reason: "the handler panicked".to_string(),
                 counted: true,
             },
         }
     }
 
-    /// Applies to PostgreSQL, then mirrors the resulting view into Redis. Redis is written
-    /// even when PostgreSQL already had the event: a redelivery after a Redis failure must
-    /// still bring Redis up to date.
-    async fn apply(&self, event: &WireEvent) -> Result<(), ApplyError> {
-        let stored = StoredEvent {
-            aggregate_id: event.aggregate_id.clone(),
-            sequence: event.sequence,
-            payload: event.payload.clone(),
-            recorded_at: event.recorded_at,
-        };
-        let view = match self.postgres.apply(&event.aggregate_id, stored).await? {
-            Applied::Applied(view) => {
-                self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                Some(view)
-            }
-            Applied::Skipped(view) => {
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("already applied");
-                view
-            }
-        };
-        if let Some(view) = view {
-            self.redis
-                .put(&view)
-                .await
-                .map_err(|e| ApplyError::Transient(anyhow::Error::new(e).context("Redis")))?;
-        }
-        Ok(())
-    }
-
-    async fn settle(
-        &self,
-        republish: &Channel,
-        delivery: Delivery,
-        outcome: Outcome,
-    ) -> anyhow::Result<()> {
+    async fn settle(&self, delivery: Delivery, outcome: Outcome) -> anyhow::Result<()> {
+        let spec = self.handler.spec();
+        let consumer = spec.name;
         let attempt = attempt_of(&delivery) + 1;
         let target = match outcome {
             Outcome::Ack => None,
             Outcome::Retry { reason, counted } if !counted || attempt <= MAX_ATTEMPTS => {
                 tracing::warn!(attempt, reason, "retrying later");
-                metrics::counter!("catalog_projector_retries_total").increment(1);
+                metrics::counter!("catalog_consumer_retries_total", "consumer" => consumer)
+                    .increment(1);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 let attempt = if counted {
                     attempt
                 } else {
                     attempt.min(MAX_ATTEMPTS)
                 };
-                Some((
-                    self.topology.retry_queue_for(&PROJECTOR, attempt),
-                    attempt,
-                    None,
-                ))
+                Some((self.topology.retry_queue_for(&spec, attempt), attempt, None))
             }
             Outcome::Retry { reason, .. } | Outcome::DeadLetter(reason) => {
                 tracing::error!(attempt, reason, "dead-lettering message");
-                metrics::counter!("catalog_projector_dead_letters_total").increment(1);
+                metrics::counter!("catalog_consumer_dead_letters_total", "consumer" => consumer)
+                    .increment(1);
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                Some((self.topology.dead_queue(&PROJECTOR), attempt, Some(reason)))
+                if let Ok(event) = serde_json::from_slice::<WireEvent>(&delivery.data) {
+                    self.handler
+                        .dead_lettered(&event, &reason)
+                        .instrument(event_span(&event))
+                        .await;
+                }
+                Some((self.topology.dead_queue(&spec), attempt, Some(reason)))
             }
         };
         if let Some((queue, attempt, failure)) = target {
             let properties = with_headers(delivery.properties.clone(), attempt, failure);
-            let confirm = republish
+            let confirm = self
+                .republish
                 .basic_publish(
                     "".into(),
                     queue.as_str().into(),
@@ -252,6 +293,21 @@ impl Projector {
         delivery.ack(BasicAckOptions::default()).await?;
         Ok(())
     }
+}
+
+/// The span every log line about one event is written in: the ids that trace it to the request
+/// that caused it.
+fn event_span(event: &WireEvent) -> tracing::Span {
+    tracing::info_span!(
+        "event",
+        event_id = %event.event_id,
+        event_type = %event.event_type,
+        product_id = %event.aggregate_id,
+        sequence = event.sequence,
+        correlation_id = event.metadata("correlation_id"),
+        causation_id = event.metadata("causation_id"),
+        request_id = event.metadata("request_id"),
+    )
 }
 
 fn attempt_of(delivery: &Delivery) -> u32 {
@@ -287,7 +343,7 @@ fn with_headers(
     properties.with_headers(headers)
 }
 
-/// Logs the projector's progress every `every`: events applied per second and the lag.
+/// Logs the consumer's progress every `every`: events applied per second and the lag.
 pub async fn report_status(stats: Arc<Stats>, every: Duration, shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
@@ -308,7 +364,7 @@ pub async fn report_status(stats: Arc<Stats>, every: Duration, shutdown: Shutdow
             events_per_sec = format!("{rate:.1}"),
             lag_ms = stats.last_lag_ms.load(Ordering::Relaxed),
             position = stats.last_position.load(Ordering::Relaxed),
-            "projector status"
+            "status"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! projector: builds Catalog's read models from the event stream.
 //!
 //! - [`config`]: settings read from the environment.
-//! - [`consumer`]: consumes `<ns>.projector`; one outcome per message (ack, retry, dead-letter).
+//! - [`consumer`]: consuming a work queue; one outcome per message (ack, retry, dead-letter).
+//! - [`images`]: the image worker: renditions as a side effect of `ImageAttached`.
+//! - [`read_models`]: the handler that keeps the read models.
 //! - [`postgres`]: the PostgreSQL read model and the fold shared by every path.
 //! - [`replay`]: streaming all events product by product.
 //! - [`rebuild`] and [`verify`]: the `rebuild` and `verify` subcommands.
@@ -10,7 +12,9 @@
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod images;
 pub mod postgres;
+pub mod read_models;
 pub mod rebuild;
 pub mod replay;
 pub mod verify;

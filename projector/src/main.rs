@@ -6,11 +6,21 @@ use catalog_support::config;
 use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::{self, Shutdown};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use catalog_renditions::Limits;
+use catalog_support::blobs::BlobStore;
+use catalog_support::event_store::ProductStore;
 use projector::config::Config;
-use projector::consumer::{report_status, Projector, Stats};
+use projector::consumer::{report_status, Stats};
+use projector::images::{ImageConsumer, ImageWorker};
 use projector::postgres::PgReadModel;
+use projector::read_models::{Projector, ReadModels};
 use projector::rebuild::{rebuild, Target};
 use projector::verify::verify;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 /// Catalog's read-model projector.
 #[derive(Parser)]
@@ -24,6 +34,8 @@ struct Cli {
 enum Command {
     /// Consume events and keep the read models up to date (the default).
     Run,
+    /// Run the image worker: renditions for attached images, blob deletion for removed ones.
+    Images,
     /// Drop the read models and rebuild them from the event store.
     Rebuild {
         #[arg(long, value_enum, default_value = "all")]
@@ -53,30 +65,41 @@ async fn main() -> ExitCode {
     }
 }
 
+fn stop_on_signal() -> Shutdown {
+    let stop = Shutdown::default();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        trigger.trigger();
+    });
+    stop
+}
+
+/// `/metrics` and `/health/*` for a process that has no HTTP API of its own.
+async fn serve_http(addr: SocketAddr, pool: PgPool, stop: Shutdown) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let router = catalog_support::health::router(pool).merge(catalog_support::metrics::router());
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "metrics listener failed");
+        }
+    });
+    tracing::info!(%addr, "metrics and health listening");
+    Ok(())
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let pool = catalog_support::db::pool(config.database_url.expose(), 8)?;
     let redis = RedisReadModel::connect(config.redis_url.expose(), &config.namespace).await?;
     match command {
         Command::Run => {
-            let stop = Shutdown::default();
-            let trigger = stop.clone();
-            tokio::spawn(async move {
-                shutdown::signal().await;
-                trigger.trigger();
-            });
-            let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
-            let router = catalog_support::health::router(pool.clone())
-                .merge(catalog_support::metrics::router());
-            let http_stop = stop.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { http_stop.wait().await })
-                    .await;
-                if let Err(err) = served {
-                    tracing::error!(error = %err, "metrics listener failed");
-                }
-            });
-            tracing::info!(addr = %config.http_addr, "projector metrics and health listening");
+            let stop = stop_on_signal();
+            serve_http(config.http_addr, pool.clone(), stop.clone()).await?;
             let stats = Arc::new(Stats::default());
             tokio::spawn(report_status(
                 stats.clone(),
@@ -84,16 +107,52 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 stop.clone(),
             ));
             let projector = Projector {
-                postgres: PgReadModel::new(pool.clone()),
-                redis,
+                handler: Arc::new(ReadModels {
+                    postgres: PgReadModel::new(pool.clone()),
+                    redis,
+                    stats: Arc::clone(&stats),
+                }),
                 topology: Topology::new(&config.namespace),
                 stats,
+                concurrency: 1,
             };
             projector
                 .run(config.amqp_url.expose(), config.prefetch, &stop)
                 .await;
             pool.close().await;
             tracing::info!("projector stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images => {
+            let stop = stop_on_signal();
+            serve_http(config.image_http_addr, pool.clone(), stop.clone()).await?;
+            let stats = Arc::new(Stats::default());
+            tokio::spawn(report_status(
+                stats.clone(),
+                config.status_every,
+                stop.clone(),
+            ));
+            let limits = Limits {
+                max_pixels: config.image_max_pixels,
+                ..Limits::default()
+            };
+            let worker = ImageConsumer {
+                handler: Arc::new(ImageWorker {
+                    store: ProductStore::new(pool.clone(), 50),
+                    blobs: BlobStore::from_url(&config.blob_store)?,
+                    limits,
+                    cpu: Arc::new(Semaphore::new(config.image_concurrency)),
+                    stats: Arc::clone(&stats),
+                }),
+                topology: Topology::new(&config.namespace),
+                stats,
+                concurrency: config.image_concurrency,
+            };
+            // Prefetch a little beyond what is being rendered, so the next image is at hand.
+            let prefetch = (config.image_concurrency * 2).min(u16::MAX as usize) as u16;
+            worker.run(config.amqp_url.expose(), prefetch, &stop).await;
+            pool.close().await;
+            tracing::info!("image worker stopped");
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild { target } => {

@@ -9,6 +9,7 @@ use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 use catalog_support::auth::Authenticator;
+use catalog_support::blobs::BlobStore;
 use catalog_support::problem::Problem;
 use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub reader: Arc<ProductReader>,
     pub versions: Arc<VersionWatch>,
+    pub blobs: BlobStore,
 }
 
 pub struct Application {
@@ -66,7 +68,9 @@ impl Application {
             config.redis_timeout,
         )
         .context("REDIS_URL cannot be used")?;
+        let blobs = BlobStore::from_url(&config.blob_store)?;
         let state = AppState {
+            blobs,
             auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
             reader: Arc::new(ProductReader::new(redis.clone(), pool.clone())),
             versions: VersionWatch::new(),

@@ -26,6 +26,8 @@ pub struct Config {
     pub namespace: String,
     /// `MIN_VERSION_WAIT_MS`: how long `?min_version=` waits for the read model (2 s by contract).
     pub min_version_wait: Duration,
+    /// `BLOB_STORE`: where image renditions are read from: `file://<dir>` or `s3://<bucket>/<prefix>`.
+    pub blob_store: String,
     /// `REQUEST_TIMEOUT_SECS`: a request still running after this long is answered 503.
     pub request_timeout: Duration,
 }
@@ -46,6 +48,7 @@ impl Config {
             jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
             namespace: env.namespace()?,
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
+            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
         })
     }

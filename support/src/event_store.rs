@@ -108,9 +108,7 @@ fn persistence_error(err: sqlx::Error) -> PersistenceError {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
         }
-        _ if crate::db::is_unavailable(&err) => {
-            PersistenceError::ConnectionError(Box::new(err))
-        }
+        _ if crate::db::is_unavailable(&err) => PersistenceError::ConnectionError(Box::new(err)),
         _ => PersistenceError::UnknownError(Box::new(err)),
     }
 }

@@ -1,6 +1,7 @@
 //! Plumbing shared by Catalog's services, kept here so each service reads as its own logic.
 //!
 //! - [`amqp`]: the RabbitMQ topology and the event as it travels on the broker.
+//! - [`blobs`]: the blob store of image originals and renditions (filesystem or S3).
 //! - [`config`]: reading typed settings from the environment, one clear error per bad value.
 //! - [`redis_model`]: the Redis read model, shared by the projector (writes) and query-api.
 //! - [`secret`]: a string whose `Debug` and `Display` print nothing, for keys and passwords.
@@ -15,6 +16,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod event_store;

@@ -8,18 +8,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog_domain::ProductView;
+use catalog_renditions::Limits;
 use catalog_support::amqp::{Topology, WireEvent};
 use catalog_support::auth::Authenticator;
+use catalog_support::blobs::BlobStore;
 use catalog_support::config::from_pairs;
+use catalog_support::event_store::ProductStore;
 use catalog_support::redis_model::RedisReadModel;
 use catalog_support::secret::Secret;
 use catalog_support::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use projector::consumer::{Projector, Stats};
+use projector::consumer::Stats;
+use projector::images::{ImageConsumer, ImageWorker};
 use projector::postgres::PgReadModel;
+use projector::read_models::{Projector, ReadModels};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 pub const SECRET: &str = "delivery-test-secret";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -50,7 +56,12 @@ pub struct World {
     pub token: String,
     pub redis: RedisReadModel,
     pub stats: Arc<Stats>,
+    /// The image worker's totals.
+    pub image_stats: Arc<Stats>,
     pub amqp_url: String,
+    /// This test's blob store: a directory of its own, deleted with the world.
+    pub blob_dir: std::path::PathBuf,
+    pub blobs: BlobStore,
     /// query-api's base URL and state, when started.
     pub query: Option<(String, query_api::AppState)>,
     api_shutdown: Shutdown,
@@ -66,6 +77,10 @@ pub struct Options {
     pub query_api: bool,
     /// The Redis query-api reads from, when not the shared one (an unreachable one, say).
     pub query_redis_url: Option<String>,
+    /// Start an in-process image worker too.
+    pub image_worker: bool,
+    /// Extra command-api settings (upload limits, say).
+    pub command_api: Vec<(&'static str, String)>,
 }
 
 impl Options {
@@ -76,6 +91,8 @@ impl Options {
             amqp_url: None,
             query_api: false,
             query_redis_url: None,
+            image_worker: false,
+            command_api: Vec::new(),
         }
     }
 
@@ -83,6 +100,7 @@ impl Options {
     pub fn everything() -> Self {
         Self {
             query_api: true,
+            image_worker: true,
             ..Self::new(true, true)
         }
     }
@@ -92,16 +110,26 @@ impl World {
     pub async fn start(pool: PgPool, options: Options) -> Self {
         let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
         let relay = options.relay.to_string();
+        let blob_dir = std::env::temp_dir().join(format!("catalog-blobs-{namespace}"));
+        let blob_url = format!("file://{}", blob_dir.display());
+        let blobs = BlobStore::from_url(&blob_url).expect("the blob directory can be made");
         let amqp_url = options.amqp_url.unwrap_or_else(|| AMQP_URL.to_string());
-        let config = command_api::Config::from_env(&from_pairs(&[
+        let mut command_settings: Vec<(&str, &str)> = options
+            .command_api
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        command_settings.extend_from_slice(&[
+            ("BLOB_STORE", &blob_url),
             ("JWT_SECRET", SECRET),
             ("COMMAND_API_ADDR", "127.0.0.1:0"),
             ("CATALOG_NAMESPACE", &namespace),
             ("AMQP_URL", &amqp_url),
             ("RELAY_ENABLED", &relay),
             ("RELAY_POLL_INTERVAL_MS", "100"),
-        ]))
-        .expect("valid config");
+        ]);
+        let config =
+            command_api::Config::from_env(&from_pairs(&command_settings)).expect("valid config");
         let app = command_api::Application::with_pool(config, pool.clone())
             .await
             .expect("command-api builds");
@@ -124,6 +152,7 @@ impl World {
                     ("QUERY_API_ADDR", "127.0.0.1:0"),
                     ("CATALOG_NAMESPACE", &namespace),
                     ("REDIS_URL", &redis_url),
+                    ("BLOB_STORE", &blob_url),
                 ]))
                 .expect("valid query-api config");
                 let app = query_api::Application::with_pool(config, pool.clone())
@@ -149,13 +178,19 @@ impl World {
             client: reqwest::Client::new(),
             redis,
             stats,
+            image_stats: Arc::new(Stats::default()),
             amqp_url,
+            blob_dir,
+            blobs,
             query,
             api_shutdown,
             projector_shutdown,
         };
         if options.projector {
             world.start_projector();
+        }
+        if options.image_worker {
+            world.start_image_worker();
         }
         world
     }
@@ -187,14 +222,37 @@ impl World {
     /// Starts an in-process projector (again, after `stop_projector`).
     pub fn start_projector(&self) {
         let projector = Projector {
-            postgres: PgReadModel::new(self.pool.clone()),
-            redis: self.redis.clone(),
+            handler: Arc::new(ReadModels {
+                postgres: PgReadModel::new(self.pool.clone()),
+                redis: self.redis.clone(),
+                stats: self.stats.clone(),
+            }),
             topology: self.topology(),
             stats: self.stats.clone(),
+            concurrency: 1,
         };
         let shutdown = self.projector_shutdown.clone();
         let amqp_url = self.amqp_url.clone();
         tokio::spawn(async move { projector.run(&amqp_url, 16, &shutdown).await });
+    }
+
+    /// Starts an in-process image worker rendering two images at a time.
+    pub fn start_image_worker(&self) {
+        let worker = ImageConsumer {
+            handler: Arc::new(ImageWorker {
+                store: ProductStore::new(self.pool.clone(), 50),
+                blobs: self.blobs.clone(),
+                limits: Limits::default(),
+                cpu: Arc::new(Semaphore::new(2)),
+                stats: self.image_stats.clone(),
+            }),
+            topology: self.topology(),
+            stats: self.image_stats.clone(),
+            concurrency: 2,
+        };
+        let shutdown = self.projector_shutdown.clone();
+        let amqp_url = self.amqp_url.clone();
+        tokio::spawn(async move { worker.run(&amqp_url, 4, &shutdown).await });
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
@@ -345,6 +403,7 @@ impl Drop for World {
         let redis_url = REDIS_URL.to_string();
         let namespace = self.namespace.clone();
         let amqp_url = self.amqp_url.clone();
+        let _ = std::fs::remove_dir_all(&self.blob_dir);
         // Clean-up is async and must run even while a failed test unwinds: on a thread of its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");

@@ -1,5 +1,6 @@
 //! Every route of command-api, grouped by resource and merged in [`router`].
 
+mod images;
 mod products;
 
 use std::sync::Arc;
@@ -21,15 +22,19 @@ pub fn router(state: AppState) -> Router {
         auth: Arc::clone(&state.auth),
         scope: SCOPE_WRITE,
     };
+    // Uploads carry multipart framing around the file; this much room keeps a file of exactly
+    // the limit from being refused for its envelope.
+    let upload_body = state.config.upload_max_bytes + 64 * 1024;
     let idempotency = Idempotency {
         pool: state.pool.clone(),
         ttl: state.config.idempotency_ttl,
-        max_body: state.config.max_json_body,
+        max_body: state.config.max_json_body.max(upload_body),
     };
     // Layers on the protected group run outermost first: authentication, then the rate limit
     // (per authenticated client; a refused request claims no idempotency key), then
     // idempotency, so a replay is only ever served to the actor who made the first request.
     let commands = products::router()
+        .merge(images::router().layer(DefaultBodyLimit::max(upload_body)))
         .route_layer(middleware::from_fn_with_state(
             idempotency,
             idempotency::middleware,

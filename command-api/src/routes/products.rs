@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, patch, post, put};
+use axum::routing::{patch, post, put};
 use axum::{Json, Router};
 use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
 use catalog_support::problem::FieldViolation;
@@ -26,8 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/products/{id}/stock-adjustments", post(adjust_stock))
         .route("/products/{id}/publish", post(publish))
         .route("/products/{id}/unpublish", post(unpublish))
-        .route("/products/{id}/images", post(upload_image))
-        .route("/products/{id}/images/{image_id}", delete(remove_image))
 }
 
 /// `{id, version}`, the answer to every command, with the version as ETag.
@@ -37,7 +35,7 @@ struct Accepted {
     version: u64,
 }
 
-fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
+pub(super) fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
     let mut response = (
         status,
         Json(Accepted {
@@ -46,13 +44,17 @@ fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
         }),
     )
         .into_response();
-    let etag = HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header");
-    response.headers_mut().insert(header::ETAG, etag);
+    response.headers_mut().insert(header::ETAG, etag(version));
     response
 }
 
+/// `"<version>"`: every command answers with the product's version as its entity tag.
+pub(super) fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
 /// Product ids are UUIDs; anything else cannot name a product, so it is 404 without a query.
-fn product_id(raw: &str) -> Result<String, ApiError> {
+pub(super) fn product_id(raw: &str) -> Result<String, ApiError> {
     Uuid::parse_str(raw)
         .map(|id| id.hyphenated().to_string())
         .map_err(|_| ApiError::NotFound("product not found"))
@@ -203,7 +205,7 @@ struct UpdateBody {
     attributes: Option<Option<BTreeMap<String, String>>>,
 }
 
-async fn run(
+pub(super) async fn run(
     app: &AppState,
     raw_id: &str,
     command: ProductCommand,
@@ -325,24 +327,5 @@ async fn archive(
             app.skus.release(sku, &id).await;
         }
     }
-    Ok(accepted(StatusCode::OK, &id, committed.version))
-}
-
-/// Uploads arrive with the image pipeline; the route exists so clients and docs see it.
-async fn upload_image(Path(id): Path<String>) -> Result<Response, ApiError> {
-    product_id(&id)?;
-    Err(ApiError::NotImplemented(
-        "image uploads are not available in this version",
-    ))
-}
-
-async fn remove_image(
-    State(app): State<AppState>,
-    Path((id, image_id)): Path<(String, String)>,
-    if_match: Option<IfMatch>,
-    ctx: RequestContext,
-) -> Result<Response, ApiError> {
-    let command = ProductCommand::RemoveImage { image_id };
-    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }

@@ -307,7 +307,7 @@ async fn image_routes_exist_and_unknown_images_are_404(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_problem(upload, StatusCode::NOT_IMPLEMENTED).await;
+    assert_problem(upload, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let problem = assert_problem(
         app.send(Method::DELETE, &format!("/products/{id}/images/nope"), None)
             .await,

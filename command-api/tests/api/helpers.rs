@@ -20,6 +20,7 @@ pub struct TestApp {
     pub token: String,
     auth: Authenticator,
     shutdown: Shutdown,
+    blob_dir: std::path::PathBuf,
 }
 
 impl TestApp {
@@ -30,10 +31,13 @@ impl TestApp {
     pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> Self {
         // A namespace of its own keeps this test's rate-limit keys apart from every other test's.
         let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
+        let blob_dir = std::env::temp_dir().join(format!("catalog-blobs-{namespace}"));
+        let blobs = format!("file://{}", blob_dir.display());
         // The first value of a variable wins: settings a test passes override these defaults.
         let mut pairs = extra.to_vec();
         pairs.extend_from_slice(&[
             ("CATALOG_NAMESPACE", namespace.as_str()),
+            ("BLOB_STORE", blobs.as_str()),
             ("JWT_SECRET", SECRET),
             ("COMMAND_API_ADDR", "127.0.0.1:0"),
             ("JWT_LEEWAY_SECS", "0"),
@@ -55,6 +59,7 @@ impl TestApp {
             token,
             auth,
             shutdown,
+            blob_dir,
         }
     }
 
@@ -122,6 +127,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.trigger();
+        let _ = std::fs::remove_dir_all(&self.blob_dir);
     }
 }
 

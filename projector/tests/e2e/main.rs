@@ -3,6 +3,7 @@
 
 mod delivery;
 mod helpers;
+mod images;
 mod kill;
 mod outage;
 mod rabbit_node;

@@ -1,6 +1,7 @@
 //! Every route of query-api, grouped by resource and merged in [`router`].
 
 mod audit;
+mod images;
 mod products;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(products::router())
+        .merge(images::router())
         .merge(audit)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

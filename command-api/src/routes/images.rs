@@ -1,0 +1,181 @@
+//! Image uploads and removals. An upload is checked by its bytes (format, header dimensions),
+//! stored as the image's original in the blob store, then attached to the product; the
+//! renditions are made in the background by the image worker.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use bytes::{Bytes, BytesMut};
+use catalog_domain::{AttachImage, ImageOriginal, ProductCommand, ProductStatus, MAX_IMAGES};
+use catalog_renditions::{probe, sniff, Format, RenderError};
+use catalog_support::blobs::{self, BlobError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::products::{accepted, etag, product_id, run};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::{IfMatch, RequestContext};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products/{id}/images", post(upload))
+        .route("/products/{id}/images/{image_id}", delete(remove))
+}
+
+#[derive(Serialize)]
+struct Uploaded {
+    id: String,
+    version: u64,
+    image_id: String,
+}
+
+fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Jpeg => "jpg",
+        Format::Png => "png",
+        Format::Gif => "gif",
+        Format::WebP => "webp",
+    }
+}
+
+/// Reads the `file` field, refusing it as soon as it passes `limit` bytes.
+async fn read_file(mut multipart: Multipart, limit: usize) -> Result<Bytes, ApiError> {
+    let multipart_error = |err: axum::extract::multipart::MultipartError| {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!("malformed multipart body: {}", err.body_text()))
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let mut file = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if file.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            file.extend_from_slice(&chunk);
+        }
+        return Ok(file.freeze());
+    }
+    Err(ApiError::invalid(
+        "file",
+        "is required (multipart/form-data field `file`)",
+    ))
+}
+
+async fn upload(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let id = product_id(&id)?;
+    let multipart = multipart.map_err(|rejection| {
+        if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+            || rejection.status() == StatusCode::BAD_REQUEST
+        {
+            ApiError::UnsupportedMediaType("multipart/form-data with a `file` field")
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    // Refuse early what the product would refuse anyway, before storing anything.
+    let (product, _) = app.store.load(&id).await?;
+    match product.status {
+        None => return Err(ApiError::NotFound("product not found")),
+        Some(ProductStatus::Archived) => {
+            return Err(ApiError::Refused(catalog_domain::ProductError::Archived))
+        }
+        Some(_) if product.images.len() >= MAX_IMAGES => {
+            return Err(ApiError::Refused(
+                catalog_domain::ProductError::TooManyImages { limit: MAX_IMAGES },
+            ))
+        }
+        Some(_) => {}
+    }
+
+    let file = read_file(multipart, app.config.upload_max_bytes).await?;
+    let format = sniff(&file).ok_or(ApiError::UnsupportedMediaType(
+        "a JPEG, PNG, WebP or GIF image (recognised by its bytes)",
+    ))?;
+    let header = probe(&file).map_err(|err| match err {
+        RenderError::TooLarge { .. } => ApiError::invalid("file", err.to_string()),
+        _ => ApiError::UnsupportedMediaType("a readable JPEG, PNG, WebP or GIF image"),
+    })?;
+    let pixels = header.width as u64 * header.height as u64;
+    if pixels > app.config.upload_max_pixels {
+        return Err(ApiError::invalid(
+            "file",
+            format!(
+                "{}x{} is {pixels} pixels, over the limit of {}",
+                header.width, header.height, app.config.upload_max_pixels
+            ),
+        ));
+    }
+
+    let image_id = Uuid::now_v7().to_string();
+    let hash = hex::encode(Sha256::digest(&file));
+    let key = blobs::original_key(&image_id, &hash, extension(format));
+    let bytes = file.len() as u64;
+    app.blobs.put(&key, file).await.map_err(blob_error)?;
+
+    let command = ProductCommand::AttachImage(AttachImage {
+        image_id: image_id.clone(),
+        original: ImageOriginal {
+            key: key.clone(),
+            content_type: catalog_renditions::content_type(format).to_string(),
+            width: header.width,
+            height: header.height,
+            bytes,
+        },
+    });
+    match run(&app, &id, command, if_match, &ctx).await {
+        Ok((id, committed)) => {
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(Uploaded {
+                    id,
+                    version: committed.version,
+                    image_id,
+                }),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, etag(committed.version));
+            Ok(response)
+        }
+        Err(err) => {
+            // Compensation: the image was not attached, so its original must not linger.
+            if let Err(cleanup) = app.blobs.delete(&key).await {
+                tracing::warn!(key, error = %cleanup, "could not delete the original of a refused upload");
+            }
+            Err(err)
+        }
+    }
+}
+
+fn blob_error(err: BlobError) -> ApiError {
+    tracing::warn!(error = %err, "blob store unavailable");
+    ApiError::Unavailable("the blob store")
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    Path((id, image_id)): Path<(String, String)>,
+    if_match: Option<IfMatch>,
+    ctx: RequestContext,
+) -> Result<Response, ApiError> {
+    let command = ProductCommand::RemoveImage { image_id };
+    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
+    // The blobs are deleted by the image worker on ImageRemoved, after the event is stored.
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}

@@ -1,0 +1,56 @@
+//! The read-model handler: each event goes to PostgreSQL, then its resulting document to Redis.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use catalog_support::amqp::{ConsumerSpec, WireEvent, PROJECTOR};
+use catalog_support::redis_model::RedisReadModel;
+
+use crate::consumer::{Consumer, Handler, Stats};
+use crate::error::ApplyError;
+use crate::postgres::{Applied, PgReadModel, StoredEvent};
+
+pub struct ReadModels {
+    pub postgres: PgReadModel,
+    pub redis: RedisReadModel,
+    pub stats: Arc<Stats>,
+}
+
+/// The projector: the read models, consumed in order, one message at a time.
+pub type Projector = Consumer<ReadModels>;
+
+impl Handler for ReadModels {
+    fn spec(&self) -> ConsumerSpec {
+        PROJECTOR
+    }
+
+    /// Applies to PostgreSQL, then mirrors the resulting view into Redis. Redis is written
+    /// even when PostgreSQL already had the event: a redelivery after a Redis failure must
+    /// still bring Redis up to date.
+    async fn handle(&self, event: &WireEvent) -> Result<(), ApplyError> {
+        let stored = StoredEvent {
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            payload: event.payload.clone(),
+            recorded_at: event.recorded_at,
+        };
+        let view = match self.postgres.apply(&event.aggregate_id, stored).await? {
+            Applied::Applied(view) => {
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                Some(view)
+            }
+            Applied::Skipped(view) => {
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("already applied");
+                view
+            }
+        };
+        if let Some(view) = view {
+            self.redis
+                .put(&view)
+                .await
+                .map_err(|e| ApplyError::Transient(anyhow::Error::new(e).context("Redis")))?;
+        }
+        Ok(())
+    }
+}
