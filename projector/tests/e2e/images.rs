@@ -372,3 +372,39 @@ async fn a_failing_blob_store_is_retried_until_it_recovers(pool: PgPool) {
     let view = settled(&world, &id).await;
     assert_eq!(image(&view, &image_id)["status"], "ready");
 }
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_bomb_that_reaches_the_worker_fails_without_being_decoded(pool: PgPool) {
+    // Past the upload checks (a replica with a laxer limit, say): the worker has its own.
+    let world = World::start(pool.clone(), Options::everything()).await;
+    let id = world.create("IMG-BOMB").await;
+    let mut bomb = samples::png(&image::DynamicImage::ImageRgb8(samples::gradient(1, 1)));
+    bomb[16..20].copy_from_slice(&50_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&50_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    let image_id = uuid::Uuid::now_v7().to_string();
+    let key = catalog_support::blobs::original_key(&image_id, "bomb", "png");
+    world.blobs.put(&key, bomb.into()).await.unwrap();
+    let store = catalog_support::event_store::ProductStore::new(pool, 50);
+    let command = catalog_domain::ProductCommand::AttachImage(catalog_domain::AttachImage {
+        image_id: image_id.clone(),
+        original: catalog_domain::ImageOriginal {
+            key,
+            content_type: "image/png".into(),
+            width: 50_000,
+            height: 50_000,
+            bytes: 60,
+        },
+    });
+    let metadata = std::collections::HashMap::from([("actor".to_string(), "test".to_string())]);
+    store.execute(&id, command, None, &metadata).await.unwrap();
+
+    let view = settled(&world, &id).await;
+    let bomb = image(&view, &image_id);
+    assert_eq!(bomb["status"], "failed");
+    assert!(
+        bomb["failure"].as_str().unwrap().starts_with("too_large"),
+        "{bomb}"
+    );
+}
