@@ -1,5 +1,6 @@
 //! projector: builds Catalog's read models from the event stream.
 //!
+//! - [`audit`]: recomputing the events' hash chains to find tampering.
 //! - [`config`]: settings read from the environment.
 //! - [`consumer`]: consuming a work queue; one outcome per message (ack, retry, dead-letter).
 //! - [`images`]: the image worker: renditions as a side effect of `ImageAttached`.
@@ -9,6 +10,7 @@
 //! - [`rebuild`] and [`verify`]: the `rebuild` and `verify` subcommands.
 //! - [`error`]: transient versus permanent failures.
 
+pub mod audit;
 pub mod config;
 pub mod consumer;
 pub mod error;

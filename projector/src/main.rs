@@ -41,7 +41,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "all")]
         target: Target,
     },
-    /// Replay every product and compare with both read models; exit 1 on any mismatch.
+    /// Replay every product and compare with both read models, and recompute every event's hash
+    /// chain; exit 1 on any mismatch or broken link.
     Verify,
 }
 
@@ -171,13 +172,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             for mismatch in &report.mismatches {
                 println!("{mismatch}");
             }
+            let breaks = projector::audit::verify_chains(&pool).await?;
+            for broken in &breaks {
+                println!("{broken}");
+            }
+            println!("audited the hash chains: {} broken links", breaks.len());
             println!(
                 "verified {} products ({} events): {} mismatches",
                 report.products,
                 report.events,
                 report.mismatches.len()
             );
-            Ok(if report.mismatches.is_empty() {
+            Ok(if report.mismatches.is_empty() && breaks.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

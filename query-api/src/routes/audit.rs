@@ -40,6 +40,13 @@ struct HistoryEntry {
     causation_id: Option<String>,
     event_id: uuid::Uuid,
     event_version: String,
+    /// SHA-256 of this event chained to the previous one's, hex: what an auditor compares.
+    #[serde(serialize_with = "hex_bytes")]
+    hash: Vec<u8>,
+}
+
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
 }
 
 #[derive(Serialize)]
@@ -106,7 +113,7 @@ async fn history(
     let (after, limit) = paging(query.as_deref())?;
     let id = product_id(&id)?;
     let mut items: Vec<HistoryEntry> = sqlx::query_as(
-        "SELECT sequence, event_type, payload, recorded_at, metadata, event_id, event_version \
+        "SELECT sequence, event_type, payload, recorded_at, metadata, event_id, event_version, hash \
          FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 \
          ORDER BY sequence LIMIT $3",
     )

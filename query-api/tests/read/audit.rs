@@ -92,6 +92,15 @@ async fn history_lists_every_event_with_who_and_why(pool: PgPool) {
         .as_str()
         .is_some_and(|c| !c.is_empty()));
     assert!(adjusted["recorded_at"].as_str().is_some());
+    let hashes: Vec<&str> = items.iter().map(|i| i["hash"].as_str().unwrap()).collect();
+    assert!(hashes.iter().all(|h| h.len() == 64), "{hashes:?}");
+    assert_eq!(
+        hashes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        4
+    );
     assert_eq!(
         items[2]["data"]["previous"],
         json!({"amount": 500, "currency": "EUR"})
