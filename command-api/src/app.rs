@@ -6,20 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::IntoResponse;
 use axum::Router;
 use catalog_support::auth::Authenticator;
 use catalog_support::blobs::BlobStore;
+use catalog_support::http::HttpOptions;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::config::Config;
 use crate::idempotency::Idempotency;
@@ -45,8 +38,6 @@ pub struct Application {
     router: Router,
     state: AppState,
 }
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Application {
     /// Connects to PostgreSQL, migrates if configured, and binds the listener.
@@ -78,7 +69,10 @@ impl Application {
         let state = AppState {
             blobs,
             rate_limiter,
-            auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
+            auth: Arc::new(
+                Authenticator::new(&config.jwt_secret, config.jwt_leeway)
+                    .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
+            ),
             store: Arc::new(ProductStore::new(pool.clone(), config.snapshot_every)),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
@@ -141,46 +135,11 @@ impl Application {
 
 /// The whole service as a `Router`: routes plus the layers every request passes through.
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
-    routes::router(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            catalog_support::problem::Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "an unexpected error occurred; it has been logged",
-            )
-            .into_response()
-        }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id,
-                        actor = tracing::field::Empty,
-                    )
-                })
-                // One line per request at info, with status and latency, in the request's span.
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-        ]))
+    let options = HttpOptions {
+        timeout: state.config.request_timeout,
+        cors_allowed_origins: state.config.cors_allowed_origins.clone(),
+    };
+    catalog_support::http::layers(routes::router(state), options)
 }
 
 async fn purge_idempotency_keys(idempotency: Idempotency, shutdown: Shutdown) {

@@ -18,6 +18,13 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
     pub jwt_leeway: Duration,
+    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
+    pub jwt_audience: Option<String>,
+    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call from; empty (the
+    /// default) turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// `CATALOG_NAMESPACE`: prefix of exchanges, queues and Redis keys.
     pub namespace: String,
     /// `SNAPSHOT_EVERY`: a product's state is snapshotted every this many events, so loading it
@@ -79,6 +86,9 @@ impl Config {
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
             jwt_secret: env.required_secret("JWT_SECRET")?,
             jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
+            jwt_audience: env.get("JWT_AUDIENCE"),
+            jwt_issuer: env.get("JWT_ISSUER"),
+            cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             namespace: env.namespace()?,
             snapshot_every,
             idempotency_ttl: Duration::from_secs(ttl_hours * 3600),

@@ -33,8 +33,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::BadRequest(rejection.body_text())
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        whole_numbers_as_integers(&mut value);
         if !value.is_object() {
             return Err(ApiError::BadRequest(
                 "the body must be a JSON object".into(),
@@ -43,6 +44,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("{}: {}", e.path(), e.inner())))
+    }
+}
+
+/// Largest magnitude up to which every integer has an exact `f64`: past it, `2.0`-style
+/// spellings no longer name one integer.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// JSON has one number type: `1999.0` and `1.999e3` are the integer 1999 as much as `1999` is
+/// (JSON Schema's `integer` admits them too). serde reads them as floats, which an `i64` field
+/// would refuse, so whole numbers within the exactly representable range become integers.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                if float.fract() == 0.0 && float.abs() <= EXACT_INTEGERS {
+                    *number = serde_json::Number::from(float as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(whole_numbers_as_integers)
+        }
+        _ => {}
     }
 }
 
@@ -179,6 +204,23 @@ mod tests {
         assert_eq!(parse_version_tag("7"), Some(7));
         assert_eq!(parse_version_tag("\"x\""), None);
         assert_eq!(parse_version_tag("\"-1\""), None);
+    }
+
+    #[test]
+    fn whole_numbers_spelled_as_floats_are_integers() {
+        let mut value = serde_json::json!({
+            "a": 1999.0, "b": 2e3, "c": [-3.0, 0.5], "d": {"e": 9007199254740992.0},
+            "f": 1e300, "g": 7
+        });
+        whole_numbers_as_integers(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "a": 1999, "b": 2000, "c": [-3, 0.5], "d": {"e": 9007199254740992_i64},
+                "f": 1e300, "g": 7
+            })
+        );
+        assert!(value["a"].is_i64() && value["f"].is_f64());
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`rate_limit`]: per-client limits shared by every replica through Redis.
 //! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
+//! - [`openapi`]: the OpenAPI 3.1 document of these routes, served at `/openapi.json`.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod rate_limit;
 pub mod relay;
 pub mod routes;

@@ -25,6 +25,6 @@ pub use commands::{
 };
 pub use error::{FieldError, ProductError};
 pub use events::{Details, ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES};
-pub use money::Money;
+pub use money::{currency_codes, Money};
 pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};
 pub use view::{ImageView, ProductView, RenditionView};

@@ -7,9 +7,28 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 ///
 /// Integers, never floats: a price must round-trip through JSON and SQL exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
+    /// Minor units (cents for EUR), 0 to 10^12.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub amount: i64,
+    /// ISO 4217 code of three upper-case letters.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$", example = "EUR"))]
     pub currency: String,
+}
+
+/// Every currency code the rules accept (ISO 4217), in alphabetical order: for documents and
+/// clients that list them.
+pub fn currency_codes() -> Vec<String> {
+    let letters = || b'A'..=b'Z';
+    letters()
+        .flat_map(|a| letters().flat_map(move |b| letters().map(move |c| [a, b, c])))
+        .map(|code| String::from_utf8(code.to_vec()).expect("ASCII letters"))
+        .filter(|code| iso_currency::Currency::from_code(code).is_some())
+        .collect()
 }
 
 impl Money {
@@ -18,5 +37,20 @@ impl Money {
             amount,
             currency: currency.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_codes_are_the_iso_ones() {
+        let codes = currency_codes();
+        assert!(codes.len() > 150, "{}", codes.len());
+        for code in ["EUR", "USD", "JPY", "CHF"] {
+            assert!(codes.iter().any(|c| c == code), "{code}");
+        }
+        assert!(!codes.iter().any(|c| c == "QQQ"));
     }
 }

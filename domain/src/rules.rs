@@ -53,6 +53,15 @@ impl Violations {
             self.push("name", format!("must be at most {NAME_MAX} characters"));
         } else if name.trim().is_empty() {
             self.push("name", "must not be blank");
+        } else {
+            self.storable("name", name);
+        }
+    }
+
+    /// PostgreSQL text and jsonb cannot hold U+0000, so no text that is stored may contain it.
+    fn storable(&mut self, field: &str, value: &str) {
+        if value.contains('\0') {
+            self.push(field, "must not contain the NUL character (U+0000)");
         }
     }
 
@@ -67,6 +76,8 @@ impl Violations {
     fn at_most(&mut self, field: &str, value: Option<&str>, max: usize) {
         if value.is_some_and(|v| v.chars().count() > max) {
             self.push(field, format!("must be at most {max} characters"));
+        } else if let Some(value) = value {
+            self.storable(field, value);
         }
     }
 
@@ -89,6 +100,12 @@ impl Violations {
                 self.push(
                     format!("attributes.{key}"),
                     format!("value must be at most {ATTRIBUTE_VALUE_MAX} characters"),
+                );
+            }
+            if key.contains('\0') || value.contains('\0') {
+                self.push(
+                    format!("attributes.{}", key.escape_default()),
+                    "must not contain the NUL character (U+0000)",
                 );
             }
         }
@@ -137,6 +154,8 @@ impl Violations {
             self.push(field, format!("must be at most {REASON_MAX} characters"));
         } else if reason.trim().is_empty() {
             self.push(field, "must not be blank");
+        } else {
+            self.storable(field, reason);
         }
     }
 }
@@ -214,5 +233,17 @@ mod tests {
         assert_eq!(errors(|v| v.delta(0)), ["delta"]);
         assert!(errors(|v| v.delta(-3)).is_empty());
         assert_eq!(errors(|v| v.stock(-1)), ["stock"]);
+    }
+
+    #[test]
+    fn stored_text_cannot_hold_nul() {
+        assert_eq!(errors(|v| v.name("a\0b")), ["name"]);
+        assert_eq!(errors(|v| v.description(Some("\0"))), ["description"]);
+        assert_eq!(errors(|v| v.category(Some("x\0"))), ["category"]);
+        assert_eq!(errors(|v| v.reason("reason", "why\0")), ["reason"]);
+        let key = BTreeMap::from([("k\0".to_string(), "v".to_string())]);
+        assert_eq!(errors(|v| v.attributes(&key)).len(), 1);
+        let value = BTreeMap::from([("k".to_string(), "v\0".to_string())]);
+        assert_eq!(errors(|v| v.attributes(&value)).len(), 1);
     }
 }

@@ -11,6 +11,7 @@ use crate::money::Money;
 use crate::product::{ImageStatus, Product, ProductStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenditionView {
     /// Path of the WebP encoding; the JPEG is the same path ending in `.jpg`.
     pub url: String,
@@ -19,7 +20,9 @@ pub struct RenditionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageView {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     pub status: ImageStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,21 +33,43 @@ pub struct ImageView {
     pub height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blurhash: Option<String>,
+    /// Made once the image is `ready`: `thumb`, `small`, `medium` and `large`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rendition_map))]
     pub renditions: BTreeMap<String, RenditionView>,
 }
 
+/// `{thumb|small|medium|large: RenditionView}`.
+#[cfg(feature = "openapi")]
+fn rendition_map() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Ref, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(crate::events::RENDITION_NAMES.iter().copied())),
+        ))
+        .additional_properties(Some(Ref::from_schema_name("RenditionView")))
+        .build()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductView {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     pub sku: String,
     pub name: String,
     pub description: Option<String>,
     pub price: Money,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub stock: i64,
     pub category: Option<String>,
     pub attributes: BTreeMap<String, String>,
     pub status: ProductStatus,
     pub images: Vec<ImageView>,
+    /// The number of events the product has: its `ETag`.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

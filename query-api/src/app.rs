@@ -5,22 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::IntoResponse;
 use axum::Router;
 use catalog_support::auth::Authenticator;
 use catalog_support::blobs::BlobStore;
-use catalog_support::problem::Problem;
+use catalog_support::http::HttpOptions;
 use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::config::Config;
 use crate::reader::ProductReader;
@@ -44,8 +36,6 @@ pub struct Application {
     router: Router,
     state: AppState,
 }
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -71,7 +61,10 @@ impl Application {
         let blobs = BlobStore::from_url(&config.blob_store)?;
         let state = AppState {
             blobs,
-            auth: Arc::new(Authenticator::new(&config.jwt_secret, config.jwt_leeway)),
+            auth: Arc::new(
+                Authenticator::new(&config.jwt_secret, config.jwt_leeway)
+                    .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
+            ),
             reader: Arc::new(ProductReader::new(redis.clone(), pool.clone())),
             versions: VersionWatch::new(),
             config: Arc::new(config),
@@ -115,43 +108,9 @@ impl Application {
 
 /// The whole service as a `Router`: routes plus the layers every request passes through.
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
-    routes::router(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "an unexpected error occurred; it has been logged",
-            )
-            .into_response()
-        }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id,
-                        actor = tracing::field::Empty,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-        ]))
+    let options = HttpOptions {
+        timeout: state.config.request_timeout,
+        cors_allowed_origins: state.config.cors_allowed_origins.clone(),
+    };
+    catalog_support::http::layers(routes::router(state), options)
 }

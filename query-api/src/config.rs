@@ -22,6 +22,13 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
     pub jwt_leeway: Duration,
+    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
+    pub jwt_audience: Option<String>,
+    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call from; empty (the
+    /// default) turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// `CATALOG_NAMESPACE`: prefix of Redis keys and channels.
     pub namespace: String,
     /// `MIN_VERSION_WAIT_MS`: how long `?min_version=` waits for the read model (2 s by contract).
@@ -46,6 +53,9 @@ impl Config {
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
             jwt_secret: env.required_secret("JWT_SECRET")?,
             jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
+            jwt_audience: env.get("JWT_AUDIENCE"),
+            jwt_issuer: env.get("JWT_ISSUER"),
+            cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             namespace: env.namespace()?,
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
             blob_store: env.string("BLOB_STORE", "file://./data/blobs"),

@@ -7,11 +7,13 @@
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
 //! - [`listing`]: list filters, sorting and keyset cursors.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
+//! - [`openapi`]: the OpenAPI 3.1 document of these routes, served at `/openapi.json`.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod listing;
+pub mod openapi;
 pub mod reader;
 pub mod routes;
 pub mod versions;

@@ -161,6 +161,9 @@ impl ListQuery {
                 "category" => {
                     if value.is_empty() || value.chars().count() > 100 {
                         bad("category", "must be 1 to 100 characters");
+                    } else if value.contains('\0') {
+                        // PostgreSQL text cannot hold U+0000: no category can match it.
+                        bad("category", "must not contain the NUL character (U+0000)");
                     } else {
                         query.category = Some(value);
                     }
@@ -168,6 +171,8 @@ impl ListQuery {
                 "q" => {
                     if value.trim().is_empty() || value.chars().count() > 200 {
                         bad("q", "must be 1 to 200 characters");
+                    } else if value.contains('\0') {
+                        bad("q", "must not contain the NUL character (U+0000)");
                     } else {
                         query.q = Some(value);
                     }
@@ -344,6 +349,10 @@ mod tests {
         assert_eq!(
             fields(ListQuery::parse(Some("limit=101")).unwrap_err()),
             ["limit"]
+        );
+        assert_eq!(
+            fields(ListQuery::parse(Some("q=a%00b&category=%00")).unwrap_err()),
+            ["q", "category"]
         );
         assert_eq!(
             fields(ListQuery::parse(Some("min_price=10&max_price=5")).unwrap_err()),

@@ -26,6 +26,10 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
 }
 
 /// Who is calling, as proven by a valid token. The subject is recorded on every event.
@@ -89,6 +93,8 @@ pub struct Authenticator {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    audience: Option<String>,
+    issuer: Option<String>,
 }
 
 impl Authenticator {
@@ -97,11 +103,34 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = leeway.as_secs();
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // An `aud` claim is only checked when an audience is configured (see `expecting`).
+        validation.validate_aud = false;
         Self {
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             validation,
+            audience: None,
+            issuer: None,
         }
+    }
+
+    /// Also requires the `aud` and/or `iss` claims, when configured, to name these values:
+    /// tokens minted for another service or by another issuer with the same key are refused.
+    pub fn expecting(mut self, audience: Option<&str>, issuer: Option<&str>) -> Self {
+        let mut required = vec!["exp", "sub"];
+        if let Some(audience) = audience {
+            self.validation.set_audience(&[audience]);
+            self.validation.validate_aud = true;
+            required.push("aud");
+        }
+        if let Some(issuer) = issuer {
+            self.validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        self.validation.set_required_spec_claims(&required);
+        self.audience = audience.map(str::to_string);
+        self.issuer = issuer.map(str::to_string);
+        self
     }
 
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, AuthError> {
@@ -146,6 +175,8 @@ impl Authenticator {
             scope: scope.to_string(),
             exp: now + ttl.as_secs(),
             iat: Some(now),
+            aud: self.audience.clone(),
+            iss: self.issuer.clone(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with a byte key cannot fail")
@@ -228,6 +259,29 @@ mod tests {
             auth().authenticate(&bearer(token)),
             Err(AuthError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_configured_audience_and_issuer_are_required() {
+        let strict = Authenticator::new(&Secret::new("test-secret"), Duration::ZERO)
+            .expecting(Some("catalog"), Some("https://issuer.test"));
+        let own = strict.issue("alice", SCOPE_WRITE, Duration::from_secs(60));
+        assert!(strict.authenticate(&bearer(&own)).is_ok());
+        // Same key, but minted without (or for another) audience and issuer.
+        let plain = auth().issue("alice", SCOPE_WRITE, Duration::from_secs(60));
+        assert!(matches!(
+            strict.authenticate(&bearer(&plain)),
+            Err(AuthError::Invalid(_))
+        ));
+        let elsewhere = Authenticator::new(&Secret::new("test-secret"), Duration::ZERO)
+            .expecting(Some("billing"), Some("https://issuer.test"))
+            .issue("alice", SCOPE_WRITE, Duration::from_secs(60));
+        assert!(matches!(
+            strict.authenticate(&bearer(&elsewhere)),
+            Err(AuthError::Invalid(_))
+        ));
+        // Without configuration an audience in the token is not held against it.
+        assert!(auth().authenticate(&bearer(&own)).is_ok());
     }
 
     #[test]

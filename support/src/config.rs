@@ -96,6 +96,30 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(Secret::new(raw))
     }
 
+    /// A comma-separated list of web origins (`https://shop.example`), each checked to be one.
+    pub fn origins(&self, var: &str) -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|origin| {
+                let url = url::Url::parse(origin).map_err(|e| {
+                    ConfigError::new(var, format!("{origin:?} is not an origin ({e})"))
+                })?;
+                let bare = url.path() == "/" && url.query().is_none() && !origin.ends_with('/');
+                if !matches!(url.scheme(), "http" | "https") || !bare {
+                    return Err(ConfigError::new(
+                        var,
+                        format!("{origin:?} must be scheme://host[:port], nothing more"),
+                    ));
+                }
+                Ok(origin.to_string())
+            })
+            .collect()
+    }
+
     /// The prefix for exchanges, queues and Redis keys: short, and safe inside every one of them.
     pub fn namespace(&self) -> Result<String, ConfigError> {
         let ns = self.string("CATALOG_NAMESPACE", "catalog");
@@ -146,6 +170,30 @@ mod tests {
             .required_secret("JWT_SECRET")
             .is_err());
         assert!(from_pairs(&[]).required_secret("JWT_SECRET").is_err());
+    }
+
+    #[test]
+    fn origins_are_bare_scheme_host_and_port() {
+        let env = from_pairs(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://shop.example, http://localhost:3000",
+        )]);
+        assert_eq!(
+            env.origins("CORS_ALLOWED_ORIGINS").unwrap(),
+            ["https://shop.example", "http://localhost:3000"]
+        );
+        for bad in [
+            "shop.example",
+            "https://shop.example/path",
+            "ftp://x.example",
+        ] {
+            let pairs = [("CORS_ALLOWED_ORIGINS", bad)];
+            assert!(
+                from_pairs(&pairs).origins("CORS_ALLOWED_ORIGINS").is_err(),
+                "{bad}"
+            );
+        }
+        assert!(from_pairs(&[]).origins("X").unwrap().is_empty());
     }
 
     #[test]

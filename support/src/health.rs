@@ -39,7 +39,15 @@ pub fn router_with(checks: Checks) -> Router {
         .with_state(checks)
 }
 
-async fn live() -> Json<Value> {
+/// 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    operation_id = "live",
+    responses((status = 200, description = "The process runs", body = crate::openapi::Live)),
+)]
+pub(crate) async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
 }
 
@@ -47,7 +55,22 @@ async fn live() -> Json<Value> {
 /// out itself.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn ready(State(checks): State<Checks>) -> Response {
+/// 200 when every dependency the service needs answers, else 503 naming which.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    operation_id = "ready",
+    responses(
+        (status = 200, description = "Every dependency the service needs answers",
+         body = crate::openapi::Ready),
+        (status = 503, description = "A dependency the service needs does not answer: the \
+         problem's `detail` names it, its `checks` member has every dependency's state",
+         body = crate::openapi::ProblemDoc, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
+pub(crate) async fn ready(State(checks): State<Checks>) -> Response {
     let mut results = Map::new();
     let mut down = Vec::new();
     let postgres =

@@ -9,7 +9,9 @@
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`event_store`]: the write path — load, decide, append, retry on contention.
 //! - [`health`]: liveness and readiness routes.
+//! - [`http`]: the layers every HTTP service wraps its routes in.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
+//! - [`openapi`]: what both services' OpenAPI documents share, `GET /openapi.json` and `GET /docs`.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
 //! - [`shutdown`]: the signal that stops every service gracefully.
@@ -21,7 +23,9 @@ pub mod config;
 pub mod db;
 pub mod event_store;
 pub mod health;
+pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod redis_model;
 pub mod secret;

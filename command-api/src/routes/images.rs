@@ -13,12 +13,14 @@ use catalog_renditions::{probe, sniff, Format, RenderError};
 use catalog_support::blobs::{self, BlobError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::products::{accepted, etag, product_id, run};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, RequestContext};
+use crate::openapi::{self as doc, CommandHeaders, ImagePath, ProductPath};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,11 +28,30 @@ pub fn router() -> Router<AppState> {
         .route("/products/{id}/images/{image_id}", delete(remove))
 }
 
-#[derive(Serialize)]
+/// An accepted upload: the image is attached as `processing`; the image worker makes its
+/// renditions in the background.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ImageAccepted)]
 struct Uploaded {
+    /// The product's id.
+    #[schema(format = Uuid)]
     id: String,
+    /// The product's version after the image was attached.
+    #[schema(minimum = 1)]
     version: u64,
+    /// The new image's id, as in the product's `images` and `/images/{image_id}/…`.
+    #[schema(format = Uuid)]
     image_id: String,
+}
+
+/// `multipart/form-data` with the image in the field `file`: JPEG, PNG, WebP or GIF (first
+/// frame), recognised by its bytes, never by its Content-Type or file name; at most 20 MiB and
+/// 50 megapixels by default.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the handler streams the multipart body
+struct ImageUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 fn extension(format: Format) -> &'static str {
@@ -70,7 +91,39 @@ async fn read_file(mut multipart: Multipart, limit: usize) -> Result<Bytes, ApiE
     ))
 }
 
-async fn upload(
+/// Upload an image of a product (at most 20 images per product).
+#[utoipa::path(
+    post,
+    path = "/products/{id}/images",
+    tag = "images",
+    operation_id = "uploadImage",
+    params(ProductPath, CommandHeaders),
+    request_body(content = ImageUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Stored and attached; renditions are made in the background",
+         body = Uploaded, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+         ),
+         links(
+            ("RemoveImage" = (operation_id = "removeImage", parameters(
+                ("id" = "$response.body#/id"), ("image_id" = "$response.body#/image_id")))),
+         )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn upload(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -168,7 +221,31 @@ fn blob_error(err: BlobError) -> ApiError {
     ApiError::Unavailable("the blob store")
 }
 
-async fn remove(
+/// Remove an image from a product; its original and renditions are deleted afterwards.
+#[utoipa::path(
+    delete,
+    path = "/products/{id}/images/{image_id}",
+    tag = "images",
+    operation_id = "removeImage",
+    params(ProductPath, ImagePath, CommandHeaders),
+    responses(
+        (status = 200, description = "Removed", body = super::products::Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn remove(
     State(app): State<AppState>,
     Path((id, image_id)): Path<(String, String)>,
     if_match: Option<IfMatch>,

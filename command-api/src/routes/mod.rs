@@ -1,7 +1,7 @@
 //! Every route of command-api, grouped by resource and merged in [`router`].
 
-mod images;
-mod products;
+pub(crate) mod images;
+pub(crate) mod products;
 
 use std::sync::Arc;
 
@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(catalog_support::health::router(pool))
         .merge(catalog_support::metrics::router())
+        .merge(catalog_support::openapi::router(&crate::openapi::document()))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -11,11 +11,13 @@ use axum::{Json, Router};
 use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
 use catalog_support::problem::FieldViolation;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
+use crate::openapi::{self as doc, CommandHeaders, CreateHeaders, ProductPath};
 use catalog_support::event_store::Committed;
 
 pub fn router() -> Router<AppState> {
@@ -29,9 +31,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `{id, version}`, the answer to every command, with the version as ETag.
-#[derive(Serialize)]
-struct Accepted {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Accepted {
+    /// The product's id.
+    #[schema(format = Uuid)]
     id: String,
+    /// The product's version after the command (its number of events).
+    #[schema(minimum = 1)]
     version: u64,
 }
 
@@ -60,20 +66,42 @@ pub(super) fn product_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound("product not found"))
 }
 
-#[derive(Deserialize)]
-struct MoneyBody {
+/// A price: `amount` in minor units (cents for EUR), `currency` an ISO 4217 code.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Money)]
+pub(crate) struct MoneyBody {
+    #[schema(value_type = i64, minimum = 0, maximum = 1_000_000_000_000_i64, example = 1999)]
     amount: Option<i64>,
+    #[schema(value_type = String, schema_with = doc::currency)]
     currency: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+/// A new product. It starts as a `draft`, with stock 0 unless `stock` is given.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateProduct)]
+pub(crate) struct CreateBody {
+    /// Unique among products that are not archived (409 if taken); exact, case-sensitive.
+    #[schema(
+        value_type = String,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._-]+$",
+        example = "MUG-1"
+    )]
     sku: Option<String>,
+    /// 1 to 200 characters, not all white space.
+    #[schema(value_type = String, schema_with = doc::name)]
     name: Option<String>,
+    #[schema(max_length = 5000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
+    #[schema(value_type = MoneyBody)]
     price: Option<MoneyBody>,
+    /// Units in stock at creation (default 0).
+    #[schema(minimum = 0)]
     stock: Option<i64>,
+    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
     category: Option<String>,
+    #[schema(schema_with = doc::attributes)]
     attributes: Option<BTreeMap<String, String>>,
 }
 
@@ -143,8 +171,44 @@ impl Missing {
     }
 }
 
+/// Create a product.
+#[utoipa::path(
+    post,
+    path = "/products",
+    tag = "products",
+    operation_id = "createProduct",
+    params(CreateHeaders),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created as a draft at version 1", body = Accepted,
+         headers(
+            ("Location" = String, description = "`/products/{id}`: the new product"),
+            ("ETag" = String, description = "`\"1\"`"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+         ),
+         links(
+            ("UpdateDetails" = (operation_id = "updateDetails", parameters(("id" = "$response.body#/id")))),
+            ("ChangePrice" = (operation_id = "changePrice", parameters(("id" = "$response.body#/id")))),
+            ("AdjustStock" = (operation_id = "adjustStock", parameters(("id" = "$response.body#/id")))),
+            ("Publish" = (operation_id = "publishProduct", parameters(("id" = "$response.body#/id")))),
+            ("Unpublish" = (operation_id = "unpublishProduct", parameters(("id" = "$response.body#/id")))),
+            ("Archive" = (operation_id = "archiveProduct", parameters(("id" = "$response.body#/id")))),
+            ("UploadImage" = (operation_id = "uploadImage", parameters(("id" = "$response.body#/id")))),
+         )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
 #[tracing::instrument(skip_all, fields(sku))]
-async fn create(
+pub(crate) async fn create(
     State(app): State<AppState>,
     ctx: RequestContext,
     JsonBody(body): JsonBody<CreateBody>,
@@ -193,15 +257,24 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
-struct UpdateBody {
+/// New details: at least one of the fields. An absent field is kept; `null` clears
+/// `description`, `category` or `attributes`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateDetails)]
+pub(crate) struct UpdateBody {
+    /// 1 to 200 characters, not all white space; never `null`.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, schema_with = doc::name)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 5000, pattern = "^[^\\u0000]*$")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 100, pattern = "^[^\\u0000]*$")]
     category: Option<Option<String>>,
+    /// Replaces every attribute.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::attributes)]
     attributes: Option<Option<BTreeMap<String, String>>>,
 }
 
@@ -220,7 +293,34 @@ pub(super) async fn run(
     Ok((id, committed))
 }
 
-async fn update_details(
+/// Change a product's details.
+#[utoipa::path(
+    patch,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "updateDetails",
+    params(ProductPath, CommandHeaders),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "Done (a request that changes nothing writes nothing and answers the current version)", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn update_details(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -248,7 +348,34 @@ async fn update_details(
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
-async fn change_price(
+/// Change a product's price.
+#[utoipa::path(
+    put,
+    path = "/products/{id}/price",
+    tag = "products",
+    operation_id = "changePrice",
+    params(ProductPath, CommandHeaders),
+    request_body = MoneyBody,
+    responses(
+        (status = 200, description = "Done (the same price writes nothing and answers the current version)", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn change_price(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -271,13 +398,46 @@ async fn change_price(
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
-#[derive(Deserialize)]
-struct StockBody {
+/// A change of stock; stock never goes below 0 (409 `insufficient-stock`).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = StockAdjustment)]
+pub(crate) struct StockBody {
+    /// Units added (positive) or removed (negative); not 0.
+    #[schema(value_type = i64, schema_with = doc::delta)]
     delta: Option<i64>,
+    /// Why: 1 to 200 characters, not all white space; recorded on the event.
+    #[schema(value_type = String, schema_with = doc::reason)]
     reason: Option<String>,
 }
 
-async fn adjust_stock(
+/// Adjust a product's stock.
+#[utoipa::path(
+    post,
+    path = "/products/{id}/stock-adjustments",
+    tag = "products",
+    operation_id = "adjustStock",
+    params(ProductPath, CommandHeaders),
+    request_body = StockBody,
+    responses(
+        (status = 200, description = "Done", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn adjust_stock(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -295,7 +455,31 @@ async fn adjust_stock(
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
-async fn publish(
+/// Publish a draft product (409 if already published or archived).
+#[utoipa::path(
+    post,
+    path = "/products/{id}/publish",
+    tag = "products",
+    operation_id = "publishProduct",
+    params(ProductPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Done", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn publish(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -305,7 +489,31 @@ async fn publish(
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
-async fn unpublish(
+/// Take a published product back to draft (409 if it is a draft or archived).
+#[utoipa::path(
+    post,
+    path = "/products/{id}/unpublish",
+    tag = "products",
+    operation_id = "unpublishProduct",
+    params(ProductPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Done", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn unpublish(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,
@@ -315,7 +523,31 @@ async fn unpublish(
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
 
-async fn archive(
+/// Archive a product: it accepts no command afterwards and frees its SKU; its events are never deleted.
+#[utoipa::path(
+    delete,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "archiveProduct",
+    params(ProductPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Done", body = Accepted, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::Unprocessable),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
+pub(crate) async fn archive(
     State(app): State<AppState>,
     Path(id): Path<String>,
     if_match: Option<IfMatch>,

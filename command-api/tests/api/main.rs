@@ -7,4 +7,6 @@ mod concurrency;
 mod create;
 mod helpers;
 mod idempotency;
+mod openapi;
 mod rate_limit;
+mod security;

@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
 use sqlx::types::Json as SqlJson;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::openapi::{self as doc, HistoryParams, ProductPath, VersionPath};
 use crate::routes::products::etag;
 
 pub fn router() -> Router<AppState> {
@@ -20,18 +22,26 @@ pub fn router() -> Router<AppState> {
         .route("/products/{id}/versions/{n}", get(version_at))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
-struct HistoryEntry {
+/// One stored event of a product, with who made it and why.
+#[derive(Serialize, sqlx::FromRow, ToSchema)]
+pub(crate) struct HistoryEntry {
+    /// The event's number in the product's history, from 1: the product's version after it.
+    #[schema(minimum = 1)]
     sequence: i64,
+    /// The event type, e.g. `ProductCreated`, `StockAdjusted`.
     #[serde(rename = "type")]
+    #[schema(example = "StockAdjusted")]
     event_type: String,
     #[serde(skip)]
     payload: serde_json::Value,
+    /// The event's data, as stored.
     #[sqlx(skip)]
+    #[schema(value_type = Object)]
     data: serde_json::Value,
     recorded_at: DateTime<Utc>,
     #[serde(skip)]
     metadata: SqlJson<std::collections::BTreeMap<String, String>>,
+    /// Who made the change: the token's subject.
     #[sqlx(skip)]
     actor: Option<String>,
     #[sqlx(skip)]
@@ -39,9 +49,12 @@ struct HistoryEntry {
     #[sqlx(skip)]
     causation_id: Option<String>,
     event_id: uuid::Uuid,
+    /// The version of the event type's shape.
+    #[schema(example = "1")]
     event_version: String,
     /// SHA-256 of this event chained to the previous one's, hex: what an auditor compares.
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: Vec<u8>,
 }
 
@@ -49,9 +62,11 @@ fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok,
     serializer.serialize_str(&hex::encode(bytes))
 }
 
-#[derive(Serialize)]
-struct HistoryPage {
+/// One page of a product's history, oldest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HistoryPage {
     items: Vec<HistoryEntry>,
+    /// The `after` of the next page; `null` on the last one.
     next_after: Option<i64>,
 }
 
@@ -105,7 +120,24 @@ async fn exists(app: &AppState, id: &str) -> Result<bool, ApiError> {
     .map_err(ApiError::database)
 }
 
-async fn history(
+/// A product's events, oldest first (scope `catalog:audit`).
+#[utoipa::path(
+    get,
+    path = "/products/{id}/history",
+    tag = "audit",
+    operation_id = "productHistory",
+    params(ProductPath, HistoryParams),
+    responses(
+        (status = 200, description = "A page of the product's events", body = HistoryPage),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:audit"])),
+)]
+pub(crate) async fn history(
     State(app): State<AppState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
@@ -146,7 +178,25 @@ async fn history(
 
 /// The product as it stood right after event `n`: its first `n` events replayed through the
 /// aggregate's own `apply`, the same code the command side decides with.
-async fn version_at(
+#[utoipa::path(
+    get,
+    path = "/products/{id}/versions/{n}",
+    tag = "audit",
+    operation_id = "productVersion",
+    params(ProductPath, VersionPath),
+    responses(
+        (status = 200, description = "The product right after event `n`, rebuilt from the event \
+         store", body = ProductView, headers(
+            ("ETag" = String, description = "`\"<n>\"`"),
+        )),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["catalog:audit"])),
+)]
+pub(crate) async fn version_at(
     State(app): State<AppState>,
     Path((id, n)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {

@@ -12,6 +12,7 @@ use catalog_support::blobs::{self, BlobError};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::openapi::{self as doc, RenditionPath};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/images/{image_id}/{file}", get(rendition))
@@ -19,7 +20,33 @@ pub fn router() -> Router<AppState> {
 
 const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 
-async fn rendition(
+/// A rendition of an image: `thumb` (160 px on the longest side), `small` (400), `medium` (800)
+/// or `large` (1600), never upscaled, as WebP or JPEG; EXIF orientation applied, metadata
+/// stripped. Immutable: cached for a year.
+#[utoipa::path(
+    get,
+    path = "/images/{image_id}/{file}",
+    tag = "images",
+    operation_id = "getRendition",
+    params(RenditionPath, ("If-None-Match" = Option<String>, Header, nullable = false,
+        description = "The rendition's ETag: 304 without a body if it matches")),
+    responses(
+        (status = 200, description = "The image bytes", content(
+            (doc::ImageBytes = "image/webp"),
+            (doc::ImageBytes = "image/jpeg"),
+        ), headers(
+            ("ETag" = String, description = "`\"<image_id>-<file>\"`"),
+            ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+        )),
+        (status = 304, description = "`If-None-Match` names this rendition", headers(
+            ("ETag" = String, description = "`\"<image_id>-<file>\"`"),
+            ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+        )),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
+pub(crate) async fn rendition(
     State(app): State<AppState>,
     Path((image_id, file)): Path<(String, String)>,
     headers: HeaderMap,

@@ -1,8 +1,8 @@
 //! Every route of query-api, grouped by resource and merged in [`router`].
 
-mod audit;
-mod images;
-mod products;
+pub(crate) mod audit;
+pub(crate) mod images;
+pub(crate) mod products;
 
 use std::sync::Arc;
 
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(catalog_support::health::router_with(checks))
         .merge(catalog_support::metrics::router())
+        .merge(catalog_support::openapi::router(&crate::openapi::document()))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -5,10 +5,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use catalog_domain::ProductView;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::listing::ListQuery;
+use crate::openapi::{self as doc, ByIdParams, ListParams, ProductPath};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,7 +52,30 @@ fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     Ok(None)
 }
 
-async fn one(
+/// One product, from the read model.
+#[utoipa::path(
+    get,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "getProduct",
+    params(ProductPath, ByIdParams, ("If-None-Match" = Option<String>, Header, nullable = false,
+        description = "The product's ETag (`\"<version>\"`, a list of tags, or `*`): 304 \
+        without a body if it names the current version")),
+    responses(
+        (status = 200, description = "The product", body = ProductView, headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version"),
+            ("Cache-Control" = String, description = "`no-cache`: keep, but revalidate"),
+        )),
+        (status = 304, description = "`If-None-Match` names the current version", headers(
+            ("ETag" = String, description = "`\"<version>\"`: the product's version"),
+            ("Cache-Control" = String, description = "`no-cache`: keep, but revalidate"),
+        )),
+        (status = 404, response = doc::NotFound),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
+pub(crate) async fn one(
     State(app): State<AppState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
@@ -81,13 +106,35 @@ async fn one(
     Ok(response)
 }
 
-#[derive(Serialize)]
-struct Page {
+/// One page of products.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProductPage)]
+pub(crate) struct Page {
     items: Vec<ProductView>,
+    /// The `cursor` of the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-async fn list(
+/// Products: filtered, searched, sorted, a page at a time (keyset pagination: no item is skipped
+/// or repeated while products change).
+#[utoipa::path(
+    get,
+    path = "/products",
+    tag = "products",
+    operation_id = "listProducts",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of products", body = Page, links(
+            ("NextPage" = (operation_id = "listProducts", parameters(
+                ("cursor" = "$response.body#/next_cursor"),
+                ("sort" = "$request.query.sort"),
+            ))),
+        )),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
+pub(crate) async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {

@@ -5,3 +5,4 @@ mod audit;
 mod by_id;
 mod explain;
 mod lists;
+mod openapi;

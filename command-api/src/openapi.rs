@@ -1,0 +1,236 @@
+//! The OpenAPI 3.1 document of command-api, generated from the handlers' `#[utoipa::path]`
+//! attributes and the body types' `ToSchema` derives, served at `GET /openapi.json` with Swagger
+//! UI at `GET /docs` (`catalog_support::openapi`). The rules the schemas state (lengths,
+//! patterns, ranges, currencies) are the domain's own (`catalog_domain::rules`).
+
+use catalog_domain::rules;
+use serde_json::json;
+use utoipa::openapi::encoding::Encoding;
+use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema};
+use utoipa::openapi::{OpenApi as Document, RefOr, Type};
+use utoipa::{IntoParams, Modify, OpenApi};
+
+use crate::routes::{images, products};
+
+pub use catalog_support::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
+    TooManyRequests, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType, BEARER,
+};
+use catalog_support::openapi::{NOT_BLANK, STORABLE};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Catalog command API",
+        description = "The write side of Catalog: every change to a product is a command, \
+                       accepted or refused by the product under the rules, and every accepted \
+                       change is an event. Every command route needs a bearer token with the \
+                       scope `catalog:write`; every success answers the product's version, \
+                       also as `ETag`. Errors are `application/problem+json` (RFC 9457).",
+    ),
+    paths(
+        products::create,
+        products::update_details,
+        products::change_price,
+        products::adjust_stock,
+        products::publish,
+        products::unpublish,
+        products::archive,
+        images::upload,
+        images::remove,
+    ),
+    modifiers(&UpdateNeedsAField, &UploadIsAnImage),
+    tags(
+        (name = "products", description = "Product commands"),
+        (name = "images", description = "Product images: uploads and removals"),
+    ),
+)]
+struct CommandApi;
+
+/// The whole document of command-api.
+pub fn document() -> Document {
+    catalog_support::openapi::with_common(CommandApi::openapi())
+}
+
+/// The product a command is for.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // parameters only: handlers read the path as a string (a non-UUID is 404)
+pub struct ProductPath {
+    /// The product's id.
+    #[param(format = Uuid)]
+    id: String,
+}
+
+/// The image a command is for.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ImagePath {
+    /// The image's id, as in the product's `images`.
+    #[param(format = Uuid)]
+    image_id: String,
+}
+
+/// The headers of a command on an existing product.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CommandHeaders {
+    /// `"<version>"`: run the command only if the product is at that version, else 412 and
+    /// nothing is written. `*` (any version), `W/"<version>"` and a bare number are accepted too.
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        pattern = r#"^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#
+    )]
+    if_match: Option<String>,
+    /// A retry with the same key and the same request returns the first response (with
+    /// `Idempotent-Replayed: true`) and writes nothing; the same key with another request is 422.
+    /// Keys are kept at least 24 hours. 1 to 255 printable ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = "^[!-~]([ -~]{0,253}[!-~])?$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+/// The headers of a create.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CreateHeaders {
+    /// A retry with the same key and the same request returns the first response (with
+    /// `Idempotent-Replayed: true`) and writes nothing; the same key with another request is 422.
+    /// Keys are kept at least 24 hours. 1 to 255 printable ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = "^[!-~]([ -~]{0,253}[!-~])?$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+fn string(min: usize, max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length((min > 0).then_some(min))
+        .max_length(Some(max))
+}
+
+/// A product's name: 1 to 200 characters, not all white space, no NUL.
+pub fn name() -> Object {
+    string(1, rules::NAME_MAX)
+        .pattern(Some(NOT_BLANK))
+        .examples([json!("Espresso cup")])
+        .build()
+}
+
+/// A stock adjustment's reason: 1 to 200 characters, not all white space, no NUL.
+pub fn reason() -> Object {
+    string(1, rules::REASON_MAX)
+        .pattern(Some(NOT_BLANK))
+        .examples([json!("restock")])
+        .build()
+}
+
+/// An ISO 4217 currency code, as the rules accept them.
+pub fn currency() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(catalog_domain::currency_codes()))
+        .examples([json!("EUR")])
+        .build()
+}
+
+/// A non-zero integer.
+pub fn delta() -> Object {
+    let mut schema = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .examples([json!(10), json!(-1)])
+        .build();
+    // utoipa has no builder for `not`; its extensions are written out as they are.
+    schema
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("not".into(), json!({"const": 0}));
+    schema
+}
+
+/// Attributes: string to string, at most 50 entries, keys 1 to 100 characters, values at most
+/// 1000, neither with a NUL; `null` (where allowed) is no attributes.
+pub fn attributes() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .max_properties(Some(rules::ATTRIBUTES_MAX))
+        .property_names(Some(
+            string(1, rules::ATTRIBUTE_KEY_MAX).pattern(Some(STORABLE)),
+        ))
+        .additional_properties(Some(
+            string(0, rules::ATTRIBUTE_VALUE_MAX).pattern(Some(STORABLE)),
+        ))
+        .examples([json!({"color": "white"})])
+        .build()
+}
+
+/// A details update must name at least one field it changes (else 422).
+struct UpdateNeedsAField;
+
+impl Modify for UpdateNeedsAField {
+    fn modify(&self, openapi: &mut Document) {
+        let Some(RefOr::T(Schema::Object(update))) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("UpdateDetails"))
+        else {
+            return;
+        };
+        let any_of: Vec<_> = ["name", "description", "category", "attributes"]
+            .iter()
+            .map(|field| json!({"required": [field]}))
+            .collect();
+        update
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert("anyOf".into(), any_of.into());
+    }
+}
+
+/// The media types an upload's `file` may be: recognised by their bytes, whatever the part's
+/// Content-Type says.
+pub const IMAGE_TYPES: &str = "image/jpeg, image/png, image/webp, image/gif";
+
+/// An upload is the part `file` only (other parts are ignored), holding one of [`IMAGE_TYPES`].
+/// utoipa's attributes can state neither, so they are added here.
+struct UploadIsAnImage;
+
+impl Modify for UploadIsAnImage {
+    fn modify(&self, openapi: &mut Document) {
+        if let Some(RefOr::T(Schema::Object(upload))) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ImageUpload"))
+        {
+            upload.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        let multipart = openapi
+            .paths
+            .paths
+            .get_mut("/products/{id}/images")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut())
+            .and_then(|body| body.content.get_mut("multipart/form-data"));
+        if let Some(multipart) = multipart {
+            let mut file = Encoding::default();
+            file.content_type = Some(IMAGE_TYPES.to_string());
+            multipart.encoding.insert("file".to_string(), file);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The OpenAPI 3.1 document of query-api, generated from the handlers' `#[utoipa::path]`
+//! attributes and the view types' `ToSchema` derives (`catalog_domain`'s `openapi` feature),
+//! served at `GET /openapi.json` with Swagger UI at `GET /docs` (`catalog_support::openapi`).
+//! Handlers read their query strings themselves (every bad parameter is reported in one 422);
+//! the parameter types here only describe them.
+
+use catalog_domain::ProductStatus;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::routes::{audit, images, products};
+
+pub use catalog_support::openapi::{
+    Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, BEARER,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Catalog query API",
+        description = "The read side of Catalog: products from the read models, lists with \
+                       filters, search and keyset pagination, image renditions, and (with the \
+                       scope `catalog:audit`) each product's history and past versions rebuilt \
+                       from the event store. Reads of products and images need no token. Errors \
+                       are `application/problem+json` (RFC 9457).",
+    ),
+    paths(
+        products::one,
+        products::list,
+        audit::history,
+        audit::version_at,
+        images::rendition,
+    ),
+    // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
+    components(schemas(catalog_domain::RenditionView)),
+    tags(
+        (name = "products", description = "Products as the read models hold them"),
+        (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
+        (name = "images", description = "Image renditions"),
+    ),
+)]
+struct QueryApi;
+
+/// The whole document of query-api.
+pub fn document() -> Document {
+    catalog_support::openapi::with_common(QueryApi::openapi())
+}
+
+/// The product read.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // parameters only: handlers read the path as a string (a non-UUID is 404)
+pub struct ProductPath {
+    /// The product's id.
+    #[param(format = Uuid)]
+    id: String,
+}
+
+/// Parameters of `GET /products/{id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ByIdParams {
+    /// Read-your-writes: answer as soon as the read model holds this version or a later one,
+    /// waiting up to 2 s; if it has not caught up by then, 503 with `Retry-After: 1`.
+    #[param(minimum = 1, nullable = false)]
+    min_version: Option<u64>,
+}
+
+/// The sort order of a list: a field, descending with a leading `-`.
+#[derive(ToSchema)]
+#[schema(as = ProductSort)]
+#[allow(dead_code)]
+pub enum SortDoc {
+    #[schema(rename = "name")]
+    Name,
+    #[schema(rename = "-name")]
+    NameDescending,
+    #[schema(rename = "price")]
+    Price,
+    #[schema(rename = "-price")]
+    PriceDescending,
+    #[schema(rename = "updated")]
+    Updated,
+    #[schema(rename = "-updated")]
+    UpdatedDescending,
+}
+
+/// Parameters of `GET /products`. A bad one is 422, every bad one listed in `errors`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// Only products in this status; without it, archived products are left out.
+    #[param(inline, nullable = false)]
+    status: Option<ProductStatus>,
+    /// Only products in this category (exact).
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000]*$",
+        nullable = false
+    )]
+    category: Option<String>,
+    /// Full-text search over SKU, name and description (web-search syntax: words, `"phrases"`,
+    /// `-excluded`, `or`): 1 to 200 characters, not all white space.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        // catalog_support::openapi::NOT_BLANK (an attribute takes only a literal; a test compares)
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$",
+        nullable = false
+    )]
+    q: Option<String>,
+    /// Lowest price, in minor units (with `max_price`: not above it).
+    #[param(minimum = 0, maximum = 1_000_000_000_000_i64, nullable = false)]
+    min_price: Option<i64>,
+    /// Highest price, in minor units.
+    #[param(minimum = 0, maximum = 1_000_000_000_000_i64, nullable = false)]
+    max_price: Option<i64>,
+    /// Only prices in this currency (three upper-case letters).
+    #[param(pattern = "^[A-Z]{3}$", nullable = false)]
+    currency: Option<String>,
+    /// Default `-updated` (most recently changed first).
+    #[param(inline, nullable = false)]
+    sort: Option<SortDoc>,
+    /// Products per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
+    limit: Option<u32>,
+    /// Opaque: the `next_cursor` of the previous page, made for the same `sort`.
+    #[param(nullable = false)]
+    cursor: Option<String>,
+}
+
+/// Parameters of `GET /products/{id}/history`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct HistoryParams {
+    /// Events after this sequence number (default 0: from the first).
+    #[param(minimum = 0, nullable = false)]
+    after: Option<i64>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    limit: Option<u32>,
+}
+
+/// The version of a product: its number of events.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct VersionPath {
+    /// The event after which to show the product (1 is the product as created).
+    #[param(minimum = 1)]
+    n: u64,
+}
+
+/// The bytes of an image.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ImageBytes(Vec<u8>);
+
+/// A rendition file name: `<size>.<format>`.
+#[derive(ToSchema)]
+#[schema(as = RenditionFile)]
+#[allow(dead_code)]
+pub enum RenditionFileDoc {
+    #[schema(rename = "thumb.webp")]
+    ThumbWebp,
+    #[schema(rename = "thumb.jpg")]
+    ThumbJpg,
+    #[schema(rename = "small.webp")]
+    SmallWebp,
+    #[schema(rename = "small.jpg")]
+    SmallJpg,
+    #[schema(rename = "medium.webp")]
+    MediumWebp,
+    #[schema(rename = "medium.jpg")]
+    MediumJpg,
+    #[schema(rename = "large.webp")]
+    LargeWebp,
+    #[schema(rename = "large.jpg")]
+    LargeJpg,
+}
+
+/// The rendition read.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct RenditionPath {
+    /// The image's id, as in the product's `images`.
+    #[param(format = Uuid)]
+    image_id: String,
+    /// Which rendition, in which format (the `url` of a rendition names the WebP one).
+    #[param(inline)]
+    file: RenditionFileDoc,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_patterns_are_the_shared_ones() {
+        let document = serde_json::to_value(document()).unwrap();
+        let parameters = document["paths"]["/products"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let pattern = |name: &str| {
+            parameters.iter().find(|p| p["name"] == name).unwrap()["schema"]["pattern"].clone()
+        };
+        assert_eq!(pattern("q"), catalog_support::openapi::NOT_BLANK);
+        assert_eq!(pattern("category"), catalog_support::openapi::STORABLE);
+    }
+}
