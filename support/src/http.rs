@@ -127,3 +127,23 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
             header::AUTHORIZATION,
         ]))
 }
+
+/// The fallback of every router: an unknown route, in problem+json like every other error.
+pub async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "no such route",
+    )
+}
+
+/// A known route asked with a method it does not take.
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not accept that method",
+    )
+}

@@ -6,11 +6,8 @@ pub(crate) mod products;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::{middleware, Extension, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
-use catalog_support::problem::Problem;
 
 use crate::app::AppState;
 use crate::extract::BodyLimit;
@@ -49,28 +46,10 @@ pub fn router(state: AppState) -> Router {
     let pool = state.pool.clone();
     Router::new()
         .merge(commands)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(catalog_support::http::not_found)
+        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
         .with_state(state)
         .merge(catalog_support::health::router(pool))
         .merge(catalog_support::metrics::router())
         .merge(catalog_support::openapi::router(&crate::openapi::document()))
-}
-
-async fn not_found() -> impl IntoResponse {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        "Not found",
-        "no such route",
-    )
-}
-
-async fn method_not_allowed() -> impl IntoResponse {
-    Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
-        "this route does not accept that method",
-    )
 }

@@ -6,12 +6,9 @@ pub(crate) mod products;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::{middleware, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_AUDIT};
 use catalog_support::health::{Checks, Need};
-use catalog_support::problem::Problem;
 
 use crate::app::AppState;
 
@@ -30,28 +27,10 @@ pub fn router(state: AppState) -> Router {
         .merge(products::router())
         .merge(images::router())
         .merge(audit)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(catalog_support::http::not_found)
+        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
         .with_state(state)
         .merge(catalog_support::health::router_with(checks))
         .merge(catalog_support::metrics::router())
         .merge(catalog_support::openapi::router(&crate::openapi::document()))
-}
-
-async fn not_found() -> impl IntoResponse {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        "Not found",
-        "no such route",
-    )
-}
-
-async fn method_not_allowed() -> impl IntoResponse {
-    Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
-        "this route does not accept that method",
-    )
 }
