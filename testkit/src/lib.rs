@@ -127,6 +127,9 @@ impl World {
             ("AMQP_URL", &amqp_url),
             ("RELAY_ENABLED", &relay),
             ("RELAY_POLL_INTERVAL_MS", "100"),
+            // Worlds drive hundreds of commands from one client in a second; the limiter has
+            // its own tests in command-api.
+            ("RATE_LIMIT_PER_SECOND", "0"),
         ]);
         let config =
             command_api::Config::from_env(&from_pairs(&command_settings)).expect("valid config");
