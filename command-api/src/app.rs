@@ -9,6 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use catalog_support::auth::Authenticator;
 use catalog_support::blobs::BlobStore;
+use catalog_support::health::Link;
 use catalog_support::http::HttpOptions;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub skus: Arc<SkuRegistry>,
     pub rate_limiter: Option<RateLimiter>,
     pub blobs: BlobStore,
+    /// The relay's connection to RabbitMQ, as readiness sees it.
+    pub relay_link: Link,
 }
 
 pub struct Application {
@@ -68,6 +71,7 @@ impl Application {
         let blobs = BlobStore::from_url(&config.blob_store)?;
         let state = AppState {
             blobs,
+            relay_link: Link::default(),
             rate_limiter,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
@@ -110,6 +114,7 @@ impl Application {
                     namespace: config.namespace.clone(),
                     batch_size: config.relay_batch_size,
                     poll_interval: config.relay_poll_interval,
+                    link: self.state.relay_link.clone(),
                 },
                 shutdown.clone(),
             ))

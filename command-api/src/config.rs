@@ -95,10 +95,10 @@ impl Config {
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
             rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50.0f64)?.max(0.0),
             rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100u32)?.max(1),
-            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
+            blob_store: env.blob_store()?,
             upload_max_bytes: env.parse("UPLOAD_MAX_BYTES", 20 * 1024 * 1024usize)?,
             upload_max_pixels: env.parse("UPLOAD_MAX_PIXELS", 50_000_000u64)?,
             amqp_url: env.url(

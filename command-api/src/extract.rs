@@ -114,14 +114,12 @@ impl RequestContext {
     }
 }
 
-/// A caller-supplied id is used only if it is short and printable, so it cannot bloat or forge
-/// log lines and metadata.
+/// A caller-supplied id (support::http drops unusable ones before this runs; checked again so
+/// that this extractor stands on its own).
 fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .and_then(catalog_support::http::usable_id)
         .map(str::to_string)
 }
 

@@ -48,9 +48,12 @@ async fn main() -> ExitCode {
         } => {
             let secret = match env.required_secret("JWT_SECRET") {
                 Ok(secret) => secret,
-                Err(err) => return config_error(err),
+                Err(err) => return err.exit("command-api"),
             };
-            let auth = Authenticator::new(&secret, Duration::ZERO);
+            // With the audience and issuer the services expect, when they expect them.
+            let (audience, issuer) = (env.get("JWT_AUDIENCE"), env.get("JWT_ISSUER"));
+            let auth = Authenticator::new(&secret, Duration::ZERO)
+                .expecting(audience.as_deref(), issuer.as_deref());
             println!(
                 "{}",
                 auth.issue(&sub, &scope, Duration::from_secs(ttl_hours * 3600))
@@ -64,7 +67,7 @@ async fn main() -> ExitCode {
                 &["postgres", "postgresql"],
             ) {
                 Ok(url) => url,
-                Err(err) => return config_error(err),
+                Err(err) => return err.exit("command-api"),
             };
             match run_migrations(url.expose()).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -77,7 +80,7 @@ async fn main() -> ExitCode {
         Command::Serve => {
             let config = match Config::from_env(&env) {
                 Ok(config) => config,
-                Err(err) => return config_error(err),
+                Err(err) => return err.exit("command-api"),
             };
             match serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -88,11 +91,6 @@ async fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn config_error(err: config::ConfigError) -> ExitCode {
-    eprintln!("command-api: configuration error: {err}");
-    ExitCode::from(2)
 }
 
 async fn run_migrations(url: &str) -> anyhow::Result<()> {

@@ -77,8 +77,7 @@ impl RateLimiter {
         }))
     }
 
-    /// `Ok(None)` if `client` may proceed, `Ok(Some(wait))` if it must wait.
-    async fn check(&self, client: &str) -> redis::RedisResult<Option<Duration>> {
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         let inner = &self.inner;
         let connection = inner
             .connection
@@ -91,7 +90,19 @@ impl RateLimiter {
                 ConnectionManager::new_with_config(inner.client.clone(), config).await
             })
             .await?;
-        let mut connection = connection.clone();
+        Ok(connection.clone())
+    }
+
+    /// For readiness: the limiter's Redis answers.
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut connection = self.connection().await?;
+        redis::cmd("PING").query_async(&mut connection).await
+    }
+
+    /// `Ok(None)` if `client` may proceed, `Ok(Some(wait))` if it must wait.
+    async fn check(&self, client: &str) -> redis::RedisResult<Option<Duration>> {
+        let inner = &self.inner;
+        let mut connection = self.connection().await?;
         let wait_ms: i64 = inner
             .script
             .key(format!("{}:ratelimit:{{{client}}}", inner.namespace))

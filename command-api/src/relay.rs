@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use catalog_support::amqp::{Topology, WireEvent, CONSUMERS};
+use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
@@ -24,6 +25,8 @@ pub struct RelayConfig {
     pub namespace: String,
     pub batch_size: i64,
     pub poll_interval: Duration,
+    /// Reported to readiness: down while the relay cannot reach RabbitMQ.
+    pub link: Link,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -47,6 +50,7 @@ pub async fn run(pool: PgPool, config: RelayConfig, shutdown: Shutdown) {
         match run_once(&pool, &config, &shutdown).await {
             Ok(()) => return,
             Err(err) => {
+                config.link.set(false);
                 if started.elapsed() > Duration::from_secs(30) {
                     delay = Duration::from_millis(200);
                 }
@@ -69,6 +73,8 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .await
         .context("relay lock connection")?;
     let lock_name = format!("catalog-relay:{}", config.namespace);
+    // A standby needs no broker: nothing for readiness to report.
+    config.link.set(true);
     loop {
         let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
             .bind(&lock_name)
@@ -105,6 +111,10 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
             let _ = connection.close(200, "shutdown".into()).await;
             return Ok(());
         }
+        // A broker that went away while the relay idled is noticed here, not at the next event.
+        let connected = connection.status().connected();
+        config.link.set(connected);
+        anyhow::ensure!(connected, "the connection to RabbitMQ was lost");
         // Still the leader? A dead lock connection means the lock may be someone else's now.
         sqlx::query("SELECT 1")
             .execute(&mut lock)

@@ -19,6 +19,25 @@ pub enum ProductCommand {
     RecordImageFailed { image_id: String, reason: String },
 }
 
+impl ProductCommand {
+    /// The command's name as operators see it in metrics and logs: stable, snake_case.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create(_) => "create",
+            Self::UpdateDetails(_) => "update_details",
+            Self::ChangePrice(_) => "change_price",
+            Self::AdjustStock { .. } => "adjust_stock",
+            Self::Publish => "publish",
+            Self::Unpublish => "unpublish",
+            Self::Archive => "archive",
+            Self::AttachImage(_) => "attach_image",
+            Self::RemoveImage { .. } => "remove_image",
+            Self::RecordImageProcessed(_) => "record_image_processed",
+            Self::RecordImageFailed { .. } => "record_image_failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateProduct {
     pub sku: String,

@@ -45,6 +45,23 @@ pub enum ProductError {
 }
 
 impl ProductError {
+    /// Stable snake_case name of the refusal, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::Invalid(_) => "invalid",
+            Self::Archived => "archived",
+            Self::AlreadyPublished => "already_published",
+            Self::NotPublished => "not_published",
+            Self::InsufficientStock { .. } => "insufficient_stock",
+            Self::TooManyImages { .. } => "too_many_images",
+            Self::ImageNotFound => "image_not_found",
+            Self::ImageAlreadyAttached(_) => "image_already_attached",
+            Self::ImageNotProcessing { .. } => "image_not_processing",
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }

@@ -42,7 +42,7 @@ impl Config {
                 "postgres://postgres@127.0.0.1:5432/catalog",
                 &["postgres", "postgresql"],
             )?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
             amqp_url: env.url(
                 "AMQP_URL",
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
@@ -54,7 +54,7 @@ impl Config {
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),
             )?,
-            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
+            blob_store: env.blob_store()?,
             image_concurrency: env
                 .parse(
                     "IMAGE_CONCURRENCY",

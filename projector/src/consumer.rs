@@ -13,6 +13,7 @@ use anyhow::Context;
 use catalog_support::amqp::{
     self, ConsumerSpec, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER, MAX_ATTEMPTS,
 };
+use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
 use chrono::Utc;
 use futures::{FutureExt, StreamExt};
@@ -63,6 +64,8 @@ pub struct Stats {
     pub dead_lettered: AtomicU64,
     pub last_lag_ms: AtomicU64,
     pub last_position: AtomicU64,
+    /// The consumer's connection to RabbitMQ, as readiness sees it.
+    pub link: Link,
 }
 
 pub struct Consumer<H: Handler> {
@@ -80,7 +83,9 @@ impl<H: Handler> Consumer<H> {
         let mut delay = Duration::from_millis(200);
         while !shutdown.is_triggered() {
             let started = Instant::now();
-            match self.consume(amqp_url, prefetch, shutdown).await {
+            let consumed = self.consume(amqp_url, prefetch, shutdown).await;
+            self.stats.link.set(false);
+            match consumed {
                 Ok(()) => return,
                 Err(err) => {
                     if started.elapsed() > Duration::from_secs(30) {
@@ -129,6 +134,7 @@ impl<H: Handler> Consumer<H> {
             )
             .await?;
         tracing::info!(queue = %self.topology.queue(&spec), "consuming");
+        self.stats.link.set(true);
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
         loop {
@@ -146,8 +152,9 @@ impl<H: Handler> Consumer<H> {
                     let worker = self.clone_parts(republish.clone());
                     let failed = failed_tx.clone();
                     let task = async move {
-                        let outcome = worker.process(&delivery).await;
-                        if let Err(err) = worker.settle(delivery, outcome).await {
+                        let (outcome, span) = worker.process(&delivery).await;
+                        // In the event's span, so retry and dead-letter lines carry its ids.
+                        if let Err(err) = worker.settle(delivery, outcome).instrument(span).await {
                             let _ = failed.try_send(err);
                         }
                         drop(slot);
@@ -199,20 +206,28 @@ struct Worker<H: Handler> {
 }
 
 impl<H: Handler> Worker<H> {
-    async fn process(&self, delivery: &Delivery) -> Outcome {
+    async fn process(&self, delivery: &Delivery) -> (Outcome, tracing::Span) {
+        if delivery.redelivered {
+            // The broker gave this message before to a consumer that did not settle it
+            // (crashed, disconnected, shut down with it in hand).
+            metrics::counter!("catalog_consumer_redeliveries_total", "consumer" => self.handler.spec().name)
+                .increment(1);
+        }
         let event: WireEvent = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
-            Err(err) => return Outcome::DeadLetter(format!("undecodable message: {err}")),
+            Err(err) => {
+                let outcome = Outcome::DeadLetter(format!("undecodable message: {err}"));
+                return (outcome, tracing::Span::current());
+            }
         };
-        if event.aggregate_type != "Product" {
-            return Outcome::Ack;
-        }
         let span = event_span(&event);
+        if event.aggregate_type != "Product" {
+            return (Outcome::Ack, span);
+        }
         let handled = AssertUnwindSafe(self.handler.handle(&event).instrument(span.clone()))
             .catch_unwind()
             .await;
-        let _entered = span.enter();
-        match handled {
+        let outcome = match handled {
             Ok(Ok(())) => {
                 let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
                 metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
@@ -223,6 +238,9 @@ impl<H: Handler> Worker<H> {
                 self.stats
                     .last_position
                     .store(event.position as u64, Ordering::Relaxed);
+                // One line per event, in the event's span: with the request and correlation
+                // ids it carries, the logs follow a change from its request to every consumer.
+                tracing::info!(parent: &span, consumer = self.handler.spec().name, lag_ms = lag, "event handled");
                 Outcome::Ack
             }
             Ok(Err(ApplyError::Permanent(err))) => Outcome::DeadLetter(format!("{err:#}")),
@@ -238,7 +256,8 @@ impl<H: Handler> Worker<H> {
                 reason: "the handler panicked".to_string(),
                 counted: true,
             },
-        }
+        };
+        (outcome, span)
     }
 
     async fn settle(&self, delivery: Delivery, outcome: Outcome) -> anyhow::Result<()> {
@@ -265,14 +284,18 @@ impl<H: Handler> Worker<H> {
                     .increment(1);
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 if let Ok(event) = serde_json::from_slice::<WireEvent>(&delivery.data) {
-                    self.handler
-                        .dead_lettered(&event, &reason)
-                        .instrument(event_span(&event))
-                        .await;
+                    self.handler.dead_lettered(&event, &reason).await;
                 }
                 Some((self.topology.dead_queue(&spec), attempt, Some(reason)))
             }
         };
+        let settled = match &target {
+            None => "ack",
+            Some((_, _, None)) => "retry",
+            Some((_, _, Some(_))) => "dead_letter",
+        };
+        metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => settled)
+            .increment(1);
         if let Some((queue, attempt, failure)) = target {
             let properties = with_headers(delivery.properties.clone(), attempt, failure);
             let confirm = self

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use catalog_support::amqp::Topology;
 use catalog_support::config;
@@ -12,6 +13,7 @@ use anyhow::Context;
 use catalog_renditions::Limits;
 use catalog_support::blobs::BlobStore;
 use catalog_support::event_store::ProductStore;
+use catalog_support::health::{Dependency, Need};
 use projector::config::Config;
 use projector::consumer::{report_status, Stats};
 use projector::images::{ImageConsumer, ImageWorker};
@@ -19,8 +21,10 @@ use projector::postgres::PgReadModel;
 use projector::read_models::{Projector, ReadModels};
 use projector::rebuild::{rebuild, Target};
 use projector::verify::verify;
-use sqlx::PgPool;
 use tokio::sync::Semaphore;
+
+/// How long a Redis call may take before the consumer counts it as failed and retries.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Catalog's read-model projector.
 #[derive(Parser)]
@@ -52,10 +56,7 @@ async fn main() -> ExitCode {
     catalog_support::telemetry::init();
     let config = match Config::from_env(&config::from_process()) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("projector: configuration error: {err}");
-            return ExitCode::from(2);
-        }
+        Err(err) => return err.exit("projector"),
     };
     match run(cli.command.unwrap_or(Command::Run), config).await {
         Ok(code) => code,
@@ -77,11 +78,17 @@ fn stop_on_signal() -> Shutdown {
 }
 
 /// `/metrics` and `/health/*` for a process that has no HTTP API of its own.
-async fn serve_http(addr: SocketAddr, pool: PgPool, stop: Shutdown) -> anyhow::Result<()> {
+async fn serve_http(
+    addr: SocketAddr,
+    dependencies: Vec<Dependency>,
+    stop: Shutdown,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let router = catalog_support::health::router(pool).merge(catalog_support::metrics::router());
+    let router = catalog_support::health::router_with(dependencies)
+        .merge(catalog_support::metrics::router())
+        .fallback(catalog_support::http::not_found);
     tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.wait().await })
@@ -96,12 +103,23 @@ async fn serve_http(addr: SocketAddr, pool: PgPool, stop: Shutdown) -> anyhow::R
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let pool = catalog_support::db::pool(config.database_url.expose(), 8)?;
-    let redis = RedisReadModel::connect(config.redis_url.expose(), &config.namespace).await?;
+    // Lazily for the long-running consumer, which must start and wait while Redis is away;
+    // eagerly for the one-shot commands, which cannot do their work without it.
+    let redis_url = config.redis_url.expose();
+    let lazy_redis = || RedisReadModel::new(redis_url, &config.namespace, REDIS_TIMEOUT);
+    let redis = || RedisReadModel::connect(redis_url, &config.namespace);
     match command {
         Command::Run => {
+            let redis = lazy_redis()?;
             let stop = stop_on_signal();
-            serve_http(config.http_addr, pool.clone(), stop.clone()).await?;
             let stats = Arc::new(Stats::default());
+            // Every event goes to both read models: without any of the three, no progress.
+            let dependencies = vec![
+                Dependency::postgres(pool.clone()),
+                Dependency::redis(redis.clone(), Need::Required),
+                Dependency::link("rabbitmq", Need::Required, stats.link.clone()),
+            ];
+            serve_http(config.http_addr, dependencies, stop.clone()).await?;
             tokio::spawn(report_status(
                 stats.clone(),
                 config.status_every,
@@ -126,8 +144,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Images => {
             let stop = stop_on_signal();
-            serve_http(config.image_http_addr, pool.clone(), stop.clone()).await?;
             let stats = Arc::new(Stats::default());
+            let blobs = BlobStore::from_url(&config.blob_store)?;
+            let dependencies = vec![
+                Dependency::postgres(pool.clone()),
+                Dependency::link("rabbitmq", Need::Required, stats.link.clone()),
+                Dependency::blobs(blobs.clone(), Need::Required),
+            ];
+            serve_http(config.image_http_addr, dependencies, stop.clone()).await?;
             tokio::spawn(report_status(
                 stats.clone(),
                 config.status_every,
@@ -140,7 +164,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let worker = ImageConsumer {
                 handler: Arc::new(ImageWorker {
                     store: ProductStore::new(pool.clone(), 50),
-                    blobs: BlobStore::from_url(&config.blob_store)?,
+                    blobs,
                     limits,
                     cpu: Arc::new(Semaphore::new(config.image_concurrency)),
                     stats: Arc::clone(&stats),
@@ -157,7 +181,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild { target } => {
-            let rebuilt = rebuild(&pool, &redis, target, true).await?;
+            let rebuilt = rebuild(&pool, &redis().await?, target, true).await?;
             println!(
                 "rebuilt {} products from {} events in {:.2?} ({:.0} events/s)",
                 rebuilt.products,
@@ -168,7 +192,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify => {
-            let report = verify(&pool, &redis).await?;
+            let report = verify(&pool, &redis().await?).await?;
             for mismatch in &report.mismatches {
                 println!("{mismatch}");
             }

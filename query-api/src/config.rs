@@ -49,7 +49,7 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
             jwt_secret: env.required_secret("JWT_SECRET")?,
             jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
@@ -58,7 +58,7 @@ impl Config {
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             namespace: env.namespace()?,
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
-            blob_store: env.string("BLOB_STORE", "file://./data/blobs"),
+            blob_store: env.blob_store()?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
         })
     }

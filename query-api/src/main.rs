@@ -9,10 +9,7 @@ async fn main() -> ExitCode {
     catalog_support::telemetry::init();
     let config = match Config::from_env(&config::from_process()) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("query-api: configuration error: {err}");
-            return ExitCode::from(2);
-        }
+        Err(err) => return err.exit("query-api"),
     };
     let stop = Shutdown::default();
     let trigger = stop.clone();

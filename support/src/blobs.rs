@@ -113,6 +113,15 @@ impl BlobStore {
         }
     }
 
+    /// Answers when the store can be reached: a lookup of a key that never exists, so that a
+    /// readiness probe costs one metadata request and writes nothing.
+    pub async fn check(&self) -> Result<(), BlobError> {
+        match self.store.head(&self.path(".ready-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Every key under `prefix` (relative to the store's own prefix).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         let base = self.prefix.as_ref().len();

@@ -21,6 +21,13 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// Reports the error as one line on stderr and gives exit code 2 (a usage error, unlike 1,
+    /// a failure at run time), so that supervisors and scripts can tell the two apart.
+    pub fn exit(&self, program: &str) -> std::process::ExitCode {
+        eprintln!("{program}: configuration error: {self}");
+        std::process::ExitCode::from(2)
+    }
 }
 
 /// Reads settings from a source of variables: the process environment in services, a map in
@@ -94,6 +101,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ));
         }
         Ok(Secret::new(raw))
+    }
+
+    /// `BLOB_STORE`: `file://<dir>` or `s3://<bucket>[/<prefix>]` (the default: `./data/blobs`).
+    /// Checked for form here, so that a typo stops the process at once; reached at first use.
+    pub fn blob_store(&self) -> Result<String, ConfigError> {
+        let url = self.string("BLOB_STORE", "file://./data/blobs");
+        match url.split_once("://") {
+            Some(("file", _)) => Ok(url),
+            Some(("s3", bucket)) if !bucket.is_empty() && !bucket.starts_with('/') => Ok(url),
+            Some(("s3", _)) => Err(ConfigError::new("BLOB_STORE", "s3:// needs a bucket name")),
+            _ => Err(ConfigError::new(
+                "BLOB_STORE",
+                "must start with file:// or s3://",
+            )),
+        }
     }
 
     /// A comma-separated list of web origins (`https://shop.example`), each checked to be one.

@@ -5,7 +5,7 @@
 //! the relay is the only path to the read side. So commands drive the `EventStore` trait here.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use catalog_domain::{Product, ProductCommand, ProductError};
@@ -249,7 +249,9 @@ impl ProductStore {
                 Err(err) => Err(Attempt::Failed(aggregate_error(err))),
             }
         };
-        attempt
+        let name = command.name();
+        let started = Instant::now();
+        let result = attempt
             .retry(self.retry)
             .when(|outcome| matches!(outcome, Attempt::Conflict))
             .notify(|_, delay| tracing::debug!(?delay, "version conflict, deciding again"))
@@ -257,7 +259,21 @@ impl ProductStore {
             .map_err(|outcome| match outcome {
                 Attempt::Conflict => StoreError::Contention,
                 Attempt::Failed(err) => err,
-            })
+            });
+        let outcome = match &result {
+            Ok(committed) if committed.events.is_empty() => "unchanged",
+            Ok(_) => "accepted",
+            Err(StoreError::Refused(refusal)) => refusal.kind(),
+            Err(StoreError::PreconditionFailed { .. }) => "precondition_failed",
+            Err(StoreError::Contention) => "contention",
+            Err(StoreError::Unavailable) => "unavailable",
+            Err(StoreError::Internal(_)) => "error",
+        };
+        metrics::counter!("catalog_commands_total", "command" => name, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("catalog_command_duration_seconds", "command" => name)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 }
 

@@ -1,5 +1,8 @@
 //! `/health/live` and `/health/ready`, the same on every service.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -7,36 +10,115 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
+use crate::blobs::BlobStore;
 use crate::problem::Problem;
 use crate::redis_model::RedisReadModel;
 
-/// What readiness checks. PostgreSQL is always required; Redis is either required (without it
-/// the process cannot work) or optional (the process degrades without it and stays ready).
-#[derive(Clone)]
-pub struct Checks {
-    pub pool: PgPool,
-    pub redis: Option<(RedisReadModel, Need)>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// How much a dependency matters: without a required one the process cannot do its work and
+/// is not ready; without an optional one it works in a degraded way and stays ready.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Need {
     Required,
     Optional,
 }
 
-/// Health routes for a service whose readiness depends on PostgreSQL alone.
-pub fn router(pool: PgPool) -> Router {
-    router_with(Checks { pool, redis: None })
+type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// One dependency readiness asks after, by name (`postgres`, `redis`, `rabbitmq`, `blobs`).
+#[derive(Clone)]
+pub struct Dependency {
+    name: &'static str,
+    need: Need,
+    probe: Probe,
 }
 
-pub fn router_with(checks: Checks) -> Router {
+impl Dependency {
+    pub fn new<F, Fut>(name: &'static str, need: Need, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self {
+            name,
+            need,
+            probe: Arc::new(move || probe().boxed()),
+        }
+    }
+
+    /// PostgreSQL answers a query (every service needs it).
+    pub fn postgres(pool: PgPool) -> Self {
+        Self::new("postgres", Need::Required, move || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        })
+    }
+
+    pub fn redis(redis: RedisReadModel, need: Need) -> Self {
+        Self::new("redis", need, move || {
+            let redis = redis.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        })
+    }
+
+    pub fn blobs(blobs: BlobStore, need: Need) -> Self {
+        Self::new("blobs", need, move || {
+            let blobs = blobs.clone();
+            async move { blobs.check().await.map_err(|e| e.to_string()) }
+        })
+    }
+
+    /// A connection some long-running task holds (a consumer's or the relay's connection to
+    /// RabbitMQ): up while the task reports it up. Asking the task rather than opening a
+    /// connection per probe means readiness reflects the connection that does the work.
+    pub fn link(name: &'static str, need: Need, link: Link) -> Self {
+        Self::new(name, need, move || {
+            let up = link.is_up();
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("not connected".to_string())
+                }
+            }
+        })
+    }
+}
+
+/// The state of a connection held by a task, shared with readiness.
+#[derive(Clone, Default, Debug)]
+pub struct Link(Arc<AtomicBool>);
+
+impl Link {
+    pub fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Health routes for a service whose readiness depends on PostgreSQL alone.
+pub fn router(pool: PgPool) -> Router {
+    router_with(vec![Dependency::postgres(pool)])
+}
+
+pub fn router_with(dependencies: Vec<Dependency>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .with_state(checks)
+        .with_state(Arc::new(dependencies))
 }
 
 /// 200 while the process runs.
@@ -70,43 +152,35 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
          headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     ),
 )]
-pub(crate) async fn ready(State(checks): State<Checks>) -> Response {
+pub(crate) async fn ready(State(dependencies): State<Arc<Vec<Dependency>>>) -> Response {
+    let answers = join_all(dependencies.iter().map(|dependency| async move {
+        match tokio::time::timeout(CHECK_TIMEOUT, (dependency.probe)()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+        }
+    }))
+    .await;
     let mut results = Map::new();
     let mut down = Vec::new();
-    let postgres =
-        tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&checks.pool)).await;
-    match postgres {
-        Ok(Ok(_)) => {
-            results.insert("postgres".into(), "up".into());
-        }
-        Ok(Err(err)) => {
-            tracing::warn!(dependency = "postgres", error = %err, "not ready");
-            results.insert("postgres".into(), "down".into());
-            down.push("postgres");
-        }
-        Err(_) => {
-            tracing::warn!(dependency = "postgres", "not ready: no answer within 1 s");
-            results.insert("postgres".into(), "down".into());
-            down.push("postgres");
-        }
-    }
-    if let Some((redis, need)) = &checks.redis {
-        let up = matches!(
-            tokio::time::timeout(CHECK_TIMEOUT, redis.ping()).await,
-            Ok(Ok(()))
-        );
-        let state = match (up, need) {
-            (true, _) => "up",
-            (false, Need::Optional) => "degraded",
-            (false, Need::Required) => "down",
+    for (dependency, answer) in dependencies.iter().zip(answers) {
+        let state = match (&answer, dependency.need) {
+            (Ok(()), _) => "up",
+            (Err(_), Need::Optional) => "degraded",
+            (Err(_), Need::Required) => "down",
         };
-        if !up {
-            tracing::warn!(dependency = "redis", state, "Redis does not answer");
+        if let Err(error) = answer {
+            tracing::warn!(
+                dependency = dependency.name,
+                state,
+                error,
+                "dependency does not answer"
+            );
         }
         if state == "down" {
-            down.push("redis");
+            down.push(dependency.name);
         }
-        results.insert("redis".into(), state.into());
+        results.insert(dependency.name.into(), state.into());
     }
     if down.is_empty() {
         return Json(json!({"status": "ready", "checks": results})).into_response();

@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request as AxumRequest};
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -19,6 +23,7 @@ use tracing::Level;
 use crate::problem::Problem;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
 pub struct HttpOptions {
     /// A request still running after this long is answered 503.
@@ -54,6 +59,8 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             options.timeout,
         ))
+        // Outside the timeout and the panic boundary, so that their answers are counted too.
+        .layer(middleware::from_fn(record_metrics))
         // Only where a handler set none: the docs page brings its own.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -88,7 +95,7 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
                     header::IF_NONE_MATCH,
                     HeaderName::from_static("idempotency-key"),
                     REQUEST_ID,
-                    HeaderName::from_static("x-correlation-id"),
+                    CORRELATION_ID,
                     HeaderName::from_static("x-causation-id"),
                 ])
                 .expose_headers([
@@ -111,11 +118,19 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
+                    // As the events the request causes will record it (extract.rs): the
+                    // client's correlation id, else the request's own id.
+                    let correlation_id = request
+                        .headers()
+                        .get(CORRELATION_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(request_id);
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
                         request_id,
+                        correlation_id,
                         actor = tracing::field::Empty,
                     )
                 })
@@ -123,9 +138,69 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_ids))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+}
+
+/// The ids a client may send to tie its request to others. One is used only if it is short and
+/// printable, so that it cannot bloat or forge log lines and event metadata; an unusable one is
+/// dropped here, before anything reads it, and the request gets an id of its own instead.
+pub const TRACE_HEADERS: [HeaderName; 3] = [
+    REQUEST_ID,
+    CORRELATION_ID,
+    HeaderName::from_static("x-causation-id"),
+];
+
+pub fn usable_id(value: &HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+}
+
+async fn drop_unusable_ids(mut request: AxumRequest) -> AxumRequest {
+    for name in TRACE_HEADERS {
+        let usable = request
+            .headers()
+            .get(&name)
+            .and_then(usable_id)
+            .map(str::to_owned);
+        match usable {
+            Some(id) => {
+                let id = HeaderValue::from_str(&id).expect("printable ASCII is a valid header");
+                request.headers_mut().insert(name, id);
+            }
+            None => {
+                request.headers_mut().remove(name);
+            }
+        }
+    }
+    request
+}
+
+/// Counts and times every request by method, route and status. The route is the template
+/// (`/products/{id}`), never the raw path: one series per product id would exhaust Prometheus.
+/// Requests no route matched share `route="unmatched"`.
+async fn record_metrics(request: AxumRequest, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_str().to_owned()),
+    ];
+    metrics::counter!("catalog_http_requests_total", &labels).increment(1);
+    metrics::histogram!("catalog_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The fallback of every router: an unknown route, in problem+json like every other error.

@@ -101,9 +101,17 @@ pub enum DependencyStateDoc {
 #[allow(dead_code)]
 pub struct Checks {
     postgres: DependencyStateDoc,
-    /// query-api only: Redis is optional there (reads fall back to PostgreSQL).
+    /// Optional for both HTTP services: query-api reads fall back to PostgreSQL, command-api's
+    /// rate limit lets requests through. Listed by command-api only when rate limits are on.
     #[schema(required = false)]
     redis: DependencyStateDoc,
+    /// The blob store of images: optional (only uploads and rendition downloads need it).
+    #[schema(required = false)]
+    blobs: DependencyStateDoc,
+    /// command-api only, when its relay is enabled: optional, since events wait in the outbox
+    /// while the broker is away.
+    #[schema(required = false)]
+    rabbitmq: DependencyStateDoc,
 }
 
 /// `GET /health/ready` when every dependency the service needs answers.

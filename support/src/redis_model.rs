@@ -58,7 +58,7 @@ impl RedisReadModel {
         })
     }
 
-    /// Connects now: for processes that cannot work without Redis (the projector).
+    /// Connects now: for one-shot commands that cannot work without Redis (rebuild, verify).
     pub async fn connect(url: &str, namespace: &str) -> redis::RedisResult<Self> {
         let model = Self::new(url, namespace, Duration::from_secs(2))?;
         model.connection().await?;

@@ -3,6 +3,8 @@
 //! exchanges, queues and Redis keys. Dropping the [`World`] stops everything and deletes the
 //! namespace, even when the test failed.
 
+pub mod system;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,11 +172,7 @@ impl World {
         let stats = Arc::new(Stats::default());
         let projector_shutdown = Shutdown::default();
         let world = Self {
-            token: Authenticator::new(&Secret::new(SECRET), Duration::ZERO).issue(
-                "delivery-tester",
-                "catalog:write",
-                Duration::from_secs(600),
-            ),
+            token: issue(SECRET, "delivery-tester", "catalog:write"),
             pool,
             namespace,
             base,
@@ -200,11 +198,7 @@ impl World {
 
     /// A token for `subject` with `scope`.
     pub fn token_for(&self, subject: &str, scope: &str) -> String {
-        Authenticator::new(&Secret::new(SECRET), Duration::ZERO).issue(
-            subject,
-            scope,
-            Duration::from_secs(600),
-        )
+        issue(SECRET, subject, scope)
     }
 
     /// A GET to query-api, with `token` if given.
@@ -402,28 +396,41 @@ impl Drop for World {
     fn drop(&mut self) {
         self.api_shutdown.trigger();
         self.projector_shutdown.trigger();
-        let topology = self.topology();
-        let redis_url = REDIS_URL.to_string();
-        let namespace = self.namespace.clone();
-        let amqp_url = self.amqp_url.clone();
         let _ = std::fs::remove_dir_all(&self.blob_dir);
-        // Clean-up is async and must run even while a failed test unwinds: on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime.block_on(async {
-                if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
-                    if let Ok(channel) = connection.create_channel().await {
-                        let _ = topology.delete_all(&channel).await;
-                    }
-                    let _ = connection.close(200, "clean-up".into()).await;
-                }
-                if let Ok(redis) = RedisReadModel::connect(&redis_url, &namespace).await {
-                    let _ = redis.delete_all().await;
-                }
-            });
-        })
-        .join();
+        delete_namespace(&self.amqp_url, &self.namespace);
     }
+}
+
+/// Deletes a namespace's exchange, queues and Redis keys. Clean-up is async and must run even
+/// while a failed test unwinds, inside or outside a runtime: on a thread of its own.
+pub fn delete_namespace(amqp_url: &str, namespace: &str) {
+    let topology = Topology::new(namespace);
+    let namespace = namespace.to_string();
+    let amqp_url = amqp_url.to_string();
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
+                if let Ok(channel) = connection.create_channel().await {
+                    let _ = topology.delete_all(&channel).await;
+                }
+                let _ = connection.close(200, "clean-up".into()).await;
+            }
+            if let Ok(redis) = RedisReadModel::connect(REDIS_URL, &namespace).await {
+                let _ = redis.delete_all().await;
+            }
+        });
+    })
+    .join();
+}
+
+/// A token signed with `secret`, valid for ten minutes.
+pub fn issue(secret: &str, subject: &str, scope: &str) -> String {
+    Authenticator::new(&Secret::new(secret), Duration::ZERO).issue(
+        subject,
+        scope,
+        Duration::from_secs(600),
+    )
 }
 
 /// Polls `check` until it yields a value or `limit` passes.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Extension, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
+use catalog_support::health::{Dependency, Need};
 
 use crate::app::AppState;
 use crate::extract::BodyLimit;
@@ -43,13 +44,36 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(writer, require_scope))
         .layer(DefaultBodyLimit::max(state.config.max_json_body))
         .layer(Extension(BodyLimit(state.config.max_json_body)));
-    let pool = state.pool.clone();
+    let health = health_checks(&state);
     Router::new()
         .merge(commands)
         .fallback(catalog_support::http::not_found)
         .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
         .with_state(state)
-        .merge(catalog_support::health::router(pool))
+        .merge(catalog_support::health::router_with(health))
         .merge(catalog_support::metrics::router())
         .merge(catalog_support::openapi::router(&crate::openapi::document()))
+}
+
+/// Without PostgreSQL no command can be taken. The others degrade one feature each and leave
+/// the service ready: without Redis the rate limit lets requests through, without the blob
+/// store uploads answer 503, and without RabbitMQ the relay holds events in the outbox until
+/// the broker returns.
+fn health_checks(state: &AppState) -> Vec<Dependency> {
+    let mut checks = vec![Dependency::postgres(state.pool.clone())];
+    if let Some(limiter) = state.rate_limiter.clone() {
+        checks.push(Dependency::new("redis", Need::Optional, move || {
+            let limiter = limiter.clone();
+            async move { limiter.ping().await.map_err(|e| e.to_string()) }
+        }));
+    }
+    checks.push(Dependency::blobs(state.blobs.clone(), Need::Optional));
+    if state.config.relay_enabled {
+        checks.push(Dependency::link(
+            "rabbitmq",
+            Need::Optional,
+            state.relay_link.clone(),
+        ));
+    }
+    checks
 }

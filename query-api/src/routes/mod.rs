@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::{middleware, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_AUDIT};
-use catalog_support::health::{Checks, Need};
+use catalog_support::health::{Dependency, Need};
 
 use crate::app::AppState;
 
@@ -18,11 +18,13 @@ pub fn router(state: AppState) -> Router {
         scope: SCOPE_AUDIT,
     };
     let audit = audit::router().route_layer(middleware::from_fn_with_state(auditor, require_scope));
-    let checks = Checks {
-        pool: state.pool.clone(),
+    let checks = vec![
+        Dependency::postgres(state.pool.clone()),
         // Reads fall back to PostgreSQL without Redis: degraded, still ready.
-        redis: Some((state.redis.clone(), Need::Optional)),
-    };
+        Dependency::redis(state.redis.clone(), Need::Optional),
+        // Only rendition downloads need the blob store.
+        Dependency::blobs(state.blobs.clone(), Need::Optional),
+    ];
     Router::new()
         .merge(products::router())
         .merge(images::router())

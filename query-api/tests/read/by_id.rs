@@ -164,5 +164,8 @@ async fn with_redis_unreachable_reads_come_from_postgres(pool: PgPool) {
     let ready = world.read("/health/ready", None).await;
     assert_eq!(ready.status(), StatusCode::OK);
     let checks = ready.json::<Value>().await.unwrap()["checks"].clone();
-    assert_eq!(checks, json!({"postgres": "up", "redis": "degraded"}));
+    assert_eq!(
+        checks,
+        json!({"postgres": "up", "redis": "degraded", "blobs": "up"})
+    );
 }

@@ -1,0 +1,10 @@
+//! Tests of the processes as operators run them: the real binaries, each on its own port,
+//! logging JSON to files, on the test's own database, namespace and blob directory. What they
+//! show — metrics, readiness, logs, signals, exit codes — only exists at that level.
+
+mod config;
+mod helpers;
+mod metrics;
+mod readiness;
+mod shutdown;
+mod trace;

@@ -1,0 +1,328 @@
+//! The whole of Catalog as the processes operators run — the `command-api`, `query-api` and
+//! `projector` binaries — on a test's own database, namespace and blob directory, each on a
+//! loopback port of its own and logging JSON lines to a file the test can read. Dropping the
+//! [`System`] kills whatever still runs and deletes the namespace; the logs of a failed test
+//! are kept and their place printed.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use catalog_support::redis_model::RedisReadModel;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::process::{Child, Command};
+
+use crate::{database_url, delete_namespace, eventually, AMQP_URL, REDIS_URL, SECRET};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    CommandApi,
+    QueryApi,
+    Projector,
+    ImageWorker,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [
+        Service::CommandApi,
+        Service::QueryApi,
+        Service::Projector,
+        Service::ImageWorker,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::CommandApi => "command-api",
+            Service::QueryApi => "query-api",
+            Service::Projector => "projector",
+            Service::ImageWorker => "image-worker",
+        }
+    }
+
+    fn command(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Service::CommandApi => ("command-api", &["serve"]),
+            Service::QueryApi => ("query-api", &[]),
+            Service::Projector => ("projector", &["run"]),
+            Service::ImageWorker => ("projector", &["images"]),
+        }
+    }
+
+    /// The variable naming where the service listens (its API, or its metrics and health).
+    fn addr_var(self) -> &'static str {
+        match self {
+            Service::CommandApi => "COMMAND_API_ADDR",
+            Service::QueryApi => "QUERY_API_ADDR",
+            Service::Projector => "PROJECTOR_HTTP_ADDR",
+            Service::ImageWorker => "IMAGE_WORKER_HTTP_ADDR",
+        }
+    }
+}
+
+/// A workspace binary, built next to the test binary (`target/<profile>/deps/..`): the
+/// workspace's test run builds every binary of the workspace.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests of the whole workspace (cargo nextest run --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+struct Running {
+    child: Child,
+}
+
+pub struct System {
+    pub pool: PgPool,
+    pub namespace: String,
+    /// A token with both scopes.
+    pub token: String,
+    pub client: reqwest::Client,
+    pub redis: RedisReadModel,
+    env: Vec<(String, String)>,
+    addrs: HashMap<Service, SocketAddr>,
+    running: HashMap<Service, Running>,
+    dir: PathBuf,
+}
+
+impl System {
+    /// Starts `services` and waits until each is ready. `env` adds or overrides variables.
+    pub async fn start(pool: PgPool, services: &[Service], env: &[(&str, &str)]) -> Self {
+        let namespace = format!("s{}", uuid::Uuid::new_v4().simple());
+        let dir = std::env::temp_dir().join(format!("catalog-system-{namespace}"));
+        std::fs::create_dir_all(dir.join("logs")).expect("the system's directory can be made");
+        let addrs: HashMap<Service, SocketAddr> = Service::ALL
+            .into_iter()
+            .map(|s| (s, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .collect();
+        let mut vars: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database_url(&pool)),
+            ("REDIS_URL".into(), REDIS_URL.into()),
+            ("AMQP_URL".into(), AMQP_URL.into()),
+            ("CATALOG_NAMESPACE".into(), namespace.clone()),
+            (
+                "BLOB_STORE".into(),
+                format!("file://{}", dir.join("blobs").display()),
+            ),
+            ("JWT_SECRET".into(), SECRET.into()),
+            ("LOG_FORMAT".into(), "json".into()),
+            ("RUST_LOG".into(), "info".into()),
+            ("MIGRATE_ON_START".into(), "false".into()),
+            ("RELAY_POLL_INTERVAL_MS".into(), "100".into()),
+            // Tests drive hundreds of commands a second from one client.
+            ("RATE_LIMIT_PER_SECOND".into(), "0".into()),
+            ("IMAGE_CONCURRENCY".into(), "2".into()),
+            ("PROJECTOR_STATUS_EVERY_SECS".into(), "1".into()),
+        ];
+        for (service, addr) in &addrs {
+            vars.push((service.addr_var().into(), addr.to_string()));
+        }
+        for (key, value) in env {
+            vars.retain(|(k, _)| k != key);
+            vars.push((key.to_string(), value.to_string()));
+        }
+        let redis = RedisReadModel::connect(REDIS_URL, &namespace)
+            .await
+            .expect("Redis answers");
+        let mut system = Self {
+            token: crate::issue(SECRET, "system-tester", "catalog:write catalog:audit"),
+            pool,
+            namespace,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            redis,
+            env: vars,
+            addrs,
+            running: HashMap::new(),
+            dir,
+        };
+        for service in services {
+            system.start_service(*service).await;
+        }
+        system
+    }
+
+    /// Starts `service` (again) on its port and waits until it is ready.
+    pub async fn start_service(&mut self, service: Service) {
+        self.spawn(service);
+        let ready = format!("{}/health/ready", self.url(service));
+        let client = &self.client;
+        let answered = eventually(Duration::from_secs(60), || async {
+            let response = client.get(&ready).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        assert!(
+            answered.is_some(),
+            "{} did not become ready; its log: {}",
+            service.name(),
+            self.log_path(service).display()
+        );
+    }
+
+    /// Starts `service` without waiting for it.
+    pub fn spawn(&mut self, service: Service) {
+        assert!(
+            !self.running.contains_key(&service),
+            "{} runs already",
+            service.name()
+        );
+        let (program, args) = service.command();
+        // Appended to, so the log of a restarted service holds every run.
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(service))
+            .expect("the log file opens");
+        let child = Command::new(binary(program))
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+        self.running.insert(service, Running { child });
+    }
+
+    pub fn url(&self, service: Service) -> String {
+        format!("http://{}", self.addrs[&service])
+    }
+
+    pub fn log_path(&self, service: Service) -> PathBuf {
+        self.dir
+            .join("logs")
+            .join(format!("{}.log", service.name()))
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
+    pub async fn terminate(&mut self, service: Service, limit: Duration) -> ExitStatus {
+        let mut running = self
+            .running
+            .remove(&service)
+            .unwrap_or_else(|| panic!("{} is not running", service.name()));
+        let pid = running.child.id().expect("a running child has a pid");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM reached {}", service.name());
+        match tokio::time::timeout(limit, running.child.wait()).await {
+            Ok(status) => status.expect("the exit status is read"),
+            Err(_) => panic!(
+                "{} did not exit within {limit:?} of SIGTERM",
+                service.name()
+            ),
+        }
+    }
+
+    /// Kills the process without warning (SIGKILL).
+    pub async fn kill(&mut self, service: Service) {
+        if let Some(mut running) = self.running.remove(&service) {
+            let _ = running.child.start_kill();
+            let _ = running.child.wait().await;
+        }
+    }
+
+    /// Every JSON line the service has logged so far.
+    pub fn logs(&self, service: Service) -> Vec<Value> {
+        std::fs::read_to_string(self.log_path(service))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self, service: Service) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.url(service)))
+            .send()
+            .await
+            .expect("/metrics answers");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.text().await.expect("the metrics are text")
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for running in self.running.values_mut() {
+            let _ = running.child.start_kill();
+        }
+        delete_namespace(AMQP_URL, &self.namespace);
+        if std::thread::panicking() {
+            eprintln!(
+                "the services' logs are kept in {}",
+                self.dir.join("logs").display()
+            );
+            let _ = std::fs::remove_dir_all(self.dir.join("blobs"));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Whether `value` holds `key` with `expected` anywhere inside it: a log line's fields sit at
+/// its top level or in the span objects it carries.
+pub fn mentions(value: &Value, key: &str, expected: &str) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (k == key && v.as_str() == Some(expected)) || mentions(v, key, expected)),
+        Value::Array(items) => items.iter().any(|v| mentions(v, key, expected)),
+        _ => false,
+    }
+}
+
+/// The value of the Prometheus series `name` whose labels include every one of `labels`, summed
+/// over the series that match (None when none does).
+pub fn series(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total = None;
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(parts) => parts,
+            None => continue,
+        };
+        let (series_name, series_labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if series_name != name {
+            continue;
+        }
+        let all = labels
+            .iter()
+            .all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\"")));
+        if all {
+            let value: f64 = value.parse().unwrap_or(f64::NAN);
+            total = Some(total.unwrap_or(0.0) + value);
+        }
+    }
+    total
+}
