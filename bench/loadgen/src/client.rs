@@ -1,0 +1,90 @@
+//! command-api as the load generators use it: one pooled HTTP client, a token, stock
+//! adjustments that answer the product's new version.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(clap::Args, Clone)]
+pub struct Api {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub command_api: String,
+    /// A token with the catalog:write scope.
+    #[arg(long, env = "TOKEN")]
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+struct Written {
+    id: String,
+    version: u64,
+}
+
+/// One client shared by every task: its pool keeps a connection per concurrent request.
+pub fn http(connections: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .build()?)
+}
+
+impl Api {
+    pub async fn create(&self, http: &reqwest::Client, sku: &str) -> anyhow::Result<String> {
+        let body = json!({
+            "sku": sku,
+            "name": format!("Bench product {sku}"),
+            "description": "A product made by bench/run.",
+            "price": {"amount": 1999, "currency": "EUR"},
+            "stock": 1_000_000,
+            "category": "bench",
+            "attributes": {"colour": "blue", "size": "M"},
+        });
+        let response = http
+            .post(format!("{}/products", self.command_api))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        Ok(written(response).await?.id)
+    }
+
+    /// Adds one unit of stock (never refused, unlike removals) and answers the new version.
+    pub async fn adjust_stock(&self, http: &reqwest::Client, id: &str) -> anyhow::Result<u64> {
+        let response = http
+            .post(format!(
+                "{}/products/{id}/stock-adjustments",
+                self.command_api
+            ))
+            .bearer_auth(&self.token)
+            .json(&json!({"delta": 1, "reason": "bench"}))
+            .send()
+            .await?;
+        Ok(written(response).await?.version)
+    }
+}
+
+async fn written(response: reqwest::Response) -> anyhow::Result<Written> {
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!("command-api answered {status}: {body}");
+    }
+    Ok(response.json().await?)
+}
+
+pub fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
+    let ids: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if ids.is_empty() {
+        bail!("{path:?} holds no product ids");
+    }
+    Ok(ids)
+}

@@ -1,0 +1,92 @@
+//! End-to-end visibility lag: commands at a fixed rate (open loop: a slow answer does not slow
+//! the next command down), each followed by GET /products/{id}?min_version=<its version>,
+//! which query-api answers as soon as its read model holds that version. The lag is the time
+//! from the command's answer to that read's answer: the relay, the broker, the projector and
+//! the read path together, plus one loopback round trip.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use crate::client::{http, read_ids, Api};
+use crate::latency::Latencies;
+
+enum Sample {
+    Seen { write: Duration, lag: Duration },
+    Failed(String),
+}
+
+pub async fn run(
+    api: &Api,
+    query_api: &str,
+    ids: &Path,
+    rate: u32,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let ids = Arc::new(read_ids(ids)?);
+    let http = http(256)?;
+    let (samples, mut received) = mpsc::unbounded_channel();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let total = rate as u64 * seconds;
+    let started = Instant::now();
+    for n in 0..total {
+        tick.tick().await;
+        let id = ids[n as usize % ids.len()].clone();
+        let (http, api, samples) = (http.clone(), api.clone(), samples.clone());
+        let read = format!("{query_api}/products/{id}");
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let sample = match api.adjust_stock(&http, &id).await {
+                Err(err) => Sample::Failed(err.to_string()),
+                Ok(version) => {
+                    let answered = Instant::now();
+                    match http
+                        .get(&read)
+                        .query(&[("min_version", version)])
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => Sample::Seen {
+                            write: answered - sent,
+                            lag: answered.elapsed(),
+                        },
+                        Ok(r) => Sample::Failed(format!("read answered {}", r.status())),
+                        Err(err) => Sample::Failed(err.to_string()),
+                    }
+                }
+            };
+            let _ = samples.send(sample);
+        });
+    }
+    drop(samples);
+    let sending = started.elapsed().as_secs_f64();
+    let (mut writes, mut lags) = (Latencies::new(), Latencies::new());
+    let mut errors = Vec::new();
+    while let Some(sample) = received.recv().await {
+        match sample {
+            Sample::Seen { write, lag } => {
+                writes.record(write);
+                lags.record(lag);
+            }
+            Sample::Failed(err) => errors.push(err),
+        }
+    }
+    println!(
+        "{}",
+        json!({
+            "rate": rate,
+            "sent": total,
+            "achieved_rate": total as f64 / sending,
+            "errors": errors.len(),
+            "first_error": errors.first(),
+            "write": writes.summary(),
+            "lag": lags.summary(),
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! `catalog-bench`: the parts of `bench/run` that a plain HTTP load tool cannot do. Each
+//! subcommand measures one thing and prints one JSON object; `report` turns a run's results
+//! into the table of docs/PERFORMANCE.md.
+
+mod ceiling;
+mod client;
+mod events;
+mod lag;
+mod latency;
+mod report;
+mod seed;
+mod write;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Catalog's load generators, baselines and benchmark report")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The HTTP ceiling: a bare axum server answering GET /products/{id} with the given bytes
+    /// from memory, with the headers query-api sends. Runs until stopped.
+    Ceiling {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: String,
+        /// The response body, as fetched from query-api.
+        #[arg(long)]
+        body: PathBuf,
+    },
+    /// Creates products through command-api and writes their ids, one per line.
+    Seed {
+        #[command(flatten)]
+        api: client::Api,
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Closed-loop stock adjustments on existing products from concurrent clients.
+    Write {
+        #[command(flatten)]
+        api: client::Api,
+        #[arg(long)]
+        ids: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// Commands at a fixed rate; after each, a read with ?min_version waits for its version.
+    /// Reports the visibility lag: from the command's answer to the read's.
+    Lag {
+        #[command(flatten)]
+        api: client::Api,
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        query_api: String,
+        #[arg(long)]
+        ids: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// Writes a synthetic history straight into an event store (through COPY, so the hash
+    /// chain trigger runs): `products` products of `per_product` events each.
+    Events {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 50_000)]
+        products: usize,
+        #[arg(long, default_value_t = 20)]
+        per_product: usize,
+    },
+    /// Reads the results of one bench/run and prints the markdown table.
+    Report {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ceiling { addr, body } => ceiling::serve(&addr, &body).await,
+        Command::Seed {
+            api,
+            products,
+            clients,
+            out,
+        } => seed::run(&api, products, clients, &out).await,
+        Command::Write {
+            api,
+            ids,
+            clients,
+            seconds,
+        } => write::run(&api, &ids, clients, seconds).await,
+        Command::Lag {
+            api,
+            query_api,
+            ids,
+            rate,
+            seconds,
+        } => lag::run(&api, &query_api, &ids, rate, seconds).await,
+        Command::Events {
+            database_url,
+            products,
+            per_product,
+        } => events::run(&database_url, products, per_product).await,
+        Command::Report { dir } => report::run(&dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("catalog-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The results table: each row's Catalog figure beside its baseline from the same run, the
+//! ratio between them and the goal of issue 8. Reads the files bench/run leaves in its
+//! results directory; a missing file leaves its row out rather than failing the report.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+struct Row {
+    name: &'static str,
+    catalog: String,
+    baseline: String,
+    ratio: String,
+    goal: &'static str,
+    met: bool,
+}
+
+/// Reads one measurement's files; its rows, or why they cannot be made.
+type RowBuilder = fn(&Path) -> anyhow::Result<Vec<Row>>;
+
+pub fn run(dir: &Path) -> anyhow::Result<()> {
+    let builders: [RowBuilder; 6] = [cached_read, write, lag, rebuild, images, memory];
+    let mut rows = Vec::new();
+    for build in builders {
+        match build(dir) {
+            Ok(mut built) => rows.append(&mut built),
+            Err(err) => eprintln!("catalog-bench report: a row is missing: {err:#}"),
+        }
+    }
+    let mut out = String::from(
+        "| measurement | Catalog | baseline (same run) | ratio | goal | met |\n\
+         | --- | --- | --- | ---: | --- | :---: |\n",
+    );
+    for row in &rows {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            row.name,
+            row.catalog,
+            row.baseline,
+            row.ratio,
+            row.goal,
+            if row.met { "yes" } else { "**no**" }
+        )?;
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn read(dir: &Path, name: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {name}"))
+}
+
+fn json(dir: &Path, name: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(&read(dir, name)?).with_context(|| format!("parsing {name}"))
+}
+
+fn number(value: &Value, pointer: &str) -> anyhow::Result<f64> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .with_context(|| format!("no number at {pointer}"))
+}
+
+/// What wrk --latency printed: requests/s, p50 and p99 in milliseconds.
+struct Wrk {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn wrk(text: &str) -> anyhow::Result<Wrk> {
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+            .with_context(|| format!("wrk output has no {prefix:?} line"))
+    };
+    let duration_ms = |s: &str| -> anyhow::Result<f64> {
+        let (number, factor) = if let Some(n) = s.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = s.strip_suffix("ms") {
+            (n, 1.0)
+        } else if let Some(n) = s.strip_suffix('s') {
+            (n, 1000.0)
+        } else {
+            bail!("unknown duration {s:?}")
+        };
+        Ok(number.parse::<f64>()? * factor)
+    };
+    // Non-2xx answers and socket errors both count: a fast error is not a served read.
+    let errors = ["Non-2xx or 3xx responses:", "Socket errors:"]
+        .iter()
+        .filter_map(|p| field(p).ok())
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum();
+    Ok(Wrk {
+        per_second: field("Requests/sec:")?.parse()?,
+        p50_ms: duration_ms(field("50%")?)?,
+        p99_ms: duration_ms(field("99%")?)?,
+        errors,
+    })
+}
+
+fn cached_read(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let catalog = wrk(&read(dir, "read-catalog.txt")?)?;
+    let ceiling = wrk(&read(dir, "read-ceiling.txt")?)?;
+    let ratio = catalog.per_second / ceiling.per_second;
+    Ok(vec![Row {
+        name: "1. cached read, GET /products/{id}, 64 connections (wrk)",
+        catalog: format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            catalog.per_second, catalog.p50_ms, catalog.p99_ms, catalog.errors
+        ),
+        baseline: format!(
+            "bare axum, same bytes from memory: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            ceiling.per_second, ceiling.p50_ms, ceiling.p99_ms
+        ),
+        ratio: format!("{:.0}%", ratio * 100.0),
+        goal: "≥ 60% of the ceiling, p99 ≤ 5 ms",
+        met: ratio >= 0.6 && catalog.p99_ms <= 5.0 && catalog.errors == 0,
+    }])
+}
+
+fn write(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let catalog = json(dir, "write.json")?;
+    let pgbench = read(dir, "pgbench.txt")?;
+    let tps: f64 = pgbench
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .context("pgbench output has no tps line")?
+        .parse()?;
+    let per_second = number(&catalog, "/per_second")?;
+    let errors = number(&catalog, "/errors")?;
+    let ratio = per_second / tps;
+    Ok(vec![Row {
+        name: "2. command write, stock adjustments, 32 clients",
+        catalog: format!(
+            "{per_second:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
+            number(&catalog, "/latency/p50_ms")?,
+            number(&catalog, "/latency/p99_ms")?
+        ),
+        baseline: format!("pgbench, one INSERT per transaction, 32 clients: {tps:.0} TPS"),
+        ratio: format!("{:.0}%", ratio * 100.0),
+        goal: "≥ 50% of pgbench",
+        met: ratio >= 0.5 && errors == 0.0,
+    }])
+}
+
+fn lag(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let lag = json(dir, "lag.json")?;
+    let p99 = number(&lag, "/lag/p99_ms")?;
+    let write_p99 = number(&lag, "/write/p99_ms")?;
+    let errors = number(&lag, "/errors")?;
+    Ok(vec![Row {
+        name: "3. end-to-end visibility lag, 500 commands/s",
+        catalog: format!(
+            "p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms over {} commands ({:.0}/s achieved), {errors} errors",
+            number(&lag, "/lag/p50_ms")?,
+            number(&lag, "/lag/max_ms")?,
+            number(&lag, "/lag/count")?,
+            number(&lag, "/achieved_rate")?,
+        ),
+        baseline: format!(
+            "the command's own answer: p50 {:.1} ms, p99 {write_p99:.1} ms",
+            number(&lag, "/write/p50_ms")?
+        ),
+        ratio: format!("{:.1}×", p99 / write_p99),
+        goal: "lag p99 ≤ 50 ms",
+        met: p99 <= 50.0 && errors == 0.0,
+    }])
+}
+
+fn rebuild(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let output = read(dir, "rebuild.txt")?;
+    // "rebuilt P products from E events in T (R events/s)"
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("rebuilt "))
+        .context("no 'rebuilt' line")?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let events: f64 = words.get(4).context("short line")?.parse()?;
+    let rate: f64 = words
+        .iter()
+        .rev()
+        .nth(1)
+        .context("short line")?
+        .trim_start_matches('(')
+        .parse()?;
+    let copy = json(dir, "copy.json")?;
+    let copy_rate = number(&copy, "/rows")? / number(&copy, "/seconds")?;
+    Ok(vec![Row {
+        name: "4. projector rebuild (both read models)",
+        catalog: format!("{rate:.0} events/s over {events:.0} events"),
+        baseline: format!("COPY of the same rows out of PostgreSQL: {copy_rate:.0} rows/s"),
+        ratio: format!("{:.0}%", rate / copy_rate * 100.0),
+        goal: "≥ 100,000 events/s",
+        met: rate >= 100_000.0,
+    }])
+}
+
+fn images(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let table = read(dir, "images.md")?;
+    // Rows: | pipeline | wall ms | peak RSS MiB | ...
+    let figures = |prefix: &str| -> anyhow::Result<(f64, f64)> {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .with_context(|| format!("images.md has no {prefix:?} row"))?;
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        Ok((cells[2].parse()?, cells[3].parse()?))
+    };
+    let (ms, rss) = figures("| catalog-renditions")?;
+    let (vips_ms, vips_rss) = figures("| vipsthumbnail (")?;
+    Ok(vec![Row {
+        name: "5. rendition set of a 12-megapixel JPEG",
+        catalog: format!("{ms:.0} ms, peak {rss:.1} MiB"),
+        baseline: format!("vipsthumbnail, same sizes: {vips_ms:.0} ms, peak {vips_rss:.1} MiB"),
+        ratio: format!("time {:.2}×, memory {:.2}×", ms / vips_ms, rss / vips_rss),
+        goal: "≤ 1.5× vips time and memory",
+        met: ms <= 1.5 * vips_ms && rss <= 1.5 * vips_rss,
+    }])
+}
+
+fn memory(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    // Lines: "<process> <idle KiB> <peak under load KiB>"; the ceiling server is the baseline.
+    let text = read(dir, "memory.txt")?;
+    let mut processes = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let [name, idle, load] = cells[..] else {
+            bail!("bad memory line {line:?}");
+        };
+        // Decimal megabytes, the unit of the goals.
+        let mb = |kib: &str| -> anyhow::Result<f64> { Ok(kib.parse::<f64>()? * 1024.0 / 1e6) };
+        processes.push((name.to_string(), mb(idle)?, mb(load)?));
+    }
+    let (_, base_idle, base_load) = processes
+        .iter()
+        .find(|(name, ..)| name == "ceiling")
+        .cloned()
+        .context("no ceiling line")?;
+    Ok(processes
+        .into_iter()
+        .filter(|(name, ..)| name != "ceiling")
+        .map(|(name, idle, load)| {
+            let api = name.ends_with("-api");
+            Row {
+                name: match name.as_str() {
+                    "command-api" => "6. memory: command-api",
+                    "query-api" => "6. memory: query-api",
+                    "projector" => "6. memory: projector",
+                    _ => "6. memory: image worker",
+                },
+                catalog: format!("idle {idle:.1} MB, peak under load {load:.1} MB"),
+                baseline: format!("bare axum: idle {base_idle:.1} MB, peak {base_load:.1} MB"),
+                ratio: format!("{:.1}× idle", idle / base_idle),
+                goal: if api {
+                    "≤ 30 MB idle, ≤ 100 MB under load"
+                } else {
+                    "≤ 30 MB idle"
+                },
+                met: idle <= 30.0 && (!api || load <= 100.0),
+            }
+        })
+        .collect())
+}
