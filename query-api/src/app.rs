@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::local_cache::LocalCache;
 use crate::reader::ProductReader;
 use crate::routes;
 use crate::versions::VersionWatch;
@@ -59,14 +60,19 @@ impl Application {
         )
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
+        let local = Arc::new(LocalCache::new(config.local_cache_bytes));
         let state = AppState {
             blobs,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
                     .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
             ),
-            reader: Arc::new(ProductReader::new(redis.clone(), pool.clone())),
-            versions: VersionWatch::new(),
+            reader: Arc::new(ProductReader::new(
+                redis.clone(),
+                pool.clone(),
+                local.clone(),
+            )),
+            versions: VersionWatch::new(local),
             config: Arc::new(config),
             redis,
             pool,

@@ -37,6 +37,9 @@ pub struct Config {
     pub blob_store: String,
     /// `REQUEST_TIMEOUT_SECS`: a request still running after this long is answered 503.
     pub request_timeout: Duration,
+    /// `LOCAL_CACHE_BYTES`: how much of the products read recently each process keeps in its
+    /// own memory, in front of Redis; 0 turns the local cache off.
+    pub local_cache_bytes: u64,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
             blob_store: env.blob_store()?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
+            local_cache_bytes: env.parse("LOCAL_CACHE_BYTES", 32 * 1024 * 1024u64)?,
         })
     }
 }

@@ -3,7 +3,8 @@
 //! - [`config`]: settings read from the environment.
 //! - [`app`]: building the service and running it until shutdown.
 //! - [`routes`]: products (by id, lists) and the audit routes (history, past versions).
-//! - [`reader`]: one product from Redis, falling back to PostgreSQL with single-flight loads.
+//! - [`reader`]: one product from the local cache, Redis, then PostgreSQL with single-flight loads.
+//! - [`local_cache`]: the products read recently, as JSON bytes, kept coherent by announcements.
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
 //! - [`listing`]: list filters, sorting and keyset cursors.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
@@ -13,6 +14,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod listing;
+pub mod local_cache;
 pub mod openapi;
 pub mod reader;
 pub mod routes;

@@ -1,11 +1,14 @@
-//! Reading one product: Redis first, PostgreSQL on a miss (then written back to Redis), with
-//! concurrent misses of one product sharing a single PostgreSQL load.
+//! Reading one product: this process's own cache first, then Redis, then PostgreSQL on a miss
+//! (written back to Redis), with concurrent misses of one product sharing a single PostgreSQL
+//! load. What is read is kept and served as the bytes of its JSON: a hot read serializes
+//! nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use catalog_domain::ProductView;
 use catalog_support::redis_model::RedisReadModel;
 use futures::future::{BoxFuture, Shared};
@@ -14,6 +17,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::error::ApiError;
+use crate::local_cache::{Document, LocalCache};
 
 /// How long a finished load keeps answering late joiners: requests that missed Redis just
 /// before the write-back landed would otherwise start a second load.
@@ -25,31 +29,40 @@ enum LoadError {
     Failed(String),
 }
 
-type Load = Shared<BoxFuture<'static, Result<Option<ProductView>, LoadError>>>;
+type Load = Shared<BoxFuture<'static, Result<Option<Document>, LoadError>>>;
 
 pub struct ProductReader {
     redis: RedisReadModel,
     pool: PgPool,
+    pub local: Arc<LocalCache>,
     inflight: Mutex<HashMap<String, Load>>,
     /// PostgreSQL loads of single products, for tests and the cache-efficiency metric.
     pub postgres_loads: AtomicU64,
 }
 
 impl ProductReader {
-    pub fn new(redis: RedisReadModel, pool: PgPool) -> Self {
+    pub fn new(redis: RedisReadModel, pool: PgPool, local: Arc<LocalCache>) -> Self {
         Self {
             redis,
             pool,
+            local,
             inflight: Mutex::new(HashMap::new()),
             postgres_loads: AtomicU64::new(0),
         }
     }
 
-    pub async fn get(self: &Arc<Self>, id: &str) -> Result<Option<ProductView>, ApiError> {
-        match self.redis.get(id).await {
-            Ok(Some(view)) => {
+    pub async fn get(self: &Arc<Self>, id: &str) -> Result<Option<Document>, ApiError> {
+        if let Some(document) = self.local.get(id) {
+            return Ok(Some(document));
+        }
+        let ticket = self.local.ticket();
+        // A document that does not parse counts as a miss: PostgreSQL has the truth.
+        let cached = self.redis.get_raw(id).await;
+        match cached.map(|json| json.and_then(Document::from_json)) {
+            Ok(Some(document)) => {
                 metrics::counter!("catalog_cache_requests_total", "result" => "hit").increment(1);
-                return Ok(Some(view));
+                self.local.offer(id, &document, ticket);
+                return Ok(Some(document));
             }
             Ok(None) => {
                 metrics::counter!("catalog_cache_requests_total", "result" => "miss").increment(1);
@@ -98,7 +111,8 @@ impl ProductReader {
         .shared()
     }
 
-    async fn load(&self, id: &str) -> Result<Option<ProductView>, LoadError> {
+    async fn load(&self, id: &str) -> Result<Option<Document>, LoadError> {
+        let ticket = self.local.ticket();
         self.postgres_loads.fetch_add(1, Ordering::Relaxed);
         let doc: Option<Json<ProductView>> =
             sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
@@ -112,13 +126,18 @@ impl ProductReader {
                         LoadError::Failed(format!("loading {id}: {err}"))
                     }
                 })?;
-        let view = doc.map(|d| d.0);
-        if let Some(view) = &view {
-            // Version-guarded: never overwrites a newer document the projector wrote meanwhile.
-            if let Err(err) = self.redis.put(view).await {
-                tracing::debug!(error = %err, "could not refill Redis");
-            }
+        let Some(Json(view)) = doc else {
+            return Ok(None);
+        };
+        // Version-guarded: never overwrites a newer document the projector wrote meanwhile.
+        if let Err(err) = self.redis.put(&view).await {
+            tracing::debug!(error = %err, "could not refill Redis");
         }
-        Ok(view)
+        let document = Document {
+            version: view.version,
+            body: Bytes::from(serde_json::to_vec(&view).expect("a view serializes")),
+        };
+        self.local.offer(id, &document, ticket);
+        Ok(Some(document))
     }
 }

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog_domain::ProductView;
 use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
 use crate::error::ApiError;
+use crate::local_cache::{Document, LocalCache};
 use crate::reader::ProductReader;
 
 /// Re-read interval while the subscription is up: only a guard against a lost message.
@@ -24,14 +24,17 @@ const DEGRADED_POLL: Duration = Duration::from_millis(100);
 pub struct VersionWatch {
     sender: broadcast::Sender<(String, u64)>,
     subscribed: AtomicBool,
+    /// Told of every announcement, and of the subscription going up or down.
+    local: Arc<LocalCache>,
 }
 
 impl VersionWatch {
-    pub fn new() -> Arc<Self> {
+    pub fn new(local: Arc<LocalCache>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(4096);
         Arc::new(Self {
             sender,
             subscribed: AtomicBool::new(false),
+            local,
         })
     }
 
@@ -47,6 +50,7 @@ impl VersionWatch {
                         tracing::warn!(error = %err, "cannot subscribe to version announcements");
                     } else {
                         self.subscribed.store(true, Ordering::Relaxed);
+                        self.local.set_live(true);
                         delay = Duration::from_millis(200);
                         let mut messages = pubsub.on_message();
                         loop {
@@ -56,6 +60,7 @@ impl VersionWatch {
                                     let payload: String = message.get_payload().unwrap_or_default();
                                     if let Some((id, version)) = payload.rsplit_once(':') {
                                         if let Ok(version) = version.parse() {
+                                            self.local.announce(id, version);
                                             let _ = self.sender.send((id.to_string(), version));
                                         }
                                     }
@@ -64,6 +69,7 @@ impl VersionWatch {
                             }
                         }
                         self.subscribed.store(false, Ordering::Relaxed);
+                        self.local.set_live(false);
                         tracing::warn!("version subscription lost; resubscribing");
                     }
                 }
@@ -84,7 +90,7 @@ impl VersionWatch {
         id: &str,
         min_version: u64,
         limit: Duration,
-    ) -> Result<Option<ProductView>, ApiError> {
+    ) -> Result<Option<Document>, ApiError> {
         // Subscribe before the first read, so an announcement between the two is not missed.
         let mut announcements = self.sender.subscribe();
         let deadline = tokio::time::Instant::now() + limit;

@@ -160,9 +160,14 @@ impl RedisReadModel {
     }
 
     pub async fn get(&self, id: &str) -> redis::RedisResult<Option<ProductView>> {
-        let mut conn = self.connection().await?;
-        let doc: Option<String> = conn.hget(self.key(id), "doc").await?;
+        let doc = self.get_raw(id).await?;
         Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    /// The stored JSON of a product, unparsed.
+    pub async fn get_raw(&self, id: &str) -> redis::RedisResult<Option<String>> {
+        let mut conn = self.connection().await?;
+        conn.hget(self.key(id), "doc").await
     }
 
     /// Every product id that has a document, for verification.

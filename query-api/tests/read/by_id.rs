@@ -169,3 +169,62 @@ async fn with_redis_unreachable_reads_come_from_postgres(pool: PgPool) {
         json!({"postgres": "up", "redis": "degraded", "blobs": "up"})
     );
 }
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn hot_reads_come_from_the_local_cache_until_the_product_moves(pool: PgPool) {
+    let world = World::start(pool, Options::everything()).await;
+    let id = world.create("LOCAL-1").await;
+    world.wait_for_version(&id, 1).await;
+    let (_, state) = world.query.as_ref().unwrap();
+    let path = format!("/products/{id}");
+    // Kept once the version subscription is up (the process starts it in the background).
+    eventually(Duration::from_secs(10), || async {
+        assert_eq!(world.read(&path, None).await.status(), StatusCode::OK);
+        state.reader.local.get(&id)
+    })
+    .await
+    .expect("the read was kept locally");
+
+    // Redis changed behind the projector's back, at the same version (so nothing announced):
+    // the local copy answers, proving reads no longer reach Redis.
+    let key = world.redis.key(&id);
+    let mut redis = world
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut doc: Value = serde_json::from_str(
+        &redis::cmd("HGET")
+            .arg(&key)
+            .arg("doc")
+            .query_async::<String>(&mut redis)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    doc["name"] = json!("changed in Redis only");
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("doc")
+        .arg(doc.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let body: Value = world.read(&path, None).await.json().await.unwrap();
+    assert_ne!(body["name"], "changed in Redis only");
+    assert_eq!(body["version"], 1);
+
+    // A new version is announced by the projector: the stale copy is never served again.
+    let version = world.adjust(&id, -1).await;
+    let seen = eventually(Duration::from_secs(10), || async {
+        let response = world.read(&path, None).await;
+        let etag = response.headers()["etag"].to_str().unwrap().to_string();
+        let body: Value = response.json().await.unwrap();
+        (body["version"] == version).then_some((etag, body))
+    })
+    .await
+    .expect("the new version became visible");
+    assert_eq!(seen.0, format!("\"{version}\""));
+    assert_eq!(seen.1["stock"], 99);
+}
