@@ -22,9 +22,20 @@ use crate::routes;
 use crate::sku::SkuRegistry;
 use catalog_support::event_store::ProductStore;
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
+/// clone is one atomic increment, whatever the state holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub pool: PgPool,
     pub auth: Arc<Authenticator>,
@@ -69,7 +80,7 @@ impl Application {
         )
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             blobs,
             relay_link: Link::default(),
             rate_limiter,
@@ -81,7 +92,7 @@ impl Application {
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
             pool,
-        };
+        }));
         Ok(Self {
             listener,
             router: app(state.clone()),

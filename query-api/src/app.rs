@@ -20,9 +20,20 @@ use crate::reader::ProductReader;
 use crate::routes;
 use crate::versions::VersionWatch;
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
+/// clone is one atomic increment, whatever the state holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub pool: PgPool,
     pub redis: RedisReadModel,
@@ -61,7 +72,7 @@ impl Application {
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
         let local = Arc::new(LocalCache::new(config.local_cache_bytes));
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             blobs,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
@@ -76,7 +87,7 @@ impl Application {
             config: Arc::new(config),
             redis,
             pool,
-        };
+        }));
         Ok(Self {
             listener,
             router: app(state.clone()),

@@ -2,23 +2,21 @@
 //! per request in a span carrying the request id, a timeout, a panic boundary, security headers
 //! and, when configured, CORS.
 
-use std::time::Duration;
-
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request as AxumRequest};
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 use crate::problem::Problem;
 
@@ -35,81 +33,25 @@ pub struct HttpOptions {
 /// Headers a browser honours that cost an API nothing: no MIME sniffing, no framing, no
 /// referrer leaks. The content security policy forbids everything to API responses; the docs
 /// page is served with its own policy (see `CSP_DOCS`).
-const SECURITY_HEADERS: [(&str, &str); 4] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
-    ("strict-transport-security", "max-age=63072000"),
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
 ];
 const CSP_API: &str = "default-src 'none'; frame-ancestors 'none'";
 
 pub fn layers(router: Router, options: HttpOptions) -> Router {
-    let mut router = router
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "an unexpected error occurred; it has been logged",
-            )
-            .into_response()
-        }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            options.timeout,
-        ))
-        // Outside the timeout and the panic boundary, so that their answers are counted too.
-        .layer(middleware::from_fn(record_metrics))
-        // Only where a handler set none: the docs page brings its own.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP_API),
-        ));
-    for (name, value) in SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        ));
-    }
-    if !options.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = options
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([
-                    Method::GET,
-                    Method::POST,
-                    Method::PUT,
-                    Method::PATCH,
-                    Method::DELETE,
-                ])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    header::IF_MATCH,
-                    header::IF_NONE_MATCH,
-                    HeaderName::from_static("idempotency-key"),
-                    REQUEST_ID,
-                    CORRELATION_ID,
-                    HeaderName::from_static("x-causation-id"),
-                ])
-                .expose_headers([
-                    header::ETAG,
-                    header::LOCATION,
-                    header::RETRY_AFTER,
-                    HeaderName::from_static("idempotent-replayed"),
-                    REQUEST_ID,
-                ])
-                .max_age(Duration::from_secs(600)),
-        );
-    }
-    router
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    let cors =
+        (!options.cors_allowed_origins.is_empty()).then(|| cors(&options.cors_allowed_origins));
+    // One stack, outermost first, applied once: every `Router::layer` call boxes the routes
+    // again, and each box is cloned for every request.
+    let stack = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .layer(middleware::map_request(drop_unusable_ids))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -134,14 +76,75 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
                         actor = tracing::field::Empty,
                     )
                 })
-                // One line per request at info, with status and latency, in the request's span.
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // `observe` writes the line that ends each request.
+                .on_response(()),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(middleware::map_request(drop_unusable_ids))
-        .layer(SetSensitiveRequestHeadersLayer::new([
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .option_layer(cors)
+        .layer(middleware::map_response(security_headers))
+        // Outside the timeout and the panic boundary, so that their answers are counted too.
+        .layer(middleware::from_fn(observe))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            options.timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+            )
+            .into_response()
+        }));
+    router.layer(stack)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // Only where a handler set none: the docs page brings its own.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP_API));
+    response
+}
+
+fn cors(allowed_origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
             header::AUTHORIZATION,
-        ]))
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            REQUEST_ID,
+            CORRELATION_ID,
+            HeaderName::from_static("x-causation-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+            REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// The ids a client may send to tie its request to others. One is used only if it is short and
@@ -181,26 +184,93 @@ async fn drop_unusable_ids(mut request: AxumRequest) -> AxumRequest {
     request
 }
 
-/// Counts and times every request by method, route and status. The route is the template
+/// Counts, times and logs every request by method, route and status. The route is the template
 /// (`/products/{id}`), never the raw path: one series per product id would exhaust Prometheus.
 /// Requests no route matched share `route="unmatched"`.
-async fn record_metrics(request: AxumRequest, next: Next) -> Response {
+///
+/// Each request ends with one line in its span (so with its request and correlation ids): at
+/// info for every change and every failure, at debug for a read that succeeded. A busy
+/// query-api answers tens of thousands of reads a second; a line for each would cost more than
+/// the read, and the metrics already count them.
+async fn observe(request: AxumRequest, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_str().to_owned()),
-    ];
-    metrics::counter!("catalog_http_requests_total", &labels).increment(1);
-    metrics::histogram!("catalog_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let latency = started.elapsed();
+    let status = response.status();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let read = matches!(method, Method::GET | Method::HEAD);
+    if read && (status.is_success() || status.is_redirection()) {
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms,
+            "finished processing request"
+        );
+    } else {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms,
+            "finished processing request"
+        );
+    }
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    HTTP_SERIES.with_borrow_mut(|series| {
+        let (counter, histogram) = series.handles(&method, route, status);
+        counter.increment(1);
+        histogram.record(latency.as_secs_f64());
+    });
     response
+}
+
+thread_local! {
+    static HTTP_SERIES: std::cell::RefCell<HttpSeries> = Default::default();
+}
+
+/// The metric handles of each (method, route, status) this thread has answered, so that a
+/// request costs two atomic updates rather than two registry lookups with their allocations.
+/// The label sets are bounded: standard methods only (any other is `OTHER`), route templates
+/// only, and status codes.
+#[derive(Default)]
+struct HttpSeries(HashMap<String, HashMap<(&'static str, u16), Handles>>);
+
+type Handles = (metrics::Counter, metrics::Histogram);
+
+impl HttpSeries {
+    fn handles(&mut self, method: &Method, route: &str, status: StatusCode) -> &Handles {
+        let method = method_label(method);
+        // Looked up by the borrowed route: the owned copy is made once per route and thread.
+        if !self.0.contains_key(route) {
+            self.0.insert(route.to_owned(), HashMap::new());
+        }
+        let by_route = self.0.get_mut(route).expect("inserted above");
+        by_route
+            .entry((method, status.as_u16()))
+            .or_insert_with(|| {
+                let labels = [
+                    ("method", method.to_owned()),
+                    ("route", route.to_owned()),
+                    ("status", status.as_str().to_owned()),
+                ];
+                (
+                    metrics::counter!("catalog_http_requests_total", &labels),
+                    metrics::histogram!("catalog_http_request_duration_seconds", &labels),
+                )
+            })
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// The fallback of every router: an unknown route, in problem+json like every other error.
