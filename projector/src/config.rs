@@ -15,8 +15,8 @@ pub struct Config {
     pub amqp_url: Secret,
     /// `CATALOG_NAMESPACE`: prefix of queues and Redis keys.
     pub namespace: String,
-    /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight. Messages are applied one at a
-    /// time, in order; prefetch only hides the broker round trip.
+    /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight, which is also the largest batch
+    /// the projector applies in one transaction (in order; at most 256).
     pub prefetch: u16,
     /// `PROJECTOR_HTTP_ADDR`: where `/metrics` and `/health/*` are served.
     pub http_addr: SocketAddr,
@@ -49,7 +49,7 @@ impl Config {
                 &["amqp", "amqps"],
             )?,
             namespace: env.namespace()?,
-            prefetch: env.parse("PROJECTOR_PREFETCH", 64u16)?.max(1),
+            prefetch: env.parse("PROJECTOR_PREFETCH", 256u16)?.max(1),
             http_addr: env.parse(
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),

@@ -37,6 +37,27 @@ pub trait Handler: Send + Sync + 'static {
     /// Handles one event. Must be idempotent: delivery is at least once.
     fn handle(&self, event: &WireEvent) -> impl Future<Output = Result<(), ApplyError>> + Send;
 
+    /// The most messages an ordered consumer hands to `handle_batch` at once; 1 turns batching
+    /// off.
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Handles consecutive events at once, all or nothing: one transaction and one round trip
+    /// instead of one per event. When it fails, the consumer handles the same messages one at
+    /// a time, so that only a failing one is retried or dead-lettered.
+    fn handle_batch(
+        &self,
+        events: &[WireEvent],
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send {
+        async move {
+            for event in events {
+                self.handle(event).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Called once a message is given up on and moved to the dead-letter queue, so the handler
     /// can record the failure where users see it.
     fn dead_lettered(&self, _event: &WireEvent, _reason: &str) -> impl Future<Output = ()> + Send {
@@ -151,18 +172,38 @@ impl<H: Handler> Consumer<H> {
                     let delivery = delivery?;
                     let worker = self.clone_parts(republish.clone());
                     let failed = failed_tx.clone();
-                    let task = async move {
-                        let (outcome, span) = worker.process(&delivery).await;
-                        // In the event's span, so retry and dead-letter lines carry its ids.
-                        if let Err(err) = worker.settle(delivery, outcome).instrument(span).await {
-                            let _ = failed.try_send(err);
-                        }
-                        drop(slot);
-                    };
                     if self.concurrency <= 1 {
-                        task.await;
+                        // In order, with what has already arrived behind it as one batch.
+                        let mut batch = vec![delivery];
+                        let mut broken = None;
+                        while batch.len() < self.handler.batch_limit() {
+                            match consumer.next().now_or_never() {
+                                Some(Some(Ok(next))) => batch.push(next),
+                                Some(Some(Err(err))) => {
+                                    broken = Some(anyhow::Error::new(err));
+                                    break;
+                                }
+                                Some(None) => {
+                                    broken = Some(anyhow::anyhow!("the broker cancelled the consumer"));
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        worker.handle_in_order(batch).await.context("settling a message")?;
+                        drop(slot);
+                        if let Some(err) = broken {
+                            return Err(err);
+                        }
                     } else {
-                        tokio::spawn(task);
+                        tokio::spawn(async move {
+                            let (outcome, span) = worker.process(&delivery).await;
+                            // In the event's span, so retry and dead-letter lines carry its ids.
+                            if let Err(err) = worker.settle(delivery, outcome).instrument(span).await {
+                                let _ = failed.try_send(err);
+                            }
+                            drop(slot);
+                        });
                     }
                 }
                 failure = failed_rx.recv() => {
@@ -206,13 +247,75 @@ struct Worker<H: Handler> {
 }
 
 impl<H: Handler> Worker<H> {
-    async fn process(&self, delivery: &Delivery) -> (Outcome, tracing::Span) {
+    /// Handles deliveries that must keep their order: all at once through `handle_batch` when
+    /// there are several, every one an event, and the batch succeeds; otherwise one at a time.
+    async fn handle_in_order(&self, deliveries: Vec<Delivery>) -> anyhow::Result<()> {
+        if deliveries.len() > 1 {
+            let events: Option<Vec<WireEvent>> = deliveries
+                .iter()
+                .map(|d| serde_json::from_slice::<WireEvent>(&d.data).ok())
+                .map(|e| e.filter(|e| e.aggregate_type == "Product"))
+                .collect();
+            if let Some(events) = events {
+                let handled = AssertUnwindSafe(self.handler.handle_batch(&events))
+                    .catch_unwind()
+                    .await;
+                match handled {
+                    Ok(Ok(())) => {
+                        let consumer = self.handler.spec().name;
+                        for (delivery, event) in deliveries.iter().zip(&events) {
+                            self.note_redelivery(delivery);
+                            self.handled(event, &event_span(event));
+                            metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => "ack")
+                                .increment(1);
+                        }
+                        // Every earlier delivery of this channel is settled: one ack for all.
+                        let last = deliveries.last().expect("more than one");
+                        last.ack(BasicAckOptions { multiple: true }).await?;
+                        return Ok(());
+                    }
+                    Ok(Err(err)) => {
+                        tracing::debug!(error = %err, "batch failed; handling its messages one by one")
+                    }
+                    Err(_) => tracing::warn!("batch panicked; handling its messages one by one"),
+                }
+            }
+        }
+        for delivery in deliveries {
+            let (outcome, span) = self.process(&delivery).await;
+            // In the event's span, so retry and dead-letter lines carry its ids.
+            self.settle(delivery, outcome).instrument(span).await?;
+        }
+        Ok(())
+    }
+
+    fn note_redelivery(&self, delivery: &Delivery) {
         if delivery.redelivered {
             // The broker gave this message before to a consumer that did not settle it
             // (crashed, disconnected, shut down with it in hand).
             metrics::counter!("catalog_consumer_redeliveries_total", "consumer" => self.handler.spec().name)
                 .increment(1);
         }
+    }
+
+    /// Records an event as handled: lag, position, and its line in the log.
+    fn handled(&self, event: &WireEvent, span: &tracing::Span) {
+        let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
+        metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
+            .record(lag as f64 / 1000.0);
+        metrics::gauge!("catalog_projection_last_position", "consumer" => self.handler.spec().name)
+            .set(event.position as f64);
+        self.stats.last_lag_ms.store(lag, Ordering::Relaxed);
+        self.stats
+            .last_position
+            .store(event.position as u64, Ordering::Relaxed);
+        // One line per event, in the event's span: with the request and correlation ids it
+        // carries, the logs follow a change from its request to every consumer.
+        tracing::info!(parent: span, consumer = self.handler.spec().name, lag_ms = lag, "event handled");
+    }
+
+    async fn process(&self, delivery: &Delivery) -> (Outcome, tracing::Span) {
+        self.note_redelivery(delivery);
         let event: WireEvent = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
             Err(err) => {
@@ -229,18 +332,7 @@ impl<H: Handler> Worker<H> {
             .await;
         let outcome = match handled {
             Ok(Ok(())) => {
-                let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
-                metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
-                    .record(lag as f64 / 1000.0);
-                metrics::gauge!("catalog_projection_last_position", "consumer" => self.handler.spec().name)
-                    .set(event.position as f64);
-                self.stats.last_lag_ms.store(lag, Ordering::Relaxed);
-                self.stats
-                    .last_position
-                    .store(event.position as u64, Ordering::Relaxed);
-                // One line per event, in the event's span: with the request and correlation
-                // ids it carries, the logs follow a change from its request to every consumer.
-                tracing::info!(parent: &span, consumer = self.handler.spec().name, lag_ms = lag, "event handled");
+                self.handled(&event, &span);
                 Outcome::Ack
             }
             Ok(Err(ApplyError::Permanent(err))) => Outcome::DeadLetter(format!("{err:#}")),

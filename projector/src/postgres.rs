@@ -80,37 +80,44 @@ impl PgReadModel {
     /// read from the event store. The version moves in the same transaction as the row.
     pub async fn apply(&self, id: &str, event: StoredEvent) -> Result<Applied, ApplyError> {
         let mut tx = self.pool.begin().await?;
-        let current = load_for_update(&mut tx, id).await?;
-        let version = current.as_ref().map_or(0, |f| f.view.version as i64);
-        if event.sequence <= version {
-            tx.commit().await?;
-            return Ok(Applied::Skipped(current.map(|f| f.view)));
+        let (applied, folded) = apply_in(&mut tx, id, vec![event]).await?;
+        if let Some(folded) = folded {
+            write_views(&mut tx, std::slice::from_ref(&folded)).await?;
         }
-        let events = if event.sequence == version + 1 {
-            vec![event]
-        } else {
-            let missing = read_events(&mut tx, id, version, event.sequence).await?;
-            tracing::info!(
-                product_id = id,
-                from = version + 1,
-                to = event.sequence,
-                "healing a gap from the event store"
-            );
-            missing
-        };
-        let expected: Vec<i64> = (version + 1..=version + events.len() as i64).collect();
-        let got: Vec<i64> = events.iter().map(|e| e.sequence).collect();
-        if got != expected || got.last() != expected.last() || events.is_empty() {
-            return Err(ApplyError::Transient(anyhow::anyhow!(
-                "the event store does not hold events {}..{} of {id} yet",
-                version + 1,
-                expected.last().copied().unwrap_or(version)
-            )));
-        }
-        let folded = fold(id, current, &events)?.expect("events were applied");
-        write_views(&mut tx, std::slice::from_ref(&folded)).await?;
         tx.commit().await?;
-        Ok(Applied::Applied(folded.view))
+        Ok(applied)
+    }
+
+    /// Applies many events, of any products, in one transaction (one commit instead of one per
+    /// event): each product's events in the order given, with the same rules as `apply`. All
+    /// or nothing. Answers what happened to each product, in the order they first appear, with
+    /// the number of its events the batch held.
+    pub async fn apply_batch(
+        &self,
+        events: Vec<StoredEvent>,
+    ) -> Result<Vec<(Applied, usize)>, ApplyError> {
+        let mut products: Vec<(String, Vec<StoredEvent>)> = Vec::new();
+        for event in events {
+            match products
+                .iter_mut()
+                .find(|(id, _)| *id == event.aggregate_id)
+            {
+                Some((_, theirs)) => theirs.push(event),
+                None => products.push((event.aggregate_id.clone(), vec![event])),
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(products.len());
+        let mut writes = Vec::with_capacity(products.len());
+        for (id, events) in products {
+            let count = events.len();
+            let (applied, folded) = apply_in(&mut tx, &id, events).await?;
+            outcomes.push((applied, count));
+            writes.extend(folded);
+        }
+        write_views(&mut tx, &writes).await?;
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     pub async fn get(&self, id: &str) -> sqlx::Result<Option<ProductView>> {
@@ -121,6 +128,51 @@ impl PgReadModel {
                 .await?;
         Ok(doc.map(|d| d.0))
     }
+}
+
+/// Folds `events` (one product's, in sequence order) onto its locked row. Answers what
+/// happened and the view to write, if it moved forward; the caller writes and commits.
+async fn apply_in(
+    conn: &mut PgConnection,
+    id: &str,
+    events: Vec<StoredEvent>,
+) -> Result<(Applied, Option<Folded>), ApplyError> {
+    let current = load_for_update(conn, id).await?;
+    let version = current.as_ref().map_or(0, |f| f.view.version as i64);
+    let last = events.last().map_or(0, |e| e.sequence);
+    if last <= version {
+        return Ok((Applied::Skipped(current.map(|f| f.view)), None));
+    }
+    let new: Vec<StoredEvent> = events
+        .into_iter()
+        .filter(|e| e.sequence > version)
+        .collect();
+    let contiguous = new
+        .iter()
+        .enumerate()
+        .all(|(n, e)| e.sequence == version + 1 + n as i64);
+    let events = if contiguous {
+        new
+    } else {
+        let missing = read_events(conn, id, version, last).await?;
+        tracing::info!(
+            product_id = id,
+            from = version + 1,
+            to = last,
+            "healing a gap from the event store"
+        );
+        missing
+    };
+    let expected: Vec<i64> = (version + 1..=last).collect();
+    let got: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    if got != expected {
+        return Err(ApplyError::Transient(anyhow::anyhow!(
+            "the event store does not hold events {}..{last} of {id} yet",
+            version + 1,
+        )));
+    }
+    let folded = fold(id, current, &events)?.expect("events were applied");
+    Ok((Applied::Applied(folded.view.clone()), Some(folded)))
 }
 
 async fn load_for_update(conn: &mut PgConnection, id: &str) -> Result<Option<Folded>, ApplyError> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use catalog_domain::{Product, ProductCommand, ProductError};
+use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
     SerializedSnapshot,
@@ -56,52 +57,70 @@ impl EventRepository {
         }
     }
 
+    /// Appends the events, and the snapshot when one is due, in one statement: one round trip
+    /// and an implicit transaction, all or nothing. The rows are inserted in sequence order,
+    /// which the hash-chain trigger relies on.
     async fn write<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
         snapshot: Option<(String, Value, usize)>,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for event in events {
-            sqlx::query(
-                "INSERT INTO events \
-                 (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<&str> = events.iter().map(|e| e.event_version.as_str()).collect();
+        let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
+        let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
+        let query = match snapshot {
+            None => sqlx::query(APPEND),
+            Some(_) => sqlx::query(APPEND_WITH_SNAPSHOT),
+        };
+        let mut query = query
             .bind(A::TYPE)
-            .bind(&event.aggregate_id)
-            .bind(event.sequence as i64)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let (Some((aggregate_id, state, counter)), Some(last)) = (snapshot, events.last()) {
+            .bind(&ids)
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata);
+        if let Some((aggregate_id, state, counter)) = snapshot {
             // cqrs-es folds events into a snapshot up to the last multiple of the interval.
             let folded_up_to = last.sequence - last.sequence % self.snapshot_every;
-            sqlx::query(
-                "INSERT INTO snapshots \
-                 (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
-                   last_sequence = EXCLUDED.last_sequence, \
-                   current_snapshot = EXCLUDED.current_snapshot, \
-                   payload = EXCLUDED.payload \
-                 WHERE snapshots.last_sequence < EXCLUDED.last_sequence",
-            )
-            .bind(A::TYPE)
-            .bind(&aggregate_id)
-            .bind(folded_up_to as i64)
-            .bind(counter as i64)
-            .bind(&state)
-            .execute(&mut *tx)
-            .await?;
+            query = query
+                .bind(aggregate_id)
+                .bind(folded_up_to as i64)
+                .bind(counter as i64)
+                .bind(state);
         }
-        tx.commit().await
+        query.execute(&self.pool).await.map(|_| ())
     }
 }
+
+const APPEND: &str = "INSERT INTO events \
+     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+     SELECT $1, id, seq, ty, ver, payload, meta \
+     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+       WITH ORDINALITY AS e(id, seq, ty, ver, payload, meta, n) \
+     ORDER BY n";
+
+/// The append as a data-modifying CTE beside the snapshot's upsert: one statement, so both or
+/// neither. A snapshot never moves backwards.
+const APPEND_WITH_SNAPSHOT: &str = "WITH appended AS (INSERT INTO events \
+     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+     SELECT $1, id, seq, ty, ver, payload, meta \
+     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+       WITH ORDINALITY AS e(id, seq, ty, ver, payload, meta, n) \
+     ORDER BY n RETURNING 1) \
+     INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload) \
+     VALUES ($1, $8, $9, $10, $11) \
+     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+       last_sequence = EXCLUDED.last_sequence, \
+       current_snapshot = EXCLUDED.current_snapshot, \
+       payload = EXCLUDED.payload \
+     WHERE snapshots.last_sequence < EXCLUDED.last_sequence";
 
 fn persistence_error(err: sqlx::Error) -> PersistenceError {
     match &err {
@@ -176,6 +195,7 @@ enum Attempt {
 
 pub struct ProductStore {
     store: PersistedEventStore<EventRepository, Product>,
+    pool: PgPool,
     retry: ExponentialBuilder,
 }
 
@@ -183,9 +203,10 @@ impl ProductStore {
     pub fn new(pool: PgPool, snapshot_every: usize) -> Self {
         Self {
             store: PersistedEventStore::new_snapshot_store(
-                EventRepository::new(pool, snapshot_every),
+                EventRepository::new(pool.clone(), snapshot_every),
                 snapshot_every,
             ),
+            pool,
             // Contention on one product resolves one writer per round trip; jittered backoff
             // spreads the losers so 32+ concurrent writers all get through within a second or two.
             retry: ExponentialBuilder::default()
@@ -198,12 +219,59 @@ impl ProductStore {
 
     /// Loads the product's current state and version.
     pub async fn load(&self, id: &str) -> Result<(Product, u64), StoreError> {
-        let context = self
-            .store
-            .load_aggregate(id)
-            .await
-            .map_err(aggregate_error)?;
+        let context = self.load_context(id).await?;
         Ok((context.aggregate, context.current_sequence as u64))
+    }
+
+    /// The product as cqrs-es's `load_aggregate` would make it (its snapshot, then the events
+    /// after it), in one round trip instead of two: both reads are one statement, so they also
+    /// see one consistent state of the store.
+    async fn load_context(
+        &self,
+        id: &str,
+    ) -> Result<EventStoreAggregateContext<Product>, StoreError> {
+        let rows: Vec<(Option<i64>, Value, Option<i64>)> = sqlx::query_as(LOAD)
+            .bind(Product::TYPE)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(load_error)?;
+        let mut context = EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: Product::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        for (sequence, payload, snapshot) in rows {
+            match (sequence, snapshot) {
+                (Some(sequence), _) => events.push((sequence, payload)),
+                (None, Some(last_sequence)) => {
+                    // A snapshot the current code cannot read is only a lost cache: replay
+                    // everything instead, as cqrs-es does.
+                    let Ok(state) = serde_json::from_value::<SnapshotRow>(payload) else {
+                        tracing::warn!(
+                            product_id = id,
+                            "unreadable snapshot; replaying every event"
+                        );
+                        return self.store.load_aggregate(id).await.map_err(aggregate_error);
+                    };
+                    context.aggregate = state.aggregate;
+                    context.current_sequence = last_sequence as usize;
+                    context.current_snapshot = Some(state.current_snapshot);
+                }
+                (None, None) => {}
+            }
+        }
+        events.sort_unstable_by_key(|(sequence, _)| *sequence);
+        for (sequence, payload) in events {
+            let event = serde_json::from_value(payload).map_err(|err| {
+                StoreError::Internal(anyhow::anyhow!("stored event cannot be read: {err}"))
+            })?;
+            context.aggregate.apply(event);
+            context.current_sequence = sequence as usize;
+        }
+        Ok(context)
     }
 
     /// Runs `command` against product `id`. With `expected` (If-Match), the command runs only at
@@ -218,11 +286,7 @@ impl ProductStore {
         metadata: &HashMap<String, String>,
     ) -> Result<Committed, StoreError> {
         let attempt = || async {
-            let context = self
-                .store
-                .load_aggregate(id)
-                .await
-                .map_err(|e| Attempt::Failed(aggregate_error(e)))?;
+            let context = self.load_context(id).await.map_err(Attempt::Failed)?;
             let current = context.current_sequence as u64;
             if expected.is_some_and(|version| version != current) && current > 0 {
                 return Err(Attempt::Failed(StoreError::PreconditionFailed { current }));
@@ -274,6 +338,31 @@ impl ProductStore {
         metrics::histogram!("catalog_command_duration_seconds", "command" => name)
             .record(started.elapsed().as_secs_f64());
         result
+    }
+}
+
+/// The snapshot (sequence NULL: its payload, its counter folded in, `last_sequence`) and the
+/// events after it, in one statement.
+const LOAD: &str = "SELECT NULL::bigint, jsonb_build_object('aggregate', payload, \
+       'current_snapshot', current_snapshot), last_sequence \
+     FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2 \
+     UNION ALL \
+     SELECT sequence, payload, NULL FROM events \
+     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > coalesce( \
+       (SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)";
+
+#[derive(serde::Deserialize)]
+struct SnapshotRow {
+    aggregate: Product,
+    current_snapshot: usize,
+}
+
+fn load_error(err: sqlx::Error) -> StoreError {
+    if crate::db::is_unavailable(&err) {
+        tracing::warn!(error = %err, "event store unavailable");
+        StoreError::Unavailable
+    } else {
+        StoreError::Internal(anyhow::Error::new(err).context("loading a product"))
     }
 }
 
