@@ -5,6 +5,7 @@
 //! the relay is the only path to the read side. So commands drive the `EventStore` trait here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -197,6 +198,47 @@ pub struct ProductStore {
     store: PersistedEventStore<EventRepository, Product>,
     pool: PgPool,
     retry: ExponentialBuilder,
+    appended: AppendSignal,
+}
+
+/// Wakes the relays after events are appended: `NOTIFY catalog_events`, sent after the commit
+/// on a connection of its own rather than from inside the appending transaction, where it would
+/// serialize every commit behind PostgreSQL's notification lock (see the migration
+/// `…_relay_wakeup_after_commit.sql`). At most one is in flight; appends meanwhile are covered
+/// by one more. A lost one costs only latency: relays also poll.
+struct AppendSignal {
+    pool: PgPool,
+    pending: Arc<tokio::sync::Notify>,
+    sender: std::sync::OnceLock<()>,
+}
+
+impl AppendSignal {
+    fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            pending: Arc::new(tokio::sync::Notify::new()),
+            sender: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn appended(&self) {
+        // Started on first use, inside the runtime that appends.
+        self.sender.get_or_init(|| {
+            let (pool, pending) = (self.pool.clone(), Arc::clone(&self.pending));
+            tokio::spawn(async move {
+                loop {
+                    pending.notified().await;
+                    if let Err(err) = sqlx::query("SELECT pg_notify('catalog_events', '')")
+                        .execute(&pool)
+                        .await
+                    {
+                        tracing::debug!(error = %err, "could not wake the relay; it will poll");
+                    }
+                }
+            });
+        });
+        self.pending.notify_one();
+    }
 }
 
 impl ProductStore {
@@ -206,6 +248,7 @@ impl ProductStore {
                 EventRepository::new(pool.clone(), snapshot_every),
                 snapshot_every,
             ),
+            appended: AppendSignal::new(pool.clone()),
             pool,
             // Contention on one product resolves one writer per round trip; jittered backoff
             // spreads the losers so 32+ concurrent writers all get through within a second or two.
@@ -305,10 +348,13 @@ impl ProductStore {
                 });
             }
             match self.store.commit(events, context, metadata.clone()).await {
-                Ok(events) => Ok(Committed {
-                    version: events.last().map_or(current, |e| e.sequence as u64),
-                    events,
-                }),
+                Ok(events) => {
+                    self.appended.appended();
+                    Ok(Committed {
+                        version: events.last().map_or(current, |e| e.sequence as u64),
+                        events,
+                    })
+                }
                 Err(AggregateError::AggregateConflict) => Err(Attempt::Conflict),
                 Err(err) => Err(Attempt::Failed(aggregate_error(err))),
             }
