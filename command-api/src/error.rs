@@ -195,12 +195,7 @@ impl IntoResponse for ApiError {
             .retry_after(2),
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    "an unexpected error occurred; it has been logged",
-                )
+                Problem::internal()
             }
         };
         problem.into_response()

@@ -90,13 +90,7 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
         ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "an unexpected error occurred; it has been logged",
-            )
-            .into_response()
+            Problem::internal().into_response()
         }));
     router.layer(stack)
 }

@@ -411,13 +411,7 @@ impl Docs {
             .into_response(),
             Err(err) => {
                 tracing::error!(error = %err, "Swagger UI asset failed");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    "an unexpected error occurred; it has been logged",
-                )
-                .into_response()
+                Problem::internal().into_response()
             }
         }
     }

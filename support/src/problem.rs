@@ -45,6 +45,16 @@ impl Problem {
         }
     }
 
+    /// A 500 that says nothing of its cause: the cause goes to the log, never to the client.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+
     pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
         self.errors = Some(errors);
         self

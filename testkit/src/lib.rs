@@ -322,19 +322,7 @@ impl World {
 
     /// Waits until every product's read-model version equals its last stored sequence.
     pub async fn wait_for_quiescence(&self) {
-        let caught_up = eventually(Duration::from_secs(60), || async {
-            let behind: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
-                 GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-                 WHERE p.version IS DISTINCT FROM e.v",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .ok()?;
-            (behind == 0).then_some(())
-        })
-        .await;
-        assert!(caught_up.is_some(), "the read model did not catch up");
+        read_model_caught_up(&self.pool, Duration::from_secs(60)).await;
     }
 
     /// The stored events of one product as they travel on the broker.
@@ -434,6 +422,24 @@ pub fn issue(secret: &str, subject: &str, scope: &str) -> String {
 }
 
 /// Polls `check` until it yields a value or `limit` passes.
+/// Waits up to `limit` until every product's PostgreSQL read-model version equals its last
+/// stored event; fails the test otherwise.
+pub async fn read_model_caught_up(pool: &PgPool, limit: Duration) {
+    let caught_up = eventually(limit, || async {
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
+             GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+             WHERE p.version IS DISTINCT FROM e.v",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (behind == 0).then_some(())
+    })
+    .await;
+    assert!(caught_up.is_some(), "the read model did not catch up");
+}
+
 pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,

@@ -79,17 +79,5 @@ pub async fn settled(system: &System, id: &str, images: usize) -> Value {
 
 /// Waits until every product's read-model version equals its last stored event.
 pub async fn caught_up(system: &System) {
-    let done = eventually(Duration::from_secs(90), || async {
-        let behind: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
-             GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-             WHERE p.version IS DISTINCT FROM e.v",
-        )
-        .fetch_one(&system.pool)
-        .await
-        .ok()?;
-        (behind == 0).then_some(())
-    })
-    .await;
-    assert!(done.is_some(), "the read model did not catch up");
+    read_model_caught_up(&system.pool, Duration::from_secs(90)).await;
 }
