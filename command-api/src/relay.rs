@@ -112,7 +112,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .await?;
 
     let mut checkpoint = load_checkpoint(pool, &config.namespace).await?;
-    let mut last_backlog = Instant::now() - BACKLOG_EVERY;
+    let mut last_backlog: Option<Instant> = None;
     loop {
         if shutdown.is_triggered() {
             let _ = connection.close(200, "shutdown".into()).await;
@@ -123,9 +123,9 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         config.link.set(connected);
         anyhow::ensure!(connected, "the connection to RabbitMQ was lost");
         let batch = fetch(pool, checkpoint, config.batch_size).await?;
-        if last_backlog.elapsed() >= BACKLOG_EVERY || batch.is_empty() {
+        if batch.is_empty() || last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
             metrics::gauge!("catalog_relay_backlog").set(backlog(pool, checkpoint).await? as f64);
-            last_backlog = Instant::now();
+            last_backlog = Some(Instant::now());
         }
         if batch.is_empty() {
             // Still the leader? A dead lock connection means the lock may be someone else's

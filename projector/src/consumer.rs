@@ -171,7 +171,6 @@ impl<H: Handler> Consumer<H> {
                     };
                     let delivery = delivery?;
                     let worker = self.clone_parts(republish.clone());
-                    let failed = failed_tx.clone();
                     if self.concurrency <= 1 {
                         // In order, with what has already arrived behind it as one batch.
                         let mut batch = vec![delivery];
@@ -196,6 +195,7 @@ impl<H: Handler> Consumer<H> {
                             return Err(err);
                         }
                     } else {
+                        let failed = failed_tx.clone();
                         tokio::spawn(async move {
                             let (outcome, span) = worker.process(&delivery).await;
                             // In the event's span, so retry and dead-letter lines carry its ids.

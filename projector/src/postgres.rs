@@ -75,16 +75,15 @@ impl PgReadModel {
         Self { pool }
     }
 
-    /// Applies the event with `sequence` of product `id`, idempotently: an event at or below the
+    /// Applies one event of its product, idempotently: an event at or below the
     /// stored version is skipped; one past the next expected is preceded by the missing events,
     /// read from the event store. The version moves in the same transaction as the row.
-    pub async fn apply(&self, id: &str, event: StoredEvent) -> Result<Applied, ApplyError> {
-        let mut tx = self.pool.begin().await?;
-        let (applied, folded) = apply_in(&mut tx, id, vec![event]).await?;
-        if let Some(folded) = folded {
-            write_views(&mut tx, std::slice::from_ref(&folded)).await?;
-        }
-        tx.commit().await?;
+    pub async fn apply(&self, event: StoredEvent) -> Result<Applied, ApplyError> {
+        let (applied, _) = self
+            .apply_batch(vec![event])
+            .await?
+            .pop()
+            .expect("one event is one product");
         Ok(applied)
     }
 

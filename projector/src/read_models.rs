@@ -28,11 +28,7 @@ impl Handler for ReadModels {
     /// even when PostgreSQL already had the event: a redelivery after a Redis failure must
     /// still bring Redis up to date.
     async fn handle(&self, event: &WireEvent) -> Result<(), ApplyError> {
-        let view = match self
-            .postgres
-            .apply(&event.aggregate_id, stored(event))
-            .await?
-        {
+        let view = match self.postgres.apply(stored(event)).await? {
             Applied::Applied(view) => {
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 Some(view)

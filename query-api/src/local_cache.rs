@@ -85,6 +85,11 @@ impl LocalCache {
         }
     }
 
+    /// Whether announcements can be heard (the version subscription is up).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
     fn enabled(&self) -> bool {
         self.entries.policy().max_capacity() != Some(0) && self.live.load(Ordering::Acquire)
     }

@@ -3,7 +3,6 @@
 //! subscription per process fans those out to the requests waiting, which re-read only when
 //! their product moves. Without Redis the waiters fall back to a slow poll.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +22,15 @@ const DEGRADED_POLL: Duration = Duration::from_millis(100);
 
 pub struct VersionWatch {
     sender: broadcast::Sender<(String, u64)>,
-    subscribed: AtomicBool,
-    /// Told of every announcement, and of the subscription going up or down.
+    /// Told of every announcement, and of the subscription going up or down (so it also
+    /// answers whether the subscription is up).
     local: Arc<LocalCache>,
 }
 
 impl VersionWatch {
     pub fn new(local: Arc<LocalCache>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(4096);
-        Arc::new(Self {
-            sender,
-            subscribed: AtomicBool::new(false),
-            local,
-        })
+        Arc::new(Self { sender, local })
     }
 
     /// Keeps one subscription to the versions channel until shutdown, resubscribing with
@@ -49,7 +44,6 @@ impl VersionWatch {
                     if let Err(err) = pubsub.subscribe(&channel).await {
                         tracing::warn!(error = %err, "cannot subscribe to version announcements");
                     } else {
-                        self.subscribed.store(true, Ordering::Relaxed);
                         self.local.set_live(true);
                         delay = Duration::from_millis(200);
                         let mut messages = pubsub.on_message();
@@ -68,7 +62,6 @@ impl VersionWatch {
                                 () = shutdown.wait() => return,
                             }
                         }
-                        self.subscribed.store(false, Ordering::Relaxed);
                         self.local.set_live(false);
                         tracing::warn!("version subscription lost; resubscribing");
                     }
@@ -99,7 +92,7 @@ impl VersionWatch {
             if view.as_ref().is_some_and(|v| v.version >= min_version) {
                 return Ok(view);
             }
-            let poll = if self.subscribed.load(Ordering::Relaxed) {
+            let poll = if self.local.is_live() {
                 GUARD_POLL
             } else {
                 DEGRADED_POLL

@@ -422,6 +422,51 @@ pub fn issue(secret: &str, subject: &str, scope: &str) -> String {
 }
 
 /// Polls `check` until it yields a value or `limit` passes.
+/// A queue of the test's own on the namespace's exchange, bound to every product event, and a
+/// consumer of it: it sees every message the relay publishes from now on. Exclusive, so it
+/// goes with the channel.
+pub async fn tap_events(
+    channel: &lapin::Channel,
+    topology: &Topology,
+    tag: &str,
+    options: lapin::options::BasicConsumeOptions,
+) -> lapin::Consumer {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    topology.declare_exchange(channel).await.unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            topology.exchange().as_str().into(),
+            "product.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .basic_consume(
+            queue.name().as_str().into(),
+            tag.into(),
+            options,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+}
+
 /// Waits up to `limit` until every product's PostgreSQL read-model version equals its last
 /// stored event; fails the test otherwise.
 pub async fn read_model_caught_up(pool: &PgPool, limit: Duration) {

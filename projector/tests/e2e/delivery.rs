@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use catalog_domain::ProductStatus;
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
@@ -137,38 +136,13 @@ async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool
     // A probe queue of our own on the namespace's exchange sees everything the relay publishes.
     let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
-    world.topology().declare_exchange(&channel).await.unwrap();
-    let probe = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            probe.name().clone(),
-            world.topology().exchange().as_str().into(),
-            "product.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            probe.name().clone(),
-            "probe".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = tap_events(
+        &channel,
+        &world.topology(),
+        "probe",
+        BasicConsumeOptions::default(),
+    )
+    .await;
 
     let early = uuid::Uuid::now_v7().to_string();
     let late = uuid::Uuid::now_v7().to_string();

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::BasicConsumeOptions;
+use lapin::types::AMQPValue;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -20,40 +20,16 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
     // A queue of the test's own on the events exchange, to see the messages as they travel.
     let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let tap = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            tap.name().as_str().into(),
-            Topology::new(&system.namespace).exchange().as_str().into(),
-            "product.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            tap.name().as_str().into(),
-            "trace-tap".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = tap_events(
+        &channel,
+        &Topology::new(&system.namespace),
+        "trace-tap",
+        BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        },
+    )
+    .await;
 
     let unique = uuid::Uuid::new_v4().simple().to_string();
     let request_id = format!("req-{unique}");
