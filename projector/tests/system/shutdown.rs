@@ -128,13 +128,7 @@ async fn sigterm_under_load_loses_nothing(pool: PgPool) {
     for (id, writer) in ids.iter().zip(writers) {
         let versions = writer.await.expect("the writer finishes");
         accepted += versions.len();
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'StockAdjusted'",
-        )
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let stored = stock_adjustments(&pool, id).await;
         assert_eq!(
             stored as usize,
             versions.len(),
@@ -148,13 +142,7 @@ async fn sigterm_under_load_loses_nothing(pool: PgPool) {
 
     caught_up(&system).await;
     for id in &ids {
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'StockAdjusted'",
-        )
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let stored = stock_adjustments(&pool, id).await;
         let view = system.redis.get(id).await.unwrap().expect("in Redis");
         assert_eq!(view.stock, STOCK - stored, "{id}");
     }
@@ -189,4 +177,15 @@ async fn settled_in_postgres(
     })
     .await
     .expect("the images settled")
+}
+
+/// The StockAdjusted events stored for one product.
+async fn stock_adjustments(pool: &PgPool, id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'StockAdjusted'",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
