@@ -113,6 +113,7 @@ impl Application {
                 pool: self.state.pool.clone(),
                 ttl: self.state.config.idempotency_ttl,
                 max_body: 0,
+                run_limit: self.state.config.request_timeout,
             },
             shutdown.clone(),
         ));

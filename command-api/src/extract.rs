@@ -101,16 +101,23 @@ pub struct RequestContext {
     pub request_id: String,
     pub correlation_id: String,
     pub causation_id: String,
+    /// The request's `Idempotency-Key`: stored with its event, so that whether the command ran
+    /// can be read from the event store (see `idempotency`).
+    pub idempotency_key: Option<String>,
 }
 
 impl RequestContext {
     pub fn metadata(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut metadata = HashMap::from([
             ("actor".to_string(), self.actor.clone()),
             ("request_id".to_string(), self.request_id.clone()),
             ("correlation_id".to_string(), self.correlation_id.clone()),
             ("causation_id".to_string(), self.causation_id.clone()),
-        ])
+        ]);
+        if let Some(key) = &self.idempotency_key {
+            metadata.insert("idempotency_key".to_string(), key.clone());
+        }
+        metadata
     }
 }
 
@@ -140,11 +147,16 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             header_id(&parts.headers, "x-correlation-id").unwrap_or_else(|| request_id.clone());
         let causation_id =
             header_id(&parts.headers, "x-causation-id").unwrap_or_else(|| request_id.clone());
+        let idempotency_key = parts
+            .headers
+            .get(crate::idempotency::HEADER)
+            .and_then(|key| crate::idempotency::valid_key(key).ok());
         Ok(Self {
             actor,
             request_id,
             correlation_id,
             causation_id,
+            idempotency_key,
         })
     }
 }

@@ -4,6 +4,13 @@
 //! The record is claimed before the command runs (the primary key decides between concurrent
 //! requests with one key) and completed with the response afterwards. A second request that
 //! finds the record still running waits for it and replays its response.
+//!
+//! The event a command appends carries its key (`idempotency_key` in the metadata), so the
+//! event store, not the key table, is the word on whether a command ran: a process that dies
+//! between the append and the completion of the record, or a commit whose answer was lost
+//! with its connection, leaves a record without a response. Whoever next claims such a record
+//! once it is abandoned looks for the key's event first and answers as the command did, and
+//! runs the command again only when no event holds the key.
 
 use std::time::Duration;
 
@@ -24,9 +31,9 @@ pub const REPLAYED: &str = "idempotent-replayed";
 /// Headers of a stored response that a replay must repeat.
 const KEPT_HEADERS: [&str; 4] = ["content-type", "etag", "location", "retry-after"];
 
-/// A record still unfinished after this long belongs to a process that died mid-request.
-/// Longer than any request may run (the request timeout), so a live request is never taken over.
-const ABANDONED_AFTER: Duration = Duration::from_secs(120);
+/// How much longer than a request may run its record must stay unfinished before it counts as
+/// abandoned: a request cut off at its limit may still have a statement in flight.
+const ABANDON_MARGIN: Duration = Duration::from_secs(5);
 
 /// How long a duplicate waits for the first request before answering 409 "in progress".
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
@@ -37,6 +44,9 @@ pub struct Idempotency {
     pub ttl: Duration,
     /// Largest body hashed: the largest any route accepts.
     pub max_body: usize,
+    /// How long a command may run (the request timeout). It is cut off after this, so a record
+    /// unfinished for longer belongs to a request that is gone.
+    pub run_limit: Duration,
 }
 
 enum Claim {
@@ -90,11 +100,16 @@ async fn run(
         Claim::Replay(response) => Ok(response),
         Claim::Run => {
             let request = Request::from_parts(parts, Body::from(body));
-            // Run to completion even if the client goes away: a command half-known to the key
-            // table could otherwise run twice on the retry.
+            // Run to completion even if the client goes away, but never past the run limit,
+            // after which a retry may take the key over.
             let task = tokio::spawn(async move {
-                let response = next.run(request).await;
-                idem.complete(&actor, &key, response).await
+                match tokio::time::timeout(idem.run_limit, next.run(request)).await {
+                    Ok(response) => idem.complete(&actor, &key, response).await,
+                    Err(_) => {
+                        idem.release(&actor, &key).await;
+                        ApiError::Unavailable("the event store").into_response()
+                    }
+                }
             });
             task.await
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("request task failed: {e}")))
@@ -102,7 +117,7 @@ async fn run(
     }
 }
 
-fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
+pub(crate) fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
     let key = raw.to_str().unwrap_or("");
     let printable = key.bytes().all(|b| (0x20..=0x7e).contains(&b));
     if key.is_empty() || key.len() > 255 || !printable {
@@ -155,8 +170,13 @@ impl Idempotency {
             if let Some(status) = stored.status_code {
                 return Ok(Claim::Replay(replay(status, stored)));
             }
-            if stored.abandoned && self.take_over(actor, key).await? {
-                return Ok(Claim::Run);
+            if stored.abandoned {
+                if let Some(response) = self.settled_by_event(actor, key).await? {
+                    return Ok(Claim::Replay(response));
+                }
+                if self.take_over(actor, key).await? {
+                    return Ok(Claim::Run);
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::IdempotencyInProgress);
@@ -176,7 +196,7 @@ impl Idempotency {
         .bind(actor)
         .bind(key)
         .bind(self.ttl.as_secs_f64())
-        .bind(ABANDONED_AFTER.as_secs_f64())
+        .bind(self.abandoned_after().as_secs_f64())
         .fetch_optional(&self.pool)
         .await
         .map_err(ApiError::database)
@@ -190,7 +210,7 @@ impl Idempotency {
         )
         .bind(actor)
         .bind(key)
-        .bind(ABANDONED_AFTER.as_secs_f64())
+        .bind(self.abandoned_after().as_secs_f64())
         .execute(&self.pool)
         .await
         .map_err(ApiError::database)?
@@ -204,6 +224,58 @@ impl Idempotency {
         Ok(updated == 1)
     }
 
+    fn abandoned_after(&self) -> Duration {
+        self.run_limit + ABANDON_MARGIN
+    }
+
+    /// The answer of an unfinished request whose event is stored: the response it would have
+    /// given, now stored as the record's so that later retries replay it directly.
+    async fn settled_by_event(&self, actor: &str, key: &str) -> Result<Option<Response>, ApiError> {
+        let stored: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT aggregate_id, sequence, event_type, payload->>'image_id' FROM events \
+             WHERE metadata ? 'idempotency_key' \
+               AND metadata->>'actor' = $1 AND metadata->>'idempotency_key' = $2 \
+             ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(actor)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ApiError::database)?;
+        let Some((id, version, event_type, image_id)) = stored else {
+            return Ok(None);
+        };
+        tracing::warn!(
+            key,
+            product = id,
+            version,
+            "an abandoned idempotent request had stored its event; answering as it did"
+        );
+        let response = crate::routes::answer(&event_type, &id, version as u64, image_id);
+        let mut response = self.complete(actor, key, response).await;
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+        Ok(Some(response))
+    }
+
+    /// Leaves an unfinished record to be taken over at once: its request failed or was cut off
+    /// and may or may not have stored its event, which the next claim looks for.
+    async fn release(&self, actor: &str, key: &str) {
+        if let Err(err) = sqlx::query(
+            "UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $3) \
+             WHERE actor = $1 AND key = $2 AND status_code IS NULL",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(self.abandoned_after().as_secs_f64())
+        .execute(&self.pool)
+        .await
+        {
+            tracing::warn!(error = %err, "could not release an idempotency record; it is taken over once abandoned");
+        }
+    }
+
     async fn forget(&self, actor: &str, key: &str) {
         if let Err(err) = sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2")
             .bind(actor)
@@ -215,21 +287,22 @@ impl Idempotency {
         }
     }
 
-    /// Stores the response for replay. A server error is not stored: the key is released so
-    /// that a retry runs the command again, since nothing was written.
+    /// Stores the response for replay. A server error is not stored: the key is released, and
+    /// a retry runs the command again unless its event turns out to be stored after all (a
+    /// commit whose answer was lost).
     async fn complete(&self, actor: &str, key: &str, response: Response) -> Response {
         let (parts, body) = response.into_parts();
         // Command responses are small JSON documents; the cap only guards against a bug.
         let body = match to_bytes(body, 1 << 20).await {
             Ok(body) => body,
             Err(err) => {
-                self.forget(actor, key).await;
+                self.release(actor, key).await;
                 return ApiError::Internal(anyhow::anyhow!("response body unreadable: {err}"))
                     .into_response();
             }
         };
         if parts.status.is_server_error() {
-            self.forget(actor, key).await;
+            self.release(actor, key).await;
             return Response::from_parts(parts, Body::from(body));
         }
         let headers: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS

@@ -3,6 +3,8 @@
 //! exchanges, queues and Redis keys. Dropping the [`World`] stops everything and deletes the
 //! namespace, even when the test failed.
 
+pub mod private;
+pub mod proxy;
 pub mod system;
 
 use std::future::Future;
@@ -385,16 +387,17 @@ impl Drop for World {
         self.api_shutdown.trigger();
         self.projector_shutdown.trigger();
         let _ = std::fs::remove_dir_all(&self.blob_dir);
-        delete_namespace(&self.amqp_url, &self.namespace);
+        delete_namespace(&self.amqp_url, REDIS_URL, &self.namespace);
     }
 }
 
 /// Deletes a namespace's exchange, queues and Redis keys. Clean-up is async and must run even
 /// while a failed test unwinds, inside or outside a runtime: on a thread of its own.
-pub fn delete_namespace(amqp_url: &str, namespace: &str) {
+pub fn delete_namespace(amqp_url: &str, redis_url: &str, namespace: &str) {
     let topology = Topology::new(namespace);
     let namespace = namespace.to_string();
     let amqp_url = amqp_url.to_string();
+    let redis_url = redis_url.to_string();
     let _ = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async {
@@ -404,7 +407,7 @@ pub fn delete_namespace(amqp_url: &str, namespace: &str) {
                 }
                 let _ = connection.close(200, "clean-up".into()).await;
             }
-            if let Ok(redis) = RedisReadModel::connect(REDIS_URL, &namespace).await {
+            if let Ok(redis) = RedisReadModel::connect(&redis_url, &namespace).await {
                 let _ = redis.delete_all().await;
             }
         });

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -63,14 +63,15 @@ impl Service {
     }
 }
 
-/// A workspace binary, built next to the test binary (`target/<profile>/deps/..`): the
-/// workspace's test run builds every binary of the workspace.
+/// A workspace binary, built next to the running one: a test binary lives in
+/// `target/<profile>/deps` and the workspace's test run builds every binary of the workspace
+/// into `target/<profile>`; a tool binary lives in `target/<profile>` itself.
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
+    let exe = std::env::current_exe().expect("the running binary has a path");
+    let mut dir = exe.parent().expect("a binary lives in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("deps lives in target/<profile>");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -141,7 +142,8 @@ impl System {
             vars.retain(|(k, _)| k != key);
             vars.push((key.to_string(), value.to_string()));
         }
-        let redis = RedisReadModel::connect(REDIS_URL, &namespace)
+        let redis_url = value(&vars, "REDIS_URL");
+        let redis = RedisReadModel::connect(redis_url, &namespace)
             .await
             .expect("Redis answers");
         let mut system = Self {
@@ -207,6 +209,44 @@ impl System {
             .spawn()
             .unwrap_or_else(|e| panic!("{program} starts: {e}"));
         self.running.insert(service, Running { child });
+    }
+
+    /// The value of one of the services' environment variables.
+    pub fn var(&self, key: &str) -> &str {
+        value(&self.env, key)
+    }
+
+    /// The directory of the services' blob store.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir.join("blobs")
+    }
+
+    /// Whether `service` was started and has not been stopped by the test.
+    pub fn is_running(&self, service: Service) -> bool {
+        self.running.contains_key(&service)
+    }
+
+    /// Runs a workspace binary to completion with the services' environment (`projector
+    /// verify`, say), killing it after `limit`.
+    pub async fn run_tool(
+        &self,
+        program: &str,
+        args: &[&str],
+        limit: Duration,
+    ) -> std::io::Result<std::process::Output> {
+        let child = Command::new(binary(program))
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .map_err(|_| std::io::Error::other(format!("{program} ran over {limit:?}")))?
     }
 
     pub fn url(&self, service: Service) -> String {
@@ -275,7 +315,7 @@ impl Drop for System {
         for running in self.running.values_mut() {
             let _ = running.child.start_kill();
         }
-        delete_namespace(AMQP_URL, &self.namespace);
+        delete_namespace(self.var("AMQP_URL"), self.var("REDIS_URL"), &self.namespace);
         if std::thread::panicking() {
             eprintln!(
                 "the services' logs are kept in {}",
@@ -286,6 +326,14 @@ impl Drop for System {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+fn value<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {
+    vars.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{key} is set for every service"))
 }
 
 /// Whether `value` holds `key` with `expected` anywhere inside it: a log line's fields sit at

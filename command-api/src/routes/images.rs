@@ -44,6 +44,23 @@ struct Uploaded {
     image_id: String,
 }
 
+/// 202 `{id, version, image_id}`, the answer to an upload, with the version as ETag.
+pub(super) fn uploaded(id: String, version: u64, image_id: String) -> Response {
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Uploaded {
+            id,
+            version,
+            image_id,
+        }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::ETAG, etag(version));
+    response
+}
+
 /// `multipart/form-data` with the image in the field `file`: JPEG, PNG, WebP or GIF (first
 /// frame), recognised by its bytes, never by its Content-Type or file name; at most 20 MiB and
 /// 50 megapixels by default.
@@ -191,21 +208,7 @@ pub(crate) async fn upload(
         },
     });
     match run(&app, &id, command, if_match, &ctx).await {
-        Ok((id, committed)) => {
-            let mut response = (
-                StatusCode::ACCEPTED,
-                Json(Uploaded {
-                    id,
-                    version: committed.version,
-                    image_id,
-                }),
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert(axum::http::header::ETAG, etag(committed.version));
-            Ok(response)
-        }
+        Ok((id, committed)) => Ok(uploaded(id, committed.version, image_id)),
         Err(err) => {
             // Compensation: the image was not attached, so its original must not linger.
             if let Err(cleanup) = app.blobs.delete(&key).await {

@@ -6,6 +6,8 @@ pub(crate) mod products;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::{middleware, Extension, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
 use catalog_support::health::{Dependency, Need};
@@ -14,6 +16,21 @@ use crate::app::AppState;
 use crate::extract::BodyLimit;
 use crate::idempotency::{self, Idempotency};
 use crate::rate_limit;
+
+/// The answer a command gave, rebuilt from the event it stored: for a request whose process
+/// died before its answer was kept (see `idempotency`).
+pub(crate) fn answer(
+    event_type: &str,
+    id: &str,
+    version: u64,
+    image_id: Option<String>,
+) -> Response {
+    match (event_type, image_id) {
+        ("ProductCreated", _) => products::created(id, version),
+        ("ImageAttached", Some(image_id)) => images::uploaded(id.to_string(), version, image_id),
+        _ => products::accepted(StatusCode::OK, id, version),
+    }
+}
 
 pub fn router(state: AppState) -> Router {
     let writer = RequireScope {
@@ -27,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         pool: state.pool.clone(),
         ttl: state.config.idempotency_ttl,
         max_body: state.config.max_json_body.max(upload_body),
+        run_limit: state.config.request_timeout,
     };
     // Layers on the protected group run outermost first: authentication, then the rate limit
     // (per authenticated client; a refused request claims no idempotency key), then

@@ -54,6 +54,15 @@ pub(super) fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
     response
 }
 
+/// 201 `{id, version}` with the new product's `Location`.
+pub(super) fn created(id: &str, version: u64) -> Response {
+    let mut response = accepted(StatusCode::CREATED, id, version);
+    let location =
+        HeaderValue::from_str(&format!("/products/{id}")).expect("a UUID path is a valid header");
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
 /// `"<version>"`: every command answers with the product's version as its entity tag.
 pub(super) fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
@@ -235,13 +244,7 @@ pub(crate) async fn create(
         .execute(&id, ProductCommand::Create(create), None, &ctx.metadata())
         .await;
     match result {
-        Ok(committed) => {
-            let mut response = accepted(StatusCode::CREATED, &id, committed.version);
-            let location = HeaderValue::from_str(&format!("/products/{id}"))
-                .expect("a UUID path is a valid header");
-            response.headers_mut().insert(header::LOCATION, location);
-            Ok(response)
-        }
+        Ok(committed) => Ok(created(&id, committed.version)),
         Err(err) => {
             // Compensation: the event was not stored, so the SKU must not stay taken.
             app.skus.release(&sku, &id).await;

@@ -455,3 +455,74 @@ async fn a_key_is_still_honoured_23_hours_after_its_first_use(pool: PgPool) {
     assert_eq!(app.events(&id).await.len(), 2);
     assert_eq!(stock(&app, &id).await, 13);
 }
+
+/// Makes a completed record look like one whose process died after the command's event was
+/// stored but before its answer was kept: no response, claimed long ago.
+async fn forget_the_answer(app: &TestApp, key: &str) {
+    let reset = sqlx::query(
+        "UPDATE idempotency_keys SET status_code = NULL, response_headers = NULL, \
+         response_body = NULL, completed_at = NULL, created_at = now() - interval '10 minutes' \
+         WHERE key = $1",
+    )
+    .bind(key)
+    .execute(&app.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(reset, 1, "the key is stored");
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_retry_after_a_crash_between_append_and_answer_replays_from_the_event(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.create_product("IDEM-15").await; // stock 10
+    let first = adjust_with_key(&app, &id, 4, "crashed-adjust").await;
+    assert_eq!(first.status, StatusCode::OK);
+    forget_the_answer(&app, "crashed-adjust").await;
+
+    let retry = adjust_with_key(&app, &id, 4, "crashed-adjust").await;
+    assert_same_answer(&first, &retry);
+    assert_eq!(app.events(&id).await.len(), 2, "the command ran once");
+    assert_eq!(stock(&app, &id).await, 14);
+    // The rebuilt answer is kept: the next retry is an ordinary replay.
+    let again = adjust_with_key(&app, &id, 4, "crashed-adjust").await;
+    assert_same_answer(&first, &again);
+    assert_eq!(app.events(&id).await.len(), 2);
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_create_retried_after_a_crash_answers_201_with_its_location(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let first = create_with_key(&app, "IDEM-16", "crashed-create").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    forget_the_answer(&app, "crashed-create").await;
+
+    let retry = create_with_key(&app, "IDEM-16", "crashed-create").await;
+    assert_same_answer(&first, &retry);
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(app.event_count().await, 1, "one product, created once");
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn an_abandoned_request_that_stored_nothing_runs_on_retry(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.create_product("IDEM-17").await;
+    // The same request under another key, for the request hash a retry of it carries.
+    let twin = adjust_with_key(&app, &id, 2, "twin").await;
+    assert_eq!(twin.status, StatusCode::OK);
+    // A request with that hash claimed "died-early" and died before it stored anything.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (actor, key, request_hash, created_at) \
+         SELECT actor, 'died-early', request_hash, now() - interval '10 minutes' \
+         FROM idempotency_keys WHERE key = 'twin'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let retry = adjust_with_key(&app, &id, 2, "died-early").await;
+    assert_eq!(retry.status, StatusCode::OK);
+    assert!(!retry.replayed(), "nothing to replay: the command runs");
+    assert_eq!(retry.body["version"], 3);
+    assert_eq!(stock(&app, &id).await, 14, "10 + 2 (twin) + 2 (retry)");
+}

@@ -7,5 +7,4 @@ mod helpers;
 mod images;
 mod kill;
 mod outage;
-mod rabbit_node;
 mod rebuild;

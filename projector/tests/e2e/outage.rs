@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use catalog_testkit::private::PrivateRabbit;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::helpers::*;
-use crate::rabbit_node::PrivateRabbit;
 
 const PRODUCTS: usize = 8;
 const ROUNDS: usize = 30;

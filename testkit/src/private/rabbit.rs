@@ -8,11 +8,12 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use super::{accepts, alive, free_ports, tail};
 
 /// How long the node may take to boot (it usually needs about 5 s).
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -34,6 +35,8 @@ struct Node {
     dir: PathBuf,
 }
 
+/// A RabbitMQ node of the test's own, on its own ports and data, that it may stop and start
+/// again. Dropping it stops the node and deletes its directory.
 pub struct PrivateRabbit {
     node: Node,
     /// The OS process of the running node's VM.
@@ -46,7 +49,9 @@ impl PrivateRabbit {
     /// Starts a fresh node and waits until it accepts AMQP connections.
     pub async fn start() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let (port, dist_port) = free_ports();
+        // AMQP and Erlang distribution.
+        let ports = free_ports(2);
+        let (port, dist_port) = (ports[0], ports[1]);
         let node = Node {
             name: format!("catalog-test-{}@localhost", &id[..12]),
             port,
@@ -315,59 +320,11 @@ impl Node {
     }
 
     fn log_tail(&self) -> String {
-        let mut tail = String::new();
-        for file in [
-            self.dir.join("launch.log"),
-            self.dir.join("log").join(format!("{}.log", self.name)),
-        ] {
-            let text = fs::read_to_string(&file).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            tail.push_str(&format!("{}:\n", file.display()));
-            for line in &lines[lines.len().saturating_sub(30)..] {
-                tail.push_str(line);
-                tail.push('\n');
-            }
-        }
-        tail
+        let mut log = tail(&self.dir.join("launch.log"), 30);
+        log.push_str(&tail(
+            &self.dir.join("log").join(format!("{}.log", self.name)),
+            30,
+        ));
+        log
     }
-}
-
-/// Whether something accepts TCP connections on 127.0.0.1:`port`.
-fn accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(200),
-    )
-    .is_ok()
-}
-
-/// Whether the process exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
-}
-
-/// Two free ports for AMQP and Erlang distribution, below the kernel's ephemeral range
-/// (32768–60999): the AMQP port must stay free while the node is down, and the test's own
-/// outgoing connections take ephemeral ports.
-fn free_ports() -> (u16, u16) {
-    let mut held = Vec::new();
-    for _ in 0..10_000 {
-        if held.len() == 2 {
-            break;
-        }
-        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            if !held.iter().any(|(p, _)| *p == port) {
-                held.push((port, listener));
-            }
-        }
-    }
-    assert_eq!(held.len(), 2, "no free ports below the ephemeral range");
-    (held[0].0, held[1].0)
 }

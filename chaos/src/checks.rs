@@ -1,0 +1,298 @@
+//! What must hold after every scenario, once the system is quiet again: every acknowledged
+//! command's event is stored exactly once, both read models match a replay of the event store,
+//! every image reached ready or failed with its blobs in place and no blob left over, and
+//! nothing sits unexplained in a dead-letter queue.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use catalog_support::amqp::{Topology, CONSUMERS};
+use catalog_testkit::system::System;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+
+use crate::workload::Record;
+
+/// How long the system may take to become quiet after the load stops.
+const QUIET_LIMIT: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Default, Clone)]
+pub struct Findings {
+    pub acknowledged: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    pub mismatches: usize,
+    /// Products whose stock went below zero at some event.
+    pub negative_stock: usize,
+    pub stuck_images: usize,
+    pub missing_blobs: usize,
+    pub orphan_blobs: usize,
+    pub dead_letters: u32,
+    pub stale_reads: u64,
+    pub unknown: u64,
+    pub server_errors: u64,
+    /// How long the read models took to catch up once the load stopped.
+    pub quiet_after: Duration,
+    pub notes: Vec<String>,
+}
+
+impl Findings {
+    pub fn passed(&self) -> bool {
+        self.lost == 0
+            && self.duplicated == 0
+            && self.mismatches == 0
+            && self.negative_stock == 0
+            && self.stuck_images == 0
+            && self.missing_blobs == 0
+            && self.orphan_blobs == 0
+            && self.dead_letters == 0
+            && self.stale_reads == 0
+            && self.server_errors == 0
+            && self.unknown == 0
+    }
+
+    fn note(&mut self, note: String) {
+        if self.notes.len() < 20 {
+            self.notes.push(note);
+        }
+    }
+}
+
+/// Waits for quiescence and checks every invariant.
+pub async fn check(system: &System, record: &Record) -> Findings {
+    let mut findings = Findings {
+        acknowledged: record.acks.len(),
+        stale_reads: record.stale_reads,
+        unknown: record.unknown,
+        server_errors: record.server_errors,
+        ..Findings::default()
+    };
+    for surprise in &record.surprises {
+        findings.note(surprise.clone());
+    }
+    let started = Instant::now();
+    if !quiet(&system.pool).await {
+        findings.note("the read models and images did not settle within the limit".into());
+    }
+    findings.quiet_after = started.elapsed();
+    acknowledged_exactly_once(&system.pool, record, &mut findings).await;
+    stock_never_negative(&system.pool, &mut findings).await;
+    verify(system, &mut findings).await;
+    images(system, &mut findings).await;
+    dead_letters(system, &mut findings).await;
+    findings
+}
+
+/// Waits until the PostgreSQL read model holds every product at its last event and no image
+/// is processing any more. Redis is compared by `projector verify` afterwards.
+async fn quiet(pool: &PgPool) -> bool {
+    let deadline = Instant::now() + QUIET_LIMIT;
+    while Instant::now() < deadline {
+        let settled: Result<(i64, i64), _> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
+                     GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+                     WHERE p.version IS DISTINCT FROM e.v), \
+                    (SELECT count(*) FROM product_image_view WHERE status = 'processing')",
+        )
+        .fetch_one(pool)
+        .await;
+        if let Ok((0, 0)) = settled {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn acknowledged_exactly_once(pool: &PgPool, record: &Record, findings: &mut Findings) {
+    // The image worker's events carry the upload's ids too (one trace per image); they are
+    // the worker's own commands, not a second copy of the upload.
+    let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT metadata->>'request_id', aggregate_id, sequence FROM events \
+         WHERE metadata ? 'request_id' \
+           AND event_type NOT IN ('ImageProcessed', 'ImageProcessingFailed')",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the event store answers");
+    let mut stored: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+    for (request_id, product, sequence) in rows {
+        if let Some(request_id) = request_id {
+            stored
+                .entry(request_id)
+                .or_default()
+                .push((product, sequence as u64));
+        }
+    }
+    for ack in &record.acks {
+        match stored.get(&ack.request_id).map(Vec::as_slice) {
+            None | Some([]) => {
+                findings.lost += 1;
+                findings.note(format!(
+                    "lost: {:?} on {} acknowledged at version {} (request {})",
+                    ack.kind, ack.product, ack.version, ack.request_id
+                ));
+            }
+            Some([(product, version)]) => {
+                if *product != ack.product || *version != ack.version {
+                    findings.lost += 1;
+                    findings.note(format!(
+                        "request {} was acknowledged as {}@{} but stored as {product}@{version}",
+                        ack.request_id, ack.product, ack.version
+                    ));
+                }
+            }
+            Some(many) => {
+                findings.duplicated += many.len() - 1;
+                findings.note(format!(
+                    "duplicated: request {} ({:?}) stored {} times: {many:?}",
+                    ack.request_id,
+                    ack.kind,
+                    many.len()
+                ));
+            }
+        }
+    }
+}
+
+async fn stock_never_negative(pool: &PgPool, findings: &mut Findings) {
+    let negative: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, min((payload->>'stock')::bigint) FROM events \
+         WHERE event_type IN ('ProductCreated', 'StockAdjusted') \
+         GROUP BY aggregate_id HAVING min((payload->>'stock')::bigint) < 0",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the event store answers");
+    findings.negative_stock = negative.len();
+    for (product, min) in negative {
+        findings.note(format!("stock of {product} went down to {min}"));
+    }
+}
+
+/// `projector verify`: both read models against a replay, and the hash chains.
+async fn verify(system: &System, findings: &mut Findings) {
+    match system
+        .run_tool("projector", &["verify"], Duration::from_secs(300))
+        .await
+    {
+        Ok(output) => {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let summary = stdout
+                .lines()
+                .find_map(|l| l.strip_suffix(" mismatches"))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            match (output.status.success(), summary) {
+                (true, Some(0)) => {}
+                (_, Some(n)) if n > 0 => {
+                    findings.mismatches = n;
+                    for line in stdout.lines().take(5) {
+                        findings.note(format!("verify: {line}"));
+                    }
+                }
+                _ => {
+                    findings.mismatches = findings.mismatches.max(1);
+                    findings.note(format!(
+                        "projector verify failed ({}): {stdout} {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr)
+                    ));
+                }
+            }
+        }
+        Err(err) => {
+            findings.mismatches = 1;
+            findings.note(format!("projector verify did not run: {err}"));
+        }
+    }
+}
+
+/// Images: none stuck in processing, every ready image's blobs present, and no blob that no
+/// current image owns (the image worker deletes a removed image's blobs).
+async fn images(system: &System, findings: &mut Findings) {
+    let rows: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as("SELECT image_id, status, renditions FROM product_image_view")
+            .fetch_all(&system.pool)
+            .await
+            .expect("the read model answers");
+    let mut current = HashSet::new();
+    for (image_id, status, renditions) in rows {
+        match status.as_str() {
+            "processing" => {
+                findings.stuck_images += 1;
+                findings.note(format!("image {image_id} is stuck in processing"));
+            }
+            "ready" => {
+                let keys = renditions
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|r| r.values())
+                    .flat_map(|r| [r["webp_key"].as_str(), r["jpeg_key"].as_str()])
+                    .flatten();
+                for key in keys {
+                    if !system.blob_dir().join(key).exists() {
+                        findings.missing_blobs += 1;
+                        findings.note(format!("image {image_id}: {key} is missing"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        current.insert(image_id);
+    }
+    for image_id in stored_images(&system.blob_dir().join("images")) {
+        if !current.contains(&image_id) {
+            findings.orphan_blobs += 1;
+            findings.note(format!("blobs of image {image_id} belong to no image"));
+        }
+    }
+}
+
+fn stored_images(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn dead_letters(system: &System, findings: &mut Findings) {
+    let topology = Topology::new(&system.namespace);
+    let connection = match catalog_support::amqp::connect(system.var("AMQP_URL")).await {
+        Ok(connection) => connection,
+        Err(err) => {
+            findings.note(format!("the dead-letter queues could not be read: {err}"));
+            findings.dead_letters = 1;
+            return;
+        }
+    };
+    for consumer in CONSUMERS {
+        let channel = connection.create_channel().await.expect("a channel");
+        let queue = topology.dead_queue(&consumer);
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if let Ok(queue_state) = declared {
+            let count = queue_state.message_count();
+            if count > 0 {
+                findings.dead_letters += count;
+                findings.note(format!("{queue} holds {count} dead-lettered messages"));
+            }
+        }
+    }
+    let _ = connection.close(200, "checked".into()).await;
+}
