@@ -157,12 +157,16 @@ async fn acknowledged_exactly_once(pool: &PgPool, record: &Record, findings: &mu
     }
 }
 
+/// The stock an event leaves the product with (payloads are tagged with the event's type).
+pub const STOCK: &str = "COALESCE(payload->'StockAdjusted'->>'stock', \
+                         payload->'ProductCreated'->>'stock')::bigint";
+
 async fn stock_never_negative(pool: &PgPool, findings: &mut Findings) {
-    let negative: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, min((payload->>'stock')::bigint) FROM events \
+    let negative: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT aggregate_id, min({STOCK}) FROM events \
          WHERE event_type IN ('ProductCreated', 'StockAdjusted') \
-         GROUP BY aggregate_id HAVING min((payload->>'stock')::bigint) < 0",
-    )
+         GROUP BY aggregate_id HAVING min({STOCK}) < 0"
+    ))
     .fetch_all(pool)
     .await
     .expect("the event store answers");

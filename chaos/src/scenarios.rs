@@ -199,7 +199,13 @@ impl Stage {
         record.acks.append(&mut self.probes.acks);
         record.unknown += self.probes.unknown;
         record.server_errors += self.probes.server_errors;
-        let findings = checks::check(&self.system, &record).await;
+        let mut findings = checks::check(&self.system, &record).await;
+        if !findings.passed() {
+            let logs = self.system.keep_logs();
+            findings
+                .notes
+                .push(format!("the services' logs are kept in {}", logs.display()));
+        }
         Row {
             scenario,
             faults,
@@ -553,10 +559,11 @@ pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
         )
         .await;
     // Lost updates: the stored stock must be the start plus every acknowledged delta.
-    let stored: Option<i64> = sqlx::query_scalar(
-        "SELECT (payload->>'stock')::bigint FROM events WHERE aggregate_id = $1 \
+    let stored: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT {} FROM events WHERE aggregate_id = $1 \
          AND event_type IN ('ProductCreated', 'StockAdjusted') ORDER BY sequence DESC LIMIT 1",
-    )
+        checks::STOCK
+    ))
     .bind(&product.product)
     .fetch_optional(&pool)
     .await

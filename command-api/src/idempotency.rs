@@ -232,7 +232,7 @@ impl Idempotency {
     /// given, now stored as the record's so that later retries replay it directly.
     async fn settled_by_event(&self, actor: &str, key: &str) -> Result<Option<Response>, ApiError> {
         let stored: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT aggregate_id, sequence, event_type, payload->>'image_id' FROM events \
+            "SELECT aggregate_id, sequence, event_type, payload->'ImageAttached'->>'image_id' FROM events \
              WHERE metadata ? 'idempotency_key' \
                AND metadata->>'actor' = $1 AND metadata->>'idempotency_key' = $2 \
              ORDER BY sequence DESC LIMIT 1",

@@ -28,9 +28,13 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed
+            // A connection cut mid-handshake or mid-message (by a proxy, a failover, a
+            // restart) reads as a malformed reply: the network's fault, not the statement's.
+            | sqlx::Error::Protocol(_)
     ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
-        // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-        matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        // connection_exception (class 08), admin_shutdown, crash_shutdown,
+        // cannot_connect_now, too_many_connections
+        c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
     }))
 }
 
@@ -64,4 +68,22 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         }
     }
     unreachable!("the loop returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_connection_is_unavailable_and_a_refused_statement_is_not() {
+        // What sqlx reports when the server's side of a new connection closes at once.
+        let cut = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into());
+        assert!(is_unavailable(&cut));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+    }
 }

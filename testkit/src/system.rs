@@ -104,6 +104,8 @@ pub struct System {
     addrs: HashMap<Service, SocketAddr>,
     running: HashMap<Service, Running>,
     dir: PathBuf,
+    /// Keep the services' logs when dropped, as after a failed test.
+    keep_logs: bool,
 }
 
 impl System {
@@ -159,6 +161,7 @@ impl System {
             addrs,
             running: HashMap::new(),
             dir,
+            keep_logs: false,
         };
         for service in services {
             system.start_service(*service).await;
@@ -214,6 +217,12 @@ impl System {
     /// The value of one of the services' environment variables.
     pub fn var(&self, key: &str) -> &str {
         value(&self.env, key)
+    }
+
+    /// Keeps the services' logs after the system is dropped; returns where they are.
+    pub fn keep_logs(&mut self) -> PathBuf {
+        self.keep_logs = true;
+        self.dir.join("logs")
     }
 
     /// The directory of the services' blob store.
@@ -316,7 +325,7 @@ impl Drop for System {
             let _ = running.child.start_kill();
         }
         delete_namespace(self.var("AMQP_URL"), self.var("REDIS_URL"), &self.namespace);
-        if std::thread::panicking() {
+        if std::thread::panicking() || self.keep_logs {
             eprintln!(
                 "the services' logs are kept in {}",
                 self.dir.join("logs").display()
