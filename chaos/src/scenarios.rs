@@ -268,7 +268,12 @@ pub async fn image_worker_kills(
     large_photo: Bytes,
 ) -> Row {
     let kills = if settings.short { 1 } else { 3 };
-    let mut stage = Stage::start(deps, settings, Mix::SHOP, photo).await;
+    // Only the large photos, so that "processing" means the worker has one in hand.
+    let mix = Mix {
+        upload: 0,
+        ..Mix::SHOP
+    };
+    let mut stage = Stage::start(deps, settings, mix, photo).await;
     let stop = Arc::new(AtomicBool::new(false));
     let uploader = tokio::spawn(upload_one_at_a_time(
         stage.client.clone(),

@@ -18,5 +18,6 @@ pub mod images;
 pub mod postgres;
 pub mod read_models;
 pub mod rebuild;
+pub mod refill;
 pub mod replay;
 pub mod verify;

@@ -26,6 +26,10 @@ use tokio::sync::Semaphore;
 /// How long a Redis call may take before the consumer counts it as failed and retries.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often the projector checks that Redis still holds the read model (it refills it when
+/// Redis restarted empty or was flushed).
+const REFILL_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// Catalog's read-model projector.
 #[derive(Parser)]
 #[command(version)]
@@ -123,6 +127,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             tokio::spawn(report_status(
                 stats.clone(),
                 config.status_every,
+                stop.clone(),
+            ));
+            tokio::spawn(projector::refill::keep_redis_filled(
+                pool.clone(),
+                redis.clone(),
+                REFILL_CHECK_EVERY,
                 stop.clone(),
             ));
             let projector = Projector {

@@ -207,14 +207,62 @@ impl RedisReadModel {
         }
     }
 
-    /// Deletes every product document of the namespace (rebuild, test clean-up).
+    /// Deletes every product document of the namespace, and the filled marker with them
+    /// (rebuild, test clean-up).
     pub async fn delete_all(&self) -> redis::RedisResult<usize> {
         let keys = self.keys().await?;
         let mut conn = self.connection().await?;
+        conn.del::<_, ()>(self.filled_marker()).await?;
         for chunk in keys.chunks(500) {
             conn.del::<_, ()>(chunk).await?;
         }
         Ok(keys.len())
+    }
+
+    /// The key that says Redis holds the whole read model. Redis keeps nothing on disk, so a
+    /// restart or a flush removes it together with the documents: its absence is how the
+    /// projector learns that it must fill Redis again (see `projector::refill`).
+    fn filled_marker(&self) -> String {
+        format!("{}:read-model-filled", self.inner.namespace)
+    }
+
+    pub async fn is_filled(&self) -> redis::RedisResult<bool> {
+        let mut conn = self.connection().await?;
+        conn.exists(self.filled_marker()).await
+    }
+
+    /// Claims the refill for `lease` (one refill at a time across projector processes);
+    /// false when another process holds it.
+    pub async fn begin_refill(&self, lease: Duration) -> redis::RedisResult<bool> {
+        let mut conn = self.connection().await?;
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(self.filled_marker())
+            .arg("refilling")
+            .arg("NX")
+            .arg("EX")
+            .arg(lease.as_secs().max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(claimed.is_some())
+    }
+
+    /// Marks the refill done, unless the marker vanished meanwhile (Redis was flushed again
+    /// during the refill, which must then start over): false in that case.
+    pub async fn end_refill(&self) -> redis::RedisResult<bool> {
+        let mut conn = self.connection().await?;
+        let kept: Option<String> = redis::cmd("SET")
+            .arg(self.filled_marker())
+            .arg("filled")
+            .arg("XX")
+            .query_async(&mut conn)
+            .await?;
+        Ok(kept.is_some())
+    }
+
+    /// Gives a failed refill's claim back, so the next attempt need not wait for the lease.
+    pub async fn abandon_refill(&self) -> redis::RedisResult<()> {
+        let mut conn = self.connection().await?;
+        conn.del(self.filled_marker()).await
     }
 
     pub async fn ping(&self) -> redis::RedisResult<()> {

@@ -231,6 +231,12 @@ impl World {
             concurrency: 1,
         };
         let shutdown = self.projector_shutdown.clone();
+        tokio::spawn(projector::refill::keep_redis_filled(
+            self.pool.clone(),
+            self.redis.clone(),
+            Duration::from_millis(200),
+            shutdown.clone(),
+        ));
         let amqp_url = self.amqp_url.clone();
         tokio::spawn(async move { projector.run(&amqp_url, 16, &shutdown).await });
     }

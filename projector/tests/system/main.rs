@@ -6,5 +6,6 @@ mod config;
 mod helpers;
 mod metrics;
 mod readiness;
+mod refill;
 mod shutdown;
 mod trace;

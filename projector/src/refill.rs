@@ -1,0 +1,81 @@
+//! Redis keeps nothing on disk: after a restart or a flush it is empty, and the projector only
+//! writes the products that change from then on. This task notices (the filled marker is gone)
+//! and copies every document from the PostgreSQL read model back into Redis, in pages, through
+//! the same version-guarded write the projector uses, so a document the projector wrote in the
+//! meantime is never replaced by an older one.
+
+use std::time::Duration;
+
+use catalog_domain::ProductView;
+use catalog_support::redis_model::RedisReadModel;
+use catalog_support::shutdown::Shutdown;
+use sqlx::PgPool;
+
+/// Documents copied per round trip.
+const PAGE: i64 = 500;
+/// How long one process may hold the refill before another may take it over (if it died).
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Checks every `every` whether Redis still holds the read model and refills it when not,
+/// until `shutdown`.
+pub async fn keep_redis_filled(
+    pool: PgPool,
+    redis: RedisReadModel,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        // Unreachable Redis: nothing to do until it is back (the consumer reports it).
+        let Ok(false) = redis.is_filled().await else {
+            continue;
+        };
+        match redis.begin_refill(LEASE).await {
+            Ok(true) => {}
+            _ => continue,
+        }
+        let started = std::time::Instant::now();
+        match refill(&pool, &redis).await {
+            Ok(count) => match redis.end_refill().await {
+                Ok(true) => tracing::info!(
+                    documents = count,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "Redis was empty; refilled it from the PostgreSQL read model"
+                ),
+                Ok(false) => {
+                    tracing::warn!("Redis was emptied again during its refill; refilling anew")
+                }
+                Err(err) => tracing::warn!(error = %err, "could not mark Redis as refilled"),
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "refilling Redis failed; will retry");
+                let _ = redis.abandon_refill().await;
+            }
+        }
+    }
+}
+
+async fn refill(pool: &PgPool, redis: &RedisReadModel) -> anyhow::Result<usize> {
+    let mut after = String::new();
+    let mut count = 0;
+    loop {
+        let page: Vec<(String, sqlx::types::Json<ProductView>)> =
+            sqlx::query_as("SELECT id, doc FROM product_view WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(&after)
+                .bind(PAGE)
+                .fetch_all(pool)
+                .await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(count);
+        };
+        after = last.clone();
+        let views: Vec<ProductView> = page.into_iter().map(|(_, doc)| doc.0).collect();
+        redis.put_many(&views).await?;
+        count += views.len();
+    }
+}
