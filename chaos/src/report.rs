@@ -67,3 +67,47 @@ pub fn write_into(path: &Path, table: &str) -> std::io::Result<()> {
     let updated = format!("{}{BEGIN}\n{table}{}", &text[..begin], &text[end..]);
     std::fs::write(path, updated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Findings;
+
+    fn row(lost: usize, dead_letters: u32) -> Row {
+        Row {
+            scenario: "projector SIGKILL",
+            faults: "1 kills".into(),
+            findings: Findings {
+                acknowledged: 10,
+                lost,
+                dead_letters,
+                ..Findings::default()
+            },
+            recovery: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn the_table_names_every_finding() {
+        let clean = table(&[row(0, 0)]);
+        assert!(clean.contains("| projector SIGKILL | 1 kills | 10 | 0 | 0 | 0 | none | 1.5 s |"));
+        let dirty = table(&[row(2, 3)]);
+        assert!(dirty.contains("| 10 | 2 | 0 | 0 | 3 dead letters |"));
+    }
+
+    #[test]
+    fn the_table_replaces_only_what_lies_between_the_markers() {
+        let path = std::env::temp_dir().join(format!("chaos-{}.md", uuid::Uuid::new_v4()));
+        std::fs::write(&path, format!("# Title\n\n{BEGIN}\nold\n{END}\n\nAfter.\n")).unwrap();
+        write_into(&path, "| new |\n").unwrap();
+        write_into(&path, "| newer |\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!("# Title\n\n{BEGIN}\n| newer |\n{END}\n\nAfter.\n")
+        );
+        std::fs::write(&path, "no markers").unwrap();
+        assert!(write_into(&path, "| x |\n").is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

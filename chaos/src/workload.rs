@@ -553,3 +553,42 @@ async fn work(shared: Arc<Shared>, worker: usize, mut record: Record) -> Record 
     }
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({"type": format!("urn:catalog:problem:{kind}")})).unwrap()
+    }
+
+    #[test]
+    fn a_client_retries_what_the_api_asks_it_to_and_nothing_else() {
+        assert!(retryable(StatusCode::SERVICE_UNAVAILABLE, b""));
+        assert!(retryable(StatusCode::TOO_MANY_REQUESTS, b""));
+        assert!(retryable(
+            StatusCode::CONFLICT,
+            &problem("idempotency-in-progress")
+        ));
+        assert!(retryable(StatusCode::CONFLICT, &problem("contention")));
+        assert!(!retryable(
+            StatusCode::CONFLICT,
+            &problem("insufficient-stock")
+        ));
+        assert!(!retryable(
+            StatusCode::PRECONDITION_FAILED,
+            &problem("precondition-failed")
+        ));
+        assert!(!retryable(StatusCode::INTERNAL_SERVER_ERROR, b""));
+    }
+
+    #[test]
+    fn a_retried_upload_sends_the_same_bytes() {
+        let image = Bytes::from_static(b"\xff\xd8\xff photo");
+        let body = multipart(&image);
+        assert_eq!(body, multipart(&image));
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.starts_with(&format!("--{BOUNDARY}\r\n")));
+        assert!(text.ends_with(&format!("\r\n--{BOUNDARY}--\r\n")));
+    }
+}

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, CreateHeaders, ProductPath};
-use catalog_support::event_store::Committed;
+use catalog_support::event_store::{Committed, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -246,8 +246,13 @@ pub(crate) async fn create(
     match result {
         Ok(committed) => Ok(created(&id, committed.version)),
         Err(err) => {
-            // Compensation: the event was not stored, so the SKU must not stay taken.
-            app.skus.release(&sku, &id).await;
+            // Compensation: the event was not stored, so the SKU must not stay taken. Unless
+            // the store cannot say: a commit whose answer was lost with its connection may have
+            // stored it. That reservation stays, and is reclaimed 30 s on if no product holds it.
+            let undecided = matches!(err, StoreError::Unavailable | StoreError::Internal(_));
+            if !undecided {
+                app.skus.release(&sku, &id).await;
+            }
             Err(err.into())
         }
     }
