@@ -85,20 +85,22 @@ pub async fn check(system: &System, record: &Record) -> Findings {
     findings
 }
 
-/// Waits until the PostgreSQL read model holds every product at its last event and no image
-/// is processing any more. Redis is compared by `projector verify` afterwards.
+/// Waits until the PostgreSQL read model holds every product at its last event, no image is
+/// processing any more and every upload is settled (a dead upload's intent is swept once it is
+/// older than the services' request limit). Redis is compared by `projector verify` afterwards.
 async fn quiet(pool: &PgPool) -> bool {
     let deadline = Instant::now() + QUIET_LIMIT;
     while Instant::now() < deadline {
-        let settled: Result<(i64, i64), _> = sqlx::query_as(
+        let settled: Result<(i64, i64, i64), _> = sqlx::query_as(
             "SELECT (SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
                      GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
                      WHERE p.version IS DISTINCT FROM e.v), \
-                    (SELECT count(*) FROM product_image_view WHERE status = 'processing')",
+                    (SELECT count(*) FROM product_image_view WHERE status = 'processing'), \
+                    (SELECT count(*) FROM upload_intents)",
         )
         .fetch_one(pool)
         .await;
-        if let Ok((0, 0)) = settled {
+        if let Ok((0, 0, 0)) = settled {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

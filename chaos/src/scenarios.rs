@@ -117,6 +117,11 @@ impl Stage {
                 database_url.replace(&format!(":{}/", deps.postgres.port()), &format!(":{port}/"));
         }
         let env = [
+            // Short request limits, so that a request cut off by a fault is settled (its
+            // idempotency key taken over, its upload swept) within the scenario.
+            ("REQUEST_TIMEOUT_SECS".to_string(), "10".to_string()),
+            ("UPLOAD_SWEEP_EVERY_SECS".to_string(), "1".to_string()),
+            ("UPLOAD_ABANDONED_AFTER_SECS".to_string(), "15".to_string()),
             ("DATABASE_URL".to_string(), database_url),
             (
                 "REDIS_URL".to_string(),
@@ -220,7 +225,7 @@ fn pause(short: Duration, long: Duration) -> Duration {
     Duration::from_millis(millis)
 }
 
-/// 1. SIGKILL of the projector at random moments, restarted each time.
+/// Scenario 1: SIGKILL of the projector at random moments, restarted each time.
 pub async fn projector_kills(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     let kills = if settings.short { 1 } else { 10 };
     let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
@@ -239,7 +244,7 @@ pub async fn projector_kills(deps: &Deps, settings: Settings, image: Bytes) -> R
         .await
 }
 
-/// 2. SIGKILL of command-api, and with it the relay, mid-load; restarted.
+/// Scenario 2: SIGKILL of command-api, and with it the relay, mid-load; restarted.
 pub async fn command_api_kills(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     let kills = if settings.short { 1 } else { 3 };
     let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
@@ -258,8 +263,8 @@ pub async fn command_api_kills(deps: &Deps, settings: Settings, image: Bytes) ->
         .await
 }
 
-/// 3. SIGKILL of the image worker while it renders; restarted. Large photos are uploaded one
-/// after another by a client of their own (the next once the last is rendered), so that the
+/// Scenario 3: SIGKILL of the image worker while it renders; restarted. Large photos are uploaded
+/// one after another by a client of their own (the next once the last is rendered), so that the
 /// worker is always busy but never buried.
 pub async fn image_worker_kills(
     deps: &Deps,
@@ -390,7 +395,7 @@ async fn processing(pool: &PgPool) -> i64 {
         .unwrap_or(0)
 }
 
-/// 4. RabbitMQ stopped and started again.
+/// Scenario 4: RabbitMQ stopped and started again.
 pub async fn rabbitmq_outage(deps: &mut Deps, settings: Settings, image: Bytes) -> Row {
     let outage = if settings.short {
         Duration::from_secs(3)
@@ -410,8 +415,8 @@ pub async fn rabbitmq_outage(deps: &mut Deps, settings: Settings, image: Bytes) 
         .await
 }
 
-/// 5. Redis stopped and started again (it keeps nothing on disk, so it comes back empty), then
-/// flushed while running.
+/// Scenario 5: Redis stopped and started again (it keeps nothing on disk, so it comes back empty),
+/// then flushed while running.
 pub async fn redis_outage(deps: &mut Deps, settings: Settings, image: Bytes) -> Row {
     let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
     stage.run_for(Duration::from_secs(2)).await;
@@ -428,7 +433,7 @@ pub async fn redis_outage(deps: &mut Deps, settings: Settings, image: Bytes) -> 
         .await
 }
 
-/// 6. PostgreSQL restarted under load.
+/// Scenario 6: PostgreSQL restarted under load.
 pub async fn postgres_restart(deps: &mut Deps, settings: Settings, image: Bytes) -> Row {
     let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
     stage.run_for(Duration::from_secs(2)).await;
@@ -443,8 +448,8 @@ pub async fn postgres_restart(deps: &mut Deps, settings: Settings, image: Bytes)
         .await
 }
 
-/// 7. Every connection to PostgreSQL, Redis and RabbitMQ through a proxy that slows them, cuts
-/// them and refuses new ones for a while.
+/// Scenario 7: Every connection to PostgreSQL, Redis and RabbitMQ through a proxy that slows them,
+/// cuts them and refuses new ones for a while.
 pub async fn connections_cut(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     let postgres = FaultProxy::start(([127, 0, 0, 1], deps.postgres.port()).into()).await;
     let redis = FaultProxy::start(([127, 0, 0, 1], deps.redis.port()).into()).await;
@@ -494,7 +499,8 @@ pub async fn connections_cut(deps: &Deps, settings: Settings, image: Bytes) -> R
         .await
 }
 
-/// 8. Many clients on one product, half with If-Match: no update lost, stock never negative.
+/// Scenario 8: Many clients on one product, half with If-Match: no update lost, stock never
+/// negative.
 pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     const CLIENTS: usize = 64;
     let rounds = if settings.short { 5 } else { 15 };

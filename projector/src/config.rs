@@ -32,6 +32,12 @@ pub struct Config {
     pub image_http_addr: SocketAddr,
     /// `PROJECTOR_STATUS_EVERY_SECS`: how often the status line (rate, lag) is logged.
     pub status_every: Duration,
+    /// `UPLOAD_SWEEP_EVERY_SECS`: how often the image worker looks for originals of uploads
+    /// that died before their image was attached.
+    pub upload_sweep_every: Duration,
+    /// `UPLOAD_ABANDONED_AFTER_SECS`: how old an upload's intent must be before it counts as
+    /// abandoned. Must exceed command-api's `REQUEST_TIMEOUT_SECS`.
+    pub upload_abandoned_after: Duration,
 }
 
 impl Config {
@@ -68,6 +74,12 @@ impl Config {
             )?,
             status_every: Duration::from_secs(
                 env.parse("PROJECTOR_STATUS_EVERY_SECS", 10u64)?.max(1),
+            ),
+            upload_sweep_every: Duration::from_secs(
+                env.parse("UPLOAD_SWEEP_EVERY_SECS", 60u64)?.max(1),
+            ),
+            upload_abandoned_after: Duration::from_secs(
+                env.parse("UPLOAD_ABANDONED_AFTER_SECS", 120u64)?,
             ),
         })
     }

@@ -20,4 +20,5 @@ pub mod read_models;
 pub mod rebuild;
 pub mod refill;
 pub mod replay;
+pub mod sweep;
 pub mod verify;

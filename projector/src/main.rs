@@ -167,6 +167,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 config.status_every,
                 stop.clone(),
             ));
+            tokio::spawn(
+                projector::sweep::Sweep {
+                    pool: pool.clone(),
+                    blobs: blobs.clone(),
+                    every: config.upload_sweep_every,
+                    abandoned_after: config.upload_abandoned_after,
+                }
+                .run(stop.clone()),
+            );
             let limits = Limits {
                 max_pixels: config.image_max_pixels,
                 ..Limits::default()

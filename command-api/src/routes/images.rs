@@ -195,6 +195,9 @@ pub(crate) async fn upload(
     let hash = hex::encode(Sha256::digest(&file));
     let key = blobs::original_key(&image_id, &hash, extension(format));
     let bytes = file.len() as u64;
+    // The intent first: if this request dies after the blob is stored, the image worker finds
+    // the blob through it and deletes it unless an event attached the image.
+    record_intent(&app, &image_id, &id).await?;
     app.blobs.put(&key, file).await.map_err(blob_error)?;
 
     let command = ProductCommand::AttachImage(AttachImage {
@@ -208,14 +211,45 @@ pub(crate) async fn upload(
         },
     });
     match run(&app, &id, command, if_match, &ctx).await {
-        Ok((id, committed)) => Ok(uploaded(id, committed.version, image_id)),
+        Ok((id, committed)) => {
+            settle_intent(&app, &image_id).await;
+            Ok(uploaded(id, committed.version, image_id))
+        }
+        // The store cannot say whether the image was attached (a commit whose answer was lost
+        // looks like this): the blob stays, and the intent leaves the decision to the sweep.
+        Err(err @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => Err(err),
         Err(err) => {
             // Compensation: the image was not attached, so its original must not linger.
-            if let Err(cleanup) = app.blobs.delete(&key).await {
-                tracing::warn!(key, error = %cleanup, "could not delete the original of a refused upload");
+            match app.blobs.delete(&key).await {
+                Ok(()) => settle_intent(&app, &image_id).await,
+                Err(cleanup) => {
+                    tracing::warn!(key, error = %cleanup, "could not delete the original of a refused upload; the sweep will")
+                }
             }
             Err(err)
         }
+    }
+}
+
+async fn record_intent(app: &AppState, image_id: &str, product_id: &str) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO upload_intents (image_id, product_id) VALUES ($1, $2)")
+        .bind(image_id)
+        .bind(product_id)
+        .execute(&app.pool)
+        .await
+        .map_err(ApiError::database)?;
+    Ok(())
+}
+
+/// The upload has a definite outcome and its blob is where it belongs; a failure here only
+/// leaves the sweep a check to make.
+async fn settle_intent(app: &AppState, image_id: &str) {
+    if let Err(err) = sqlx::query("DELETE FROM upload_intents WHERE image_id = $1")
+        .bind(image_id)
+        .execute(&app.pool)
+        .await
+    {
+        tracing::warn!(image_id, error = %err, "could not settle an upload intent; the sweep will");
     }
 }
 

@@ -8,4 +8,5 @@ mod metrics;
 mod readiness;
 mod refill;
 mod shutdown;
+mod sweep;
 mod trace;

@@ -1,0 +1,81 @@
+//! Originals of uploads that died between storing their blob and appending `ImageAttached`.
+//! command-api records an intent before it stores the blob and deletes it once the append has a
+//! definite answer; an intent still there after any request must have ended belongs to such an
+//! upload. Its blobs are deleted unless an event attached the image after all (a commit whose
+//! answer was lost), and the intent goes either way.
+
+use std::time::Duration;
+
+use catalog_support::blobs::{self, BlobStore};
+use catalog_support::shutdown::Shutdown;
+use sqlx::PgPool;
+
+/// Intents looked at per round.
+const BATCH: i64 = 100;
+
+pub struct Sweep {
+    pub pool: PgPool,
+    pub blobs: BlobStore,
+    pub every: Duration,
+    /// Longer than command-api's request timeout: a younger intent may belong to a live upload.
+    pub abandoned_after: Duration,
+}
+
+impl Sweep {
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.wait() => return,
+            }
+            if let Err(err) = self.round().await {
+                tracing::warn!(error = %err, "sweeping abandoned uploads failed; will retry");
+            }
+        }
+    }
+
+    /// One pass over the abandoned intents; returns how many originals were deleted.
+    pub async fn round(&self) -> anyhow::Result<usize> {
+        let abandoned: Vec<(String, String)> = sqlx::query_as(
+            "SELECT image_id, product_id FROM upload_intents \
+             WHERE created_at < now() - make_interval(secs => $1) \
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(self.abandoned_after.as_secs_f64())
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut deleted = 0;
+        for (image_id, product_id) in abandoned {
+            let attached: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_id = $1 \
+                   AND event_type = 'ImageAttached' \
+                   AND payload->'ImageAttached'->>'image_id' = $2)",
+            )
+            .bind(&product_id)
+            .bind(&image_id)
+            .fetch_one(&self.pool)
+            .await?;
+            if !attached {
+                let blobs = self
+                    .blobs
+                    .delete_prefix(&blobs::image_prefix(&image_id))
+                    .await?;
+                tracing::warn!(
+                    image_id,
+                    product_id,
+                    blobs,
+                    "deleted the original of an upload that was never attached"
+                );
+                deleted += 1;
+            }
+            sqlx::query("DELETE FROM upload_intents WHERE image_id = $1")
+                .bind(&image_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(deleted)
+    }
+}
