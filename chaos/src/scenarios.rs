@@ -228,39 +228,50 @@ fn pause(short: Duration, long: Duration) -> Duration {
 /// Scenario 1: SIGKILL of the projector at random moments, restarted each time.
 pub async fn projector_kills(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     let kills = if settings.short { 1 } else { 10 };
-    let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
-    for _ in 0..kills {
-        stage
-            .run_for(pause(Duration::from_millis(500), Duration::from_secs(3)))
-            .await;
-        stage.system.kill(Service::Projector).await;
-        let restarted = Instant::now();
-        stage.system.start_service(Service::Projector).await;
-        stage.probe(restarted).await;
-    }
-    stage.run_for(Duration::from_secs(1)).await;
-    stage
-        .finish("projector SIGKILL", format!("{kills} kills"))
-        .await
+    let between = (Duration::from_millis(500), Duration::from_secs(3));
+    let stage = Stage::start(deps, settings, Mix::SHOP, image).await;
+    kill_and_restart(
+        stage,
+        Service::Projector,
+        kills,
+        between,
+        "projector SIGKILL",
+    )
+    .await
 }
 
 /// Scenario 2: SIGKILL of command-api, and with it the relay, mid-load; restarted.
 pub async fn command_api_kills(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     let kills = if settings.short { 1 } else { 3 };
-    let mut stage = Stage::start(deps, settings, Mix::SHOP, image).await;
+    let between = (Duration::from_secs(1), Duration::from_secs(3));
+    let stage = Stage::start(deps, settings, Mix::SHOP, image).await;
+    kill_and_restart(
+        stage,
+        Service::CommandApi,
+        kills,
+        between,
+        "command-api SIGKILL",
+    )
+    .await
+}
+
+/// Kills `service` `kills` times at random moments `between` apart, restarting it each time.
+async fn kill_and_restart(
+    mut stage: Stage,
+    service: Service,
+    kills: usize,
+    between: (Duration, Duration),
+    scenario: &'static str,
+) -> Row {
     for _ in 0..kills {
-        stage
-            .run_for(pause(Duration::from_secs(1), Duration::from_secs(3)))
-            .await;
-        stage.system.kill(Service::CommandApi).await;
+        stage.run_for(pause(between.0, between.1)).await;
+        stage.system.kill(service).await;
         let restarted = Instant::now();
-        stage.system.start_service(Service::CommandApi).await;
+        stage.system.start_service(service).await;
         stage.probe(restarted).await;
     }
     stage.run_for(Duration::from_secs(1)).await;
-    stage
-        .finish("command-api SIGKILL", format!("{kills} kills"))
-        .await
+    stage.finish(scenario, format!("{kills} kills")).await
 }
 
 /// Scenario 3: SIGKILL of the image worker while it renders; restarted. Large photos are uploaded
