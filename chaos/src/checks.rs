@@ -34,6 +34,8 @@ pub struct Findings {
     pub unknown: u64,
     pub server_errors: u64,
     /// How long the read models took to catch up once the load stopped.
+    pub caught_up_after: Duration,
+    /// How long until, in addition, every image was rendered and every upload settled.
     pub quiet_after: Duration,
     pub notes: Vec<String>,
 }
@@ -72,11 +74,14 @@ pub async fn check(system: &System, record: &Record) -> Findings {
     for surprise in &record.surprises {
         findings.note(surprise.clone());
     }
-    let started = Instant::now();
-    if !quiet(&system.pool).await {
-        findings.note("the read models and images did not settle within the limit".into());
+    match quiet(&system.pool).await {
+        Some(times) => (findings.caught_up_after, findings.quiet_after) = times,
+        None => {
+            findings.note("the read models and images did not settle within the limit".into());
+            findings.caught_up_after = QUIET_LIMIT;
+            findings.quiet_after = QUIET_LIMIT;
+        }
     }
-    findings.quiet_after = started.elapsed();
     acknowledged_exactly_once(&system.pool, record, &mut findings).await;
     stock_never_negative(&system.pool, &mut findings).await;
     verify(system, &mut findings).await;
@@ -88,9 +93,10 @@ pub async fn check(system: &System, record: &Record) -> Findings {
 /// Waits until the PostgreSQL read model holds every product at its last event, no image is
 /// processing any more and every upload is settled (a dead upload's intent is swept once it is
 /// older than the services' request limit). Redis is compared by `projector verify` afterwards.
-async fn quiet(pool: &PgPool) -> bool {
-    let deadline = Instant::now() + QUIET_LIMIT;
-    while Instant::now() < deadline {
+async fn quiet(pool: &PgPool) -> Option<(Duration, Duration)> {
+    let started = Instant::now();
+    let mut caught_up = None;
+    while started.elapsed() < QUIET_LIMIT {
         let settled: Result<(i64, i64, i64), _> = sqlx::query_as(
             "SELECT (SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
                      GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
@@ -100,12 +106,17 @@ async fn quiet(pool: &PgPool) -> bool {
         )
         .fetch_one(pool)
         .await;
-        if let Ok((0, 0, 0)) = settled {
-            return true;
+        if let Ok((behind, processing, intents)) = settled {
+            if behind == 0 && caught_up.is_none() {
+                caught_up = Some(started.elapsed());
+            }
+            if let (Some(caught_up), 0, 0) = (caught_up, processing, intents) {
+                return Some((caught_up, started.elapsed()));
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    false
+    None
 }
 
 async fn acknowledged_exactly_once(pool: &PgPool, record: &Record, findings: &mut Findings) {

@@ -11,8 +11,8 @@ const END: &str = "<!-- chaos:end -->";
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| scenario | faults | commands acknowledged | lost | duplicated | mismatches | \
-         other findings | recovery (max) | settled after load |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n",
+         other findings | recovery (max) | read models caught up | images settled |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n",
     );
     for row in rows {
         let f = &row.findings;
@@ -32,7 +32,7 @@ pub fn table(rows: &[Row]) -> String {
             }
         }
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.scenario,
             row.faults,
             f.acknowledged,
@@ -45,6 +45,7 @@ pub fn table(rows: &[Row]) -> String {
                 other.join(", ")
             },
             seconds(row.recovery),
+            seconds(f.caught_up_after),
             seconds(f.quiet_after),
         ));
     }
