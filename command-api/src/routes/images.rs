@@ -215,9 +215,9 @@ pub(crate) async fn upload(
             settle_intent(&app, &image_id).await;
             Ok(uploaded(id, committed.version, image_id))
         }
-        // The store cannot say whether the image was attached (a commit whose answer was lost
-        // looks like this): the blob stays, and the intent leaves the decision to the sweep.
-        Err(err @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => Err(err),
+        // The connection failed, so whether the image was attached is unknown (a commit whose
+        // answer was lost looks like this): the blob stays, and the sweep decides by the intent.
+        Err(err @ ApiError::Unavailable(_)) => Err(err),
         Err(err) => {
             // Compensation: the image was not attached, so its original must not linger.
             match app.blobs.delete(&key).await {

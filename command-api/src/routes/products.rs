@@ -247,10 +247,9 @@ pub(crate) async fn create(
         Ok(committed) => Ok(created(&id, committed.version)),
         Err(err) => {
             // Compensation: the event was not stored, so the SKU must not stay taken. Unless
-            // the store cannot say: a commit whose answer was lost with its connection may have
-            // stored it. That reservation stays, and is reclaimed 30 s on if no product holds it.
-            let undecided = matches!(err, StoreError::Unavailable | StoreError::Internal(_));
-            if !undecided {
+            // the connection failed: a commit whose answer was lost with it may have stored the
+            // event. That reservation stays, and is reclaimed 30 s on if no product holds it.
+            if !matches!(err, StoreError::Unavailable) {
                 app.skus.release(&sku, &id).await;
             }
             Err(err.into())

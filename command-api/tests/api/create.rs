@@ -295,6 +295,30 @@ async fn a_create_whose_event_cannot_be_stored_leaves_no_reservation(pool: PgPoo
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_create_whose_store_cannot_answer_keeps_its_reservation(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // The store answers as a server going away does: the outcome of the append is unknown, as
+    // when a commit's answer is lost with its connection, so the SKU must stay reserved (a
+    // product may hold it) until the reclaim finds that none does.
+    sqlx::raw_sql(
+        "CREATE FUNCTION vanish() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.payload->'ProductCreated'->>'sku' = 'LIMBO' THEN \
+           RAISE EXCEPTION 'going away' USING ERRCODE = '57P01'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER vanish BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION vanish();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let failed = app.create(product_body("LIMBO")).await;
+    assert_problem(failed, StatusCode::SERVICE_UNAVAILABLE).await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM sku_reservations WHERE sku = 'LIMBO'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "an undecided create keeps its reservation");
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_reservation_left_by_a_dead_create_is_reclaimed(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     // A creator that died between reserving and storing, a minute ago.
