@@ -49,10 +49,21 @@ ensure_rabbitmq() {
   wait_for RabbitMQ 60 port_open 127.0.0.1 "$AMQP_PORT"
 }
 
+# PROJECTOR_SHARDS > 1 routes through the consistent-hash exchange, a plugin RabbitMQ bundles
+# but does not enable; the scale-out tests shard.
+ensure_rabbitmq_plugins() {
+  command -v rabbitmq-plugins >/dev/null || return 0
+  if ! rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_consistent_hash_exchange; then
+    log "enabling RabbitMQ's consistent-hash exchange"
+    rabbitmq-plugins enable rabbitmq_consistent_hash_exchange >/dev/null
+  fi
+}
+
 ensure_services() {
   ensure_postgres
   ensure_redis
   ensure_rabbitmq
+  ensure_rabbitmq_plugins
 }
 
 # One target directory outside the clone, shared by every checkout on this machine, so that a

@@ -126,6 +126,7 @@ impl Application {
                     namespace: config.namespace.clone(),
                     batch_size: config.relay_batch_size,
                     poll_interval: config.relay_poll_interval,
+                    projector_shards: config.projector_shards,
                     link: self.state.relay_link.clone(),
                 },
                 shutdown.clone(),

@@ -58,6 +58,8 @@ pub struct Config {
     pub relay_enabled: bool,
     /// `RELAY_BATCH_SIZE`: events published per round under load.
     pub relay_batch_size: i64,
+    /// `PROJECTOR_SHARDS`: the relay declares the projector's queues, so it must know them.
+    pub projector_shards: u16,
     /// `RELAY_POLL_INTERVAL_MS`: how often the relay looks for events when no notification
     /// woke it (a notification is lost while the listener reconnects, for instance).
     pub relay_poll_interval: Duration,
@@ -108,6 +110,7 @@ impl Config {
             )?,
             relay_enabled: env.parse("RELAY_ENABLED", true)?,
             relay_batch_size: env.parse("RELAY_BATCH_SIZE", 500i64)?.max(1),
+            projector_shards: env.projector_shards()?,
             relay_poll_interval: Duration::from_millis(
                 env.parse("RELAY_POLL_INTERVAL_MS", 500u64)?,
             ),

@@ -25,6 +25,7 @@ pub struct RelayConfig {
     pub namespace: String,
     pub batch_size: i64,
     pub poll_interval: Duration,
+    pub projector_shards: u16,
     /// Reported to readiness: down while the relay cannot reach RabbitMQ.
     pub link: Link,
 }
@@ -103,7 +104,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .await
         .context("connecting to RabbitMQ")?;
     let channel = connection.create_channel().await?;
-    let topology = Topology::new(&config.namespace);
+    let topology = Topology::new(&config.namespace).with_shards(config.projector_shards);
     for consumer in CONSUMERS {
         topology.declare_consumer(&channel, &consumer).await?;
     }

@@ -18,6 +18,9 @@ pub struct Config {
     /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight, which is also the largest batch
     /// the projector applies in one transaction (in order; at most 256).
     pub prefetch: u16,
+    /// `PROJECTOR_SHARDS`: queues the events are spread over by product; every projector
+    /// process consumes all of them, one process active per queue (see `amqp`).
+    pub shards: u16,
     /// `PROJECTOR_HTTP_ADDR`: where `/metrics` and `/health/*` are served.
     pub http_addr: SocketAddr,
     /// `BLOB_STORE`: where image originals and renditions live (image worker).
@@ -56,6 +59,7 @@ impl Config {
             )?,
             namespace: env.namespace()?,
             prefetch: env.parse("PROJECTOR_PREFETCH", 256u16)?.max(1),
+            shards: env.projector_shards()?,
             http_addr: env.parse(
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),

@@ -144,17 +144,24 @@ impl<H: Handler> Consumer<H> {
         republish
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let mut consumer = channel
-            .basic_consume(
-                self.topology.queue(&spec).as_str().into(),
-                format!("{}-{}", spec.name, std::process::id())
-                    .as_str()
-                    .into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        tracing::info!(queue = %self.topology.queue(&spec), "consuming");
+        // One consumer per work queue (one per shard when sharded), merged into one stream;
+        // each item keeps the queue it came from, where a retry must return it.
+        let queues = self.topology.work_queues(&spec);
+        let mut streams = Vec::with_capacity(queues.len());
+        for queue in &queues {
+            let stream = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    format!("{queue}-{}", std::process::id()).as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            let queue: Arc<str> = Arc::from(queue.as_str());
+            streams.push(stream.map(move |delivery| delivery.map(|d| (Arc::clone(&queue), d))));
+        }
+        let mut consumer = futures::stream::select_all(streams);
+        tracing::info!(queues = ?queues, "consuming");
         self.stats.link.set(true);
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
@@ -197,9 +204,10 @@ impl<H: Handler> Consumer<H> {
                     } else {
                         let failed = failed_tx.clone();
                         tokio::spawn(async move {
+                            let (queue, delivery) = delivery;
                             let (outcome, span) = worker.process(&delivery).await;
                             // In the event's span, so retry and dead-letter lines carry its ids.
-                            if let Err(err) = worker.settle(delivery, outcome).instrument(span).await {
+                            if let Err(err) = worker.settle(&queue, delivery, outcome).instrument(span).await {
                                 let _ = failed.try_send(err);
                             }
                             drop(slot);
@@ -249,11 +257,11 @@ struct Worker<H: Handler> {
 impl<H: Handler> Worker<H> {
     /// Handles deliveries that must keep their order: all at once through `handle_batch` when
     /// there are several, every one an event, and the batch succeeds; otherwise one at a time.
-    async fn handle_in_order(&self, deliveries: Vec<Delivery>) -> anyhow::Result<()> {
+    async fn handle_in_order(&self, deliveries: Vec<(Arc<str>, Delivery)>) -> anyhow::Result<()> {
         if deliveries.len() > 1 {
             let events: Option<Vec<WireEvent>> = deliveries
                 .iter()
-                .map(|d| serde_json::from_slice::<WireEvent>(&d.data).ok())
+                .map(|(_, d)| serde_json::from_slice::<WireEvent>(&d.data).ok())
                 .map(|e| e.filter(|e| e.aggregate_type == "Product"))
                 .collect();
             if let Some(events) = events {
@@ -263,14 +271,15 @@ impl<H: Handler> Worker<H> {
                 match handled {
                     Ok(Ok(())) => {
                         let consumer = self.handler.spec().name;
-                        for (delivery, event) in deliveries.iter().zip(&events) {
+                        for ((_, delivery), event) in deliveries.iter().zip(&events) {
                             self.note_redelivery(delivery);
                             self.handled(event, &event_span(event));
                             metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => "ack")
                                 .increment(1);
                         }
-                        // Every earlier delivery of this channel is settled: one ack for all.
-                        let last = deliveries.last().expect("more than one");
+                        // Every earlier delivery of this channel (of any of its queues) is
+                        // settled or in this batch: one ack for all.
+                        let (_, last) = deliveries.last().expect("more than one");
                         last.ack(BasicAckOptions { multiple: true }).await?;
                         return Ok(());
                     }
@@ -281,10 +290,12 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        for delivery in deliveries {
+        for (queue, delivery) in deliveries {
             let (outcome, span) = self.process(&delivery).await;
             // In the event's span, so retry and dead-letter lines carry its ids.
-            self.settle(delivery, outcome).instrument(span).await?;
+            self.settle(&queue, delivery, outcome)
+                .instrument(span)
+                .await?;
         }
         Ok(())
     }
@@ -352,7 +363,13 @@ impl<H: Handler> Worker<H> {
         (outcome, span)
     }
 
-    async fn settle(&self, delivery: Delivery, outcome: Outcome) -> anyhow::Result<()> {
+    /// Settles a delivery from `queue`: a retry goes back to that queue through its delay queue.
+    async fn settle(
+        &self,
+        queue: &str,
+        delivery: Delivery,
+        outcome: Outcome,
+    ) -> anyhow::Result<()> {
         let spec = self.handler.spec();
         let consumer = spec.name;
         let attempt = attempt_of(&delivery) + 1;
@@ -368,7 +385,7 @@ impl<H: Handler> Worker<H> {
                 } else {
                     attempt.min(MAX_ATTEMPTS)
                 };
-                Some((self.topology.retry_queue_for(&spec, attempt), attempt, None))
+                Some((self.topology.retry_queue_for(queue, attempt), attempt, None))
             }
             Outcome::Retry { reason, .. } | Outcome::DeadLetter(reason) => {
                 tracing::error!(attempt, reason, "dead-lettering message");

@@ -141,7 +141,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     redis,
                     stats: Arc::clone(&stats),
                 }),
-                topology: Topology::new(&config.namespace),
+                topology: Topology::new(&config.namespace).with_shards(config.shards),
                 stats,
                 concurrency: 1,
             };

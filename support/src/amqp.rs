@@ -9,14 +9,23 @@
 //! Work queues are quorum queues: replicated, and with a delivery limit, so a message that
 //! crashes its consumer again and again is moved aside instead of blocking the queue. Delays
 //! are TTL queues that dead-letter back into the work queue (there is no delay plugin).
+//!
+//! With `PROJECTOR_SHARDS` = K > 1 the projector's events go through a consistent-hash exchange
+//! (plugin `rabbitmq_consistent_hash_exchange`) that routes by the `aggregate_id` header, so each
+//! product always lands in the same one of K queues, each with single-active-consumer:
+//!
+//! ```text
+//! <ns>.events ──product.#──> <ns>.projector.shards (x-consistent-hash) ──> <ns>.projector.0 … <ns>.projector.K-1
+//! <ns>.projector.<k>.retry.<delay> ──dead-letters back──> <ns>.projector.<k>
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lapin::options::{
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -27,16 +36,21 @@ use serde::{Deserialize, Serialize};
 pub struct ConsumerSpec {
     pub name: &'static str,
     pub bindings: &'static [&'static str],
+    /// Whether its messages are spread over the topology's shards by product (the order of
+    /// each product's events matters), or all go to one queue of competing consumers.
+    pub sharded: bool,
 }
 
 pub const PROJECTOR: ConsumerSpec = ConsumerSpec {
     name: "projector",
     bindings: &["product.#"],
+    sharded: true,
 };
 
 pub const IMAGES: ConsumerSpec = ConsumerSpec {
     name: "images",
     bindings: &["product.ImageAttached", "product.ImageRemoved"],
+    sharded: false,
 };
 
 /// Every consumer the relay must make sure exists before it publishes, so that no event is
@@ -60,17 +74,49 @@ pub const ATTEMPT_HEADER: &str = "x-catalog-attempt";
 /// Header naming why a message was dead-lettered.
 pub const FAILURE_HEADER: &str = "x-catalog-failure";
 
+/// The header the relay puts every event's product id in; the shards are chosen by it.
+const SHARD_HEADER: &str = "aggregate_id";
+
 /// Names of every exchange and queue in one namespace.
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub namespace: String,
+    /// Work queues of a sharded consumer; 1 is a single queue, as an unsharded consumer has.
+    /// Every process of a deployment must agree on it (`PROJECTOR_SHARDS`).
+    pub shards: u16,
 }
 
 impl Topology {
     pub fn new(namespace: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
+            shards: 1,
         }
+    }
+
+    pub fn with_shards(mut self, shards: u16) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    fn sharded(&self, consumer: &ConsumerSpec) -> bool {
+        consumer.sharded && self.shards > 1
+    }
+
+    /// The queues the consumer's messages wait in: its one queue, or one per shard.
+    pub fn work_queues(&self, consumer: &ConsumerSpec) -> Vec<String> {
+        if self.sharded(consumer) {
+            (0..self.shards)
+                .map(|shard| format!("{}.{shard}", self.queue(consumer)))
+                .collect()
+        } else {
+            vec![self.queue(consumer)]
+        }
+    }
+
+    /// The consistent-hash exchange in front of a sharded consumer's queues.
+    pub fn shard_exchange(&self, consumer: &ConsumerSpec) -> String {
+        format!("{}.shards", self.queue(consumer))
     }
 
     pub fn exchange(&self) -> String {
@@ -85,19 +131,16 @@ impl Topology {
         format!("{}.{}.dead", self.namespace, consumer.name)
     }
 
-    pub fn retry_queue(&self, consumer: &ConsumerSpec, delay: Duration) -> String {
-        format!(
-            "{}.{}.retry.{}s",
-            self.namespace,
-            consumer.name,
-            delay.as_secs()
-        )
+    /// The delay queue that returns messages to `work_queue` after `delay`: each work queue has
+    /// its own, so a retried event comes back to its product's shard.
+    pub fn retry_queue(&self, work_queue: &str, delay: Duration) -> String {
+        format!("{work_queue}.retry.{}s", delay.as_secs())
     }
 
     /// The retry queue for a message's `attempt`th retry (1-based).
-    pub fn retry_queue_for(&self, consumer: &ConsumerSpec, attempt: u32) -> String {
+    pub fn retry_queue_for(&self, work_queue: &str, attempt: u32) -> String {
         let tier = (attempt.max(1) as usize - 1).min(RETRY_DELAYS.len() - 1);
-        self.retry_queue(consumer, RETRY_DELAYS[tier])
+        self.retry_queue(work_queue, RETRY_DELAYS[tier])
     }
 
     pub async fn declare_exchange(&self, channel: &Channel) -> lapin::Result<()> {
@@ -114,56 +157,97 @@ impl Topology {
             .await
     }
 
-    /// Declares the consumer's work queue, its retry tiers and its dead-letter queue, and binds
-    /// the work queue. Idempotent: every process declares with the same arguments.
+    /// Declares the consumer's work queues, their retry tiers and the dead-letter queue, and
+    /// binds the work queues (through the shard exchange when sharded). Idempotent: every
+    /// process declares with the same arguments.
     pub async fn declare_consumer(
         &self,
         channel: &Channel,
         consumer: &ConsumerSpec,
     ) -> lapin::Result<()> {
         self.declare_exchange(channel).await?;
-        let queue = self.queue(consumer);
         let dead = self.dead_queue(consumer);
         declare_queue(channel, &dead, quorum(BTreeMap::new())).await?;
-        declare_queue(
-            channel,
-            &queue,
-            quorum(BTreeMap::from([
+        let sharded = self.sharded(consumer);
+        if sharded {
+            let shards = self.shard_exchange(consumer);
+            let mut arguments = FieldTable::default();
+            arguments.insert(ShortString::from("hash-header"), string(SHARD_HEADER));
+            channel
+                .exchange_declare(
+                    shards.as_str().into(),
+                    ExchangeKind::Custom("x-consistent-hash".into()),
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    arguments,
+                )
+                .await?;
+            for binding in consumer.bindings {
+                channel
+                    .exchange_bind(
+                        shards.as_str().into(),
+                        self.exchange().as_str().into(),
+                        (*binding).into(),
+                        ExchangeBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        for queue in self.work_queues(consumer) {
+            let mut arguments = BTreeMap::from([
                 ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
                 ("x-dead-letter-exchange", string("")),
                 ("x-dead-letter-routing-key", string(&dead)),
                 ("x-dead-letter-strategy", string("at-least-once")),
                 ("x-overflow", string("reject-publish")),
-            ])),
-        )
-        .await?;
-        for delay in RETRY_DELAYS {
-            declare_queue(
-                channel,
-                &self.retry_queue(consumer, delay),
-                quorum(BTreeMap::from([
-                    (
-                        "x-message-ttl",
-                        AMQPValue::LongLongInt(delay.as_millis() as i64),
-                    ),
-                    ("x-dead-letter-exchange", string("")),
-                    ("x-dead-letter-routing-key", string(&queue)),
-                    ("x-dead-letter-strategy", string("at-least-once")),
-                    ("x-overflow", string("reject-publish")),
-                ])),
-            )
-            .await?;
-        }
-        for binding in consumer.bindings {
-            channel
-                .queue_bind(
-                    queue.as_str().into(),
-                    self.exchange().as_str().into(),
-                    (*binding).into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
+            ]);
+            if sharded {
+                // One process at a time consumes a shard, so its products' events are applied
+                // in order; the others wait as standbys and take over when it goes.
+                arguments.insert("x-single-active-consumer", AMQPValue::Boolean(true));
+            }
+            declare_queue(channel, &queue, quorum(arguments)).await?;
+            for delay in RETRY_DELAYS {
+                declare_queue(
+                    channel,
+                    &self.retry_queue(&queue, delay),
+                    quorum(BTreeMap::from([
+                        (
+                            "x-message-ttl",
+                            AMQPValue::LongLongInt(delay.as_millis() as i64),
+                        ),
+                        ("x-dead-letter-exchange", string("")),
+                        ("x-dead-letter-routing-key", string(&queue)),
+                        ("x-dead-letter-strategy", string("at-least-once")),
+                        ("x-overflow", string("reject-publish")),
+                    ])),
                 )
                 .await?;
+            }
+            // Equal weights: each shard takes an equal part of the hash ring.
+            let bindings: Vec<(String, &str)> = if sharded {
+                vec![(self.shard_exchange(consumer), "1")]
+            } else {
+                consumer
+                    .bindings
+                    .iter()
+                    .map(|binding| (self.exchange(), *binding))
+                    .collect()
+            };
+            for (exchange, routing_key) in bindings {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        exchange.as_str().into(),
+                        routing_key.into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -171,11 +255,22 @@ impl Topology {
     /// Deletes everything of this namespace (tests clean up with it).
     pub async fn delete_all(&self, channel: &Channel) -> lapin::Result<()> {
         for consumer in CONSUMERS {
-            let mut queues = vec![self.queue(&consumer), self.dead_queue(&consumer)];
-            queues.extend(RETRY_DELAYS.iter().map(|d| self.retry_queue(&consumer, *d)));
+            let mut queues = vec![self.dead_queue(&consumer)];
+            for queue in self.work_queues(&consumer) {
+                queues.extend(RETRY_DELAYS.iter().map(|d| self.retry_queue(&queue, *d)));
+                queues.push(queue);
+            }
             for queue in queues {
                 channel
                     .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await?;
+            }
+            if self.sharded(&consumer) {
+                channel
+                    .exchange_delete(
+                        self.shard_exchange(&consumer).as_str().into(),
+                        ExchangeDeleteOptions::default(),
+                    )
                     .await?;
             }
         }

@@ -142,6 +142,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .collect()
     }
 
+    /// `PROJECTOR_SHARDS`: how many queues the projector's events are spread over by product
+    /// (1 to 256, default 1). The relay and every projector of a deployment must agree.
+    pub fn projector_shards(&self) -> Result<u16, ConfigError> {
+        let shards: u16 = self.parse("PROJECTOR_SHARDS", 1)?;
+        if (1..=256).contains(&shards) {
+            Ok(shards)
+        } else {
+            Err(ConfigError::new(
+                "PROJECTOR_SHARDS",
+                "must be between 1 and 256",
+            ))
+        }
+    }
+
     /// The prefix for exchanges, queues and Redis keys: short, and safe inside every one of them.
     pub fn namespace(&self) -> Result<String, ConfigError> {
         let ns = self.string("CATALOG_NAMESPACE", "catalog");

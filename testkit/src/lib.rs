@@ -393,15 +393,14 @@ impl Drop for World {
         self.api_shutdown.trigger();
         self.projector_shutdown.trigger();
         let _ = std::fs::remove_dir_all(&self.blob_dir);
-        delete_namespace(&self.amqp_url, REDIS_URL, &self.namespace);
+        delete_namespace(&self.amqp_url, REDIS_URL, self.topology());
     }
 }
 
 /// Deletes a namespace's exchange, queues and Redis keys. Clean-up is async and must run even
 /// while a failed test unwinds, inside or outside a runtime: on a thread of its own.
-pub fn delete_namespace(amqp_url: &str, redis_url: &str, namespace: &str) {
-    let topology = Topology::new(namespace);
-    let namespace = namespace.to_string();
+pub fn delete_namespace(amqp_url: &str, redis_url: &str, topology: Topology) {
+    let namespace = topology.namespace.clone();
     let amqp_url = amqp_url.to_string();
     let redis_url = redis_url.to_string();
     let _ = std::thread::spawn(move || {

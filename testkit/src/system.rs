@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use catalog_support::amqp::Topology;
 use catalog_support::redis_model::RedisReadModel;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -106,6 +107,35 @@ pub struct System {
     dir: PathBuf,
     /// Keep the services' logs when dropped, as after a failed test.
     keep_logs: bool,
+    /// Replicas started so far, for their log files' names.
+    replicas: usize,
+}
+
+/// One more process of a service, started by [`System::start_replica`]; killed when dropped.
+pub struct Replica {
+    pub service: Service,
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Replica {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kills the process without warning (SIGKILL).
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Every JSON line the replica has logged so far.
+    pub fn logs(&self) -> Vec<Value> {
+        read_logs(&self.log)
+    }
 }
 
 impl System {
@@ -162,6 +192,7 @@ impl System {
             running: HashMap::new(),
             dir,
             keep_logs: false,
+            replicas: 0,
         };
         for service in services {
             system.start_service(*service).await;
@@ -194,24 +225,73 @@ impl System {
             "{} runs already",
             service.name()
         );
+        let child = self.launch(service, self.addrs[&service], &self.log_path(service), &[]);
+        self.running.insert(service, Running { child });
+    }
+
+    fn launch(
+        &self,
+        service: Service,
+        addr: SocketAddr,
+        log: &Path,
+        env: &[(String, String)],
+    ) -> Child {
         let (program, args) = service.command();
         // Appended to, so the log of a restarted service holds every run.
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_path(service))
+            .open(log)
             .expect("the log file opens");
-        let child = Command::new(binary(program))
+        Command::new(binary(program))
             .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env(service.addr_var(), addr.to_string())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{program} starts: {e}"));
-        self.running.insert(service, Running { child });
+            .unwrap_or_else(|e| panic!("{program} starts: {e}"))
+    }
+
+    /// Starts one more process of `service`, as a second replica would run: the same
+    /// configuration, its own port and log file (`<service>-<n>.log`), and `env` on top. Waits
+    /// until it is ready.
+    pub async fn start_replica(&mut self, service: Service, env: &[(&str, &str)]) -> Replica {
+        self.replicas += 1;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let log = self
+            .dir
+            .join("logs")
+            .join(format!("{}-{}.log", service.name(), self.replicas));
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = self.launch(service, addr, &log, &env);
+        let replica = Replica {
+            service,
+            child: Some(child),
+            addr,
+            log,
+        };
+        let ready = format!("{}/health/ready", replica.url());
+        let client = &self.client;
+        let answered = eventually(Duration::from_secs(60), || async {
+            let response = client.get(&ready).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        assert!(
+            answered.is_some(),
+            "a replica of {} did not become ready; its log: {}",
+            service.name(),
+            replica.log.display()
+        );
+        replica
     }
 
     /// The value of one of the services' environment variables.
@@ -299,11 +379,7 @@ impl System {
 
     /// Every JSON line the service has logged so far.
     pub fn logs(&self, service: Service) -> Vec<Value> {
-        std::fs::read_to_string(self.log_path(service))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
+        read_logs(&self.log_path(service))
     }
 
     /// The service's `/metrics` text.
@@ -324,7 +400,15 @@ impl Drop for System {
         for running in self.running.values_mut() {
             let _ = running.child.start_kill();
         }
-        delete_namespace(self.var("AMQP_URL"), self.var("REDIS_URL"), &self.namespace);
+        let shards = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PROJECTOR_SHARDS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        let topology = Topology::new(&self.namespace).with_shards(shards);
+        delete_namespace(self.var("AMQP_URL"), self.var("REDIS_URL"), topology);
         if std::thread::panicking() || self.keep_logs {
             eprintln!(
                 "the services' logs are kept in {}",
@@ -335,6 +419,14 @@ impl Drop for System {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+fn read_logs(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }
 
 fn value<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {

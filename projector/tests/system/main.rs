@@ -7,6 +7,7 @@ mod helpers;
 mod metrics;
 mod readiness;
 mod refill;
+mod scale_out;
 mod shutdown;
 mod sweep;
 mod trace;

@@ -147,8 +147,12 @@ impl Node {
                 self.port
             ),
         )?;
-        // No management plugin: it would bind the fixed port 15672.
-        fs::write(self.dir.join("enabled_plugins"), "[].\n")?;
+        // No management plugin: it would bind the fixed port 15672. The consistent-hash
+        // exchange, for sharded projectors.
+        fs::write(
+            self.dir.join("enabled_plugins"),
+            "[rabbitmq_consistent_hash_exchange].\n",
+        )?;
         // The node and the CLI find the cookie in $HOME, which is this directory.
         let cookie = self.dir.join(".erlang.cookie");
         let mut file = fs::File::create(&cookie)?;

@@ -1,0 +1,178 @@
+//! Catalog scaled out on loopback: two command-apis, two query-apis, three projectors over four
+//! shards and two image workers, under load; the active projector and an image worker are
+//! killed. Nothing is lost, both read models match the event store, and no product's version
+//! ever went backwards in either read model.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+const PRODUCTS: usize = 12;
+const ROUNDS: usize = 16;
+
+/// Records every update of the PostgreSQL read model that lowered a product's version.
+async fn guard_order(pool: &PgPool) {
+    sqlx::raw_sql(
+        "CREATE TABLE order_violations (id text, before bigint, after bigint); \
+         CREATE FUNCTION guard_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.version < OLD.version THEN \
+             INSERT INTO order_violations VALUES (NEW.id, OLD.version, NEW.version); \
+           END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER guard_order BEFORE UPDATE ON product_view \
+           FOR EACH ROW EXECUTE FUNCTION guard_order();",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn adjust(system: &System, base: &str, id: &str, delta: i64) {
+    let response = system
+        .client
+        .post(format!("{base}/products/{id}/stock-adjustments"))
+        .bearer_auth(&system.token)
+        .json(&json!({"delta": delta, "reason": "scale-out"}))
+        .send()
+        .await
+        .expect("command-api answers");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Whether any of `logs` says an event was handled.
+fn handled_events(logs: &[Value]) -> usize {
+    logs.iter()
+        .filter(|line| mentions(line, "message", "event handled"))
+        .count()
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_scaled_out_catalog_loses_a_projector_and_an_image_worker_and_stays_exact(pool: PgPool) {
+    guard_order(&pool).await;
+    let shards = [("PROJECTOR_SHARDS", "4")];
+    let mut system = System::start(pool.clone(), &Service::ALL, &shards).await;
+    let command_b = system.start_replica(Service::CommandApi, &shards).await;
+    let query_b = system.start_replica(Service::QueryApi, &shards).await;
+    let projector_b = system.start_replica(Service::Projector, &shards).await;
+    let projector_c = system.start_replica(Service::Projector, &shards).await;
+    let mut images_b = system.start_replica(Service::ImageWorker, &shards).await;
+    let commands = [system.url(Service::CommandApi), command_b.url()];
+
+    // Every version the projectors announce in Redis, in the order they were written.
+    let announced: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let mut pubsub = system.redis.client().get_async_pubsub().await.unwrap();
+    pubsub
+        .subscribe(system.redis.versions_channel())
+        .await
+        .unwrap();
+    let listener = {
+        let announced = Arc::clone(&announced);
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let payload: String = message.get_payload().unwrap_or_default();
+                if let Some((id, version)) = payload.rsplit_once(':') {
+                    let version = version.parse().unwrap_or(0);
+                    announced.lock().unwrap().push((id.to_string(), version));
+                }
+            }
+        })
+    };
+
+    let mut ids = Vec::new();
+    for i in 0..PRODUCTS {
+        ids.push(create(&system, &format!("SCALE-{i}"), 100).await);
+    }
+    let mut images = Vec::new();
+    for round in 0..ROUNDS {
+        for (n, id) in ids.iter().enumerate() {
+            adjust(&system, &commands[(round + n) % 2], id, 1).await;
+        }
+        if round % 4 == 1 {
+            images.push(upload(&system, &ids[round % PRODUCTS], png(640, 480), &[]).await);
+        }
+        if round == ROUNDS / 2 {
+            // The first projector registered first on every shard, so it is the active one.
+            system.kill(Service::Projector).await;
+            images_b.kill().await;
+        }
+    }
+
+    caught_up(&system).await;
+    let processed: i64 = eventually(Duration::from_secs(90), || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM product_image_view WHERE status = 'processing'",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (left == 0).then_some(images.len() as i64)
+    })
+    .await
+    .expect("every image is rendered by the remaining worker");
+    assert_eq!(processed, 4);
+    caught_up(&system).await;
+    for id in &ids {
+        let view: Value = system
+            .client
+            .get(format!("{}/products/{id}", query_b.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["stock"], 100 + ROUNDS as i64, "{id}");
+    }
+    let after_kill = handled_events(&projector_b.logs()) + handled_events(&projector_c.logs());
+    assert!(
+        after_kill > 0,
+        "the standby projectors took over the shards"
+    );
+
+    let output = system
+        .run_tool("projector", &["verify"], Duration::from_secs(120))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "projector verify: {stdout}");
+    assert!(stdout.contains(" 0 mismatches"), "{stdout}");
+
+    let violations: i64 = sqlx::query_scalar("SELECT count(*) FROM order_violations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        violations, 0,
+        "a product's PostgreSQL version went backwards"
+    );
+    listener.abort();
+    let mut latest: HashMap<String, u64> = HashMap::new();
+    for (id, version) in announced.lock().unwrap().iter() {
+        let seen = latest.entry(id.clone()).or_default();
+        assert!(
+            *version >= *seen,
+            "{id} was announced at {version} after {seen} in Redis"
+        );
+        *seen = *version;
+    }
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, max(sequence) FROM events GROUP BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), PRODUCTS);
+    for (id, version) in stored {
+        assert_eq!(
+            latest.get(&id),
+            Some(&(version as u64)),
+            "{id}'s last announcement"
+        );
+    }
+}
