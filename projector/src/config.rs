@@ -21,6 +21,10 @@ pub struct Config {
     /// `PROJECTOR_SHARDS`: queues the events are spread over by product; every projector
     /// process consumes all of them, one process active per queue (see `amqp`).
     pub shards: u16,
+    /// `PROJECTOR_INSTANCE`, `PROJECTOR_REPLICAS` and `PROJECTOR_STANDBY_AFTER_SECS`: which
+    /// shards this process asks for first, and when it stands by for the others
+    /// (`consumer::Placement`).
+    pub placement: crate::consumer::Placement,
     /// `PROJECTOR_HTTP_ADDR`: where `/metrics` and `/health/*` are served.
     pub http_addr: SocketAddr,
     /// `BLOB_STORE`: where image originals and renditions live (image worker).
@@ -60,6 +64,13 @@ impl Config {
             namespace: env.namespace()?,
             prefetch: env.parse("PROJECTOR_PREFETCH", 256u16)?.max(1),
             shards: env.projector_shards()?,
+            placement: crate::consumer::Placement {
+                instance: env.parse("PROJECTOR_INSTANCE", 0u16)?,
+                replicas: env.parse("PROJECTOR_REPLICAS", 1u16)?,
+                standby_after: Duration::from_secs(
+                    env.parse("PROJECTOR_STANDBY_AFTER_SECS", 10u64)?,
+                ),
+            },
             http_addr: env.parse(
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),

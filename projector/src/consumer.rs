@@ -89,9 +89,51 @@ pub struct Stats {
     pub link: Link,
 }
 
+/// Which of a sharded consumer's queues this process asks for first. A queue's single active
+/// consumer is the one that registered first (RabbitMQ 3.10 has no priorities for it), so
+/// processes that start together split the shards when each registers on its own share at
+/// once and on the rest, as standby, a while later. Without a placement a process registers on
+/// every shard at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placement {
+    /// This process's index among the projector replicas (`PROJECTOR_INSTANCE`).
+    pub instance: u16,
+    /// How many projector replicas share the shards (`PROJECTOR_REPLICAS`); 0 or 1: no
+    /// preference.
+    pub replicas: u16,
+    /// How long after connecting a process registers as standby on the other shards
+    /// (`PROJECTOR_STANDBY_AFTER_SECS`): replicas starting within it each get their own.
+    pub standby_after: Duration,
+}
+
+impl Placement {
+    fn prefers(&self, shard: usize) -> bool {
+        self.replicas <= 1 || shard % self.replicas as usize == self.instance as usize
+    }
+}
+
+/// Registers a consumer on `queue`; its deliveries carry the queue's name, where a retry must
+/// return them.
+async fn subscribe(
+    channel: &Channel,
+    queue: &str,
+) -> lapin::Result<impl futures::Stream<Item = lapin::Result<(Arc<str>, Delivery)>>> {
+    let stream = channel
+        .basic_consume(
+            queue.into(),
+            format!("{queue}-{}", std::process::id()).as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let queue: Arc<str> = Arc::from(queue);
+    Ok(stream.map(move |delivery| delivery.map(|d| (Arc::clone(&queue), d))))
+}
+
 pub struct Consumer<H: Handler> {
     pub handler: Arc<H>,
     pub topology: Topology,
+    pub placement: Placement,
     pub stats: Arc<Stats>,
     /// Messages handled at once. 1 keeps delivery order, which the read models rely on; the
     /// image worker handles several at once, since images are independent of each other.
@@ -147,21 +189,24 @@ impl<H: Handler> Consumer<H> {
         // One consumer per work queue (one per shard when sharded), merged into one stream;
         // each item keeps the queue it came from, where a retry must return it.
         let queues = self.topology.work_queues(&spec);
-        let mut streams = Vec::with_capacity(queues.len());
-        for queue in &queues {
-            let stream = channel
-                .basic_consume(
-                    queue.as_str().into(),
-                    format!("{queue}-{}", std::process::id()).as_str().into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            let queue: Arc<str> = Arc::from(queue.as_str());
-            streams.push(stream.map(move |delivery| delivery.map(|d| (Arc::clone(&queue), d))));
+        let (mut own, mut standby): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        for (shard, queue) in queues.into_iter().enumerate() {
+            match self.placement.prefers(shard) {
+                true => own.push(queue),
+                false => standby.push(queue),
+            }
         }
-        let mut consumer = futures::stream::select_all(streams);
-        tracing::info!(queues = ?queues, "consuming");
+        if own.is_empty() {
+            // More replicas than shards: this one is a standby everywhere.
+            own = std::mem::take(&mut standby);
+        }
+        let mut consumer = futures::stream::SelectAll::new();
+        for queue in &own {
+            consumer.push(subscribe(&channel, queue).await?);
+        }
+        tracing::info!(queues = ?own, "consuming");
+        let standby_timer = tokio::time::sleep(self.placement.standby_after);
+        tokio::pin!(standby_timer);
         self.stats.link.set(true);
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
@@ -213,6 +258,14 @@ impl<H: Handler> Consumer<H> {
                             drop(slot);
                         });
                     }
+                }
+                () = &mut standby_timer, if !standby.is_empty() => {
+                    drop(slot);
+                    for queue in &standby {
+                        consumer.push(subscribe(&channel, queue).await?);
+                    }
+                    tracing::info!(queues = ?standby, "standing by to take over");
+                    standby.clear();
                 }
                 failure = failed_rx.recv() => {
                     if let Some(err) = failure {
@@ -497,6 +550,32 @@ pub async fn report_status(stats: Arc<Stats>, every: Duration, shutdown: Shutdow
             lag_ms = stats.last_lag_ms.load(Ordering::Relaxed),
             position = stats.last_position.load(Ordering::Relaxed),
             "status"
+        );
+    }
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::Placement;
+
+    #[test]
+    fn replicas_split_the_shards_between_them() {
+        let shards = 0..8;
+        let owners: Vec<Vec<usize>> = (0..3)
+            .map(|instance| {
+                let placement = Placement {
+                    instance,
+                    replicas: 3,
+                    ..Placement::default()
+                };
+                shards.clone().filter(|s| placement.prefers(*s)).collect()
+            })
+            .collect();
+        assert_eq!(owners, vec![vec![0, 3, 6], vec![1, 4, 7], vec![2, 5]]);
+        let alone = Placement::default();
+        assert!(
+            shards.clone().all(|s| alone.prefers(s)),
+            "without replicas: every shard"
         );
     }
 }

@@ -142,6 +142,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     stats: Arc::clone(&stats),
                 }),
                 topology: Topology::new(&config.namespace).with_shards(config.shards),
+                placement: config.placement,
                 stats,
                 concurrency: 1,
             };
@@ -189,6 +190,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     stats: Arc::clone(&stats),
                 }),
                 topology: Topology::new(&config.namespace),
+                placement: Default::default(),
                 stats,
                 concurrency: config.image_concurrency,
             };

@@ -227,6 +227,7 @@ impl World {
                 stats: self.stats.clone(),
             }),
             topology: self.topology(),
+            placement: Default::default(),
             stats: self.stats.clone(),
             concurrency: 1,
         };
@@ -252,6 +253,7 @@ impl World {
                 stats: self.image_stats.clone(),
             }),
             topology: self.topology(),
+            placement: Default::default(),
             stats: self.image_stats.clone(),
             concurrency: 2,
         };
