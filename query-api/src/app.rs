@@ -36,6 +36,8 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub config: Arc<Config>,
     pub pool: PgPool,
+    /// Where lists and searches are read: the read replica, or `pool` without one.
+    pub lists: PgPool,
     pub redis: RedisReadModel,
     pub auth: Arc<Authenticator>,
     pub reader: Arc<ProductReader>,
@@ -71,6 +73,11 @@ impl Application {
         )
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
+        let lists = match &config.database_replica_url {
+            Some(url) => catalog_support::db::pool(url.expose(), config.database_max_connections)
+                .context("DATABASE_REPLICA_URL cannot be used")?,
+            None => pool.clone(),
+        };
         let local = Arc::new(LocalCache::new(config.local_cache_bytes));
         let state = AppState(Arc::new(Shared {
             blobs,
@@ -87,6 +94,7 @@ impl Application {
             config: Arc::new(config),
             redis,
             pool,
+            lists,
         }));
         Ok(Self {
             listener,
@@ -118,6 +126,7 @@ impl Application {
         shutdown.trigger();
         let _ = watch.await;
         self.state.pool.close().await;
+        self.state.lists.close().await;
         tracing::info!("query-api stopped");
         Ok(())
     }

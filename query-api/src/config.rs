@@ -13,6 +13,10 @@ pub struct Config {
     pub database_url: Secret,
     /// `DATABASE_MAX_CONNECTIONS`: pool size.
     pub database_max_connections: u32,
+    /// `DATABASE_REPLICA_URL`: a PostgreSQL read replica that product lists and searches are
+    /// read from, when set. Reads by id (and their `min_version` waits), history and past
+    /// versions stay on `DATABASE_URL`: they must see what was just written.
+    pub database_replica_url: Option<Secret>,
     /// `REDIS_URL`: the Redis read model. Optional at run time: without it reads come from
     /// PostgreSQL.
     pub redis_url: Secret,
@@ -52,6 +56,8 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
+            database_replica_url: env
+                .optional_url("DATABASE_REPLICA_URL", &["postgres", "postgresql"])?,
             redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
             jwt_secret: env.required_secret("JWT_SECRET")?,

@@ -87,7 +87,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// A URL with one of the given schemes. The value is never echoed back in the error, since
     /// connection URLs carry passwords.
     pub fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
-        let raw = self.string(var, default);
+        Self::checked_url(var, self.string(var, default), schemes)
+    }
+
+    /// A URL that may be left unset (or empty): `None` then.
+    pub fn optional_url(&self, var: &str, schemes: &[&str]) -> Result<Option<Secret>, ConfigError> {
+        match self.get(var).filter(|v| !v.trim().is_empty()) {
+            Some(raw) => Self::checked_url(var, raw, schemes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn checked_url(var: &str, raw: String, schemes: &[&str]) -> Result<Secret, ConfigError> {
         let parsed = url::Url::parse(&raw)
             .map_err(|e| ConfigError::new(var, format!("is not a valid URL ({e})")))?;
         if !schemes.contains(&parsed.scheme()) {

@@ -52,7 +52,12 @@ impl Dependency {
 
     /// PostgreSQL answers a query (every service needs it).
     pub fn postgres(pool: PgPool) -> Self {
-        Self::new("postgres", Need::Required, move || {
+        Self::postgres_named("postgres", pool)
+    }
+
+    /// A PostgreSQL server under another name (a read replica, say).
+    pub fn postgres_named(name: &'static str, pool: PgPool) -> Self {
+        Self::new(name, Need::Required, move || {
             let pool = pool.clone();
             async move {
                 sqlx::query("SELECT 1")

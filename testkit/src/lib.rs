@@ -85,6 +85,8 @@ pub struct Options {
     pub image_worker: bool,
     /// Extra command-api settings (upload limits, say).
     pub command_api: Vec<(&'static str, String)>,
+    /// Extra query-api settings (a read replica, say).
+    pub query_api_env: Vec<(&'static str, String)>,
 }
 
 impl Options {
@@ -97,6 +99,7 @@ impl Options {
             query_redis_url: None,
             image_worker: false,
             command_api: Vec::new(),
+            query_api_env: Vec::new(),
         }
     }
 
@@ -154,14 +157,20 @@ impl World {
                     .query_redis_url
                     .clone()
                     .unwrap_or_else(|| REDIS_URL.to_string());
-                let config = query_api::Config::from_env(&from_pairs(&[
+                let mut settings: Vec<(&str, &str)> = options
+                    .query_api_env
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect();
+                settings.extend_from_slice(&[
                     ("JWT_SECRET", SECRET),
                     ("QUERY_API_ADDR", "127.0.0.1:0"),
                     ("CATALOG_NAMESPACE", &namespace),
                     ("REDIS_URL", &redis_url),
                     ("BLOB_STORE", &blob_url),
-                ]))
-                .expect("valid query-api config");
+                ]);
+                let config = query_api::Config::from_env(&from_pairs(&settings))
+                    .expect("valid query-api config");
                 let app = query_api::Application::with_pool(config, pool.clone())
                     .await
                     .expect("query-api builds");

@@ -408,3 +408,65 @@ async fn a_bomb_that_reaches_the_worker_fails_without_being_decoded(pool: PgPool
         "{bomb}"
     );
 }
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn an_image_delivered_to_two_workers_is_processed_once(pool: PgPool) {
+    // No relay: the test publishes the upload's event itself, three times, to two competing
+    // image workers.
+    let options = Options {
+        image_worker: true,
+        ..Options::new(false, false)
+    };
+    let world = World::start(pool.clone(), options).await;
+    world.start_image_worker();
+    let id = world.create("IMG-TWICE").await;
+    let response = upload(
+        &world,
+        &id,
+        samples::jpeg(&samples::gradient(900, 600)),
+        "a.jpg",
+        "image/jpeg",
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let attached = world
+        .wire_events(&id)
+        .await
+        .pop()
+        .expect("the upload's event");
+    assert_eq!(attached.event_type, "ImageAttached");
+    world
+        .publish(&[attached.clone(), attached.clone(), attached])
+        .await;
+
+    let outcomes = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE aggregate_id = $1 \
+             AND event_type IN ('ImageProcessed', 'ImageProcessingFailed')",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let processed = eventually(Duration::from_secs(60), || async {
+        (outcomes().await > 0).then_some(())
+    })
+    .await;
+    assert!(processed.is_some(), "the image was processed");
+    // The other deliveries are rendered or skipped within moments; a second outcome would be
+    // stored by then.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        outcomes().await,
+        1,
+        "one outcome recorded for three deliveries"
+    );
+    let types: Vec<String> = world
+        .wire_events(&id)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["ProductCreated", "ImageAttached", "ImageProcessed"]);
+}

@@ -18,13 +18,20 @@ pub fn router(state: AppState) -> Router {
         scope: SCOPE_AUDIT,
     };
     let audit = audit::router().route_layer(middleware::from_fn_with_state(auditor, require_scope));
-    let checks = vec![
+    let mut checks = vec![
         Dependency::postgres(state.pool.clone()),
         // Reads fall back to PostgreSQL without Redis: degraded, still ready.
         Dependency::redis(state.redis.clone(), Need::Optional),
         // Only rendition downloads need the blob store.
         Dependency::blobs(state.blobs.clone(), Need::Optional),
     ];
+    if state.config.database_replica_url.is_some() {
+        // Lists and searches need it.
+        checks.push(Dependency::postgres_named(
+            "postgres-replica",
+            state.lists.clone(),
+        ));
+    }
     Router::new()
         .merge(products::router())
         .merge(images::router())

@@ -147,7 +147,7 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(query.as_deref())?;
-    let (items, next_cursor) = query.run(&app.pool).await?;
+    let (items, next_cursor) = query.run(&app.lists).await?;
     Ok(Json(Page { items, next_cursor }).into_response())
 }
 

@@ -6,3 +6,4 @@ mod by_id;
 mod explain;
 mod lists;
 mod openapi;
+mod replica;
