@@ -112,12 +112,19 @@ impl Placement {
     }
 }
 
-/// Registers a consumer on `queue`; its deliveries carry the queue's name, where a retry must
+/// Registers a consumer on `queue`, on a channel of its own: delivery tags are per channel, so
+/// a batch acknowledges each queue's deliveries up to its last one without touching another
+/// queue's (see `handle_in_order`). Its deliveries carry the queue's name, where a retry must
 /// return them.
 async fn subscribe(
-    channel: &Channel,
+    connection: &lapin::Connection,
     queue: &str,
+    prefetch: u16,
 ) -> lapin::Result<impl futures::Stream<Item = lapin::Result<(Arc<str>, Delivery)>>> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
     let stream = channel
         .basic_consume(
             queue.into(),
@@ -177,9 +184,6 @@ impl<H: Handler> Consumer<H> {
             .context("connecting to RabbitMQ")?;
         let channel = connection.create_channel().await?;
         self.topology.declare_consumer(&channel, &spec).await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
         // Retries and dead letters are published on their own confirmed channel before the
         // original is acked, so a message is never lost between the two.
         let republish = connection.create_channel().await?;
@@ -202,7 +206,7 @@ impl<H: Handler> Consumer<H> {
         }
         let mut consumer = futures::stream::SelectAll::new();
         for queue in &own {
-            consumer.push(subscribe(&channel, queue).await?);
+            consumer.push(subscribe(&connection, queue, prefetch).await?);
         }
         tracing::info!(queues = ?own, "consuming");
         let standby_timer = tokio::time::sleep(self.placement.standby_after);
@@ -262,7 +266,7 @@ impl<H: Handler> Consumer<H> {
                 () = &mut standby_timer, if !standby.is_empty() => {
                     drop(slot);
                     for queue in &standby {
-                        consumer.push(subscribe(&channel, queue).await?);
+                        consumer.push(subscribe(&connection, queue, prefetch).await?);
                     }
                     tracing::info!(queues = ?standby, "standing by to take over");
                     standby.clear();
@@ -330,10 +334,19 @@ impl<H: Handler> Worker<H> {
                             metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => "ack")
                                 .increment(1);
                         }
-                        // Every earlier delivery of this channel (of any of its queues) is
-                        // settled or in this batch: one ack for all.
-                        let (_, last) = deliveries.last().expect("more than one");
-                        last.ack(BasicAckOptions { multiple: true }).await?;
+                        // Each queue has a channel of its own, and every earlier delivery of
+                        // a channel is settled or in this batch: one ack per queue, for all of
+                        // its deliveries, on the last of them.
+                        let mut last_of: Vec<(&Arc<str>, &Delivery)> = Vec::new();
+                        for (queue, delivery) in &deliveries {
+                            match last_of.iter_mut().find(|(q, _)| *q == queue) {
+                                Some(entry) => entry.1 = delivery,
+                                None => last_of.push((queue, delivery)),
+                            }
+                        }
+                        for (_, last) in last_of {
+                            last.ack(BasicAckOptions { multiple: true }).await?;
+                        }
                         return Ok(());
                     }
                     Ok(Err(err)) => {

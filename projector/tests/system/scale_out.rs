@@ -190,3 +190,46 @@ async fn a_scaled_out_catalog_loses_a_projector_and_an_image_worker_and_stays_ex
         );
     }
 }
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn one_projector_drains_a_backlog_spread_over_four_shards_without_reconnecting(pool: PgPool) {
+    // Small batches: many of them, each acknowledged as it ends.
+    let env = [("PROJECTOR_SHARDS", "4"), ("PROJECTOR_PREFETCH", "8")];
+    let mut system = System::start(pool.clone(), &[Service::CommandApi], &env).await;
+    let base = system.url(Service::CommandApi);
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(create(&system, &format!("BACKLOG-{i}"), 100).await);
+    }
+    for _ in 0..8 {
+        for id in &ids {
+            adjust(&system, &base, id, 1).await;
+        }
+    }
+    // Everything waits in the four shard queues before the projector starts, so its batches
+    // mix deliveries from every shard.
+    let last: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let relayed = eventually(Duration::from_secs(30), || async {
+        let position: i64 = sqlx::query_scalar("SELECT max(position) FROM relay_checkpoints")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (position == last).then_some(())
+    })
+    .await;
+    assert!(relayed.is_some(), "the relay published the backlog");
+    system.start_service(Service::Projector).await;
+    caught_up(&system).await;
+    let reconnected = system
+        .logs(Service::Projector)
+        .iter()
+        .filter(|line| mentions(line, "message", "consumer stopped; reconnecting"))
+        .count();
+    assert_eq!(reconnected, 0, "the projector kept its connection");
+    let metrics = system.metrics(Service::Projector).await;
+    let redelivered = series(&metrics, "catalog_consumer_redeliveries_total", &[]).unwrap_or(0.0);
+    assert_eq!(redelivered, 0.0, "no message was delivered twice");
+}
