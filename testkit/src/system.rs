@@ -203,7 +203,12 @@ impl System {
     /// Starts `service` (again) on its port and waits until it is ready.
     pub async fn start_service(&mut self, service: Service) {
         self.spawn(service);
-        let ready = format!("{}/health/ready", self.url(service));
+        self.wait_until_ready(&self.url(service), service.name(), &self.log_path(service))
+            .await;
+    }
+
+    async fn wait_until_ready(&self, base: &str, what: &str, log: &Path) {
+        let ready = format!("{base}/health/ready");
         let client = &self.client;
         let answered = eventually(Duration::from_secs(60), || async {
             let response = client.get(&ready).send().await.ok()?;
@@ -212,9 +217,8 @@ impl System {
         .await;
         assert!(
             answered.is_some(),
-            "{} did not become ready; its log: {}",
-            service.name(),
-            self.log_path(service).display()
+            "{what} did not become ready; its log: {}",
+            log.display()
         );
     }
 
@@ -278,19 +282,9 @@ impl System {
             addr,
             log,
         };
-        let ready = format!("{}/health/ready", replica.url());
-        let client = &self.client;
-        let answered = eventually(Duration::from_secs(60), || async {
-            let response = client.get(&ready).send().await.ok()?;
-            response.status().is_success().then_some(())
-        })
-        .await;
-        assert!(
-            answered.is_some(),
-            "a replica of {} did not become ready; its log: {}",
-            service.name(),
-            replica.log.display()
-        );
+        let what = format!("a replica of {}", service.name());
+        self.wait_until_ready(&replica.url(), &what, &replica.log)
+            .await;
         replica
     }
 
