@@ -416,16 +416,26 @@ pub fn delete_namespace(amqp_url: &str, redis_url: &str, topology: Topology) {
     let redis_url = redis_url.to_string();
     let _ = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async {
+        // Best effort, and bounded: a broker that stops answering must not hang the caller.
+        let broker = async {
             if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
                 if let Ok(channel) = connection.create_channel().await {
                     let _ = topology.delete_all(&channel).await;
                 }
                 let _ = connection.close(200, "clean-up".into()).await;
             }
+        };
+        let redis = async {
             if let Ok(redis) = RedisReadModel::connect(&redis_url, &namespace).await {
                 let _ = redis.delete_all().await;
             }
+        };
+        runtime.block_on(async {
+            let limit = Duration::from_secs(15);
+            if tokio::time::timeout(limit, broker).await.is_err() {
+                eprintln!("deleting the queues of {namespace} took over {limit:?}; left behind");
+            }
+            let _ = tokio::time::timeout(limit, redis).await;
         });
     })
     .join();
