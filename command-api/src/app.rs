@@ -161,15 +161,13 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn purge_idempotency_keys(idempotency: Idempotency, shutdown: Shutdown) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => match idempotency.purge_expired().await {
+    shutdown
+        .every(Duration::from_secs(3600), || async {
+            match idempotency.purge_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
                 Err(err) => tracing::warn!(error = %err, "idempotency purge failed; will retry"),
-            },
-            () = shutdown.wait() => return,
-        }
-    }
+            }
+        })
+        .await;
 }

@@ -24,38 +24,35 @@ pub async fn keep_redis_filled(
     every: Duration,
     shutdown: Shutdown,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.wait() => return,
-        }
-        // Unreachable Redis: nothing to do until it is back (the consumer reports it).
-        let Ok(false) = redis.is_filled().await else {
-            continue;
-        };
-        match redis.begin_refill(LEASE).await {
-            Ok(true) => {}
-            _ => continue,
-        }
-        let started = std::time::Instant::now();
-        match refill(&pool, &redis).await {
-            Ok(count) => match redis.end_refill().await {
-                Ok(true) => tracing::info!(
-                    documents = count,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "Redis was empty; refilled it from the PostgreSQL read model"
-                ),
-                Ok(false) => {
-                    tracing::warn!("Redis was emptied again during its refill; refilling anew")
-                }
-                Err(err) => tracing::warn!(error = %err, "could not mark Redis as refilled"),
-            },
-            Err(err) => {
-                tracing::warn!(error = %err, "refilling Redis failed; will retry");
-                let _ = redis.abandon_refill().await;
+    shutdown
+        .every(every, || refill_if_emptied(&pool, &redis))
+        .await;
+}
+
+async fn refill_if_emptied(pool: &PgPool, redis: &RedisReadModel) {
+    // Unreachable Redis: nothing to do until it is back (the consumer reports it).
+    let Ok(false) = redis.is_filled().await else {
+        return;
+    };
+    let Ok(true) = redis.begin_refill(LEASE).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    match refill(pool, redis).await {
+        Ok(count) => match redis.end_refill().await {
+            Ok(true) => tracing::info!(
+                documents = count,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Redis was empty; refilled it from the PostgreSQL read model"
+            ),
+            Ok(false) => {
+                tracing::warn!("Redis was emptied again during its refill; refilling anew")
             }
+            Err(err) => tracing::warn!(error = %err, "could not mark Redis as refilled"),
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "refilling Redis failed; will retry");
+            let _ = redis.abandon_refill().await;
         }
     }
 }

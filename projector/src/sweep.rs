@@ -23,17 +23,13 @@ pub struct Sweep {
 
 impl Sweep {
     pub async fn run(self, shutdown: Shutdown) {
-        let mut tick = tokio::time::interval(self.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = shutdown.wait() => return,
-            }
-            if let Err(err) = self.round().await {
-                tracing::warn!(error = %err, "sweeping abandoned uploads failed; will retry");
-            }
-        }
+        shutdown
+            .every(self.every, || async {
+                if let Err(err) = self.round().await {
+                    tracing::warn!(error = %err, "sweeping abandoned uploads failed; will retry");
+                }
+            })
+            .await;
     }
 
     /// One pass over the abandoned intents; returns how many originals were deleted.

@@ -1,4 +1,8 @@
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
 pub async fn signal() {
@@ -57,5 +61,23 @@ impl Shutdown {
         let mut receiver = self.receiver.clone();
         // An error means every sender is gone, which can only happen once we are shutting down.
         let _ = receiver.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Runs `round` now and then every `period` until shutdown is triggered. A round in progress
+    /// finishes first, and a slow round delays the next instead of bunching them up.
+    pub async fn every<F, Fut>(&self, period: Duration, mut round: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.wait() => return,
+            }
+            round().await;
+        }
     }
 }
