@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use catalog_support::amqp::{Topology, CONSUMERS};
 use catalog_testkit::system::System;
+use catalog_testkit::PRODUCTS_BEHIND;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use sqlx::PgPool;
@@ -97,13 +98,11 @@ async fn quiet(pool: &PgPool) -> Option<(Duration, Duration)> {
     let started = Instant::now();
     let mut caught_up = None;
     while started.elapsed() < QUIET_LIMIT {
-        let settled: Result<(i64, i64, i64), _> = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
-                     GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-                     WHERE p.version IS DISTINCT FROM e.v), \
+        let settled: Result<(i64, i64, i64), _> = sqlx::query_as(&format!(
+            "SELECT ({PRODUCTS_BEHIND}), \
                     (SELECT count(*) FROM product_image_view WHERE status = 'processing'), \
-                    (SELECT count(*) FROM upload_intents)",
-        )
+                    (SELECT count(*) FROM upload_intents)"
+        ))
         .fetch_one(pool)
         .await;
         if let Ok((behind, processing, intents)) = settled {

@@ -97,12 +97,12 @@ struct Routes {
 }
 
 impl Stage {
-    /// Starts every service against the private dependencies (or the addresses in `env`) and
-    /// the workload.
+    /// Starts every service against the private dependencies, and the workload.
     async fn start(deps: &Deps, settings: Settings, mix: Mix, image: Bytes) -> Self {
         Self::start_with(deps, settings, mix, image, Routes::default()).await
     }
 
+    /// The same, with the services reaching their dependencies through `routes`.
     async fn start_with(
         deps: &Deps,
         settings: Settings,

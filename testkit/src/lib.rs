@@ -496,18 +496,19 @@ pub async fn tap_events(
         .unwrap()
 }
 
+/// How many products' PostgreSQL read-model version differs from their last stored event.
+pub const PRODUCTS_BEHIND: &str = "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v \
+     FROM events GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+     WHERE p.version IS DISTINCT FROM e.v";
+
 /// Waits up to `limit` until every product's PostgreSQL read-model version equals its last
 /// stored event; fails the test otherwise.
 pub async fn read_model_caught_up(pool: &PgPool, limit: Duration) {
     let caught_up = eventually(limit, || async {
-        let behind: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
-             GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-             WHERE p.version IS DISTINCT FROM e.v",
-        )
-        .fetch_one(pool)
-        .await
-        .ok()?;
+        let behind: i64 = sqlx::query_scalar(PRODUCTS_BEHIND)
+            .fetch_one(pool)
+            .await
+            .ok()?;
         (behind == 0).then_some(())
     })
     .await;

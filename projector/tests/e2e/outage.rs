@@ -33,14 +33,10 @@ enum Broker {
 
 /// Products whose PostgreSQL view is behind their last stored event.
 async fn behind(pool: &PgPool) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events \
-         GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-         WHERE p.version IS DISTINCT FROM e.v",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
+    sqlx::query_scalar(PRODUCTS_BEHIND)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 fn refuses(port: u16) -> bool {
