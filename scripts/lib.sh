@@ -13,6 +13,15 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # A TCP port that accepts connections (bash's /dev/tcp: no client tools needed).
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# Installs a Debian package when its command is missing (as root, which CI is); otherwise
+# stops with what to install.
+need() { # command, Debian package
+  command -v "$1" >/dev/null && return
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "$1 is missing: install $2"
+  log "installing $2"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
 wait_for() { # name, seconds, command...
   local name=$1 seconds=$2; shift 2
   local deadline=$((SECONDS + seconds))

@@ -1,6 +1,6 @@
 //! The one error type of command-api, and the one place it becomes HTTP.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use catalog_domain::{FieldError, ProductError};
 use catalog_support::event_store::StoreError;
@@ -154,12 +154,16 @@ impl IntoResponse for ApiError {
                 "Command refused in the product's current state",
                 detail,
             ),
-            Self::PreconditionFailed { .. } => Problem::new(
+            // The current version, in the body and as the ETag, lets a client show what it
+            // missed and retry against it without another read.
+            Self::PreconditionFailed { current } => Problem::new(
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",
                 "Version mismatch",
                 detail,
-            ),
+            )
+            .with_extension("current_version", current.into())
+            .with_header(header::ETAG, crate::routes::products::etag(current)),
             Self::Contention => Problem::new(
                 StatusCode::CONFLICT,
                 "contention",

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::local_cache::LocalCache;
 use crate::reader::ProductReader;
 use crate::routes;
+use crate::routes::status::StatusCache;
 use crate::versions::VersionWatch;
 
 /// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
@@ -43,6 +44,7 @@ pub struct Shared {
     pub reader: Arc<ProductReader>,
     pub versions: Arc<VersionWatch>,
     pub blobs: BlobStore,
+    pub status: StatusCache,
 }
 
 pub struct Application {
@@ -92,6 +94,7 @@ impl Application {
             )),
             versions: VersionWatch::new(local),
             config: Arc::new(config),
+            status: StatusCache::default(),
             redis,
             pool,
             lists,

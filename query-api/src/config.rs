@@ -33,6 +33,10 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call from; empty (the
     /// default) turns CORS off.
     pub cors_allowed_origins: Vec<String>,
+    /// `CONSOLE_COMMAND_API_ORIGIN`: where the console served at `/console/` sends commands
+    /// (`scheme://host[:port]` of command-api, whose `CORS_ALLOWED_ORIGINS` must name this
+    /// service's origin); unset, the console only reads.
+    pub console_command_api: Option<String>,
     /// `CATALOG_NAMESPACE`: prefix of Redis keys and channels.
     pub namespace: String,
     /// `MIN_VERSION_WAIT_MS`: how long `?min_version=` waits for the read model (2 s by contract).
@@ -65,6 +69,7 @@ impl Config {
             jwt_audience: env.get("JWT_AUDIENCE"),
             jwt_issuer: env.get("JWT_ISSUER"),
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
+            console_command_api: env.optional_origin("CONSOLE_COMMAND_API_ORIGIN")?,
             namespace: env.namespace()?,
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
             blob_store: env.blob_store()?,

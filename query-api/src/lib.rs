@@ -7,11 +7,13 @@
 //! - [`local_cache`]: the products read recently, as JSON bytes, kept coherent by announcements.
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
 //! - [`listing`]: list filters, sorting and keyset cursors.
+//! - [`console`]: the web console, its files compiled into the binary.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
 //! - [`openapi`]: the OpenAPI 3.1 document of these routes, served at `/openapi.json`.
 
 pub mod app;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod listing;
 pub mod local_cache;

@@ -8,7 +8,7 @@ use catalog_domain::ProductStatus;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::routes::{audit, images, products};
+use crate::routes::{audit, images, products, status};
 
 pub use catalog_support::openapi::{
     Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, BEARER,
@@ -30,6 +30,7 @@ pub use catalog_support::openapi::{
         audit::history,
         audit::version_at,
         images::rendition,
+        status::status,
     ),
     // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
     components(schemas(catalog_domain::RenditionView)),
@@ -37,6 +38,7 @@ pub use catalog_support::openapi::{
         (name = "products", description = "Products as the read models hold them"),
         (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
         (name = "images", description = "Image renditions"),
+        (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
     ),
 )]
 struct QueryApi;

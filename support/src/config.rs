@@ -137,20 +137,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         raw.split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())
-            .map(|origin| {
-                let url = url::Url::parse(origin).map_err(|e| {
-                    ConfigError::new(var, format!("{origin:?} is not an origin ({e})"))
-                })?;
-                let bare = url.path() == "/" && url.query().is_none() && !origin.ends_with('/');
-                if !matches!(url.scheme(), "http" | "https") || !bare {
-                    return Err(ConfigError::new(
-                        var,
-                        format!("{origin:?} must be scheme://host[:port], nothing more"),
-                    ));
-                }
-                Ok(origin.to_string())
-            })
+            .map(|origin| parse_origin(var, origin))
             .collect()
+    }
+
+    /// One `scheme://host[:port]` origin, when set.
+    pub fn optional_origin(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        self.get(var)
+            .map(|raw| raw.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .map(|origin| parse_origin(var, &origin))
+            .transpose()
     }
 
     /// `PROJECTOR_SHARDS`: how many queues the projector's events are spread over by product
@@ -183,6 +180,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ))
         }
     }
+}
+
+fn parse_origin(var: &str, origin: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(origin)
+        .map_err(|e| ConfigError::new(var, format!("{origin:?} is not an origin ({e})")))?;
+    let bare = url.path() == "/" && url.query().is_none() && !origin.ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || !bare {
+        return Err(ConfigError::new(
+            var,
+            format!("{origin:?} must be scheme://host[:port], nothing more"),
+        ));
+    }
+    Ok(origin.to_string())
 }
 
 #[cfg(test)]

@@ -134,6 +134,13 @@ fn retry_after() -> Header {
     header_of(Type::Integer, "Seconds to wait before retrying")
 }
 
+fn etag() -> Header {
+    header_of(
+        Type::String,
+        "`\"<version>\"`: the product's current version",
+    )
+}
+
 fn challenge() -> Header {
     HeaderBuilder::new()
         .schema(
@@ -192,7 +199,9 @@ problem_responses! {
                  Idempotency-Key still in progress (then with `Retry-After`)",
         "Retry-After" = retry_after();
     PreconditionFailed => "`If-Match` names another version than the product's; nothing was \
-                           written";
+                           written. The body's `current_version` and the `ETag` name the \
+                           product's version now",
+        "ETag" = etag();
     PayloadTooLarge => "The body is over its limit (1 MiB of JSON, 20 MiB of upload by default)";
     UnsupportedMediaType => "The body is not sent as the media type this route reads, or the \
                              upload is not a JPEG, PNG, WebP or GIF image";

@@ -293,6 +293,13 @@ impl System {
         value(&self.env, key)
     }
 
+    /// Sets one of the services' environment variables for the services started from now on:
+    /// with `start(pool, &[], ..)` first, a variable can name another service's address.
+    pub fn set_var(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Keeps the services' logs after the system is dropped; returns where they are.
     pub fn keep_logs(&mut self) -> PathBuf {
         self.keep_logs = true;

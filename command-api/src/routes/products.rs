@@ -64,7 +64,7 @@ pub(super) fn created(id: &str, version: u64) -> Response {
 }
 
 /// `"<version>"`: every command answers with the product's version as its entity tag.
-pub(super) fn etag(version: u64) -> HeaderValue {
+pub(crate) fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 

@@ -330,7 +330,10 @@ async fn if_match_with_a_stale_version_is_412_and_writes_nothing(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_problem(stale, StatusCode::PRECONDITION_FAILED).await;
+    // The answer names the current version, so a client can retry against it at once.
+    assert_eq!(stale.headers()["etag"], "\"2\"");
+    let problem = assert_problem(stale, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(problem["current_version"], 2);
     assert_eq!(app.events(&id).await.len(), 2);
 
     let current = app

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod images;
 pub(crate) mod products;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(products::router())
         .merge(images::router())
+        .merge(status::router())
+        .merge(crate::console::router())
         .merge(audit)
         .fallback(catalog_support::http::not_found)
         .method_not_allowed_fallback(catalog_support::http::method_not_allowed)

@@ -3,7 +3,9 @@
 
 mod audit;
 mod by_id;
+mod console;
 mod explain;
 mod lists;
 mod openapi;
 mod replica;
+mod status;

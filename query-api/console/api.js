@@ -1,0 +1,182 @@
+// Talking to Catalog: reads from the query API (this page's origin), commands to the command
+// API named in /console/config.json. Errors come back as `ApiError`s carrying the service's
+// problem+json, so every view can show the service's own words.
+
+const TOKEN_KEY = "catalog.console.token";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem ?? {};
+  }
+
+  /** The field errors of a 422, as {field: message}. */
+  get fields() {
+    return Object.fromEntries((this.problem.errors ?? []).map((e) => [e.field, e.message]));
+  }
+}
+
+let config = { command_api: null };
+
+export async function loadConfig() {
+  try {
+    config = await read("/console/config.json");
+  } catch {
+    config = { command_api: null };
+  }
+  return config;
+}
+
+export const canWrite = () => Boolean(config.command_api);
+
+// ---- the token: pasted once, kept for this tab's session only ----
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value) {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value.trim());
+  else sessionStorage.removeItem(TOKEN_KEY);
+  window.dispatchEvent(new Event("catalog:token"));
+}
+
+/** What the token says about itself (unverified: the services check it), or null. */
+export function claims(raw = token()) {
+  if (!raw) return null;
+  try {
+    const part = raw.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0)));
+    const claims = JSON.parse(json);
+    const scopes = String(claims.scope ?? "").split(" ").filter(Boolean);
+    return { ...claims, scopes, expired: claims.exp != null && claims.exp * 1000 < Date.now() };
+  } catch {
+    return null;
+  }
+}
+
+export const hasScope = (scope) => claims()?.scopes.includes(scope) ?? false;
+
+function authorization() {
+  const value = token();
+  return value ? { Authorization: `Bearer ${value}` } : {};
+}
+
+// ---- reads ----
+
+async function problemOf(response) {
+  const type = response.headers.get("Content-Type") ?? "";
+  if (type.includes("json")) {
+    try {
+      return await response.json();
+    } catch {
+      /* an unreadable body: the status says enough */
+    }
+  }
+  return { title: response.statusText, status: response.status };
+}
+
+/** GET from the query API; `auth` sends the token (history, versions). */
+export async function read(path, { auth = false, signal } = {}) {
+  const response = await fetch(path, {
+    headers: { Accept: "application/json", ...(auth ? authorization() : {}) },
+    signal,
+  });
+  if (!response.ok) throw new ApiError(response.status, await problemOf(response));
+  return response.json();
+}
+
+// ---- commands ----
+
+/** A fresh Idempotency-Key: one per action the user takes, reused by that action's retries. */
+export function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const RETRYABLE = new Set([429, 503]);
+const ATTEMPTS = 4;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function retryDelay(response, attempt) {
+  const after = Number(response?.headers.get("Retry-After"));
+  const seconds = Number.isFinite(after) && after > 0 ? Math.min(after, 5) : 0.5 * 2 ** attempt;
+  return seconds * 1000;
+}
+
+/**
+ * Sends a command: `ifMatch` is the version the user saw (412 if the product moved on).
+ * Network failures, 429 and 503 are retried with the same Idempotency-Key, so a retry never
+ * runs the command twice. Resolves to the response body ({id, version, ...}).
+ */
+export async function command(method, path, { body, ifMatch, key = newKey() } = {}) {
+  if (!config.command_api) throw new ApiError(0, { detail: "This console is read-only: no command API is configured." });
+  const headers = { Accept: "application/json", "Idempotency-Key": key, ...authorization() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (ifMatch != null) headers["If-Match"] = `"${ifMatch}"`;
+  for (let attempt = 0; ; attempt++) {
+    let response;
+    try {
+      response = await fetch(config.command_api + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      if (attempt + 1 >= ATTEMPTS) throw new ApiError(0, { detail: `The command API cannot be reached (${err.message}).` });
+      await sleep(retryDelay(null, attempt));
+      continue;
+    }
+    if (response.ok) return response.json();
+    if (RETRYABLE.has(response.status) && attempt + 1 < ATTEMPTS) {
+      await sleep(retryDelay(response, attempt));
+      continue;
+    }
+    throw new ApiError(response.status, await problemOf(response));
+  }
+}
+
+/**
+ * Uploads an image with progress: XMLHttpRequest, because fetch reports no upload progress.
+ * `onProgress(fraction)` is called as bytes leave.
+ */
+export function upload(productId, file, { ifMatch, onProgress }) {
+  if (!config.command_api) return Promise.reject(new ApiError(0, { detail: "This console is read-only." }));
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${config.command_api}/products/${productId}/images`);
+    xhr.responseType = "json";
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Idempotency-Key", newKey());
+    const auth = authorization().Authorization;
+    if (auth) xhr.setRequestHeader("Authorization", auth);
+    if (ifMatch != null) xhr.setRequestHeader("If-Match", `"${ifMatch}"`);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) onProgress?.(e.loaded / e.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response ?? { title: xhr.statusText }));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "The upload could not reach the command API." })));
+    const form = new FormData();
+    form.append("file", file);
+    xhr.send(form);
+  });
+}
+
+/**
+ * The product once the read model holds `version` or later (read-your-writes). The query API
+ * waits up to 2 s itself; a 503 means it is still behind, so ask again a few times.
+ */
+export async function productAt(id, version) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read(`/products/${id}?min_version=${version}`);
+    } catch (err) {
+      if (err.status !== 503 || attempt >= 4) throw err;
+      await sleep(500);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+// A product's history as a timeline: who did what, when, and what it changed. The changes are
+// worked out by folding the events in order, the way the domain does, so each entry can show a
+// field's value before and after.
+
+import { formatMoney, h, timeAgo } from "./dom.js";
+
+const LABELS = {
+  ProductCreated: "Created",
+  DetailsUpdated: "Details edited",
+  PriceChanged: "Price changed",
+  StockAdjusted: "Stock adjusted",
+  ProductPublished: "Published",
+  ProductUnpublished: "Unpublished",
+  ProductArchived: "Archived",
+  ImageAttached: "Image uploaded",
+  ImageRemoved: "Image removed",
+  ImageProcessed: "Image rendered",
+  ImageProcessingFailed: "Image failed",
+};
+
+const EMPTY = { status: null, images: [] };
+
+/** The product's fields after `entry`, from the fields before it. Unknown types change nothing. */
+export function fold(before, entry) {
+  const d = entry.data ?? {};
+  const after = { ...before, attributes: { ...(before.attributes ?? {}) }, images: [...(before.images ?? [])] };
+  switch (entry.type) {
+    case "ProductCreated":
+      Object.assign(after, {
+        sku: d.sku, name: d.name, description: d.description ?? null, category: d.category ?? null,
+        attributes: { ...(d.attributes ?? {}) }, price: d.price, stock: d.stock, status: "draft",
+      });
+      break;
+    case "DetailsUpdated":
+      for (const name of d.changed ?? ["name", "description", "category", "attributes"]) {
+        if (name === "attributes") after.attributes = { ...(d.attributes ?? {}) };
+        else after[name] = d[name] ?? null;
+      }
+      break;
+    case "PriceChanged": after.price = d.price; break;
+    case "StockAdjusted": after.stock = d.stock; break;
+    case "ProductPublished": after.status = "published"; break;
+    case "ProductUnpublished": after.status = "draft"; break;
+    case "ProductArchived": after.status = "archived"; break;
+    case "ImageAttached": after.images.push(d.image_id); break;
+    case "ImageRemoved": after.images = after.images.filter((id) => id !== d.image_id); break;
+    default: break;
+  }
+  return after;
+}
+
+function show(field, value) {
+  if (value == null || value === "") return "—";
+  if (field === "price") return formatMoney(value);
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** [{field, from, to}] for every field that differs between two folded states. */
+export function changes(before, after) {
+  const out = [];
+  for (const field of ["sku", "name", "description", "category", "price", "stock", "status"]) {
+    if (JSON.stringify(before[field] ?? null) !== JSON.stringify(after[field] ?? null)) {
+      out.push({ field, from: show(field, before[field]), to: show(field, after[field]) });
+    }
+  }
+  const keys = new Set([...Object.keys(before.attributes ?? {}), ...Object.keys(after.attributes ?? {})]);
+  for (const key of [...keys].sort()) {
+    const from = before.attributes?.[key];
+    const to = after.attributes?.[key];
+    if (from !== to) out.push({ field: `attributes.${key}`, from: show(key, from), to: show(key, to) });
+  }
+  return out;
+}
+
+/** What an entry says beyond the field changes: a reason, an image, a failure. */
+function notes(entry) {
+  const d = entry.data ?? {};
+  switch (entry.type) {
+    case "StockAdjusted": return [`${d.delta > 0 ? "+" : ""}${d.delta}`, d.reason];
+    case "ImageAttached": return [`image ${d.image_id?.slice(0, 8)}`, d.original?.content_type, d.original?.bytes != null ? `${Math.round(d.original.bytes / 1024)} KiB` : null];
+    case "ImageRemoved": return [`image ${d.image_id?.slice(0, 8)}`];
+    case "ImageProcessed": return [`image ${d.image_id?.slice(0, 8)}`, `${d.width}×${d.height}`, `${Object.keys(d.renditions ?? {}).length} renditions`];
+    case "ImageProcessingFailed": return [`image ${d.image_id?.slice(0, 8)}`, d.reason];
+    default: return [];
+  }
+}
+
+/**
+ * The timeline, newest first. `onView(sequence)` is called when the user asks to see the product
+ * as it stood after an entry; `selected` marks the version on view.
+ */
+export function timeline(entries, { selected, onView }) {
+  let state = EMPTY;
+  const items = entries.map((entry) => {
+    const after = fold(state, entry);
+    const diff = changes(state, after);
+    state = after;
+    const known = LABELS[entry.type];
+    return h("li", { class: `entry${entry.sequence === selected ? " selected" : ""}`, dataset: { sequence: entry.sequence, type: entry.type } },
+      h("div", { class: "entry-head" },
+        h("span", { class: "entry-version" }, `v${entry.sequence}`),
+        h("span", { class: "entry-type" }, known ?? entry.type),
+        h("span", { class: "entry-actor", title: "actor" }, entry.actor),
+        timeAgo(entry.recorded_at),
+        h("button", { type: "button", class: "link", onclick: () => onView(entry.sequence), "aria-label": `View version ${entry.sequence}` }, "view")),
+      diff.length
+        ? h("table", { class: "diff" },
+          h("tbody", {}, diff.map((c) => h("tr", {},
+            h("th", { scope: "row" }, c.field),
+            // A first value has nothing to be crossed out.
+            entry.type === "ProductCreated" ? null : [
+              h("td", { class: "from" }, c.from),
+              h("td", { class: "arrow", "aria-hidden": "true" }, "→")],
+            h("td", { class: "to" }, c.to)))))
+        : null,
+      h("p", { class: "entry-notes" }, notes(entry).filter(Boolean).join(" · ")),
+      known ? null : h("pre", { class: "entry-data" }, JSON.stringify(entry.data, null, 2)),
+      h("p", { class: "entry-ids" }, `correlation ${entry.correlation_id ?? "—"}`));
+  });
+  return h("ol", { class: "timeline", reversed: true }, items.reverse());
+}

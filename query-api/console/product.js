@@ -1,0 +1,503 @@
+// One product: its details, images in every rendition, history and past versions, and (with a
+// token that may write) the forms that change it. Every command names the version the form was
+// filled from (If-Match), so a change made meanwhile by someone else is a conflict shown to the
+// user, never a silent overwrite.
+
+import { ApiError, canWrite, command, hasScope, productAt, read, upload } from "./api.js";
+import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
+import { timeline } from "./history.js";
+import { picture, renditionUrl } from "./images.js";
+import { describe } from "./list.js";
+
+const WRITE = "catalog:write";
+const AUDIT = "catalog:audit";
+const RENDITIONS = ["thumb", "small", "medium", "large"];
+/** The fields the forms edit; a new version that leaves them alone is no conflict for a form. */
+const EDITABLE = ["name", "description", "category", "attributes", "price", "stock", "status"];
+const POLL_MS = 1000;
+const POLL_LIMIT_MS = 180_000;
+/** Uploads listed in the tray, newest first. */
+const MAX_TRAY = 10;
+
+const editable = (p) => JSON.stringify(EDITABLE.map((f) => p[f] ?? null));
+
+export function productView(root, id, params) {
+  let product = null;
+  /** The version the forms were filled from: what If-Match names. */
+  let seen = null;
+  let viewing = params.get("version") ? Number(params.get("version")) : null;
+  let history = null;
+  let disposed = false;
+  let poll = null;
+  const uploads = [];
+  let uploadCount = 0;
+
+  const notices = h("div", { class: "notices", role: "alert", "aria-live": "assertive" });
+  const page = h("div", { class: "product-page" });
+  replace(root, notices, page);
+
+  load();
+  return {
+    update(next) {
+      const version = next.get("version") ? Number(next.get("version")) : null;
+      if (version !== viewing) {
+        viewing = version;
+        render();
+      }
+    },
+    dispose() {
+      disposed = true;
+      clearTimeout(poll);
+    },
+  };
+
+  async function load(version) {
+    try {
+      product = version ? await productAt(id, version) : await read(`/products/${id}`);
+      seen = product.version;
+      history = null;
+      render();
+      watchImages();
+    } catch (err) {
+      replace(page, h("h1", {}, err.status === 404 ? "No such product" : "The product cannot be read"),
+        h("p", { class: "error" }, describe(err)), h("p", {}, h("a", { href: "#/" }, "Back to the list")));
+    }
+  }
+
+  function render() {
+    if (disposed || !product) return;
+    document.title = `${product.name} · Catalog`;
+    const writer = canWrite() && hasScope(WRITE);
+    replace(page,
+      h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Products"), " / ", product.sku),
+      h("header", { class: "product-head" },
+        h("h1", {}, product.name),
+        statusBadge(product.status),
+        h("span", { class: "version", title: "version" }, `version ${product.version}`),
+        writer && product.status !== "archived" ? statusActions() : null),
+      h("div", { class: "product-body" },
+        h("section", { class: "details", "aria-labelledby": "details-title" },
+          h("h2", { id: "details-title" }, "Details"),
+          viewing ? h("div", { class: "past", id: "past" }, "Loading version…") : detailList(product),
+          !viewing && writer && product.status !== "archived" ? forms() : null,
+          !writer ? h("p", { class: "hint" }, canWrite()
+            ? "Paste a token with the scope catalog:write to edit."
+            : "This console is read-only: the query API has no command API configured.") : null),
+        h("section", { class: "images", "aria-labelledby": "images-title" },
+          h("h2", { id: "images-title" }, `Images (${product.images.length})`),
+          h("div", { class: "gallery", id: "gallery" }, product.images.map(imageCard)),
+          !viewing && writer && product.status !== "archived" ? uploadForm() : null),
+        h("section", { class: "history", "aria-labelledby": "history-title" },
+          h("h2", { id: "history-title" }, "History"),
+          historySection())));
+    if (viewing) showVersion(viewing);
+    settleUploads();
+  }
+
+  // ---- details ----
+
+  function detailList(p) {
+    const attrs = Object.entries(p.attributes ?? {});
+    return h("dl", { class: "facts" },
+      fact("SKU", p.sku),
+      fact("Price", formatMoney(p.price), "price"),
+      fact("Stock", String(p.stock), "stock"),
+      fact("Category", p.category ?? "—"),
+      fact("Description", p.description ?? "—", "description"),
+      fact("Attributes", attrs.length
+        ? h("ul", { class: "attributes" }, attrs.map(([k, v]) => h("li", {}, h("b", {}, k), ": ", v)))
+        : "—"),
+      fact("Created", timeAgo(p.created_at)),
+      fact("Updated", timeAgo(p.updated_at)));
+  }
+
+  function fact(label, value, key) {
+    return [h("dt", {}, label), h("dd", { dataset: { fact: key ?? label.toLowerCase() } }, value)];
+  }
+
+  // ---- past versions ----
+
+  async function showVersion(n) {
+    const slot = page.querySelector("#past");
+    try {
+      const past = await read(`/products/${id}/versions/${n}`, { auth: true });
+      if (viewing !== n || !slot.isConnected) return;
+      replace(slot,
+        h("p", { class: "past-banner" }, `Version ${n} of ${product.version}, as it stood ${new Date(past.updated_at).toLocaleString()}. `,
+          h("a", { href: `#/products/${id}` }, "Back to the current version")),
+        h("div", { class: "past-head" }, h("strong", {}, past.name), " ", statusBadge(past.status)),
+        detailList(past));
+      const gallery = page.querySelector("#gallery");
+      replace(gallery, past.images.map(imageCard));
+    } catch (err) {
+      if (slot.isConnected) replace(slot, h("p", { class: "error" }, describe(err)));
+    }
+  }
+
+  function historySection() {
+    if (!hasScope(AUDIT)) return h("p", { class: "hint" }, "Paste a token with the scope catalog:audit to see the history and past versions.");
+    const box = h("div", { class: "history-box" }, "Loading history…");
+    loadHistory().then((entries) => {
+      const slider = h("input", {
+        type: "range", min: 1, max: product.version, value: viewing ?? product.version, id: "version-slider",
+        "aria-label": "Version", "aria-valuetext": `version ${viewing ?? product.version}`,
+      });
+      const label = h("output", { for: "version-slider" }, `version ${viewing ?? product.version}`);
+      slider.addEventListener("input", () => { label.textContent = `version ${slider.value}`; });
+      slider.addEventListener("change", () => view(Number(slider.value)));
+      replace(box,
+        h("div", { class: "slider" }, h("label", { for: "version-slider" }, "View version"), slider, label),
+        timeline(entries, { selected: viewing, onView: view }));
+    }).catch((err) => replace(box, h("p", { class: "error" }, describe(err))));
+    return box;
+  }
+
+  function view(n) {
+    location.hash = n === product.version ? `#/products/${id}` : `#/products/${id}?version=${n}`;
+  }
+
+  async function loadHistory() {
+    if (history) return history;
+    const entries = [];
+    let after = 0;
+    for (;;) {
+      const page = await read(`/products/${id}/history?after=${after}&limit=1000`, { auth: true });
+      entries.push(...page.items);
+      if (page.next_after == null || page.items.length === 0) break;
+      after = page.next_after;
+    }
+    history = entries;
+    return entries;
+  }
+
+  // ---- images ----
+
+  function imageCard(image) {
+    const links = RENDITIONS.filter((r) => image.renditions?.[r]).map((r) => {
+      const rendition = image.renditions[r];
+      return h("li", {}, `${r} ${rendition.width}×${rendition.height}: `,
+        h("a", { href: renditionUrl(image, r, "webp"), target: "_blank", rel: "noopener" }, "WebP"), " ",
+        h("a", { href: renditionUrl(image, r, "jpg"), target: "_blank", rel: "noopener" }, "JPEG"));
+    });
+    const removable = !viewing && canWrite() && hasScope(WRITE) && product.status !== "archived";
+    return h("figure", { class: "image-card", dataset: { imageId: image.id, status: image.status } },
+      picture(image, { rendition: "small", alt: `${product.name} image`, className: "card" }),
+      h("figcaption", {},
+        h("span", { class: `image-status ${image.status}` }, image.status),
+        image.width ? ` ${image.width}×${image.height}` : "",
+        image.failure ? h("span", { class: "error" }, ` ${image.failure}`) : null,
+        links.length ? h("ul", { class: "renditions" }, links) : null,
+        removable ? h("button", { type: "button", class: "danger small", onclick: () => removeImage(image) }, "Remove") : null));
+  }
+
+  /**
+   * The upload form and its tray: one line per file with its progress and outcome, kept across
+   * the re-renders that follow each upload.
+   */
+  function uploadForm() {
+    const input = h("input", { type: "file", name: "file", accept: "image/jpeg,image/png,image/webp,image/gif", multiple: true, "aria-label": "Image files" });
+    const message = h("p", { class: "form-message", role: "status" });
+    const button = h("button", { type: "submit" }, "Upload");
+    const tray = h("ul", { class: "uploads", "aria-label": "Uploads" }, uploads.map(trayLine));
+    return h("form", {
+      class: "upload", onsubmit: async (e) => {
+        e.preventDefault();
+        const files = [...input.files];
+        if (!files.length) { message.textContent = "Choose an image first."; return; }
+        button.disabled = true;
+        message.textContent = "";
+        const batch = files.map((file) => ({ key: ++uploadCount, name: file.name, fraction: 0, state: "waiting" }));
+        uploads.unshift(...batch.slice().reverse());
+        uploads.splice(MAX_TRAY);
+        tray.replaceChildren(...uploads.map(trayLine));
+        let version = seen;
+        try {
+          for (const [index, file] of files.entries()) {
+            const line = batch[index];
+            update(line, { state: "uploading" });
+            const done = await upload(id, file, {
+              ifMatch: version,
+              onProgress: (fraction) => update(line, { fraction }),
+            });
+            update(line, { fraction: 1, state: "uploaded", imageId: done.image_id });
+            version = done.version;
+          }
+          await load(version);
+        } catch (err) {
+          for (const line of batch) if (line.state !== "uploaded") update(line, { state: "failed" });
+          button.disabled = false;
+          if (!conflict(err, (current) => uploadAgain(files, current))) message.textContent = describe(err);
+        }
+      },
+    }, h("h3", {}, "Add images"), input, button, message, tray);
+  }
+
+  function trayLine(line) {
+    const label = {
+      waiting: "waiting", uploading: "uploading", uploaded: "uploaded, rendering", failed: "not uploaded",
+      ready: "ready", "render-failed": "could not be rendered",
+    }[line.state];
+    return h("li", { dataset: { upload: line.key, state: line.state } },
+      h("span", { class: "upload-name" }, line.name),
+      h("progress", { max: 1, value: line.fraction, "aria-label": `${line.name} upload progress` }),
+      h("span", { class: "upload-state" }, `${Math.round(line.fraction * 100)}% · ${label}`));
+  }
+
+  /** Marks the tray's uploads whose images have been rendered (or failed to be). */
+  function settleUploads() {
+    for (const line of uploads) {
+      const image = line.state === "uploaded" && product.images.find((i) => i.id === line.imageId);
+      if (image && image.status !== "processing") update(line, { state: image.status === "ready" ? "ready" : "render-failed" });
+    }
+  }
+
+  /** Changes one tray line, in the state and wherever it is on the page now. */
+  function update(line, changes) {
+    Object.assign(line, changes);
+    page.querySelector(`[data-upload="${line.key}"]`)?.replaceWith(trayLine(line));
+  }
+
+  async function uploadAgain(files, version) {
+    for (const file of files) version = (await upload(id, file, { ifMatch: version })).version;
+    return { version };
+  }
+
+  async function removeImage(image) {
+    if (!confirm("Remove this image? Its renditions are deleted.")) return;
+    await act(() => command("DELETE", `/products/${id}/images/${image.id}`, { ifMatch: seen }));
+  }
+
+  /** While any image is still rendering, reads the product again until none is. */
+  function watchImages() {
+    clearTimeout(poll);
+    const started = Date.now();
+    const tick = async () => {
+      if (disposed || !product.images.some((i) => i.status === "processing")) return;
+      if (Date.now() - started > POLL_LIMIT_MS) return;
+      try {
+        const next = await read(`/products/${id}`);
+        if (disposed) return;
+        if (next.version !== product.version) {
+          // Only images moved on: the forms still show the product as it is.
+          if (editable(next) === editable(product)) seen = next.version;
+          product = next;
+          refreshImages();
+          refreshHistory();
+        }
+      } catch {
+        /* the next tick tries again */
+      }
+      poll = setTimeout(tick, POLL_MS);
+    };
+    poll = setTimeout(tick, POLL_MS);
+  }
+
+  function refreshHistory() {
+    const box = page.querySelector(".history-box");
+    if (!box) return;
+    history = null;
+    box.replaceWith(historySection());
+  }
+
+  function refreshImages() {
+    const gallery = page.querySelector("#gallery");
+    if (!gallery || viewing) return;
+    replace(gallery, product.images.map(imageCard));
+    settleUploads();
+    page.querySelector("#images-title").textContent = `Images (${product.images.length})`;
+    page.querySelector(".product-head .version").textContent = `version ${product.version}`;
+  }
+
+  // ---- commands ----
+
+  function statusActions() {
+    const actions = [];
+    if (product.status === "draft") actions.push(h("button", { type: "button", onclick: () => act(() => command("POST", `/products/${id}/publish`, { ifMatch: seen })) }, "Publish"));
+    if (product.status === "published") actions.push(h("button", { type: "button", onclick: () => act(() => command("POST", `/products/${id}/unpublish`, { ifMatch: seen })) }, "Unpublish"));
+    actions.push(h("button", {
+      type: "button", class: "danger", onclick: () => {
+        if (confirm(`Archive ${product.sku}? An archived product accepts no further change.`)) act(() => command("DELETE", `/products/${id}`, { ifMatch: seen }));
+      },
+    }, "Archive"));
+    return h("div", { class: "actions" }, actions);
+  }
+
+  function forms() {
+    const p = product;
+    const digits = minorDigits(p.price.currency);
+    const attributes = Object.entries(p.attributes ?? {}).map(([k, v]) => `${k} = ${v}`).join("\n");
+    return h("div", { class: "forms" },
+      editForm("Edit details", "details", [
+        input("Name", "name", p.name, { required: true, maxlength: 200 }),
+        textarea("Description", "description", p.description ?? "", { maxlength: 5000, rows: 4 }),
+        input("Category", "category", p.category ?? "", { maxlength: 100 }),
+        textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }),
+      ], (values) => {
+        const body = {};
+        if (values.name !== p.name) body.name = values.name;
+        if (values.description !== (p.description ?? "")) body.description = values.description || null;
+        if (values.category !== (p.category ?? "")) body.category = values.category || null;
+        const attrs = parseAttributes(values.attributes);
+        if (JSON.stringify(attrs) !== JSON.stringify(sorted(p.attributes ?? {}))) body.attributes = attrs;
+        if (!Object.keys(body).length) return null;
+        return (version) => command("PATCH", `/products/${id}`, { body, ifMatch: version });
+      }),
+      editForm("Price", "price", [
+        input("Amount", "amount", (p.price.amount / 10 ** digits).toFixed(digits), { type: "number", min: 0, step: 10 ** -digits, required: true }),
+        input("Currency", "currency", p.price.currency, { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
+      ], (values) => {
+        const body = { amount: Math.round(Number(values.amount) * 10 ** minorDigits(values.currency)), currency: values.currency };
+        return (version) => command("PUT", `/products/${id}/price`, { body, ifMatch: version });
+      }),
+      editForm("Adjust stock", "stock", [
+        input("Change (+ or −)", "delta", "", { type: "number", step: 1, required: true }),
+        input("Reason", "reason", "", { required: true, maxlength: 200 }),
+      ], (values) => {
+        const body = { delta: Number(values.delta), reason: values.reason };
+        return (version) => command("POST", `/products/${id}/stock-adjustments`, { body, ifMatch: version });
+      }));
+  }
+
+  /**
+   * A form whose `prepare(values)` returns the command to send against a version, or null when
+   * nothing changed. The command runs against the version the form was filled from.
+   */
+  function editForm(title, name, fields, prepare) {
+    const message = h("p", { class: "form-message", role: "status" });
+    const form = h("form", {
+      class: "edit", dataset: { form: name }, onsubmit: async (e) => {
+        e.preventDefault();
+        const values = Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, String(v).trim()]));
+        let send;
+        try {
+          send = prepare(values);
+        } catch (err) {
+          message.textContent = err.message;
+          return;
+        }
+        if (!send) { message.textContent = "Nothing changed."; return; }
+        message.textContent = "Saving…";
+        await act(() => send(seen), { message, retry: send });
+      },
+    }, fields, h("button", { type: "submit" }, "Save"), message);
+    // Closed until wanted: the facts above already show every value.
+    return h("details", { class: "edit-box" }, h("summary", {}, title), form);
+  }
+
+  /**
+   * Runs a command, then shows the product at the version it produced. A 412 opens the conflict
+   * notice, from which `retry(version)` resends the same change against the current version.
+   */
+  async function act(run, { message, retry = null } = {}) {
+    for (const button of page.querySelectorAll("button")) button.disabled = true;
+    try {
+      const done = await run();
+      notices.replaceChildren();
+      await load(done.version);
+      return;
+    } catch (err) {
+      if (conflict(err, retry)) {
+        if (message) message.textContent = "Not saved: the product changed meanwhile.";
+      } else if (message) {
+        message.textContent = describe(err);
+      } else {
+        replace(notices, h("p", { class: "error" }, describe(err)));
+      }
+    }
+    for (const button of page.querySelectorAll("button")) button.disabled = false;
+  }
+
+  /** Shows a 412 and what changed; false for any other error. */
+  function conflict(err, retry) {
+    if (!(err instanceof ApiError) || err.status !== 412) return false;
+    const current = err.problem.current_version;
+    const box = h("div", { class: "conflict", dataset: { current } },
+      h("h2", {}, "This product changed while you were editing"),
+      h("p", {}, `Your change was made on version ${seen}; the product is now at version ${current ?? "?"}. Nothing was saved.`),
+      h("div", { class: "conflict-now" }, "Loading the current version…"),
+      h("div", { class: "actions" },
+        retry && current != null
+          ? h("button", { type: "button", onclick: () => act(() => retry(current)) }, `Apply my change to version ${current}`)
+          : null,
+        h("button", { type: "button", onclick: () => { notices.replaceChildren(); load(current); } }, "Discard my change and reload")));
+    replace(notices, box);
+    notices.scrollIntoView?.({ block: "start", behavior: "smooth" });
+    if (current != null) {
+      productAt(id, current).then((now) => {
+        const differences = EDITABLE.filter((f) => JSON.stringify(now[f] ?? null) !== JSON.stringify(product[f] ?? null));
+        replace(box.querySelector(".conflict-now"), differences.length
+          ? h("table", { class: "diff" }, h("caption", {}, "Changed meanwhile"), h("tbody", {}, differences.map((f) => h("tr", {},
+            h("th", { scope: "row" }, f), h("td", { class: "from" }, shown(f, product[f])), h("td", { "aria-hidden": "true" }, "→"), h("td", { class: "to" }, shown(f, now[f]))))))
+          : h("p", {}, "Only images changed meanwhile."));
+      }).catch(() => box.querySelector(".conflict-now").remove());
+    }
+    return true;
+  }
+}
+
+function shown(field, value) {
+  if (value == null || value === "") return "—";
+  if (field === "price") return formatMoney(value);
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+function input(label, name, value, attrs = {}) {
+  return field(label, h("input", { name, value, ...attrs }));
+}
+
+function textarea(label, name, value, attrs = {}) {
+  const area = h("textarea", { name, ...attrs });
+  area.value = value;
+  return field(label, area);
+}
+
+const sorted = (object) => Object.fromEntries(Object.entries(object).sort(([a], [b]) => a.localeCompare(b)));
+
+/** "key = value" lines into an object; a line without "=" is an error the form shows. */
+function parseAttributes(text) {
+  const out = {};
+  for (const [index, line] of text.split("\n").entries()) {
+    if (!line.trim()) continue;
+    const at = line.indexOf("=");
+    if (at < 1) throw new Error(`Attributes line ${index + 1} needs the form key = value.`);
+    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return sorted(out);
+}
+
+/** The page for a new product; `onCreated(id)` opens it. */
+export function newProductView(root) {
+  const message = h("p", { class: "form-message", role: "status" });
+  const form = h("form", {
+    class: "edit create", onsubmit: async (e) => {
+      e.preventDefault();
+      const v = Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, String(x).trim()]));
+      const digits = minorDigits(v.currency);
+      const body = {
+        sku: v.sku, name: v.name,
+        price: { amount: Math.round(Number(v.amount) * 10 ** digits), currency: v.currency },
+        stock: v.stock === "" ? undefined : Number(v.stock),
+        description: v.description || undefined,
+        category: v.category || undefined,
+      };
+      message.textContent = "Creating…";
+      try {
+        const created = await command("POST", "/products", { body });
+        await productAt(created.id, created.version);
+        location.hash = `#/products/${created.id}`;
+      } catch (err) {
+        message.textContent = describe(err);
+      }
+    },
+  },
+  h("h1", {}, "New product"),
+  input("SKU", "sku", "", { required: true, maxlength: 64, pattern: "[A-Za-z0-9._\\-]+" }),
+  input("Name", "name", "", { required: true, maxlength: 200 }),
+  textarea("Description", "description", "", { maxlength: 5000, rows: 4 }),
+  input("Category", "category", "", { maxlength: 100 }),
+  input("Price", "amount", "", { type: "number", min: 0, step: "0.01", required: true }),
+  input("Currency", "currency", "EUR", { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
+  input("Stock", "stock", "0", { type: "number", min: 0, step: 1 }),
+  h("button", { type: "submit" }, "Create"), message);
+  replace(root, form);
+}

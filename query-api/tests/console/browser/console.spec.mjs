@@ -1,0 +1,248 @@
+// The console as a person uses it, in Chromium, against the running services: search, open a
+// product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, and
+// look at an older version from the timeline. Each step saves a screenshot.
+//
+// Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
+// "system-tester", scopes catalog:write and catalog:audit) and CONSOLE_ARTIFACTS.
+
+import { expect, test } from "@playwright/test";
+import { mkdirSync } from "node:fs";
+
+const { QUERY_URL, COMMAND_URL, TOKEN } = process.env;
+const ARTIFACTS = process.env.CONSOLE_ARTIFACTS ?? "artifacts";
+const SHOTS = `${ARTIFACTS}/screenshots`;
+mkdirSync(SHOTS, { recursive: true });
+
+test.describe.configure({ mode: "serial" });
+
+/** @type {import('@playwright/test').Page} */
+let page;
+/** @type {import('@playwright/test').APIRequestContext} */
+let commands;
+/** @type {import('@playwright/test').APIRequestContext} */
+let reads;
+const ids = {};
+
+async function send(method, path, data, headers = {}) {
+  const response = await commands.fetch(path, { method, data, headers });
+  expect(response.ok(), `${method} ${path}: ${response.status()} ${await response.text()}`).toBeTruthy();
+  return response.json();
+}
+
+async function waitForReadModel(id, version) {
+  const response = await reads.get(`/products/${id}?min_version=${version}`);
+  expect(response.ok()).toBeTruthy();
+}
+
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+const rows = () => page.locator("ol.products > li");
+
+test.beforeAll(async ({ browser, playwright }) => {
+  expect(QUERY_URL && COMMAND_URL && TOKEN, "QUERY_URL, COMMAND_URL and TOKEN are set").toBeTruthy();
+  commands = await playwright.request.newContext({
+    baseURL: COMMAND_URL,
+    extraHTTPHeaders: { Authorization: `Bearer ${TOKEN}` },
+  });
+  reads = await playwright.request.newContext({ baseURL: QUERY_URL });
+  const seed = [
+    ["MUG-BLUE", "Blue enamel mug", "kitchen", 1250, 12],
+    ["MUG-RED", "Red enamel mug", "kitchen", 1190, 4],
+    ["TEAPOT-1", "Cast iron teapot", "kitchen", 4500, 2],
+    ["APRON-L", "Linen apron", "textiles", 2900, 9],
+  ];
+  let last;
+  for (const [sku, name, category, amount, stock] of seed) {
+    last = await send("POST", "/products", { sku, name, category, price: { amount, currency: "EUR" }, stock, description: `${name}, made to last.` });
+    ids[sku] = last.id;
+  }
+  const published = await send("POST", `/products/${ids["TEAPOT-1"]}/publish`);
+  await waitForReadModel(ids["TEAPOT-1"], published.version);
+  await waitForReadModel(last.id, last.version);
+  page = await browser.newPage();
+  page.on("pageerror", (err) => console.error("page error:", err));
+});
+
+test.afterAll(async () => {
+  await commands?.dispose();
+  await reads?.dispose();
+});
+
+test("the list shows every product, with the status strip", async () => {
+  await page.goto("/console/");
+  await expect(rows()).toHaveCount(4);
+  await expect(page.locator("#status")).toContainText("Relay backlog");
+  await expect(page.locator("#status")).toContainText("Images processing");
+  await expect(page.locator("#token")).toContainText("read-only");
+  await shot("01-list");
+});
+
+test("search narrows the list, and filters and sort apply", async () => {
+  await page.getByRole("searchbox", { name: "Search products" }).fill("mug");
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(rows()).toHaveCount(2);
+  await expect(rows().nth(0)).toContainText("mug");
+  await expect(rows().nth(1)).toContainText("mug");
+  expect(page.url()).toContain("q=mug");
+  await shot("02-search");
+
+  await page.getByRole("searchbox", { name: "Search products" }).fill("");
+  await page.getByLabel("Status", { exact: true }).selectOption("published");
+  await expect(rows()).toHaveCount(1);
+  await expect(rows().first()).toContainText("Cast iron teapot");
+
+  await page.getByLabel("Status", { exact: true }).selectOption("");
+  await page.getByLabel("Sort", { exact: true }).selectOption("price");
+  await expect(rows()).toHaveCount(4);
+  await expect(rows().first()).toContainText("Red enamel mug");
+  await expect(rows().last()).toContainText("Cast iron teapot");
+});
+
+test("a token pasted once turns on editing", async () => {
+  await page.getByRole("button", { name: "Paste token" }).click();
+  await page.getByLabel("Token", { exact: true }).fill(TOKEN);
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#token")).toContainText("system-tester");
+  await expect(page.getByRole("link", { name: "New product" })).toBeVisible();
+  expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain("catalog.console.token");
+});
+
+test("a product opens from the list", async () => {
+  await page.goto("/console/#/?q=blue");
+  await expect(rows()).toHaveCount(1);
+  await rows().first().getByRole("link").click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Blue enamel mug");
+  await expect(page.locator('[data-fact="price"]')).toContainText("12.50");
+  await expect(page.locator('[data-fact="stock"]')).toHaveText("12");
+  await expect(page.locator(".timeline > li")).toHaveCount(1);
+  await shot("03-product");
+});
+
+test("an uploaded image shows its progress, then its thumbnail", async () => {
+  // A 1200×800 JPEG drawn by the browser itself: a gradient with a shape, so the blurhash and
+  // the renditions have something to show.
+  const base64 = await page.evaluate(() => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 1200;
+    canvas.height = 800;
+    const g = canvas.getContext("2d");
+    const gradient = g.createLinearGradient(0, 0, 1200, 800);
+    gradient.addColorStop(0, "#1f5eff");
+    gradient.addColorStop(1, "#ffb020");
+    g.fillStyle = gradient;
+    g.fillRect(0, 0, 1200, 800);
+    g.fillStyle = "#ffffff";
+    g.beginPath();
+    g.arc(600, 400, 220, 0, 2 * Math.PI);
+    g.fill();
+    return canvas.toDataURL("image/jpeg", 0.9).split(",")[1];
+  });
+  await page.getByLabel("Image files").setInputFiles({ name: "mug.jpg", mimeType: "image/jpeg", buffer: Buffer.from(base64, "base64") });
+  await page.getByRole("button", { name: "Upload" }).click();
+
+  const line = page.getByRole("list", { name: "Uploads" }).locator("li");
+  await expect(line).toHaveCount(1);
+  await expect(line).toContainText("mug.jpg");
+  await expect(line.getByRole("progressbar")).toHaveAttribute("value", "1");
+
+  const card = page.locator(".image-card").first();
+  await expect(card).toBeVisible();
+  await expect(card).toHaveAttribute("data-status", "ready", { timeout: 60_000 });
+  await expect(card.locator(".picture.loaded img")).toBeVisible();
+  await expect(card.locator("canvas.blurhash")).toHaveCount(1);
+  await expect(card.locator(".renditions li")).toHaveCount(4);
+  await expect(line).toHaveAttribute("data-state", "ready");
+  await expect(line).toContainText("100% · ready");
+  const loaded = await card.locator("img").evaluate((img) => img.complete && img.naturalWidth);
+  expect(loaded).toBe(400);
+  await shot("04-image-ready");
+  await expect(page.locator("#status")).toContainText("Images processing 0", { timeout: 10_000 });
+
+  // The list shows it too, as its 160-pixel thumbnail.
+  await page.goto("/console/#/?q=blue");
+  const thumb = rows().first().locator(".picture.loaded img");
+  await expect(thumb).toBeVisible();
+  await expect(thumb).toHaveAttribute("src", /\/thumb\.webp$/);
+  expect(await thumb.evaluate((img) => img.naturalWidth)).toBe(160);
+  await shot("05-list-thumbnail");
+});
+
+test("an edit made on a stale version shows the conflict, and can be applied again", async () => {
+  await page.goto(`/console/#/products/${ids["MUG-BLUE"]}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Blue enamel mug");
+  const seen = Number((await page.locator(".product-head .version").textContent()).match(/\d+/)[0]);
+
+  await page.getByText("Edit details").click();
+  await page.getByLabel("Name", { exact: true }).fill("Blue enamel mug, large");
+  // Someone else changes the price while the form is open.
+  const other = await send("PUT", `/products/${ids["MUG-BLUE"]}/price`, { amount: 1490, currency: "EUR" });
+  expect(other.version).toBe(seen + 1);
+  await page.locator('form[data-form="details"]').getByRole("button", { name: "Save" }).click();
+
+  const conflict = page.locator(".conflict");
+  await expect(conflict).toBeVisible();
+  await expect(conflict).toContainText(`made on version ${seen}`);
+  await expect(conflict).toContainText(`now at version ${other.version}`);
+  await expect(conflict.locator("table.diff")).toContainText("14.90");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Blue enamel mug");
+  await shot("06-conflict");
+
+  await page.getByRole("button", { name: `Apply my change to version ${other.version}` }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Blue enamel mug, large");
+  await expect(page.locator(".conflict")).toHaveCount(0);
+  await expect(page.locator('[data-fact="price"]')).toContainText("14.90");
+  await expect(page.locator(".product-head .version")).toHaveText(`version ${other.version + 1}`);
+});
+
+test("the timeline shows who changed what, and an older version can be viewed", async () => {
+  const entries = page.locator(".timeline > li");
+  const last = Number((await page.locator(".product-head .version").textContent()).match(/\d+/)[0]);
+  await expect(entries).toHaveCount(last);
+  const rename = entries.filter({ hasText: "Details edited" });
+  await expect(rename).toContainText("system-tester");
+  await expect(rename.locator("table.diff")).toContainText("Blue enamel mug, large");
+  await expect(entries.filter({ hasText: "Price changed" }).locator("table.diff")).toContainText("12.50");
+  await shot("07-history");
+
+  await page.getByRole("button", { name: "View version 1" }).click();
+  await expect(page).toHaveURL(/version=1$/);
+  await expect(page.locator(".past-banner")).toContainText(`Version 1 of ${last}`);
+  await expect(page.locator(".past-head")).toContainText("Blue enamel mug");
+  await expect(page.locator(".past-head")).not.toContainText("large");
+  await expect(page.locator('#past [data-fact="price"]')).toContainText("12.50");
+  await expect(page.locator(".image-card")).toHaveCount(0);
+  await expect(page.locator("#version-slider")).toHaveValue("1");
+  await shot("08-version-1");
+
+  await page.getByRole("link", { name: "Back to the current version" }).click();
+  await expect(page.locator(".past-banner")).toHaveCount(0);
+  await expect(page.locator(".image-card")).toHaveCount(1);
+
+  // The slider steps through versions from the keyboard: one back is the version before the
+  // rename, with the new price already set.
+  await page.locator("#version-slider").focus();
+  await page.keyboard.press("ArrowLeft");
+  await expect(page).toHaveURL(new RegExp(`version=${last - 1}$`));
+  await expect(page.locator(".past-banner")).toContainText(`Version ${last - 1} of ${last}`);
+  await expect(page.locator(".past-head")).not.toContainText("large");
+  await expect(page.locator('#past [data-fact="price"]')).toContainText("14.90");
+  await page.getByRole("link", { name: "Back to the current version" }).click();
+});
+
+test("a new product is created from its form", async () => {
+  await page.getByRole("link", { name: "New product" }).click();
+  await page.getByLabel("SKU", { exact: true }).fill("KETTLE-1");
+  await page.getByLabel("Name", { exact: true }).fill("Stovetop kettle");
+  await page.getByLabel("Price", { exact: true }).fill("39.00");
+  await page.getByLabel("Stock", { exact: true }).fill("3");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Stovetop kettle");
+  await expect(page.locator('[data-fact="stock"]')).toHaveText("3");
+
+  await page.getByRole("link", { name: "New product" }).click();
+  await page.getByLabel("SKU", { exact: true }).fill("KETTLE-1");
+  await page.getByLabel("Name", { exact: true }).fill("Another kettle");
+  await page.getByLabel("Price", { exact: true }).fill("1");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.locator(".form-message")).toContainText("SKU");
+  await shot("09-create-refused");
+});

@@ -1,0 +1,124 @@
+//! The console in a real browser. This test runs the whole system (all four processes, on the
+//! test's own database, namespace and blob directory), then hands it to the Playwright suite in
+//! `browser/`, which drives Debian's Chromium through search, a product, an upload, a conflict
+//! and an older version, saving screenshots as it goes.
+//!
+//! Needs Node.js and Chromium (`/usr/bin/chromium`, or `CHROMIUM`); `scripts/test` installs
+//! both. The suite's npm packages are installed on first use from `package-lock.json`.
+//! Screenshots, and a trace of any failure, go to `CONSOLE_ARTIFACTS` (default
+//! `target/console-artifacts` in the workspace).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use catalog_testkit::system::{Service, System};
+use sqlx::PgPool;
+use tokio::process::Command;
+
+const SUITE_LIMIT: Duration = Duration::from_secs(600);
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser")
+}
+
+fn artifacts_dir() -> PathBuf {
+    std::env::var_os("CONSOLE_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("query-api lives in the workspace");
+            workspace.join("target/console-artifacts")
+        })
+}
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "Chromium is not at {}: install Debian's package (apt-get install chromium; \
+         scripts/test does) or set CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+/// `npm ci` when the suite's packages are missing: the lock file pins them.
+async fn install_packages(dir: &Path) {
+    if dir
+        .join("node_modules/@playwright/test/package.json")
+        .exists()
+    {
+        return;
+    }
+    let output = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("npm runs (Node.js is installed)");
+    assert!(
+        output.status.success(),
+        "npm ci failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn the_console_works_in_chromium(pool: PgPool) {
+    let chromium = chromium();
+    let dir = browser_dir();
+    install_packages(&dir).await;
+
+    // The console is served by query-api and sends commands to command-api, across origins.
+    let mut system = System::start(pool, &[], &[]).await;
+    let query = system.url(Service::QueryApi);
+    let command = system.url(Service::CommandApi);
+    system.set_var("CORS_ALLOWED_ORIGINS", &query);
+    system.set_var("CONSOLE_COMMAND_API_ORIGIN", &command);
+    for service in Service::ALL {
+        system.start_service(service).await;
+    }
+
+    let artifacts = artifacts_dir();
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("the artifacts directory can be made");
+    let run = Command::new("node")
+        .arg(dir.join("node_modules/@playwright/test/cli.js"))
+        .args(["test", "--config", "playwright.config.mjs"])
+        .current_dir(&dir)
+        .env("QUERY_URL", &query)
+        .env("COMMAND_URL", &command)
+        .env("TOKEN", &system.token)
+        .env("CHROMIUM", &chromium)
+        .env("CONSOLE_ARTIFACTS", &artifacts)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(SUITE_LIMIT, run)
+        .await
+        .expect("the browser suite finishes within its limit")
+        .expect("node runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    println!("screenshots: {}", artifacts.join("screenshots").display());
+    if !output.status.success() {
+        system.keep_logs();
+    }
+    assert!(
+        output.status.success(),
+        "the browser suite failed (artifacts in {}):\n{report}",
+        artifacts.display()
+    );
+    let screenshots = std::fs::read_dir(artifacts.join("screenshots"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert!(screenshots >= 9, "every step saved its screenshot");
+}
