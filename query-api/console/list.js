@@ -117,7 +117,13 @@ export function listView(root, params) {
   observer.observe(sentinel);
   loadPage();
   return {
-    update: (next) => reset(Object.fromEntries(next)),
+    // Back and forward land here: the form shows the filters of the list it shows.
+    update(next) {
+      for (const control of [search, status, category, currency, minPrice, maxPrice, sort]) {
+        control.value = next.get(control.name) ?? (control === sort ? "-updated" : "");
+      }
+      reset(Object.fromEntries(next));
+    },
     dispose: () => observer.disconnect(),
   };
 }

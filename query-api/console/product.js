@@ -128,7 +128,8 @@ export function productView(root, id, params) {
         h("div", { class: "past-head" }, h("strong", {}, past.name), " ", statusBadge(past.status)),
         detailList(past));
       const gallery = page.querySelector("#gallery");
-      replace(gallery, past.images.map(imageCard));
+      replace(gallery, past.images.length ? past.images.map(imageCard) : h("p", { class: "hint" }, "No images at this version."));
+      page.querySelector("#images-title").textContent = `Images at version ${n} (${past.images.length})`;
     } catch (err) {
       if (slot.isConnected) replace(slot, h("p", { class: "error" }, describe(err)));
     }

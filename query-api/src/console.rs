@@ -133,7 +133,7 @@ fn serve(app: &AppState, name: &str, headers: &HeaderMap) -> Option<Response> {
 fn csp(app: &AppState) -> HeaderValue {
     let commands = app.config.console_command_api.as_deref().unwrap_or("");
     HeaderValue::from_str(&format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
          connect-src 'self' {commands}; manifest-src 'self'; base-uri 'none'; \
          form-action 'none'; frame-ancestors 'none'"
     ))

@@ -34,7 +34,11 @@ async function waitForReadModel(id, version) {
   expect(response.ok()).toBeTruthy();
 }
 
-const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+async function shot(name) {
+  // From the top, so the sticky header is where a reader expects it in a full-page picture.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
 const rows = () => page.locator("ol.products > li");
 
 test.beforeAll(async ({ browser, playwright }) => {
@@ -210,6 +214,7 @@ test("the timeline shows who changed what, and an older version can be viewed", 
   await expect(page.locator(".past-head")).not.toContainText("large");
   await expect(page.locator('#past [data-fact="price"]')).toContainText("12.50");
   await expect(page.locator(".image-card")).toHaveCount(0);
+  await expect(page.locator("#images-title")).toHaveText("Images at version 1 (0)");
   await expect(page.locator("#version-slider")).toHaveValue("1");
   await shot("08-version-1");
 
