@@ -62,6 +62,18 @@ impl PrivatePostgres {
             .await
             .expect("the initdb task ran")
             .unwrap_or_else(|err| panic!("the private PostgreSQL cluster was not created: {err}"));
+        // Free when chosen, the port may have been taken during initdb (by an instance starting
+        // beside this one): a fresh server moves to another rather than fail.
+        for _ in 0..10 {
+            if !accepts(postgres.cluster.port) {
+                break;
+            }
+            postgres.cluster.port = free_port();
+            postgres
+                .cluster
+                .configure()
+                .unwrap_or_else(|err| panic!("the private PostgreSQL cluster moves port: {err}"));
+        }
         postgres.start_again().await;
         postgres
     }
@@ -237,6 +249,12 @@ impl Cluster {
                 // A crash during initdb only loses a cluster that is thrown away anyway.
                 .arg("--no-sync"),
         )?;
+        self.configure()
+    }
+
+    /// Appends the server's settings to postgresql.conf; the last value of a setting wins, so
+    /// appending again moves the server to `self.port`.
+    fn configure(&self) -> Result<(), String> {
         // The postgresql.conf initdb wrote would listen on 5432, the shared server's port.
         let settings = format!(
             "\n# A private test server: {dir}\n\

@@ -63,6 +63,15 @@ impl PrivateRabbit {
             pid: None,
             maybe_running: false,
         };
+        // Free when chosen, a port may be taken before the node binds it (by an instance
+        // starting beside this one): a fresh node takes others rather than fail.
+        for _ in 0..10 {
+            if !accepts(rabbit.node.port) && !accepts(rabbit.node.dist_port) {
+                break;
+            }
+            let ports = free_ports(2);
+            (rabbit.node.port, rabbit.node.dist_port) = (ports[0], ports[1]);
+        }
         rabbit
             .node
             .prepare()

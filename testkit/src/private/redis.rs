@@ -36,6 +36,14 @@ impl PrivateRedis {
             dir,
             server: None,
         };
+        // Free when chosen, the port may be taken before the server binds it (by an instance
+        // starting beside this one): a fresh server takes another rather than fail.
+        for _ in 0..10 {
+            if !accepts(redis.port) {
+                break;
+            }
+            redis.port = free_port();
+        }
         redis.start_again().await;
         redis
     }
