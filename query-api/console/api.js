@@ -96,6 +96,9 @@ export function newKey() {
 }
 
 const RETRYABLE = new Set([429, 503]);
+/** 409s that say "not applied, ask again": a concurrent write won the race, or this very
+ * request (same key) is still running. */
+const RETRYABLE_KINDS = new Set(["urn:catalog:problem:contention", "urn:catalog:problem:idempotency-in-progress"]);
 const ATTEMPTS = 4;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -129,11 +132,12 @@ export async function command(method, path, { body, ifMatch, key = newKey() } = 
       continue;
     }
     if (response.ok) return response.json();
-    if (RETRYABLE.has(response.status) && attempt + 1 < ATTEMPTS) {
+    const problem = await problemOf(response);
+    if ((RETRYABLE.has(response.status) || RETRYABLE_KINDS.has(problem.type)) && attempt + 1 < ATTEMPTS) {
       await sleep(retryDelay(response, attempt));
       continue;
     }
-    throw new ApiError(response.status, await problemOf(response));
+    throw new ApiError(response.status, problem);
   }
 }
 

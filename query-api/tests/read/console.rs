@@ -24,6 +24,16 @@ async fn world(pool: PgPool, command_api: Option<&str>) -> (World, String) {
     (world, base)
 }
 
+async fn config(client: &reqwest::Client, base: &str) -> Value {
+    let response = client
+        .get(format!("{base}/console/config.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    response.json().await.unwrap()
+}
+
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn the_console_is_served_with_its_own_policy(pool: PgPool) {
     let (_world, base) = world(pool, Some("http://127.0.0.1:18080")).await;
@@ -50,15 +60,10 @@ async fn the_console_is_served_with_its_own_policy(pool: PgPool) {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<script type="module" src="app.js">"#));
 
-    let config: Value = client
-        .get(format!("{base}/console/config.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(config, json!({"command_api": "http://127.0.0.1:18080"}));
+    assert_eq!(
+        config(&client, &base).await,
+        json!({"command_api": "http://127.0.0.1:18080"})
+    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
@@ -113,14 +118,8 @@ async fn console_files_are_revalidated_by_etag(pool: PgPool) {
     }
 
     // Without a command API the console only reads.
-    let config: Value = world
-        .client
-        .get(format!("{base}/console/config.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(config, json!({"command_api": null}));
+    assert_eq!(
+        config(&world.client, &base).await,
+        json!({"command_api": null})
+    );
 }

@@ -233,6 +233,16 @@ test("the timeline shows who changed what, and an older version can be viewed", 
   await page.getByRole("link", { name: "Back to the current version" }).click();
 });
 
+test("an image is removed after a confirmation", async () => {
+  await page.goto(`/console/#/products/${ids["MUG-BLUE"]}`);
+  await expect(page.locator(".image-card")).toHaveCount(1);
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Remove" }).click();
+  await expect(page.locator(".image-card")).toHaveCount(0);
+  await expect(page.locator("#images-title")).toHaveText("Images (0)");
+  await expect(page.locator(".timeline > li").first()).toContainText("Image removed");
+});
+
 test("a new product is created from its form", async () => {
   await page.getByRole("link", { name: "New product" }).click();
   await page.getByLabel("SKU", { exact: true }).fill("KETTLE-1");
@@ -242,6 +252,17 @@ test("a new product is created from its form", async () => {
   await page.getByRole("button", { name: "Create" }).click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Stovetop kettle");
   await expect(page.locator('[data-fact="stock"]')).toHaveText("3");
+
+  // Stock and publication from the same page.
+  await page.getByText("Adjust stock").click();
+  await page.getByLabel("Change (+ or −)", { exact: true }).fill("-2");
+  await page.getByLabel("Reason", { exact: true }).fill("sold at the counter");
+  await page.locator('form[data-form="stock"]').getByRole("button", { name: "Save" }).click();
+  await expect(page.locator('[data-fact="stock"]')).toHaveText("1");
+  await page.getByRole("button", { name: "Publish" }).click();
+  await expect(page.locator(".product-head .badge")).toHaveText("published");
+  await expect(page.getByRole("button", { name: "Unpublish" })).toBeVisible();
+  await expect(page.locator(".timeline > li").first()).toContainText("Published");
 
   await page.getByRole("link", { name: "New product" }).click();
   await page.getByLabel("SKU", { exact: true }).fill("KETTLE-1");
