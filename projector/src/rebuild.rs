@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
-use tokio::task::JoinHandle;
 
 use crate::error::ApplyError;
 use crate::postgres::{write_views, Folded};
@@ -87,19 +86,14 @@ pub async fn rebuild(
 
     let mut batch: Vec<Folded> = Vec::with_capacity(BATCH);
     let mut products = 0u64;
-    // A batch's Redis pipeline runs while the next batch is read, folded and written to
-    // PostgreSQL: Redis is another process, and the two took turns before. One in flight.
-    let mut in_redis: Option<JoinHandle<redis::RedisResult<()>>> = None;
-    let mut flush =
+    let flush =
         async |conn: &mut sqlx::PgConnection, batch: &mut Vec<Folded>| -> Result<(), ApplyError> {
             if postgres {
                 write_views(conn, batch).await?;
             }
             if to_redis {
-                settle(in_redis.take()).await?;
                 let views: Vec<_> = batch.iter().map(|f| f.view.clone()).collect();
-                let redis = redis.clone();
-                in_redis = Some(tokio::spawn(async move { redis.put_many(&views).await }));
+                redis.put_many(&views).await.map_err(redis_error)?;
             }
             batch.clear();
             Ok(())
@@ -118,7 +112,6 @@ pub async fn rebuild(
     )
     .await?;
     flush(&mut tx, &mut batch).await?;
-    settle(in_redis.take()).await?;
     tx.commit().await?;
     bar.finish_and_clear();
     Ok(Rebuilt {
@@ -126,17 +119,6 @@ pub async fn rebuild(
         products,
         elapsed: started.elapsed(),
     })
-}
-
-/// Waits for a batch's Redis pipeline, if one is in flight.
-async fn settle(pending: Option<JoinHandle<redis::RedisResult<()>>>) -> Result<(), ApplyError> {
-    match pending {
-        Some(task) => task
-            .await
-            .map_err(|err| ApplyError::Transient(anyhow::Error::new(err).context("Redis task")))?
-            .map_err(redis_error),
-        None => Ok(()),
-    }
 }
 
 fn redis_error(err: redis::RedisError) -> ApplyError {
