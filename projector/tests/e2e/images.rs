@@ -186,6 +186,9 @@ async fn uploaded_images_become_ready_with_every_rendition(pool: PgPool) {
         )
         .await;
     assert_eq!(removed.status(), StatusCode::OK);
+    let removed_at = removed.json::<Value>().await.unwrap()["version"]
+        .as_u64()
+        .unwrap();
     let gone = eventually(Duration::from_secs(20), || async {
         world
             .blobs
@@ -200,6 +203,9 @@ async fn uploaded_images_become_ready_with_every_rendition(pool: PgPool) {
         .read(&format!("/images/{small_id}/thumb.webp"), None)
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // The blobs' cleaner and the projector consume the removal independently: the read models
+    // may not hold it yet when the blobs are gone.
+    world.wait_for_version(&id, removed_at).await;
     assert_eq!(world.verify().await, Vec::<String>::new());
 }
 
