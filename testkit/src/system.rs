@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -82,12 +82,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, below the kernel's ephemeral range: a port
+/// from that range can be taken by any outgoing connection before the service binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    crate::private::free_ports(1)[0]
 }
 
 struct Running {
@@ -146,7 +144,8 @@ impl System {
         std::fs::create_dir_all(dir.join("logs")).expect("the system's directory can be made");
         let addrs: HashMap<Service, SocketAddr> = Service::ALL
             .into_iter()
-            .map(|s| (s, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .zip(crate::private::free_ports(Service::ALL.len()))
+            .map(|(s, port)| (s, SocketAddr::from(([127, 0, 0, 1], port))))
             .collect();
         let mut vars: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), database_url(&pool)),
@@ -205,6 +204,18 @@ impl System {
         self.spawn(service);
         self.wait_until_ready(&self.url(service), service.name(), &self.log_path(service))
             .await;
+        // Another process on the port would answer the readiness probe for a service that
+        // could not bind it.
+        let exited = self
+            .running
+            .get_mut(&service)
+            .and_then(|running| running.child.try_wait().ok().flatten());
+        assert!(
+            exited.is_none(),
+            "{} exited ({exited:?}) although its port answered; its log: {}",
+            service.name(),
+            self.log_path(service).display()
+        );
     }
 
     async fn wait_until_ready(&self, base: &str, what: &str, log: &Path) {
