@@ -82,11 +82,9 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port nothing listens on right now, below the kernel's ephemeral range: a port
-/// from that range can be taken by any outgoing connection before the service binds it.
-pub fn free_port() -> u16 {
-    crate::private::free_ports(1)[0]
-}
+/// Below the kernel's ephemeral range, like the private instances' ports: a port from that
+/// range can be taken by any outgoing connection before the service binds it.
+pub use crate::private::free_port;
 
 struct Running {
     child: Child,
@@ -170,8 +168,7 @@ impl System {
             vars.push((service.addr_var().into(), addr.to_string()));
         }
         for (key, value) in env {
-            vars.retain(|(k, _)| k != key);
-            vars.push((key.to_string(), value.to_string()));
+            set(&mut vars, key, value);
         }
         let redis_url = value(&vars, "REDIS_URL");
         let redis = RedisReadModel::connect(redis_url, &namespace)
@@ -307,8 +304,7 @@ impl System {
     /// Sets one of the services' environment variables for the services started from now on:
     /// with `start(pool, &[], ..)` first, a variable can name another service's address.
     pub fn set_var(&mut self, key: &str, value: &str) {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_string(), value.to_string()));
+        set(&mut self.env, key, value);
     }
 
     /// Keeps the services' logs after the system is dropped; returns where they are.
@@ -439,6 +435,12 @@ fn read_logs(path: &Path) -> Vec<Value> {
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
+}
+
+/// Sets `key`, replacing any earlier value.
+fn set(vars: &mut Vec<(String, String)>, key: &str, value: &str) {
+    vars.retain(|(k, _)| k != key);
+    vars.push((key.to_string(), value.to_string()));
 }
 
 fn value<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {

@@ -57,8 +57,23 @@ pub(crate) fn free_ports(count: usize) -> Vec<u16> {
 }
 
 /// One free port below the ephemeral range, as [`free_ports`].
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     free_ports(1)[0]
+}
+
+/// Ports chosen free may be taken before the server binds them (by an instance starting
+/// beside this one, say): while any of them accepts connections, all are exchanged for free
+/// ones. Returns whether they changed.
+pub(crate) fn keep_unclaimed(ports: &mut [u16]) -> bool {
+    let mut moved = false;
+    for _ in 0..10 {
+        if !ports.iter().any(|&port| accepts(port)) {
+            break;
+        }
+        ports.copy_from_slice(&free_ports(ports.len()));
+        moved = true;
+    }
+    moved
 }
 
 /// The last `lines` lines of a log file, for a failure message.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use super::{accepts, alive, free_port, tail};
+use super::{accepts, alive, free_port, keep_unclaimed, tail};
 
 /// How long the server may take to start and answer a query (it usually needs well under 1 s).
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -62,13 +62,8 @@ impl PrivatePostgres {
             .await
             .expect("the initdb task ran")
             .unwrap_or_else(|err| panic!("the private PostgreSQL cluster was not created: {err}"));
-        // Free when chosen, the port may have been taken during initdb (by an instance starting
-        // beside this one): a fresh server moves to another rather than fail.
-        for _ in 0..10 {
-            if !accepts(postgres.cluster.port) {
-                break;
-            }
-            postgres.cluster.port = free_port();
+        // A fresh server moves to another port rather than fail on one taken during initdb.
+        if keep_unclaimed(std::slice::from_mut(&mut postgres.cluster.port)) {
             postgres
                 .cluster
                 .configure()

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{accepts, alive, free_ports, tail};
+use super::{accepts, alive, free_ports, keep_unclaimed, tail};
 
 /// How long the node may take to boot (it usually needs about 5 s).
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -63,15 +63,10 @@ impl PrivateRabbit {
             pid: None,
             maybe_running: false,
         };
-        // Free when chosen, a port may be taken before the node binds it (by an instance
-        // starting beside this one): a fresh node takes others rather than fail.
-        for _ in 0..10 {
-            if !accepts(rabbit.node.port) && !accepts(rabbit.node.dist_port) {
-                break;
-            }
-            let ports = free_ports(2);
-            (rabbit.node.port, rabbit.node.dist_port) = (ports[0], ports[1]);
-        }
+        // A fresh node takes other ports rather than fail on a taken one.
+        let mut ports = [rabbit.node.port, rabbit.node.dist_port];
+        keep_unclaimed(&mut ports);
+        [rabbit.node.port, rabbit.node.dist_port] = ports;
         rabbit
             .node
             .prepare()

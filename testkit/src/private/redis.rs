@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{accepts, free_port, tail};
+use super::{accepts, free_port, keep_unclaimed, tail};
 
 /// How long the server may take to start and answer PING (it usually needs a few ms).
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -36,14 +36,8 @@ impl PrivateRedis {
             dir,
             server: None,
         };
-        // Free when chosen, the port may be taken before the server binds it (by an instance
-        // starting beside this one): a fresh server takes another rather than fail.
-        for _ in 0..10 {
-            if !accepts(redis.port) {
-                break;
-            }
-            redis.port = free_port();
-        }
+        // A fresh server takes another port rather than fail on a taken one.
+        keep_unclaimed(std::slice::from_mut(&mut redis.port));
         redis.start_again().await;
         redis
     }
