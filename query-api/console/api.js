@@ -63,6 +63,12 @@ function authorization() {
   return value ? { Authorization: `Bearer ${value}` } : {};
 }
 
+/** One line for any error: the service's problem detail, with each rejected field. */
+export function describe(err) {
+  const fields = err.problem?.errors?.map((e) => `${e.field}: ${e.message}`) ?? [];
+  return [err.message, ...fields].join(" — ");
+}
+
 // ---- reads ----
 
 async function problemOf(response) {
@@ -108,6 +114,13 @@ function retryDelay(response, attempt) {
   return seconds * 1000;
 }
 
+/** What every command carries: the token, its Idempotency-Key, and If-Match when given. */
+function commandHeaders(ifMatch, key) {
+  const headers = { Accept: "application/json", "Idempotency-Key": key, ...authorization() };
+  if (ifMatch != null) headers["If-Match"] = `"${ifMatch}"`;
+  return headers;
+}
+
 /**
  * Sends a command: `ifMatch` is the version the user saw (412 if the product moved on).
  * Network failures, 429 and 503 are retried with the same Idempotency-Key, so a retry never
@@ -115,9 +128,8 @@ function retryDelay(response, attempt) {
  */
 export async function command(method, path, { body, ifMatch, key = newKey() } = {}) {
   if (!config.command_api) throw new ApiError(0, { detail: "This console is read-only: no command API is configured." });
-  const headers = { Accept: "application/json", "Idempotency-Key": key, ...authorization() };
+  const headers = commandHeaders(ifMatch, key);
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (ifMatch != null) headers["If-Match"] = `"${ifMatch}"`;
   for (let attempt = 0; ; attempt++) {
     let response;
     try {
@@ -151,11 +163,7 @@ export function upload(productId, file, { ifMatch, onProgress }) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `${config.command_api}/products/${productId}/images`);
     xhr.responseType = "json";
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("Idempotency-Key", newKey());
-    const auth = authorization().Authorization;
-    if (auth) xhr.setRequestHeader("Authorization", auth);
-    if (ifMatch != null) xhr.setRequestHeader("If-Match", `"${ifMatch}"`);
+    for (const [name, value] of Object.entries(commandHeaders(ifMatch, newKey()))) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress?.(e.loaded / e.total);
     });

@@ -56,7 +56,10 @@ function show(field, value) {
   return String(value);
 }
 
-/** [{field, from, to}] for every field that differs between two folded states. */
+/**
+ * [{field, from, to}] for every field that differs between two states of a product: folded
+ * from its events, or two ProductViews.
+ */
 export function changes(before, after) {
   const out = [];
   for (const field of ["sku", "name", "description", "category", "price", "stock", "status"]) {
@@ -71,6 +74,18 @@ export function changes(before, after) {
     if (from !== to) out.push({ field: `attributes.${key}`, from: show(key, from), to: show(key, to) });
   }
   return out;
+}
+
+/** The rows of `changes` as a table: field, value before (crossed out), value after. */
+export function diffTable(rows, { caption = null, before = true } = {}) {
+  return h("table", { class: "diff" },
+    caption ? h("caption", {}, caption) : null,
+    h("tbody", {}, rows.map((c) => h("tr", {},
+      h("th", { scope: "row" }, c.field),
+      before ? [
+        h("td", { class: "from" }, c.from),
+        h("td", { class: "arrow", "aria-hidden": "true" }, "→")] : null,
+      h("td", { class: "to" }, c.to)))));
 }
 
 /** What an entry says beyond the field changes: a reason, an image, a failure. */
@@ -104,16 +119,8 @@ export function timeline(entries, { selected, onView }) {
         h("span", { class: "entry-actor", title: "actor" }, entry.actor),
         timeAgo(entry.recorded_at),
         h("button", { type: "button", class: "link", onclick: () => onView(entry.sequence), "aria-label": `View version ${entry.sequence}` }, "view")),
-      diff.length
-        ? h("table", { class: "diff" },
-          h("tbody", {}, diff.map((c) => h("tr", {},
-            h("th", { scope: "row" }, c.field),
-            // A first value has nothing to be crossed out.
-            entry.type === "ProductCreated" ? null : [
-              h("td", { class: "from" }, c.from),
-              h("td", { class: "arrow", "aria-hidden": "true" }, "→")],
-            h("td", { class: "to" }, c.to)))))
-        : null,
+      // A first value has nothing to be crossed out.
+      diff.length ? diffTable(diff, { before: entry.type !== "ProductCreated" }) : null,
       h("p", { class: "entry-notes" }, notes(entry).filter(Boolean).join(" · ")),
       known ? null : h("pre", { class: "entry-data" }, JSON.stringify(entry.data, null, 2)),
       h("p", { class: "entry-ids" }, `correlation ${entry.correlation_id ?? "—"}`));

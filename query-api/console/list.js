@@ -2,7 +2,7 @@
 // end of the list scrolls into view. The filters live in the URL (#/?q=…), so a search can be
 // bookmarked, shared and reached again with the back button.
 
-import { read } from "./api.js";
+import { describe, read } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
 import { picture } from "./images.js";
 
@@ -141,10 +141,4 @@ function row(product) {
       h("span", { class: "row-stock" }, `${product.stock} in stock`),
       statusBadge(product.status),
       h("span", { class: "row-updated" }, timeAgo(product.updated_at))));
-}
-
-/** One line for any error: the service's problem detail, with each rejected field. */
-export function describe(err) {
-  const fields = err.problem?.errors?.map((e) => `${e.field}: ${e.message}`) ?? [];
-  return [err.message, ...fields].join(" — ");
 }

@@ -3,11 +3,10 @@
 // filled from (If-Match), so a change made meanwhile by someone else is a conflict shown to the
 // user, never a silent overwrite.
 
-import { ApiError, canWrite, command, hasScope, productAt, read, upload } from "./api.js";
+import { ApiError, canWrite, command, describe, hasScope, productAt, read, upload } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
-import { timeline } from "./history.js";
+import { changes, diffTable, timeline } from "./history.js";
 import { picture, renditionUrl } from "./images.js";
-import { describe } from "./list.js";
 
 const WRITE = "catalog:write";
 const AUDIT = "catalog:audit";
@@ -425,21 +424,14 @@ export function productView(root, id, params) {
     notices.scrollIntoView?.({ block: "start", behavior: "smooth" });
     if (current != null) {
       productAt(id, current).then((now) => {
-        const differences = EDITABLE.filter((f) => JSON.stringify(now[f] ?? null) !== JSON.stringify(product[f] ?? null));
+        const differences = changes(product, now);
         replace(box.querySelector(".conflict-now"), differences.length
-          ? h("table", { class: "diff" }, h("caption", {}, "Changed meanwhile"), h("tbody", {}, differences.map((f) => h("tr", {},
-            h("th", { scope: "row" }, f), h("td", { class: "from" }, shown(f, product[f])), h("td", { "aria-hidden": "true" }, "→"), h("td", { class: "to" }, shown(f, now[f]))))))
+          ? diffTable(differences, { caption: "Changed meanwhile" })
           : h("p", {}, "Only images changed meanwhile."));
       }).catch(() => box.querySelector(".conflict-now").remove());
     }
     return true;
   }
-}
-
-function shown(field, value) {
-  if (value == null || value === "") return "—";
-  if (field === "price") return formatMoney(value);
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 function input(label, name, value, attrs = {}) {
