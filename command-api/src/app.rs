@@ -126,6 +126,7 @@ impl Application {
                     namespace: config.namespace.clone(),
                     batch_size: config.relay_batch_size,
                     poll_interval: config.relay_poll_interval,
+                    rounds_in_flight: config.relay_rounds_in_flight,
                     projector_shards: config.projector_shards,
                     link: self.state.relay_link.clone(),
                 },

@@ -58,6 +58,9 @@ pub struct Config {
     pub relay_enabled: bool,
     /// `RELAY_BATCH_SIZE`: events published per round under load.
     pub relay_batch_size: i64,
+    /// `RELAY_ROUNDS_IN_FLIGHT`: rounds the relay publishes before the oldest is confirmed
+    /// (default 4); 1 waits for each round's confirms before reading the next.
+    pub relay_rounds_in_flight: usize,
     /// `PROJECTOR_SHARDS`: the relay declares the projector's queues, so it must know them.
     pub projector_shards: u16,
     /// `RELAY_POLL_INTERVAL_MS`: how often the relay looks for events when no notification
@@ -110,6 +113,7 @@ impl Config {
             )?,
             relay_enabled: env.parse("RELAY_ENABLED", true)?,
             relay_batch_size: env.parse("RELAY_BATCH_SIZE", 500i64)?.max(1),
+            relay_rounds_in_flight: env.parse("RELAY_ROUNDS_IN_FLIGHT", 4usize)?.max(1),
             projector_shards: env.projector_shards()?,
             relay_poll_interval: Duration::from_millis(
                 env.parse("RELAY_POLL_INTERVAL_MS", 500u64)?,

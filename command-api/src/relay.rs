@@ -4,8 +4,10 @@
 //! (transaction_id, position) order, only below the oldest transaction still running
 //! (`pg_snapshot_xmin`), so it never passes an event whose transaction commits late (see
 //! migrations/…_relay.sql). It publishes with publisher confirms and advances the checkpoint
-//! only after the broker confirmed the whole batch: a crash in between publishes the batch
-//! again, and consumers are idempotent. LISTEN/NOTIFY wakes it at once; polling is the fallback.
+//! only over rounds the broker confirmed, in order: a crash in between publishes them again,
+//! and consumers are idempotent. A few rounds are kept in flight (`RELAY_ROUNDS_IN_FLIGHT`):
+//! waiting for each round's confirms before reading the next put a broker round trip, and a
+//! disk write for quorum queues, in front of every event committed meanwhile. LISTEN/NOTIFY wakes it at once; polling is the fallback.
 //! One relay is active per namespace: the holder of a PostgreSQL advisory lock.
 
 use std::time::{Duration, Instant};
@@ -14,8 +16,10 @@ use anyhow::Context;
 use catalog_support::amqp::{Topology, WireEvent, CONSUMERS};
 use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::Confirmation;
+use lapin::{Confirmation, PublisherConfirm};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Connection, PgConnection};
 
@@ -25,6 +29,8 @@ pub struct RelayConfig {
     pub namespace: String,
     pub batch_size: i64,
     pub poll_interval: Duration,
+    /// Rounds published and not yet confirmed, at most.
+    pub rounds_in_flight: usize,
     pub projector_shards: u16,
     /// Reported to readiness: down while the relay cannot reach RabbitMQ.
     pub link: Link,
@@ -41,6 +47,8 @@ struct Row {
     #[sqlx(flatten)]
     event: WireEvent,
     transaction_id: i64,
+    /// Below the oldest transaction still running: no earlier event can commit after it.
+    released: bool,
 }
 
 /// Runs the relay until shutdown, reconnecting after any failure with backoff.
@@ -113,9 +121,18 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .await?;
 
     let mut checkpoint = load_checkpoint(pool, &config.namespace).await?;
+    // Where the next round starts: past every published round, confirmed or not.
+    let mut fetched = checkpoint;
+    let mut in_flight = FuturesOrdered::new();
     let mut last_backlog: Option<Instant> = None;
+    let mut recheck = RECHECK_HELD_BACK;
     loop {
         if shutdown.is_triggered() {
+            // The rounds in flight are finished first: their confirms are moments away, and
+            // saving them spares the next leader publishing them again.
+            while let Some(round) = in_flight.next().await {
+                save(&mut lock, &config.namespace, round?).await?;
+            }
             let _ = connection.close(200, "shutdown".into()).await;
             return Ok(());
         }
@@ -123,74 +140,148 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         let connected = connection.status().connected();
         config.link.set(connected);
         anyhow::ensure!(connected, "the connection to RabbitMQ was lost");
-        let batch = fetch(pool, checkpoint, config.batch_size).await?;
-        if batch.is_empty() || last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
-            metrics::gauge!("catalog_relay_backlog").set(backlog(pool, checkpoint).await? as f64);
-            last_backlog = Some(Instant::now());
+        let mut held_back = false;
+        if in_flight.len() < config.rounds_in_flight {
+            let batch;
+            (batch, held_back) = fetch(pool, fetched, config.batch_size).await?;
+            if last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                let waiting = backlog(pool, checkpoint).await?;
+                metrics::gauge!("catalog_relay_backlog").set(waiting as f64);
+                last_backlog = Some(Instant::now());
+            }
+            if let Some(last) = batch.last() {
+                let round = Round {
+                    checkpoint: Checkpoint {
+                        transaction_id: last.transaction_id,
+                        position: last.event.position,
+                    },
+                    events: batch.len(),
+                    started: Instant::now(),
+                };
+                recheck = RECHECK_HELD_BACK;
+                let confirms = publish(&channel, &topology, &batch).await?;
+                fetched = round.checkpoint;
+                in_flight.push_back(confirmed(confirms, round));
+                // Rounds the broker confirmed meanwhile are saved before the next one is read.
+                while let Some(round) = in_flight.next().now_or_never().flatten() {
+                    checkpoint = save(&mut lock, &config.namespace, round?).await?;
+                }
+                continue;
+            }
         }
-        if batch.is_empty() {
-            // Still the leader? A dead lock connection means the lock may be someone else's
-            // now. (With work to do, saving the checkpoint on that connection checks it.)
-            sqlx::query("SELECT 1")
-                .execute(&mut lock)
-                .await
-                .context("relay lock connection lost")?;
+        if in_flight.is_empty() {
+            // Events held back behind an older transaction still running are released when it
+            // ends, usually within milliseconds, and no notification says when: look again
+            // soon, backing off towards the poll interval while it lasts.
+            let wait = if held_back {
+                let wait = recheck;
+                recheck = (wait * 2).min(config.poll_interval);
+                wait
+            } else {
+                // Idle: everything stored is published and confirmed.
+                metrics::gauge!("catalog_relay_backlog").set(0.0);
+                recheck = RECHECK_HELD_BACK;
+                // Still the leader? A dead lock connection means the lock may be someone
+                // else's now. (With work to do, saving the checkpoint on it checks it.)
+                sqlx::query("SELECT 1")
+                    .execute(&mut lock)
+                    .await
+                    .context("relay lock connection lost")?;
+                config.poll_interval
+            };
             tokio::select! {
                 notification = listener.recv() => { notification?; }
-                () = tokio::time::sleep(config.poll_interval) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = shutdown.wait() => {}
             }
             continue;
         }
-        let started = Instant::now();
-        let mut confirms = Vec::with_capacity(batch.len());
-        for Row { event, .. } in &batch {
-            let body = serde_json::to_vec(event)?;
-            let confirm = channel
-                .basic_publish(
-                    topology.exchange().as_str().into(),
-                    event.routing_key().as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    event.properties(),
-                )
-                .await?;
-            confirms.push(confirm);
-        }
-        for confirm in confirms {
-            match confirm.await? {
-                Confirmation::Ack(_) | Confirmation::NotRequested => {}
-                Confirmation::Nack(_) => anyhow::bail!("the broker refused a published event"),
+        // Confirms are outstanding: the oldest round's, or new events to publish behind it.
+        tokio::select! {
+            Some(round) = in_flight.next() => {
+                checkpoint = save(&mut lock, &config.namespace, round?).await?;
             }
+            notification = listener.recv(), if in_flight.len() < config.rounds_in_flight => {
+                notification?;
+            }
+            () = shutdown.wait() => {}
         }
-        let last = batch.last().expect("batch is not empty");
-        checkpoint = Checkpoint {
-            transaction_id: last.transaction_id,
-            position: last.event.position,
-        };
-        save_checkpoint(&mut lock, &config.namespace, checkpoint)
-            .await
-            .context("relay lock connection lost")?;
-        metrics::counter!("catalog_relay_published_total").increment(batch.len() as u64);
-        metrics::histogram!("catalog_relay_publish_seconds")
-            .record(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            events = batch.len(),
-            position = checkpoint.position,
-            "published"
-        );
     }
 }
 
+/// The first look again at events held back by a running transaction.
+const RECHECK_HELD_BACK: Duration = Duration::from_millis(2);
+
+/// One published batch: where the checkpoint moves once all of it is confirmed.
+struct Round {
+    checkpoint: Checkpoint,
+    events: usize,
+    started: Instant,
+}
+
+async fn publish(
+    channel: &lapin::Channel,
+    topology: &Topology,
+    batch: &[Row],
+) -> anyhow::Result<Vec<PublisherConfirm>> {
+    let mut confirms = Vec::with_capacity(batch.len());
+    for Row { event, .. } in batch {
+        let body = serde_json::to_vec(event)?;
+        let confirm = channel
+            .basic_publish(
+                topology.exchange().as_str().into(),
+                event.routing_key().as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                event.properties(),
+            )
+            .await?;
+        confirms.push(confirm);
+    }
+    Ok(confirms)
+}
+
+async fn confirmed(confirms: Vec<PublisherConfirm>, round: Round) -> anyhow::Result<Round> {
+    for confirm in confirms {
+        match confirm.await? {
+            Confirmation::Ack(_) | Confirmation::NotRequested => {}
+            Confirmation::Nack(_) => anyhow::bail!("the broker refused a published event"),
+        }
+    }
+    Ok(round)
+}
+
+/// Moves the checkpoint over a confirmed round.
+async fn save(
+    lock: &mut PgConnection,
+    namespace: &str,
+    round: Round,
+) -> anyhow::Result<Checkpoint> {
+    save_checkpoint(lock, namespace, round.checkpoint)
+        .await
+        .context("relay lock connection lost")?;
+    metrics::counter!("catalog_relay_published_total").increment(round.events as u64);
+    metrics::histogram!("catalog_relay_publish_seconds")
+        .record(round.started.elapsed().as_secs_f64());
+    tracing::debug!(
+        events = round.events,
+        position = round.checkpoint.position,
+        "published"
+    );
+    Ok(round.checkpoint)
+}
+
+/// The next events past `after` that are safe to publish, and whether more are stored but
+/// held back behind an older transaction still running (they wait until it ends).
 // xid8 travels as text and is compared in SQL: sqlx has no xid8 type, and a 64-bit xid fits i64.
-async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<Vec<Row>> {
-    sqlx::query_as(
+async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<(Vec<Row>, bool)> {
+    let mut rows: Vec<Row> = sqlx::query_as(
         "SELECT event_id, position, transaction_id::text::bigint AS transaction_id, \
                 aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                payload, metadata, recorded_at \
+                payload, metadata, recorded_at, \
+                transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS released \
          FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY transaction_id, position \
          LIMIT $3",
     )
@@ -198,7 +289,12 @@ async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<Vec
     .bind(after.position)
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    // In transaction order, the released events come first.
+    let released = rows.iter().take_while(|row| row.released).count();
+    let held_back = released < rows.len();
+    rows.truncate(released);
+    Ok((rows, held_back))
 }
 
 /// Events stored but not yet published (including those held back behind a running transaction).

@@ -380,12 +380,17 @@ impl<H: Handler> Worker<H> {
         let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
         metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
             .record(lag as f64 / 1000.0);
-        metrics::gauge!("catalog_projection_last_position", "consumer" => self.handler.spec().name)
-            .set(event.position as f64);
         self.stats.last_lag_ms.store(lag, Ordering::Relaxed);
-        self.stats
+        // The highest, not the latest: the relay publishes in commit order, which can put a
+        // higher position before a lower one, and shards interleave.
+        let position = event.position as u64;
+        let highest = self
+            .stats
             .last_position
-            .store(event.position as u64, Ordering::Relaxed);
+            .fetch_max(position, Ordering::Relaxed)
+            .max(position);
+        metrics::gauge!("catalog_projection_last_position", "consumer" => self.handler.spec().name)
+            .set(highest as f64);
         // One line per event, in the event's span: with the request and correlation ids it
         // carries, the logs follow a change from its request to every consumer.
         tracing::info!(parent: span, consumer = self.handler.spec().name, lag_ms = lag, "event handled");

@@ -1,8 +1,11 @@
 //! The PostgreSQL read model: one `product_view` row per product, plus its image rows.
 
+use std::collections::HashMap;
+
 use catalog_domain::{Product, ProductEvent, ProductView};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
@@ -38,7 +41,7 @@ pub fn fold(
         None => (Product::default(), events[0].recorded_at),
     };
     for event in events {
-        let event: ProductEvent = serde_json::from_value(event.payload.clone()).map_err(|e| {
+        let event = ProductEvent::deserialize(&event.payload).map_err(|e| {
             ApplyError::Permanent(anyhow::anyhow!("undecodable event payload: {e}"))
         })?;
         state.apply(event);
@@ -106,11 +109,14 @@ impl PgReadModel {
             }
         }
         let mut tx = self.pool.begin().await?;
+        let ids: Vec<&str> = products.iter().map(|(id, _)| id.as_str()).collect();
+        let mut current = load_for_update(&mut tx, &ids).await?;
         let mut outcomes = Vec::with_capacity(products.len());
         let mut writes = Vec::with_capacity(products.len());
         for (id, events) in products {
             let count = events.len();
-            let (applied, folded) = apply_in(&mut tx, &id, events).await?;
+            let base = current.remove(&id);
+            let (applied, folded) = apply_in(&mut tx, &id, base, events).await?;
             outcomes.push((applied, count));
             writes.extend(folded);
         }
@@ -129,14 +135,14 @@ impl PgReadModel {
     }
 }
 
-/// Folds `events` (one product's, in sequence order) onto its locked row. Answers what
-/// happened and the view to write, if it moved forward; the caller writes and commits.
+/// Folds `events` (one product's, in sequence order) onto its locked row, `current`. Answers
+/// what happened and the view to write, if it moved forward; the caller writes and commits.
 async fn apply_in(
     conn: &mut PgConnection,
     id: &str,
+    current: Option<Folded>,
     events: Vec<StoredEvent>,
 ) -> Result<(Applied, Option<Folded>), ApplyError> {
-    let current = load_for_update(conn, id).await?;
     let version = current.as_ref().map_or(0, |f| f.view.version as i64);
     let last = events.last().map_or(0, |e| e.sequence);
     if last <= version {
@@ -174,16 +180,29 @@ async fn apply_in(
     Ok((Applied::Applied(folded.view.clone()), Some(folded)))
 }
 
-async fn load_for_update(conn: &mut PgConnection, id: &str) -> Result<Option<Folded>, ApplyError> {
-    let row: Option<(Json<Product>, Json<ProductView>)> =
-        sqlx::query_as("SELECT state, doc FROM product_view WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(state, view)| Folded {
-        state: state.0,
-        view: view.0,
-    }))
+/// Locks and reads the rows of `ids` that exist, in one round trip for the whole batch. Rows
+/// are locked in id order, so two writers (a rebuild, a second replica during a handover)
+/// cannot deadlock over the same products.
+async fn load_for_update(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, Folded>, ApplyError> {
+    let rows: Vec<(String, Json<Product>, Json<ProductView>)> = sqlx::query_as(
+        "SELECT id, state, doc FROM product_view WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, state, view)| {
+            let folded = Folded {
+                state: state.0,
+                view: view.0,
+            };
+            (id, folded)
+        })
+        .collect())
 }
 
 /// Events of product `id` with `after < sequence <= up_to`, in order.
@@ -238,8 +257,9 @@ pub async fn write_views(conn: &mut PgConnection, folded: &[Folded]) -> sqlx::Re
         versions.push(view.version as i64);
         created.push(view.created_at);
         updated.push(view.updated_at);
-        states.push(serde_json::to_value(state).expect("state serializes"));
-        docs.push(serde_json::to_value(view).expect("view serializes"));
+        // Serialized straight into the statement, not through a `serde_json::Value` tree.
+        states.push(Json(state));
+        docs.push(Json(view));
     }
     let written: Vec<(String,)> = sqlx::query_as(
         "INSERT INTO product_view (id, sku, name, description, category, status, price_amount, \
@@ -295,7 +315,7 @@ pub async fn write_views(conn: &mut PgConnection, folded: &[Folded]) -> sqlx::Re
             widths.push(image.width.map(|w| w as i32));
             heights.push(image.height.map(|h| h as i32));
             blurhashes.push(image.blurhash.clone());
-            renditions.push(serde_json::to_value(&image.renditions).expect("renditions serialize"));
+            renditions.push(Json(&image.renditions));
         }
     }
     let written: Vec<String> = written.into_iter().collect();

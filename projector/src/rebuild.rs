@@ -6,7 +6,8 @@
 //! waits at its next write. The events are read after the lock is held, so every event the live
 //! consumer had applied before is in the replay, and every event after it is applied by the
 //! consumer once the lock is released (its version check skips what the rebuild wrote). Nothing
-//! is lost and nothing is applied twice.
+//! is lost and nothing is applied twice. (The events are read on a second connection, in a
+//! snapshot taken once the lock is held, which keeps that order.)
 
 use std::time::{Duration, Instant};
 
@@ -67,9 +68,15 @@ pub async fn rebuild(
         let deleted = redis.delete_all().await.map_err(redis_error)?;
         tracing::info!(deleted, "Redis read model cleared");
     }
+    // The events are read on a connection of their own, so that reading the next ones overlaps
+    // writing the last; its snapshot is taken after the lock is held, as the replay needs.
+    let mut source = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *source)
+        .await?;
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Product'")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *source)
             .await?;
     let bar = if progress {
         ProgressBar::new(total as u64)
@@ -88,23 +95,34 @@ pub async fn rebuild(
     let mut products = 0u64;
     let flush =
         async |conn: &mut sqlx::PgConnection, batch: &mut Vec<Folded>| -> Result<(), ApplyError> {
-            if postgres {
-                write_views(conn, batch).await?;
-            }
-            if to_redis {
-                let views: Vec<_> = batch.iter().map(|f| f.view.clone()).collect();
-                redis.put_many(&views).await.map_err(redis_error)?;
-            }
+            let views: Vec<_> = if to_redis {
+                batch.iter().map(|f| f.view.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            let to_postgres = async {
+                if postgres {
+                    write_views(conn, batch).await?;
+                }
+                Ok::<_, ApplyError>(())
+            };
+            let to_redis = async {
+                if to_redis {
+                    redis.put_many(&views).await.map_err(redis_error)?;
+                }
+                Ok(())
+            };
+            futures::future::try_join(to_postgres, to_redis).await?;
             batch.clear();
             Ok(())
         };
     let events = crate::replay::each_product(
-        &mut tx,
-        async |conn, folded| {
+        &mut source,
+        async |folded| {
             products += 1;
             batch.push(folded);
             if batch.len() >= BATCH {
-                flush(conn, &mut batch).await?;
+                flush(&mut tx, &mut batch).await?;
             }
             Ok(())
         },
@@ -112,6 +130,7 @@ pub async fn rebuild(
     )
     .await?;
     flush(&mut tx, &mut batch).await?;
+    source.commit().await?;
     tx.commit().await?;
     bar.finish_and_clear();
     Ok(Rebuilt {

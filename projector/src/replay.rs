@@ -10,14 +10,16 @@ use crate::postgres::{fold, Folded, StoredEvent};
 const FETCH: usize = 10_000;
 
 /// Calls `emit` with each product's final state, in id order. `on_events` is told how many
-/// events each fetch brought (for progress). Must run inside a transaction (the cursor's home).
+/// events each fetch brought (for progress). `source` must be in a transaction (the cursor's
+/// home). The next fetch is read while `emit` works on the last one, so a caller writing
+/// elsewhere (a rebuild) keeps both the reading and the writing server busy.
 pub async fn each_product<E, P>(
-    conn: &mut PgConnection,
+    source: &mut PgConnection,
     mut emit: E,
     mut on_events: P,
 ) -> Result<u64, ApplyError>
 where
-    E: AsyncFnMut(&mut PgConnection, Folded) -> Result<(), ApplyError>,
+    E: AsyncFnMut(Folded) -> Result<(), ApplyError>,
     P: FnMut(u64),
 {
     sqlx::query(
@@ -25,40 +27,53 @@ where
          SELECT aggregate_id, sequence, payload, recorded_at FROM events \
          WHERE aggregate_type = 'Product' ORDER BY aggregate_id, sequence",
     )
-    .execute(&mut *conn)
+    .execute(&mut *source)
     .await?;
-    let mut total = 0u64;
-    let mut current: Vec<StoredEvent> = Vec::new();
-    loop {
-        let rows: Vec<StoredEvent> = sqlx::query_as(&format!("FETCH {FETCH} FROM replay_events"))
-            .fetch_all(&mut *conn)
-            .await?;
-        if rows.is_empty() {
-            break;
-        }
-        total += rows.len() as u64;
-        on_events(rows.len() as u64);
-        for row in rows {
-            if current
-                .first()
-                .is_some_and(|c| c.aggregate_id != row.aggregate_id)
-            {
-                let events = std::mem::take(&mut current);
-                if let Some(folded) = fold(&events[0].aggregate_id, None, &events)? {
-                    emit(conn, folded).await?;
-                }
+    let (fetched, mut arrived) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(1);
+    let reader = &mut *source;
+    // Moves the sender in, so that its end closes the channel.
+    let read = async move {
+        loop {
+            let rows: Vec<StoredEvent> =
+                sqlx::query_as(&format!("FETCH {FETCH} FROM replay_events"))
+                    .fetch_all(&mut *reader)
+                    .await?;
+            // A closed channel means the folding side failed; its error is the one reported.
+            if rows.is_empty() || fetched.send(rows).await.is_err() {
+                return Ok::<_, ApplyError>(());
             }
-            current.push(row);
         }
-    }
-    if let Some(first) = current.first() {
-        let id = first.aggregate_id.clone();
-        if let Some(folded) = fold(&id, None, &current)? {
-            emit(conn, folded).await?;
+    };
+    let fold_all = async {
+        let mut total = 0u64;
+        let mut current: Vec<StoredEvent> = Vec::new();
+        while let Some(rows) = arrived.recv().await {
+            total += rows.len() as u64;
+            on_events(rows.len() as u64);
+            for row in rows {
+                if current
+                    .first()
+                    .is_some_and(|c| c.aggregate_id != row.aggregate_id)
+                {
+                    let events = std::mem::take(&mut current);
+                    if let Some(folded) = fold(&events[0].aggregate_id, None, &events)? {
+                        emit(folded).await?;
+                    }
+                }
+                current.push(row);
+            }
         }
-    }
+        if let Some(first) = current.first() {
+            let id = first.aggregate_id.clone();
+            if let Some(folded) = fold(&id, None, &current)? {
+                emit(folded).await?;
+            }
+        }
+        Ok(total)
+    };
+    let ((), total) = futures::future::try_join(read, fold_all).await?;
     sqlx::query("CLOSE replay_events")
-        .execute(&mut *conn)
+        .execute(&mut *source)
         .await?;
     Ok(total)
 }

@@ -41,7 +41,7 @@ pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, App
     let mut expected_views = Vec::new();
     report.events = crate::replay::each_product(
         &mut tx,
-        async |_, folded| {
+        async |folded| {
             expected_views.push(folded.view);
             Ok(())
         },
