@@ -47,8 +47,6 @@ struct Row {
     #[sqlx(flatten)]
     event: WireEvent,
     transaction_id: i64,
-    /// Below the oldest transaction still running: no earlier event can commit after it.
-    released: bool,
 }
 
 /// Runs the relay until shutdown, reconnecting after any failure with backoff.
@@ -271,17 +269,17 @@ async fn save(
     Ok(round.checkpoint)
 }
 
-/// The next events past `after` that are safe to publish, and whether more are stored but
-/// held back behind an older transaction still running (they wait until it ends).
+/// The next events past `after` that are safe to publish, and, when there are none, whether
+/// some are stored but held back behind an older transaction still running.
 // xid8 travels as text and is compared in SQL: sqlx has no xid8 type, and a 64-bit xid fits i64.
 async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<(Vec<Row>, bool)> {
-    let mut rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT event_id, position, transaction_id::text::bigint AS transaction_id, \
                 aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                payload, metadata, recorded_at, \
-                transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS released \
+                payload, metadata, recorded_at \
          FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY transaction_id, position \
          LIMIT $3",
     )
@@ -290,10 +288,18 @@ async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<(Ve
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    // In transaction order, the released events come first.
-    let released = rows.iter().take_while(|row| row.released).count();
-    let held_back = released < rows.len();
-    rows.truncate(released);
+    if !rows.is_empty() {
+        return Ok((rows, false));
+    }
+    // One index probe, and only when nothing could be taken: under load the held-back events
+    // are many, and reading them only to leave them would cost more than the probe.
+    let held_back = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.position)
+    .fetch_one(pool)
+    .await?;
     Ok((rows, held_back))
 }
 
