@@ -7,7 +7,8 @@
 //! only over rounds the broker confirmed, in order: a crash in between publishes them again,
 //! and consumers are idempotent. A few rounds are kept in flight (`RELAY_ROUNDS_IN_FLIGHT`):
 //! waiting for each round's confirms before reading the next put a broker round trip, and a
-//! disk write for quorum queues, in front of every event committed meanwhile. LISTEN/NOTIFY wakes it at once; polling is the fallback.
+//! disk write for quorum queues, in front of every event committed meanwhile. LISTEN/NOTIFY
+//! wakes it at once; polling is the fallback.
 //! One relay is active per namespace: the holder of a PostgreSQL advisory lock.
 
 use std::time::{Duration, Instant};

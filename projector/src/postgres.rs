@@ -181,8 +181,8 @@ async fn apply_in(
 }
 
 /// Locks and reads the rows of `ids` that exist, in one round trip for the whole batch. Rows
-/// are locked in id order, so two writers (a rebuild, a second replica during a handover)
-/// cannot deadlock over the same products.
+/// are locked in id order, so two batches holding the same products (a second replica during
+/// a handover, a redelivery beside a retry) cannot deadlock over them.
 async fn load_for_update(
     conn: &mut PgConnection,
     ids: &[&str],

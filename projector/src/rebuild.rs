@@ -100,19 +100,19 @@ pub async fn rebuild(
             } else {
                 Vec::new()
             };
-            let to_postgres = async {
+            let write_postgres = async {
                 if postgres {
                     write_views(conn, batch).await?;
                 }
                 Ok::<_, ApplyError>(())
             };
-            let to_redis = async {
+            let write_redis = async {
                 if to_redis {
                     redis.put_many(&views).await.map_err(redis_error)?;
                 }
                 Ok(())
             };
-            futures::future::try_join(to_postgres, to_redis).await?;
+            futures::future::try_join(write_postgres, write_redis).await?;
             batch.clear();
             Ok(())
         };
