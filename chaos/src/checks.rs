@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use catalog_support::amqp::{Topology, CONSUMERS};
+use catalog_store::broker::{Topology, CONSUMERS};
 use catalog_testkit::system::System;
 use catalog_testkit::PRODUCTS_BEHIND;
 use lapin::options::QueueDeclareOptions;
@@ -281,7 +281,7 @@ fn stored_images(dir: &Path) -> Vec<String> {
 
 async fn dead_letters(system: &System, findings: &mut Findings) {
     let topology = Topology::new(&system.namespace);
-    let connection = match catalog_support::amqp::connect(system.var("AMQP_URL")).await {
+    let connection = match catalog_store::broker::connect(system.var("AMQP_URL")).await {
         Ok(connection) => connection,
         Err(err) => {
             findings.note(format!("the dead-letter queues could not be read: {err}"));

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
-use catalog_support::blobs::BlobStore;
 use catalog_support::health::Link;
 use catalog_support::http::HttpOptions;
 use catalog_support::shutdown::Shutdown;
@@ -20,32 +20,8 @@ use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::sku::SkuRegistry;
-use catalog_support::event_store::ProductStore;
-
-/// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
-/// clone is one atomic increment, whatever the state holds.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    pub auth: Arc<Authenticator>,
-    pub store: Arc<ProductStore>,
-    pub skus: Arc<SkuRegistry>,
-    pub rate_limiter: Option<RateLimiter>,
-    pub blobs: BlobStore,
-    /// The relay's connection to RabbitMQ, as readiness sees it.
-    pub relay_link: Link,
-}
+use crate::state::{AppState, Shared};
+use catalog_store::event_store::ProductStore;
 
 pub struct Application {
     listener: TcpListener,
@@ -119,9 +95,9 @@ impl Application {
         ));
         let relay = self.state.config.relay_enabled.then(|| {
             let config = &self.state.config;
-            tokio::spawn(crate::relay::run(
+            tokio::spawn(catalog_store::relay::run(
                 self.state.pool.clone(),
-                crate::relay::RelayConfig {
+                catalog_store::relay::RelayConfig {
                     amqp_url: config.amqp_url.expose().to_string(),
                     namespace: config.namespace.clone(),
                     batch_size: config.relay_batch_size,

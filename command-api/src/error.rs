@@ -3,7 +3,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use catalog_domain::{FieldError, ProductError};
-use catalog_support::event_store::StoreError;
+use catalog_store::event_store::StoreError;
 use catalog_support::problem::{FieldViolation, Problem};
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +163,7 @@ impl IntoResponse for ApiError {
                 detail,
             )
             .with_extension("current_version", current.into())
-            .with_header(header::ETAG, crate::routes::products::etag(current)),
+            .with_header(header::ETAG, catalog_support::http::etag(current)),
             Self::Contention => Problem::new(
                 StatusCode::CONFLICT,
                 "contention",

@@ -251,7 +251,7 @@ impl Idempotency {
             version,
             "an abandoned idempotent request had stored its event; answering as it did"
         );
-        let response = crate::routes::answer(&event_type, &id, version as u64, image_id);
+        let response = crate::respond::answer(&event_type, &id, version as u64, image_id);
         let mut response = self.complete(actor, key, response).await;
         response
             .headers_mut()

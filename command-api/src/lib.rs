@@ -8,7 +8,6 @@
 //! - [`sku`]: the SKU registry that keeps SKUs unique across products.
 //! - [`idempotency`]: replaying the first response to a retried `Idempotency-Key`.
 //! - [`rate_limit`]: per-client limits shared by every replica through Redis.
-//! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
 //! - [`openapi`]: the OpenAPI 3.1 document of these routes, served at `/openapi.json`.
 
@@ -19,9 +18,11 @@ pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod rate_limit;
-pub mod relay;
+pub mod respond;
 pub mod routes;
 pub mod sku;
+pub mod state;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

@@ -8,49 +8,13 @@ use serde_json::json;
 use utoipa::openapi::encoding::Encoding;
 use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema};
 use utoipa::openapi::{OpenApi as Document, RefOr, Type};
-use utoipa::{IntoParams, Modify, OpenApi};
-
-use crate::routes::{images, products};
+use utoipa::{IntoParams, Modify};
 
 pub use catalog_support::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
     TooManyRequests, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType, BEARER,
 };
 use catalog_support::openapi::{NOT_BLANK, STORABLE};
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Catalog command API",
-        description = "The write side of Catalog: every change to a product is a command, \
-                       accepted or refused by the product under the rules, and every accepted \
-                       change is an event. Every command route needs a bearer token with the \
-                       scope `catalog:write`; every success answers the product's version, \
-                       also as `ETag`. Errors are `application/problem+json` (RFC 9457).",
-    ),
-    paths(
-        products::create,
-        products::update_details,
-        products::change_price,
-        products::adjust_stock,
-        products::publish,
-        products::unpublish,
-        products::archive,
-        images::upload,
-        images::remove,
-    ),
-    modifiers(&UpdateNeedsAField, &UploadIsAnImage),
-    tags(
-        (name = "products", description = "Product commands"),
-        (name = "images", description = "Product images: uploads and removals"),
-    ),
-)]
-struct CommandApi;
-
-/// The whole document of command-api.
-pub fn document() -> Document {
-    catalog_support::openapi::with_common(CommandApi::openapi())
-}
 
 /// The product a command is for.
 #[derive(IntoParams)]
@@ -181,7 +145,7 @@ pub fn attributes() -> Object {
 }
 
 /// A details update must name at least one field it changes (else 422).
-struct UpdateNeedsAField;
+pub(crate) struct UpdateNeedsAField;
 
 impl Modify for UpdateNeedsAField {
     fn modify(&self, openapi: &mut Document) {
@@ -209,7 +173,7 @@ pub const IMAGE_TYPES: &str = "image/jpeg, image/png, image/webp, image/gif";
 
 /// An upload is the part `file` only (other parts are ignored), holding one of [`IMAGE_TYPES`].
 /// utoipa's attributes can state neither, so they are added here.
-struct UploadIsAnImage;
+pub(crate) struct UploadIsAnImage;
 
 impl Modify for UploadIsAnImage {
     fn modify(&self, openapi: &mut Document) {

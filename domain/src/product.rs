@@ -9,6 +9,7 @@ use crate::commands::{
 };
 use crate::error::ProductError;
 use crate::events::{Details, ImageOriginal, ProductEvent, Rendition};
+use crate::fields::DetailField;
 use crate::money::Money;
 use crate::rules::Violations;
 
@@ -193,7 +194,7 @@ impl Product {
         if update.is_empty() {
             return Err(ProductError::invalid(
                 "body",
-                "give at least one of name, description, category, attributes",
+                format!("give at least one of {}", DetailField::listed()),
             ));
         }
         let mut violations = Violations::default();
@@ -222,16 +223,10 @@ impl Product {
                 .attributes
                 .unwrap_or_else(|| current.attributes.clone()),
         };
-        let changed: Vec<String> = [
-            ("name", details.name != current.name),
-            ("description", details.description != current.description),
-            ("category", details.category != current.category),
-            ("attributes", details.attributes != current.attributes),
-        ]
-        .into_iter()
-        .filter(|(_, changed)| *changed)
-        .map(|(field, _)| field.to_string())
-        .collect();
+        let changed: Vec<String> = DetailField::changed(current, &details)
+            .into_iter()
+            .map(|field| field.name().to_string())
+            .collect();
         if changed.is_empty() {
             return Ok(vec![]);
         }

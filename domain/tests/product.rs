@@ -627,6 +627,17 @@ fn updating_with_no_field_is_refused() {
 }
 
 #[test]
+fn updating_with_no_field_is_refused_naming_every_detail_field() {
+    // The message is built from the one list of detail fields; its text is part of the contract.
+    given(vec![created()])
+        .when(update(UpdateDetails::default()))
+        .then_expect_error(ProductError::invalid(
+            "body",
+            "give at least one of name, description, category, attributes",
+        ));
+}
+
+#[test]
 fn updating_to_the_current_values_records_nothing() {
     given(vec![created()])
         .when(update(UpdateDetails {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use catalog_support::amqp::{
+use catalog_store::broker::{
     self, ConsumerSpec, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER, MAX_ATTEMPTS,
 };
 use catalog_support::health::Link;
@@ -27,7 +27,7 @@ use lapin::{BasicProperties, Channel, Confirmation};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::error::ApplyError;
+use catalog_read_model::error::ApplyError;
 
 /// What a consumer does with each event it receives.
 pub trait Handler: Send + Sync + 'static {
@@ -179,7 +179,7 @@ impl<H: Handler> Consumer<H> {
         shutdown: &Shutdown,
     ) -> anyhow::Result<()> {
         let spec = self.handler.spec();
-        let connection = amqp::connect(amqp_url)
+        let connection = broker::connect(amqp_url)
             .await
             .context("connecting to RabbitMQ")?;
         let channel = connection.create_channel().await?;

@@ -19,14 +19,14 @@ use catalog_domain::{
     ImageOriginal, ImageStatus, ProductCommand, ProductError, RecordImageProcessed, Rendition,
 };
 use catalog_renditions::{render, Limits, RenderError};
-use catalog_support::amqp::{ConsumerSpec, WireEvent, IMAGES};
-use catalog_support::blobs::{self, BlobError, BlobStore};
-use catalog_support::event_store::{ProductStore, StoreError};
+use catalog_store::blobs::{self, BlobError, BlobStore};
+use catalog_store::broker::{ConsumerSpec, WireEvent, IMAGES};
+use catalog_store::event_store::{ProductStore, StoreError};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::consumer::{Consumer, Handler, Stats};
-use crate::error::ApplyError;
+use catalog_read_model::error::ApplyError;
 
 /// The recorded failure reason is capped at the domain's 200 characters.
 const REASON_MAX: usize = 200;

@@ -2,22 +2,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog_support::amqp::Topology;
+use catalog_read_model::redis::RedisReadModel;
+use catalog_store::broker::Topology;
 use catalog_support::config;
-use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::{self, Shutdown};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use catalog_read_model::postgres::PgReadModel;
 use catalog_renditions::Limits;
-use catalog_support::blobs::BlobStore;
-use catalog_support::event_store::ProductStore;
+use catalog_store::blobs::BlobStore;
+use catalog_store::event_store::ProductStore;
 use catalog_support::health::{Dependency, Need};
 use projector::config::Config;
 use projector::consumer::{report_status, Stats};
 use projector::images::{ImageConsumer, ImageWorker};
-use projector::postgres::PgReadModel;
 use projector::read_models::{Projector, ReadModels};
 use projector::rebuild::{rebuild, Target};
 use projector::verify::verify;
@@ -120,7 +120,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             // Every event goes to both read models: without any of the three, no progress.
             let dependencies = vec![
                 Dependency::postgres(pool.clone()),
-                Dependency::redis(redis.clone(), Need::Required),
+                redis.clone().dependency(Need::Required),
                 Dependency::link("rabbitmq", Need::Required, stats.link.clone()),
             ];
             serve_http(config.http_addr, dependencies, stop.clone()).await?;
@@ -160,7 +160,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let dependencies = vec![
                 Dependency::postgres(pool.clone()),
                 Dependency::link("rabbitmq", Need::Required, stats.link.clone()),
-                Dependency::blobs(blobs.clone(), Need::Required),
+                blobs.clone().dependency(Need::Required),
             ];
             serve_http(config.image_http_addr, dependencies, stop.clone()).await?;
             tokio::spawn(report_status(
@@ -217,7 +217,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             for mismatch in &report.mismatches {
                 println!("{mismatch}");
             }
-            let breaks = projector::audit::verify_chains(&pool).await?;
+            let breaks = catalog_store::audit::verify_chains(&pool).await?;
             for broken in &breaks {
                 println!("{broken}");
             }

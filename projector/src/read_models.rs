@@ -3,12 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use catalog_support::amqp::{ConsumerSpec, WireEvent, PROJECTOR};
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::redis::RedisReadModel;
+use catalog_store::broker::{ConsumerSpec, WireEvent, PROJECTOR};
 
 use crate::consumer::{Consumer, Handler, Stats};
-use crate::error::ApplyError;
-use crate::postgres::{Applied, PgReadModel, StoredEvent};
+use catalog_read_model::error::ApplyError;
+use catalog_read_model::postgres::{Applied, PgReadModel};
+use catalog_store::log::StoredEvent;
 
 pub struct ReadModels {
     pub postgres: PgReadModel,

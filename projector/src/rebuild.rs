@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
-use crate::error::ApplyError;
-use crate::postgres::{write_views, Folded};
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::error::ApplyError;
+use catalog_read_model::postgres::{write_views, Folded};
+use catalog_read_model::redis::RedisReadModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -74,10 +74,7 @@ pub async fn rebuild(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *source)
         .await?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Product'")
-            .fetch_one(&mut *source)
-            .await?;
+    let total = catalog_store::log::count(&mut source).await?;
     let bar = if progress {
         ProgressBar::new(total as u64)
     } else {
@@ -116,7 +113,7 @@ pub async fn rebuild(
             batch.clear();
             Ok(())
         };
-    let events = crate::replay::each_product(
+    let events = catalog_read_model::replay::each_product(
         &mut source,
         async |folded| {
             products += 1;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use catalog_domain::ProductView;
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::redis::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 

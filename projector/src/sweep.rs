@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use catalog_support::blobs::{self, BlobStore};
+use catalog_store::blobs::{self, BlobStore};
+use catalog_store::log;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 
@@ -45,15 +46,7 @@ impl Sweep {
         .await?;
         let mut deleted = 0;
         for (image_id, product_id) in abandoned {
-            let attached: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_id = $1 \
-                   AND event_type = 'ImageAttached' \
-                   AND payload->'ImageAttached'->>'image_id' = $2)",
-            )
-            .bind(&product_id)
-            .bind(&image_id)
-            .fetch_one(&self.pool)
-            .await?;
+            let attached = log::image_was_attached(&self.pool, &product_id, &image_id).await?;
             if !attached {
                 let blobs = self
                     .blobs

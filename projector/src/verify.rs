@@ -8,8 +8,8 @@ use catalog_domain::ProductView;
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use crate::error::ApplyError;
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::error::ApplyError;
+use catalog_read_model::redis::RedisReadModel;
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -39,7 +39,7 @@ pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, App
 
     let mut report = Report::default();
     let mut expected_views = Vec::new();
-    report.events = crate::replay::each_product(
+    report.events = catalog_read_model::replay::each_product(
         &mut tx,
         async |folded| {
             expected_views.push(folded.view);

@@ -1,6 +1,7 @@
-// A product's history as a timeline: who did what, when, and what it changed. The changes are
-// worked out by folding the events in order, the way the domain does, so each entry can show a
-// field's value before and after.
+// A product's history as a timeline: who did what, when, and what it changed. Each entry comes
+// with its changes ({field, from, to}, raw JSON values) worked out by the server with the domain's
+// own fold, so the console shows a field's value before and after without knowing what an event
+// means.
 
 import { formatMoney, h, timeAgo } from "./dom.js";
 
@@ -18,37 +19,6 @@ const LABELS = {
   ImageProcessingFailed: "Image failed",
 };
 
-const EMPTY = { status: null, images: [] };
-
-/** The product's fields after `entry`, from the fields before it. Unknown types change nothing. */
-export function fold(before, entry) {
-  const d = entry.data ?? {};
-  const after = { ...before, attributes: { ...(before.attributes ?? {}) }, images: [...(before.images ?? [])] };
-  switch (entry.type) {
-    case "ProductCreated":
-      Object.assign(after, {
-        sku: d.sku, name: d.name, description: d.description ?? null, category: d.category ?? null,
-        attributes: { ...(d.attributes ?? {}) }, price: d.price, stock: d.stock, status: "draft",
-      });
-      break;
-    case "DetailsUpdated":
-      for (const name of d.changed ?? ["name", "description", "category", "attributes"]) {
-        if (name === "attributes") after.attributes = { ...(d.attributes ?? {}) };
-        else after[name] = d[name] ?? null;
-      }
-      break;
-    case "PriceChanged": after.price = d.price; break;
-    case "StockAdjusted": after.stock = d.stock; break;
-    case "ProductPublished": after.status = "published"; break;
-    case "ProductUnpublished": after.status = "draft"; break;
-    case "ProductArchived": after.status = "archived"; break;
-    case "ImageAttached": after.images.push(d.image_id); break;
-    case "ImageRemoved": after.images = after.images.filter((id) => id !== d.image_id); break;
-    default: break;
-  }
-  return after;
-}
-
 function show(field, value) {
   if (value == null || value === "") return "—";
   if (field === "price") return formatMoney(value);
@@ -57,8 +27,8 @@ function show(field, value) {
 }
 
 /**
- * [{field, from, to}] for every field that differs between two states of a product: folded
- * from its events, or two ProductViews.
+ * [{field, from, to}] for every field that differs between two ProductViews, values shown. The
+ * same fields, in the same order, as the changes the server sends with each history entry.
  */
 export function changes(before, after) {
   const out = [];
@@ -74,6 +44,12 @@ export function changes(before, after) {
     if (from !== to) out.push({ field: `attributes.${key}`, from: show(key, from), to: show(key, to) });
   }
   return out;
+}
+
+/** A change as a history entry carries it (raw values, `null` when unset), its values shown. */
+function shown({ field, from, to }) {
+  const key = field.startsWith("attributes.") ? field.slice("attributes.".length) : field;
+  return { field, from: show(key, from), to: show(key, to) };
 }
 
 /** The rows of `changes` as a table: field, value before (crossed out), value after. */
@@ -106,11 +82,8 @@ function notes(entry) {
  * as it stood after an entry; `selected` marks the version on view.
  */
 export function timeline(entries, { selected, onView }) {
-  let state = EMPTY;
   const items = entries.map((entry) => {
-    const after = fold(state, entry);
-    const diff = changes(state, after);
-    state = after;
+    const diff = (entry.changes ?? []).map(shown);
     const known = LABELS[entry.type];
     return h("li", { class: `entry${entry.sequence === selected ? " selected" : ""}`, dataset: { sequence: entry.sequence, type: entry.type } },
       h("div", { class: "entry-head" },

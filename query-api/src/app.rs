@@ -6,46 +6,21 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_read_model::redis::RedisReadModel;
+use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
-use catalog_support::blobs::BlobStore;
 use catalog_support::http::HttpOptions;
-use catalog_support::redis_model::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::local_cache::LocalCache;
+use crate::pipeline::StatusCache;
 use crate::reader::ProductReader;
 use crate::routes;
-use crate::routes::status::StatusCache;
+use crate::state::{AppState, Shared};
 use crate::versions::VersionWatch;
-
-/// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
-/// clone is one atomic increment, whatever the state holds.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    /// Where lists and searches are read: the read replica, or `pool` without one.
-    pub lists: PgPool,
-    pub redis: RedisReadModel,
-    pub auth: Arc<Authenticator>,
-    pub reader: Arc<ProductReader>,
-    pub versions: Arc<VersionWatch>,
-    pub blobs: BlobStore,
-    pub status: StatusCache,
-}
 
 pub struct Application {
     listener: TcpListener,

@@ -6,7 +6,6 @@
 //! - [`reader`]: one product from the local cache, Redis, then PostgreSQL with single-flight loads.
 //! - [`local_cache`]: the products read recently, as JSON bytes, kept coherent by announcements.
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
-//! - [`listing`]: list filters, sorting and keyset cursors.
 //! - [`console`]: the web console, its files compiled into the binary.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
 //! - [`openapi`]: the OpenAPI 3.1 document of these routes, served at `/openapi.json`.
@@ -15,12 +14,14 @@ pub mod app;
 pub mod config;
 pub mod console;
 pub mod error;
-pub mod listing;
 pub mod local_cache;
 pub mod openapi;
+pub mod pipeline;
 pub mod reader;
 pub mod routes;
+pub mod state;
 pub mod versions;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

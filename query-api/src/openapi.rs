@@ -5,48 +5,11 @@
 //! the parameter types here only describe them.
 
 use catalog_domain::ProductStatus;
-use utoipa::openapi::OpenApi as Document;
-use utoipa::{IntoParams, OpenApi, ToSchema};
-
-use crate::routes::{audit, images, products, status};
+use utoipa::{IntoParams, ToSchema};
 
 pub use catalog_support::openapi::{
     Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, BEARER,
 };
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Catalog query API",
-        description = "The read side of Catalog: products from the read models, lists with \
-                       filters, search and keyset pagination, image renditions, and (with the \
-                       scope `catalog:audit`) each product's history and past versions rebuilt \
-                       from the event store. Reads of products and images need no token. Errors \
-                       are `application/problem+json` (RFC 9457).",
-    ),
-    paths(
-        products::one,
-        products::list,
-        audit::history,
-        audit::version_at,
-        images::rendition,
-        status::status,
-    ),
-    // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
-    components(schemas(catalog_domain::RenditionView)),
-    tags(
-        (name = "products", description = "Products as the read models hold them"),
-        (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
-        (name = "images", description = "Image renditions"),
-        (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
-    ),
-)]
-struct QueryApi;
-
-/// The whole document of query-api.
-pub fn document() -> Document {
-    catalog_support::openapi::with_common(QueryApi::openapi())
-}
 
 /// The product read.
 #[derive(IntoParams)]
@@ -201,7 +164,7 @@ pub struct RenditionPath {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::routes::document;
 
     #[test]
     fn text_patterns_are_the_shared_ones() {

@@ -9,11 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use catalog_domain::ProductView;
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::redis::RedisReadModel;
 use futures::future::{BoxFuture, Shared};
 use futures::FutureExt;
-use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::error::ApiError;
@@ -114,19 +112,16 @@ impl ProductReader {
     async fn load(&self, id: &str) -> Result<Option<Document>, LoadError> {
         let ticket = self.local.ticket();
         self.postgres_loads.fetch_add(1, Ordering::Relaxed);
-        let doc: Option<Json<ProductView>> =
-            sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|err| {
-                    if catalog_support::db::is_unavailable(&err) {
-                        LoadError::Unavailable
-                    } else {
-                        LoadError::Failed(format!("loading {id}: {err}"))
-                    }
-                })?;
-        let Some(Json(view)) = doc else {
+        let view = catalog_read_model::postgres::view(&self.pool, id)
+            .await
+            .map_err(|err| {
+                if catalog_support::db::is_unavailable(&err) {
+                    LoadError::Unavailable
+                } else {
+                    LoadError::Failed(format!("loading {id}: {err}"))
+                }
+            })?;
+        let Some(view) = view else {
             return Ok(None);
         };
         // Version-guarded: never overwrites a newer document the projector wrote meanwhile.

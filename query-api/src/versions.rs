@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::redis::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use futures::StreamExt;
 use tokio::sync::broadcast;

@@ -14,10 +14,9 @@ use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
-use crate::blobs::BlobStore;
 use crate::problem::Problem;
-use crate::redis_model::RedisReadModel;
 
 /// How much a dependency matters: without a required one the process cannot do its work and
 /// is not ready; without an optional one it works in a degraded way and stays ready.
@@ -66,20 +65,6 @@ impl Dependency {
                     .map(drop)
                     .map_err(|e| e.to_string())
             }
-        })
-    }
-
-    pub fn redis(redis: RedisReadModel, need: Need) -> Self {
-        Self::new("redis", need, move || {
-            let redis = redis.clone();
-            async move { redis.ping().await.map_err(|e| e.to_string()) }
-        })
-    }
-
-    pub fn blobs(blobs: BlobStore, need: Need) -> Self {
-        Self::new("blobs", need, move || {
-            let blobs = blobs.clone();
-            async move { blobs.check().await.map_err(|e| e.to_string()) }
         })
     }
 
@@ -132,7 +117,7 @@ pub fn router_with(dependencies: Vec<Dependency>) -> Router {
     path = "/health/live",
     tag = "operations",
     operation_id = "live",
-    responses((status = 200, description = "The process runs", body = crate::openapi::Live)),
+    responses((status = 200, description = "The process runs", body = Live)),
 )]
 pub(crate) async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
@@ -150,10 +135,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
     operation_id = "ready",
     responses(
         (status = 200, description = "Every dependency the service needs answers",
-         body = crate::openapi::Ready),
+         body = Ready),
         (status = 503, description = "A dependency the service needs does not answer: the \
          problem's `detail` names it, its `checks` member has every dependency's state",
-         body = crate::openapi::ProblemDoc, content_type = "application/problem+json",
+         body = crate::problem::ProblemDoc, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     ),
 )]
@@ -199,4 +184,54 @@ pub(crate) async fn ready(State(dependencies): State<Arc<Vec<Dependency>>>) -> R
     .with_extension("checks", Value::Object(results))
     .retry_after(2)
     .into_response()
+}
+
+// The schemas of the two answers, for the OpenAPI documents.
+
+/// `GET /health/live`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Live {
+    #[schema(pattern = "^live$")]
+    status: String,
+}
+
+/// State of one dependency: `degraded` for an optional one the service works without.
+#[derive(ToSchema)]
+#[schema(as = DependencyState)]
+#[allow(dead_code)]
+pub enum DependencyStateDoc {
+    #[schema(rename = "up")]
+    Up,
+    #[schema(rename = "down")]
+    Down,
+    #[schema(rename = "degraded")]
+    Degraded,
+}
+
+/// What readiness checked.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Checks {
+    postgres: DependencyStateDoc,
+    /// Optional for both HTTP services: query-api reads fall back to PostgreSQL, command-api's
+    /// rate limit lets requests through. Listed by command-api only when rate limits are on.
+    #[schema(required = false)]
+    redis: DependencyStateDoc,
+    /// The blob store of images: optional (only uploads and rendition downloads need it).
+    #[schema(required = false)]
+    blobs: DependencyStateDoc,
+    /// command-api only, when its relay is enabled: optional, since events wait in the outbox
+    /// while the broker is away.
+    #[schema(required = false)]
+    rabbitmq: DependencyStateDoc,
+}
+
+/// `GET /health/ready` when every dependency the service needs answers.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Ready {
+    #[schema(pattern = "^ready$")]
+    status: String,
+    checks: Checks,
 }

@@ -283,3 +283,8 @@ pub async fn method_not_allowed() -> Problem {
         "this route does not accept that method",
     )
 }
+
+/// `"<version>"`: the entity tag of a product at a version, on command answers and reads alike.
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}

@@ -27,9 +27,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
     Content, ObjectBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder, Type,
 };
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi, ToResponse};
 
-use crate::problem::{self, Problem};
+use crate::problem::{self, FieldViolationDoc, Problem, ProblemDoc};
 
 /// Name of the security scheme: `Authorization: Bearer <JWT>`, HS256.
 pub const BEARER: &str = "bearer";
@@ -40,88 +40,6 @@ pub const STORABLE: &str = "^[^\\u0000]*$";
 /// Storable text that is not blank: at least one character that is not white space as the
 /// services see it (`char::is_whitespace`, `str::trim`: the Unicode White_Space property).
 pub const NOT_BLANK: &str = "^[^\\u0000]*[^\\u0000\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$";
-
-/// One rejected field of a request, named as the client sent it (`price.amount`,
-/// `attributes.<key>`, `file`, a query parameter's name).
-#[derive(ToSchema)]
-#[schema(as = FieldViolation)]
-#[allow(dead_code)] // a schema only: the response is `problem::FieldViolation`
-pub struct FieldViolationDoc {
-    field: String,
-    message: String,
-}
-
-/// RFC 9457 problem details: the one shape of every error of every service.
-#[derive(ToSchema)]
-#[schema(as = Problem)]
-#[allow(dead_code)] // a schema only: the response is `problem::Problem`
-pub struct ProblemDoc {
-    /// Stable URI of the kind of problem, `urn:catalog:problem:<kind>`: what clients match on.
-    #[schema(
-        rename = "type",
-        pattern = "^urn:catalog:problem:[a-z-]+$",
-        example = "urn:catalog:problem:not-found"
-    )]
-    kind: String,
-    /// Fixed human summary of the kind.
-    title: String,
-    /// The HTTP status code, repeated.
-    #[schema(minimum = 400, maximum = 599)]
-    status: u16,
-    /// What went wrong in this occurrence.
-    detail: String,
-    /// Every rejected field, on validation errors (422) only.
-    #[schema(required = false)]
-    errors: Vec<FieldViolationDoc>,
-}
-
-/// `GET /health/live`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Live {
-    #[schema(pattern = "^live$")]
-    status: String,
-}
-
-/// State of one dependency: `degraded` for an optional one the service works without.
-#[derive(ToSchema)]
-#[schema(as = DependencyState)]
-#[allow(dead_code)]
-pub enum DependencyStateDoc {
-    #[schema(rename = "up")]
-    Up,
-    #[schema(rename = "down")]
-    Down,
-    #[schema(rename = "degraded")]
-    Degraded,
-}
-
-/// What readiness checked.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Checks {
-    postgres: DependencyStateDoc,
-    /// Optional for both HTTP services: query-api reads fall back to PostgreSQL, command-api's
-    /// rate limit lets requests through. Listed by command-api only when rate limits are on.
-    #[schema(required = false)]
-    redis: DependencyStateDoc,
-    /// The blob store of images: optional (only uploads and rendition downloads need it).
-    #[schema(required = false)]
-    blobs: DependencyStateDoc,
-    /// command-api only, when its relay is enabled: optional, since events wait in the outbox
-    /// while the broker is away.
-    #[schema(required = false)]
-    rabbitmq: DependencyStateDoc,
-}
-
-/// `GET /health/ready` when every dependency the service needs answers.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Ready {
-    #[schema(pattern = "^ready$")]
-    status: String,
-    checks: Checks,
-}
 
 fn header_of(kind: Type, description: &str) -> Header {
     HeaderBuilder::new()

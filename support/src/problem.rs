@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -90,4 +91,38 @@ impl IntoResponse for Problem {
         headers.extend(self.headers);
         response
     }
+}
+
+/// One rejected field of a request, named as the client sent it (`price.amount`,
+/// `attributes.<key>`, `file`, a query parameter's name).
+#[derive(ToSchema)]
+#[schema(as = FieldViolation)]
+#[allow(dead_code)] // a schema only: the response is `problem::FieldViolation`
+pub struct FieldViolationDoc {
+    field: String,
+    message: String,
+}
+
+/// RFC 9457 problem details: the one shape of every error of every service.
+#[derive(ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)] // a schema only: the response is `problem::Problem`
+pub struct ProblemDoc {
+    /// Stable URI of the kind of problem, `urn:catalog:problem:<kind>`: what clients match on.
+    #[schema(
+        rename = "type",
+        pattern = "^urn:catalog:problem:[a-z-]+$",
+        example = "urn:catalog:problem:not-found"
+    )]
+    kind: String,
+    /// Fixed human summary of the kind.
+    title: String,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
+    status: u16,
+    /// What went wrong in this occurrence.
+    detail: String,
+    /// Every rejected field, on validation errors (422) only.
+    #[schema(required = false)]
+    errors: Vec<FieldViolationDoc>,
 }

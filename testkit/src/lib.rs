@@ -12,19 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog_domain::ProductView;
+use catalog_read_model::postgres::PgReadModel;
+use catalog_read_model::redis::RedisReadModel;
 use catalog_renditions::Limits;
-use catalog_support::amqp::{Topology, WireEvent};
+use catalog_store::blobs::BlobStore;
+use catalog_store::broker::{Topology, WireEvent};
+use catalog_store::event_store::ProductStore;
 use catalog_support::auth::Authenticator;
-use catalog_support::blobs::BlobStore;
 use catalog_support::config::from_pairs;
-use catalog_support::event_store::ProductStore;
-use catalog_support::redis_model::RedisReadModel;
 use catalog_support::secret::Secret;
 use catalog_support::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use projector::consumer::Stats;
 use projector::images::{ImageConsumer, ImageWorker};
-use projector::postgres::PgReadModel;
 use projector::read_models::{Projector, ReadModels};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -359,12 +359,12 @@ impl World {
 
     /// Publishes events straight to the namespace's exchange, as a relay would.
     pub async fn publish(&self, events: &[WireEvent]) {
-        let connection = catalog_support::amqp::connect(&self.amqp_url)
+        let connection = catalog_store::broker::connect(&self.amqp_url)
             .await
             .unwrap();
         let channel = connection.create_channel().await.unwrap();
         let topology = self.topology();
-        for consumer in catalog_support::amqp::CONSUMERS {
+        for consumer in catalog_store::broker::CONSUMERS {
             topology
                 .declare_consumer(&channel, &consumer)
                 .await
@@ -418,7 +418,7 @@ pub fn delete_namespace(amqp_url: &str, redis_url: &str, topology: Topology) {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         // Best effort, and bounded: a broker that stops answering must not hang the caller.
         let broker = async {
-            if let Ok(connection) = catalog_support::amqp::connect(&amqp_url).await {
+            if let Ok(connection) = catalog_store::broker::connect(&amqp_url).await {
                 if let Ok(channel) = connection.create_channel().await {
                     let _ = topology.delete_all(&channel).await;
                 }

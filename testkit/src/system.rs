@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use catalog_support::amqp::Topology;
-use catalog_support::redis_model::RedisReadModel;
+use catalog_read_model::redis::RedisReadModel;
+use catalog_store::broker::Topology;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};

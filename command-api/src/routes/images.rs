@@ -4,61 +4,28 @@
 
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Router;
 use bytes::{Bytes, BytesMut};
 use catalog_domain::{AttachImage, ImageOriginal, ProductCommand, ProductStatus, MAX_IMAGES};
 use catalog_renditions::{probe, sniff, Format, RenderError};
-use catalog_support::blobs::{self, BlobError};
-use serde::Serialize;
+use catalog_store::blobs::{self, BlobError};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::products::{accepted, etag, product_id, run};
-use crate::app::AppState;
+use super::products::{product_id, run};
 use crate::error::ApiError;
 use crate::extract::{IfMatch, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, ImagePath, ProductPath};
+use crate::respond::{accepted, uploaded, Uploaded};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/products/{id}/images", post(upload))
         .route("/products/{id}/images/{image_id}", delete(remove))
-}
-
-/// An accepted upload: the image is attached as `processing`; the image worker makes its
-/// renditions in the background.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ImageAccepted)]
-struct Uploaded {
-    /// The product's id.
-    #[schema(format = Uuid)]
-    id: String,
-    /// The product's version after the image was attached.
-    #[schema(minimum = 1)]
-    version: u64,
-    /// The new image's id, as in the product's `images` and `/images/{image_id}/…`.
-    #[schema(format = Uuid)]
-    image_id: String,
-}
-
-/// 202 `{id, version, image_id}`, the answer to an upload, with the version as ETag.
-pub(super) fn uploaded(id: String, version: u64, image_id: String) -> Response {
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(Uploaded {
-            id,
-            version,
-            image_id,
-        }),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(axum::http::header::ETAG, etag(version));
-    response
 }
 
 /// `multipart/form-data` with the image in the field `file`: JPEG, PNG, WebP or GIF (first
@@ -266,7 +233,7 @@ fn blob_error(err: BlobError) -> ApiError {
     operation_id = "removeImage",
     params(ProductPath, ImagePath, CommandHeaders),
     responses(
-        (status = 200, description = "Removed", body = super::products::Accepted, headers(
+        (status = 200, description = "Removed", body = crate::respond::Accepted, headers(
             ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
             ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
         )),

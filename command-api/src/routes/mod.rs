@@ -6,30 +6,50 @@ pub(crate) mod products;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::{middleware, Extension, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
 use catalog_support::health::{Dependency, Need};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::OpenApi;
 
-use crate::app::AppState;
 use crate::extract::BodyLimit;
 use crate::idempotency::{self, Idempotency};
+use crate::openapi::{UpdateNeedsAField, UploadIsAnImage};
 use crate::rate_limit;
+use crate::state::AppState;
 
-/// The answer a command gave, rebuilt from the event it stored: for a request whose process
-/// died before its answer was kept (see `idempotency`).
-pub(crate) fn answer(
-    event_type: &str,
-    id: &str,
-    version: u64,
-    image_id: Option<String>,
-) -> Response {
-    match (event_type, image_id) {
-        ("ProductCreated", _) => products::created(id, version),
-        ("ImageAttached", Some(image_id)) => images::uploaded(id.to_string(), version, image_id),
-        _ => products::accepted(StatusCode::OK, id, version),
-    }
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Catalog command API",
+        description = "The write side of Catalog: every change to a product is a command, \
+                       accepted or refused by the product under the rules, and every accepted \
+                       change is an event. Every command route needs a bearer token with the \
+                       scope `catalog:write`; every success answers the product's version, \
+                       also as `ETag`. Errors are `application/problem+json` (RFC 9457).",
+    ),
+    paths(
+        products::create,
+        products::update_details,
+        products::change_price,
+        products::adjust_stock,
+        products::publish,
+        products::unpublish,
+        products::archive,
+        images::upload,
+        images::remove,
+    ),
+    modifiers(&UpdateNeedsAField, &UploadIsAnImage),
+    tags(
+        (name = "products", description = "Product commands"),
+        (name = "images", description = "Product images: uploads and removals"),
+    ),
+)]
+struct CommandApi;
+
+/// The whole document of command-api.
+pub fn document() -> Document {
+    catalog_support::openapi::with_common(CommandApi::openapi())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -70,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(catalog_support::health::router_with(health))
         .merge(catalog_support::metrics::router())
-        .merge(catalog_support::openapi::router(&crate::openapi::document()))
+        .merge(catalog_support::openapi::router(&document()))
 }
 
 /// Without PostgreSQL no command can be taken. The others degrade one feature each and leave
@@ -85,7 +105,7 @@ fn health_checks(state: &AppState) -> Vec<Dependency> {
             async move { limiter.ping().await.map_err(|e| e.to_string()) }
         }));
     }
-    checks.push(Dependency::blobs(state.blobs.clone(), Need::Optional));
+    checks.push(state.blobs.clone().dependency(Need::Optional));
     if state.config.relay_enabled {
         checks.push(Dependency::link(
             "rabbitmq",

@@ -4,21 +4,22 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{patch, post, put};
-use axum::{Json, Router};
+use axum::Router;
 use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
 use catalog_support::problem::FieldViolation;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, CreateHeaders, ProductPath};
-use catalog_support::event_store::{Committed, StoreError};
+use crate::respond::{accepted, created, Accepted};
+use crate::state::AppState;
+use catalog_store::event_store::{Committed, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,44 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/products/{id}/stock-adjustments", post(adjust_stock))
         .route("/products/{id}/publish", post(publish))
         .route("/products/{id}/unpublish", post(unpublish))
-}
-
-/// `{id, version}`, the answer to every command, with the version as ETag.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Accepted {
-    /// The product's id.
-    #[schema(format = Uuid)]
-    id: String,
-    /// The product's version after the command (its number of events).
-    #[schema(minimum = 1)]
-    version: u64,
-}
-
-pub(super) fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
-    let mut response = (
-        status,
-        Json(Accepted {
-            id: id.to_string(),
-            version,
-        }),
-    )
-        .into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
-}
-
-/// 201 `{id, version}` with the new product's `Location`.
-pub(super) fn created(id: &str, version: u64) -> Response {
-    let mut response = accepted(StatusCode::CREATED, id, version);
-    let location =
-        HeaderValue::from_str(&format!("/products/{id}")).expect("a UUID path is a valid header");
-    response.headers_mut().insert(header::LOCATION, location);
-    response
-}
-
-/// `"<version>"`: every command answers with the product's version as its entity tag.
-pub(crate) fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 
 /// Product ids are UUIDs; anything else cannot name a product, so it is 404 without a query.

@@ -1,4 +1,4 @@
-use projector::audit::verify_chains;
+use catalog_store::audit::verify_chains;
 use sqlx::PgPool;
 
 use crate::helpers::*;

@@ -134,7 +134,7 @@ async fn insert_created(tx: &mut sqlx::PgConnection, id: &str, sku: &str) {
 async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool) {
     let world = World::start(pool.clone(), Options::new(true, false)).await;
     // A probe queue of our own on the namespace's exchange sees everything the relay publishes.
-    let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
+    let connection = catalog_store::broker::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let mut consumer = tap_events(
         &channel,
@@ -181,7 +181,7 @@ async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool
             .await
             .expect("both events are delivered");
         let delivery = next.unwrap().unwrap();
-        let event: catalog_support::amqp::WireEvent =
+        let event: catalog_store::broker::WireEvent =
             serde_json::from_slice(&delivery.data).unwrap();
         delivery.ack(BasicAckOptions::default()).await.unwrap();
         delivered.insert(event.aggregate_id);

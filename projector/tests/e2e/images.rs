@@ -390,9 +390,9 @@ async fn a_bomb_that_reaches_the_worker_fails_without_being_decoded(pool: PgPool
     let crc = crc32fast::hash(&bomb[12..29]);
     bomb[29..33].copy_from_slice(&crc.to_be_bytes());
     let image_id = uuid::Uuid::now_v7().to_string();
-    let key = catalog_support::blobs::original_key(&image_id, "bomb", "png");
+    let key = catalog_store::blobs::original_key(&image_id, "bomb", "png");
     world.blobs.put(&key, bomb.into()).await.unwrap();
-    let store = catalog_support::event_store::ProductStore::new(pool, 50);
+    let store = catalog_store::event_store::ProductStore::new(pool, 50);
     let command = catalog_domain::ProductCommand::AttachImage(catalog_domain::AttachImage {
         image_id: image_id.clone(),
         original: catalog_domain::ImageOriginal {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-pub use catalog_support::amqp::Topology;
+pub use catalog_store::broker::Topology;
 pub use catalog_testkit::system::{binary, free_port, mentions, series, Service, System};
 pub use catalog_testkit::*;
 use reqwest::multipart::{Form, Part};

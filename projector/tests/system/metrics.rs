@@ -44,8 +44,8 @@ async fn every_process_exposes_its_series_after_traffic(pool: PgPool) {
     // Take the image's message from the queue without settling it, as a worker that dies with
     // it in hand would: the broker delivers it again, marked as redelivered.
     let topology = Topology::new(&system.namespace);
-    let images_queue = topology.queue(&catalog_support::amqp::IMAGES);
-    let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
+    let images_queue = topology.queue(&catalog_store::broker::IMAGES);
+    let connection = catalog_store::broker::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let taken = eventually(Duration::from_secs(20), || async {
         channel

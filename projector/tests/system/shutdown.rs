@@ -165,7 +165,7 @@ async fn settled_in_postgres(
     id: &str,
     images: usize,
 ) -> catalog_domain::ProductView {
-    let model = projector::postgres::PgReadModel::new(system.pool.clone());
+    let model = catalog_read_model::postgres::PgReadModel::new(system.pool.clone());
     eventually(Duration::from_secs(90), || async {
         let view = model.get(id).await.ok()??;
         (view.images.len() == images

@@ -18,7 +18,7 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
     let id = create(&system, "TRACE-1", 1).await;
 
     // A queue of the test's own on the events exchange, to see the messages as they travel.
-    let connection = catalog_support::amqp::connect(AMQP_URL).await.unwrap();
+    let connection = catalog_store::broker::connect(AMQP_URL).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let mut consumer = tap_events(
         &channel,

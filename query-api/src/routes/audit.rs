@@ -4,17 +4,17 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{Product, ProductEvent, ProductView};
+use catalog_domain::{FieldChange, Product, ProductEvent, ProductView};
+use catalog_store::log::{self, AuditedEvent};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use serde::Serialize;
-use sqlx::types::Json as SqlJson;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::openapi::{self as doc, HistoryParams, ProductPath, VersionPath};
-use crate::routes::products::etag;
+use crate::state::AppState;
+use catalog_support::http::etag;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One stored event of a product, with who made it and why.
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct HistoryEntry {
     /// The event's number in the product's history, from 1: the product's version after it.
     #[schema(minimum = 1)]
@@ -32,21 +32,13 @@ pub(crate) struct HistoryEntry {
     #[serde(rename = "type")]
     #[schema(example = "StockAdjusted")]
     event_type: String,
-    #[serde(skip)]
-    payload: serde_json::Value,
     /// The event's data, as stored.
-    #[sqlx(skip)]
     #[schema(value_type = Object)]
     data: serde_json::Value,
     recorded_at: DateTime<Utc>,
-    #[serde(skip)]
-    metadata: SqlJson<std::collections::BTreeMap<String, String>>,
     /// Who made the change: the token's subject.
-    #[sqlx(skip)]
     actor: Option<String>,
-    #[sqlx(skip)]
     correlation_id: Option<String>,
-    #[sqlx(skip)]
     causation_id: Option<String>,
     event_id: uuid::Uuid,
     /// The version of the event type's shape.
@@ -56,6 +48,40 @@ pub(crate) struct HistoryEntry {
     #[serde(serialize_with = "hex_bytes")]
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: Vec<u8>,
+    /// Each field the event changed, with its value before and after (`null` where unset):
+    /// worked out by the domain's own `apply`, the fold every reader shares.
+    changes: Vec<FieldChange>,
+}
+
+impl HistoryEntry {
+    fn new(event: AuditedEvent, changes: Vec<FieldChange>) -> Self {
+        // Stored payloads are tagged with their type ({"StockAdjusted": {...}}); the entry
+        // carries the type beside the data, so the data is the inner object.
+        let data = match event.payload.get(&event.event_type) {
+            Some(inner) => inner.clone(),
+            None => event.payload,
+        };
+        let metadata = event.metadata.0;
+        Self {
+            sequence: event.sequence,
+            data,
+            recorded_at: event.recorded_at,
+            actor: metadata.get("actor").cloned(),
+            correlation_id: metadata.get("correlation_id").cloned(),
+            causation_id: metadata.get("causation_id").cloned(),
+            event_type: event.event_type,
+            event_id: event.event_id,
+            event_version: event.event_version,
+            hash: event.hash,
+            changes,
+        }
+    }
+}
+
+/// A stored event as the domain reads it; one that does not decode is a fault of the store.
+fn decode(stored: &AuditedEvent) -> Result<ProductEvent, ApiError> {
+    ProductEvent::deserialize(&stored.payload)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored event unreadable: {e}")))
 }
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -110,16 +136,6 @@ fn product_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound("product not found"))
 }
 
-async fn exists(app: &AppState, id: &str) -> Result<bool, ApiError> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&app.pool)
-    .await
-    .map_err(ApiError::database)
-}
-
 /// A product's events, oldest first (scope `catalog:audit`).
 #[utoipa::path(
     get,
@@ -144,33 +160,29 @@ pub(crate) async fn history(
 ) -> Result<Response, ApiError> {
     let (after, limit) = paging(query.as_deref())?;
     let id = product_id(&id)?;
-    let mut items: Vec<HistoryEntry> = sqlx::query_as(
-        "SELECT sequence, event_type, payload, recorded_at, metadata, event_id, event_version, hash \
-         FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 \
-         ORDER BY sequence LIMIT $3",
-    )
-    .bind(&id)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(&app.pool)
-    .await
-    .map_err(ApiError::database)?;
-    if items.is_empty() && !exists(&app, &id).await? {
+    // The changes of the page's first event need the state before it: the events before the
+    // page are read and folded too.
+    let mut events = log::read_audited(&app.pool, &id, 0, after.saturating_add(limit + 1))
+        .await
+        .map_err(ApiError::database)?;
+    let mut state = Product::default();
+    let earlier = events.partition_point(|e| e.sequence <= after);
+    for stored in events.drain(..earlier) {
+        state.apply(decode(&stored)?);
+    }
+    if events.is_empty()
+        && !log::exists(&app.pool, &id)
+            .await
+            .map_err(ApiError::database)?
+    {
         return Err(ApiError::NotFound("product not found"));
     }
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    for item in &mut items {
-        // Stored payloads are tagged with their type ({"StockAdjusted": {...}}); the entry
-        // carries the type beside the data, so the data is the inner object.
-        item.data = item
-            .payload
-            .get(&item.event_type)
-            .cloned()
-            .unwrap_or_else(|| item.payload.clone());
-        item.actor = item.metadata.0.get("actor").cloned();
-        item.correlation_id = item.metadata.0.get("correlation_id").cloned();
-        item.causation_id = item.metadata.0.get("causation_id").cloned();
+    let more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    let mut items = Vec::with_capacity(events.len());
+    for stored in events {
+        let changes = state.apply_and_diff(decode(&stored)?);
+        items.push(HistoryEntry::new(stored, changes));
     }
     let next_after = more.then(|| items.last().map(|i| i.sequence)).flatten();
     Ok(Json(HistoryPage { items, next_after }).into_response())
@@ -204,15 +216,9 @@ pub(crate) async fn version_at(
     let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
         return Err(ApiError::NotFound("no such version"));
     };
-    let events: Vec<(i64, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT sequence, payload, recorded_at FROM events \
-         WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence <= $2 ORDER BY sequence",
-    )
-    .bind(&id)
-    .bind(n)
-    .fetch_all(&app.pool)
-    .await
-    .map_err(ApiError::database)?;
+    let events = log::read_audited(&app.pool, &id, 0, n)
+        .await
+        .map_err(ApiError::database)?;
     if events.is_empty() {
         return Err(ApiError::NotFound("product not found"));
     }
@@ -220,13 +226,11 @@ pub(crate) async fn version_at(
         return Err(ApiError::NotFound("no such version"));
     }
     let mut product = Product::default();
-    for (_, payload, _) in &events {
-        let event: ProductEvent = serde_json::from_value(payload.clone())
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored event unreadable: {e}")))?;
-        product.apply(event);
+    for stored in &events {
+        product.apply(decode(stored)?);
     }
-    let created_at = events[0].2;
-    let updated_at = events[events.len() - 1].2;
+    let created_at = events[0].recorded_at;
+    let updated_at = events[events.len() - 1].recorded_at;
     let view =
         ProductView::of(&id, &product, n as u64, created_at, updated_at).ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("{id} does not start with ProductCreated"))

@@ -8,11 +8,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use catalog_support::blobs::{self, BlobError};
+use catalog_store::blobs::{self, BlobError};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::openapi::{self as doc, RenditionPath};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/images/{image_id}/{file}", get(rendition))

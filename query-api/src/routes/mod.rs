@@ -10,8 +10,44 @@ use std::sync::Arc;
 use axum::{middleware, Router};
 use catalog_support::auth::{require_scope, RequireScope, SCOPE_AUDIT};
 use catalog_support::health::{Dependency, Need};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::OpenApi;
 
-use crate::app::AppState;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Catalog query API",
+        description = "The read side of Catalog: products from the read models, lists with \
+                       filters, search and keyset pagination, image renditions, and (with the \
+                       scope `catalog:audit`) each product's history and past versions rebuilt \
+                       from the event store. Reads of products and images need no token. Errors \
+                       are `application/problem+json` (RFC 9457).",
+    ),
+    paths(
+        products::one,
+        products::list,
+        audit::history,
+        audit::version_at,
+        images::rendition,
+        status::status,
+    ),
+    // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
+    components(schemas(catalog_domain::RenditionView)),
+    tags(
+        (name = "products", description = "Products as the read models hold them"),
+        (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
+        (name = "images", description = "Image renditions"),
+        (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
+    ),
+)]
+struct QueryApi;
+
+/// The whole document of query-api.
+pub fn document() -> Document {
+    catalog_support::openapi::with_common(QueryApi::openapi())
+}
 
 pub fn router(state: AppState) -> Router {
     let auditor = RequireScope {
@@ -22,9 +58,9 @@ pub fn router(state: AppState) -> Router {
     let mut checks = vec![
         Dependency::postgres(state.pool.clone()),
         // Reads fall back to PostgreSQL without Redis: degraded, still ready.
-        Dependency::redis(state.redis.clone(), Need::Optional),
+        state.redis.clone().dependency(Need::Optional),
         // Only rendition downloads need the blob store.
-        Dependency::blobs(state.blobs.clone(), Need::Optional),
+        state.blobs.clone().dependency(Need::Optional),
     ];
     if state.config.database_replica_url.is_some() {
         // Lists and searches need it.
@@ -44,5 +80,5 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(catalog_support::health::router_with(checks))
         .merge(catalog_support::metrics::router())
-        .merge(catalog_support::openapi::router(&crate::openapi::document()))
+        .merge(catalog_support::openapi::router(&document()))
 }

@@ -7,10 +7,11 @@ use catalog_domain::ProductView;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ApiError;
-use crate::listing::ListQuery;
 use crate::openapi::{self as doc, ByIdParams, ListParams, ProductPath};
+use crate::state::AppState;
+use catalog_read_model::listing::ListQuery;
+use catalog_support::http::etag;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -19,9 +20,6 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `"<version>"`, the entity tag of a product at a version.
-pub fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
-}
 
 /// True if `If-None-Match` names the current version (or is `*`).
 fn not_modified(headers: &HeaderMap, version: u64) -> bool {
@@ -146,8 +144,8 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::parse(query.as_deref())?;
-    let (items, next_cursor) = query.run(&app.lists).await?;
+    let query = ListQuery::parse(query.as_deref()).map_err(ApiError::Validation)?;
+    let (items, next_cursor) = query.run(&app.lists).await.map_err(ApiError::database)?;
     Ok(Json(Page { items, next_cursor }).into_response())
 }
 

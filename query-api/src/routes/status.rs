@@ -1,100 +1,19 @@
 //! `GET /status`: how far behind the event store each stage of the pipeline runs, in one small
-//! JSON document for dashboards and the console's status strip. Everything is read from
-//! PostgreSQL, which holds the event store, the relay's checkpoint and the read model, so the
-//! answer needs no access to the broker or to the other services' metrics.
-//!
-//! One answer is shared for a second by every caller: a room of open consoles polling it costs
-//! the database one round of queries a second, not one per console.
-
-use std::time::{Duration, Instant};
+//! JSON document for dashboards and the console's status strip (read in [`crate::pipeline`]).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::PgPool;
-use tokio::sync::Mutex;
-use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::openapi as doc;
+use crate::pipeline::PipelineStatus;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/status", get(status))
-}
-
-/// How long one answer is served to every caller.
-const FRESH_FOR: Duration = Duration::from_secs(1);
-/// Events further back than this many positions are not searched for unprojected ones: a
-/// projection that far behind shows in the relay backlog and the dead-letter queues already,
-/// and the search stays one short index range however large the store grows.
-const PROJECTION_WINDOW: i64 = 10_000;
-/// The relay backlog is counted up to this many events.
-const BACKLOG_CAP: i64 = 100_000;
-
-/// The pipeline's state, as read from PostgreSQL.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct PipelineStatus {
-    /// When this answer was read (it is shared for up to a second).
-    pub checked_at: DateTime<Utc>,
-    pub events: EventsStatus,
-    pub relay: RelayStatus,
-    pub projection: ProjectionStatus,
-    pub images: ImagesStatus,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct EventsStatus {
-    /// Position of the last stored event (0 for an empty store).
-    pub last_position: i64,
-    /// When the last event was stored.
-    pub last_recorded_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct RelayStatus {
-    /// Events stored but not yet confirmed by the broker, counted up to 100,000.
-    pub backlog: i64,
-    /// Whether the backlog reached the count's cap (the real backlog is larger).
-    pub backlog_capped: bool,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ProjectionStatus {
-    /// Products whose PostgreSQL read model is behind their last event (among the products
-    /// of the last 10,000 events).
-    pub products_behind: i64,
-    /// Age of the oldest event not yet in the read model, in seconds; 0 when caught up.
-    pub lag_seconds: f64,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ImagesStatus {
-    /// Images attached but not yet rendered.
-    pub processing: i64,
-}
-
-/// The last answer and when it was read; the lock also makes concurrent callers wait for one
-/// read instead of starting their own.
-#[derive(Default)]
-pub struct StatusCache(Mutex<Option<(Instant, PipelineStatus)>>);
-
-impl StatusCache {
-    async fn get(&self, pool: &PgPool, relay: &str) -> Result<PipelineStatus, ApiError> {
-        let mut cached = self.0.lock().await;
-        if let Some((at, status)) = cached.as_ref() {
-            if at.elapsed() < FRESH_FOR {
-                return Ok(status.clone());
-            }
-        }
-        let status = read(pool, relay).await.map_err(ApiError::database)?;
-        *cached = Some((Instant::now(), status.clone()));
-        Ok(status)
-    }
 }
 
 /// The pipeline at a glance: the relay's backlog, how far the read model trails the event
@@ -116,56 +35,4 @@ pub(crate) async fn status(State(app): State<AppState>) -> Result<Response, ApiE
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
-    let (last_position, last_recorded_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT coalesce(max(position), 0), \
-                (SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1) FROM events",
-    )
-    .fetch_one(pool)
-    .await?;
-    // Without a checkpoint row the relay has not started: everything is backlog.
-    let backlog: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM events e \
-           LEFT JOIN relay_checkpoints c ON c.name = $1 \
-           WHERE (e.transaction_id, e.position) > \
-                 (coalesce(c.transaction_id, '0'::xid8), coalesce(c.position, 0)) \
-           LIMIT $2) b",
-    )
-    .bind(relay)
-    .bind(BACKLOG_CAP)
-    .fetch_one(pool)
-    .await?;
-    let (products_behind, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT count(DISTINCT e.aggregate_id), min(e.recorded_at) FROM events e \
-           LEFT JOIN product_view v ON v.id = e.aggregate_id \
-           WHERE e.position > $1 AND (v.version IS NULL OR v.version < e.sequence)",
-    )
-    .bind(last_position - PROJECTION_WINDOW)
-    .fetch_one(pool)
-    .await?;
-    let processing: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM product_image_view WHERE status = 'processing'")
-            .fetch_one(pool)
-            .await?;
-    let now = Utc::now();
-    Ok(PipelineStatus {
-        checked_at: now,
-        events: EventsStatus {
-            last_position,
-            last_recorded_at,
-        },
-        relay: RelayStatus {
-            backlog,
-            backlog_capped: backlog >= BACKLOG_CAP,
-        },
-        projection: ProjectionStatus {
-            products_behind,
-            lag_seconds: oldest
-                .map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0)
-                .unwrap_or(0.0),
-        },
-        images: ImagesStatus { processing },
-    })
 }

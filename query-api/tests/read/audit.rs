@@ -105,6 +105,29 @@ async fn history_lists_every_event_with_who_and_why(pool: PgPool) {
         items[2]["data"]["previous"],
         json!({"amount": 500, "currency": "EUR"})
     );
+    // Each entry names what it changed, before and after.
+    let fields = |item: &Value| -> Vec<String> {
+        item["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["field"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        fields(&items[0]),
+        ["sku", "name", "category", "price", "stock", "status"]
+    );
+    assert_eq!(items[0]["changes"][0]["from"], Value::Null);
+    assert_eq!(items[0]["changes"][5]["to"], "draft");
+    assert_eq!(
+        items[1]["changes"],
+        json!([{"field": "name", "from": "Product HIST-1", "to": "Renamed"}])
+    );
+    assert_eq!(
+        items[3]["changes"],
+        json!([{"field": "stock", "from": 100, "to": 105}])
+    );
 
     // Paged: two at a time.
     let first: Value = world
@@ -132,6 +155,12 @@ async fn history_lists_every_event_with_who_and_why(pool: PgPool) {
         .collect();
     assert_eq!(sequences, [3, 4]);
     assert_eq!(second["next_after"], Value::Null);
+    // A page that starts later still knows each field's value before its first event.
+    assert_eq!(
+        second["items"][0]["changes"],
+        json!([{"field": "price", "from": {"amount": 500, "currency": "EUR"},
+                "to": {"amount": 999, "currency": "EUR"}}])
+    );
 
     for query in ["limit=0", "limit=1001", "after=-1", "limit=x"] {
         let response = world

@@ -1,7 +1,7 @@
 //! Every documented sort and filter of `GET /products` is served by an index at 1,000,000
 //! products: the plans are read from PostgreSQL itself, on a table of that size.
 
-use query_api::listing::ListQuery;
+use catalog_read_model::listing::ListQuery;
 use sqlx::{Execute, PgPool};
 
 /// In chunks, each its own short transaction: a long one would hold back the outbox relay of

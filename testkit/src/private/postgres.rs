@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use super::{accepts, alive, free_port, keep_unclaimed, tail};
+use super::process::{accepts, alive, free_port, keep_unclaimed, tail};
 
 /// How long the server may take to start and answer a query (it usually needs well under 1 s).
 const START_LIMIT: Duration = Duration::from_secs(60);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{accepts, alive, free_ports, keep_unclaimed, tail};
+use super::process::{accepts, alive, free_ports, keep_unclaimed, tail};
 
 /// How long the node may take to boot (it usually needs about 5 s).
 const START_LIMIT: Duration = Duration::from_secs(60);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{accepts, free_port, keep_unclaimed, tail};
+use super::process::{accepts, free_port, keep_unclaimed, tail};
 
 /// How long the server may take to start and answer PING (it usually needs a few ms).
 const START_LIMIT: Duration = Duration::from_secs(30);

@@ -3,22 +3,14 @@
 use std::collections::HashMap;
 
 use catalog_domain::{Product, ProductEvent, ProductView};
-use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::ApplyError;
+use catalog_store::log::{read_events, StoredEvent};
 
-/// One stored event of a product, as the projector needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredEvent {
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub payload: serde_json::Value,
-    pub recorded_at: DateTime<Utc>,
-}
+use crate::error::ApplyError;
 
 /// A product folded up to some version: the state the next event applies to, and its view.
 #[derive(Debug, Clone)]
@@ -126,13 +118,18 @@ impl PgReadModel {
     }
 
     pub async fn get(&self, id: &str) -> sqlx::Result<Option<ProductView>> {
-        let doc: Option<Json<ProductView>> =
-            sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(doc.map(|d| d.0))
+        view(&self.pool, id).await
     }
+}
+
+/// The stored view of product `id`, if the read model has it.
+pub async fn view(pool: &PgPool, id: &str) -> sqlx::Result<Option<ProductView>> {
+    let doc: Option<Json<ProductView>> =
+        sqlx::query_scalar("SELECT doc FROM product_view WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(doc.map(|d| d.0))
 }
 
 /// Folds `events` (one product's, in sequence order) onto its locked row, `current`. Answers
@@ -203,25 +200,6 @@ async fn load_for_update(
             (id, folded)
         })
         .collect())
-}
-
-/// Events of product `id` with `after < sequence <= up_to`, in order.
-pub async fn read_events(
-    conn: &mut PgConnection,
-    id: &str,
-    after: i64,
-    up_to: i64,
-) -> sqlx::Result<Vec<StoredEvent>> {
-    sqlx::query_as(
-        "SELECT aggregate_id, sequence, payload, recorded_at FROM events \
-         WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 AND sequence <= $3 \
-         ORDER BY sequence",
-    )
-    .bind(id)
-    .bind(after)
-    .bind(up_to)
-    .fetch_all(conn)
-    .await
 }
 
 /// Upserts views and replaces their image rows, many products per statement. A row is only

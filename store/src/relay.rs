@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::broker::{Topology, WireEvent, CONSUMERS};
 use anyhow::Context;
-use catalog_support::amqp::{Topology, WireEvent, CONSUMERS};
 use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
 use futures::stream::FuturesOrdered;
@@ -107,7 +107,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("catalog_events").await?;
 
-    let connection = catalog_support::amqp::connect(&config.amqp_url)
+    let connection = crate::broker::connect(&config.amqp_url)
         .await
         .context("connecting to RabbitMQ")?;
     let channel = connection.create_channel().await?;

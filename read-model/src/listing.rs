@@ -4,16 +4,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use catalog_domain::money::MAX_AMOUNT;
+use catalog_domain::rules::CATEGORY_MAX;
 use catalog_domain::ProductView;
 use catalog_support::problem::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-
-use crate::error::ApiError;
-
-const MAX_AMOUNT: i64 = 1_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,7 +124,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// Parses the query string, reporting every bad parameter at once.
-    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+    pub fn parse(raw: Option<&str>) -> Result<Self, Vec<FieldViolation>> {
         let mut errors = Vec::new();
         let mut bad = |field: &str, message: &str| {
             errors.push(FieldViolation {
@@ -159,8 +157,11 @@ impl ListQuery {
                     _ => bad("status", "must be one of draft, published, archived"),
                 },
                 "category" => {
-                    if value.is_empty() || value.chars().count() > 100 {
-                        bad("category", "must be 1 to 100 characters");
+                    if value.is_empty() || value.chars().count() > CATEGORY_MAX {
+                        bad(
+                            "category",
+                            &format!("must be 1 to {CATEGORY_MAX} characters"),
+                        );
                     } else if value.contains('\0') {
                         // PostgreSQL text cannot hold U+0000: no category can match it.
                         bad("category", "must not contain the NUL character (U+0000)");
@@ -229,18 +230,14 @@ impl ListQuery {
         if errors.is_empty() {
             Ok(query)
         } else {
-            Err(ApiError::Validation(errors))
+            Err(errors)
         }
     }
 
     /// One page, and the cursor of the next one if there is more.
-    pub async fn run(&self, pool: &PgPool) -> Result<(Vec<ProductView>, Option<String>), ApiError> {
+    pub async fn run(&self, pool: &PgPool) -> sqlx::Result<(Vec<ProductView>, Option<String>)> {
         let mut sql = self.statement();
-        let docs: Vec<Json<ProductView>> = sql
-            .build_query_scalar()
-            .fetch_all(pool)
-            .await
-            .map_err(ApiError::database)?;
+        let docs: Vec<Json<ProductView>> = sql.build_query_scalar().fetch_all(pool).await?;
         let mut items: Vec<ProductView> = docs.into_iter().map(|d| d.0).collect();
         let more = items.len() as i64 > self.limit;
         items.truncate(self.limit as usize);
@@ -304,11 +301,8 @@ impl ListQuery {
 mod tests {
     use super::*;
 
-    fn fields(err: ApiError) -> Vec<String> {
-        match err {
-            ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
-            other => panic!("expected a validation error, got {other:?}"),
-        }
+    fn fields(errors: Vec<FieldViolation>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use catalog_domain::ProductView;
+use catalog_support::health::{Dependency, Need};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ErrorKind, RedisError, Script};
 use tokio::sync::OnceCell;
@@ -43,6 +44,15 @@ struct Inner {
 const COOL_DOWN: Duration = Duration::from_secs(2);
 
 impl RedisReadModel {
+    /// Readiness's view of Redis: it answers a PING.
+    pub fn dependency(&self, need: Need) -> Dependency {
+        let redis = self.clone();
+        Dependency::new("redis", need, move || {
+            let redis = redis.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        })
+    }
+
     /// `timeout` bounds connecting and every command, so an unreachable Redis fails a call
     /// instead of hanging it. Fails only on a malformed URL.
     pub fn new(url: &str, namespace: &str, timeout: Duration) -> redis::RedisResult<Self> {

@@ -5,7 +5,9 @@
 use sqlx::PgConnection;
 
 use crate::error::ApplyError;
-use crate::postgres::{fold, Folded, StoredEvent};
+use catalog_store::log::{ReplayCursor, StoredEvent};
+
+use crate::postgres::{fold, Folded};
 
 const FETCH: usize = 10_000;
 
@@ -22,22 +24,14 @@ where
     E: AsyncFnMut(Folded) -> Result<(), ApplyError>,
     P: FnMut(u64),
 {
-    sqlx::query(
-        "DECLARE replay_events NO SCROLL CURSOR FOR \
-         SELECT aggregate_id, sequence, payload, recorded_at FROM events \
-         WHERE aggregate_type = 'Product' ORDER BY aggregate_id, sequence",
-    )
-    .execute(&mut *source)
-    .await?;
+    let cursor = ReplayCursor::open(&mut *source).await?;
     let (fetched, mut arrived) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(1);
     let reader = &mut *source;
+    let batches = &cursor;
     // Moves the sender in, so that its end closes the channel.
     let read = async move {
         loop {
-            let rows: Vec<StoredEvent> =
-                sqlx::query_as(&format!("FETCH {FETCH} FROM replay_events"))
-                    .fetch_all(&mut *reader)
-                    .await?;
+            let rows = batches.next(&mut *reader, FETCH).await?;
             // A closed channel means the folding side failed; its error is the one reported.
             if rows.is_empty() || fetched.send(rows).await.is_err() {
                 return Ok::<_, ApplyError>(());
@@ -72,8 +66,6 @@ where
         Ok(total)
     };
     let ((), total) = futures::future::try_join(read, fold_all).await?;
-    sqlx::query("CLOSE replay_events")
-        .execute(&mut *source)
-        .await?;
+    cursor.close(&mut *source).await?;
     Ok(total)
 }

@@ -17,7 +17,8 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::config::ConfigError;
+use catalog_support::config::ConfigError;
+use catalog_support::health::{Dependency, Need};
 
 #[derive(Clone)]
 pub struct BlobStore {
@@ -35,6 +36,15 @@ pub enum BlobError {
 }
 
 impl BlobStore {
+    /// Readiness's view of the store: it answers a listing.
+    pub fn dependency(&self, need: Need) -> Dependency {
+        let blobs = self.clone();
+        Dependency::new("blobs", need, move || {
+            let blobs = blobs.clone();
+            async move { blobs.check().await.map_err(|e| e.to_string()) }
+        })
+    }
+
     /// From a `BLOB_STORE` URL: `file://<dir>` (relative paths are resolved against the working
     /// directory, and the directory is created) or `s3://<bucket>[/<prefix>]`.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {

@@ -128,7 +128,9 @@ fn persistence_error(err: sqlx::Error) -> PersistenceError {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
         }
-        _ if crate::db::is_unavailable(&err) => PersistenceError::ConnectionError(Box::new(err)),
+        _ if catalog_support::db::is_unavailable(&err) => {
+            PersistenceError::ConnectionError(Box::new(err))
+        }
         _ => PersistenceError::UnknownError(Box::new(err)),
     }
 }
@@ -404,7 +406,7 @@ struct SnapshotRow {
 }
 
 fn load_error(err: sqlx::Error) -> StoreError {
-    if crate::db::is_unavailable(&err) {
+    if catalog_support::db::is_unavailable(&err) {
         tracing::warn!(error = %err, "event store unavailable");
         StoreError::Unavailable
     } else {
@@ -424,7 +426,7 @@ fn aggregate_error(err: AggregateError<ProductError>) -> StoreError {
             StoreError::Internal(anyhow::anyhow!("stored event cannot be read: {err}"))
         }
         AggregateError::UnexpectedError(err) => {
-            if crate::db::chain_is_unavailable(err.as_ref()) {
+            if catalog_support::db::chain_is_unavailable(err.as_ref()) {
                 tracing::warn!(error = %err, "event store unavailable");
                 StoreError::Unavailable
             } else {

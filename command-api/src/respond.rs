@@ -1,0 +1,89 @@
+//! The answers commands give: `{id, version}` with the version as `ETag`, `201` with a
+//! `Location` for a creation, `202` with the image's id for an upload. A leaf: routes and the
+//! idempotency layer (which rebuilds an answer from a stored event) both use it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use catalog_support::http::etag;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `{id, version}`, the answer to every command, with the version as ETag.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Accepted {
+    /// The product's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// The product's version after the command (its number of events).
+    #[schema(minimum = 1)]
+    version: u64,
+}
+
+pub(crate) fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
+    let mut response = (
+        status,
+        Json(Accepted {
+            id: id.to_string(),
+            version,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+/// 201 `{id, version}` with the new product's `Location`.
+pub(crate) fn created(id: &str, version: u64) -> Response {
+    let mut response = accepted(StatusCode::CREATED, id, version);
+    let location =
+        HeaderValue::from_str(&format!("/products/{id}")).expect("a UUID path is a valid header");
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
+/// An accepted upload: the image is attached as `processing`; the image worker makes its
+/// renditions in the background.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ImageAccepted)]
+pub(crate) struct Uploaded {
+    /// The product's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// The product's version after the image was attached.
+    #[schema(minimum = 1)]
+    version: u64,
+    /// The new image's id, as in the product's `images` and `/images/{image_id}/…`.
+    #[schema(format = Uuid)]
+    image_id: String,
+}
+
+/// 202 `{id, version, image_id}`, the answer to an upload, with the version as ETag.
+pub(crate) fn uploaded(id: String, version: u64, image_id: String) -> Response {
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Uploaded {
+            id,
+            version,
+            image_id,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+/// The answer a command gave, rebuilt from the event it stored: for a request whose process
+/// died before its answer was kept (see `idempotency`).
+pub(crate) fn answer(
+    event_type: &str,
+    id: &str,
+    version: u64,
+    image_id: Option<String>,
+) -> Response {
+    match (event_type, image_id) {
+        ("ProductCreated", _) => created(id, version),
+        ("ImageAttached", Some(image_id)) => uploaded(id.to_string(), version, image_id),
+        _ => accepted(StatusCode::OK, id, version),
+    }
+}

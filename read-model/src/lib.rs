@@ -1,0 +1,15 @@
+//! Catalog's read models, written by the projector and read by query-api: the only code that
+//! knows their schema.
+//!
+//! - [`postgres`]: the `product_view` and `product_image_view` tables, and the fold from stored
+//!   events to a view that every writing path shares.
+//! - [`listing`]: `GET /products`' filters, search, sort and keyset pages over `product_view`.
+//! - [`redis`]: the Redis documents (one per product, version-guarded) and the refill lease.
+//! - [`replay`]: every product folded from the event store, for rebuild and verify.
+//! - [`error`]: why applying an event failed: transient, failing or permanent.
+
+pub mod error;
+pub mod listing;
+pub mod postgres;
+pub mod redis;
+pub mod replay;

@@ -1,0 +1,19 @@
+//! What Catalog stores and how it leaves: the event store, the outbox relay that publishes it,
+//! the broker topology consumers bind to, and the blob store of image files.
+//!
+//! - [`event_store`]: the write path: load (snapshot and events), decide, append, retry on
+//!   contention; the hash chain is computed by the database on insert.
+//! - [`log`]: reading stored events: one product's, every product's (replay), with their audit
+//!   columns (history, past versions).
+//! - [`audit`]: recomputing the hash chains to find tampering.
+//! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ, in order.
+//! - [`broker`]: the RabbitMQ topology (exchange, queues, shards, retries, dead letters) and the
+//!   event as it travels on the broker.
+//! - [`blobs`]: the blob store of image originals and renditions (filesystem or S3).
+
+pub mod audit;
+pub mod blobs;
+pub mod broker;
+pub mod event_store;
+pub mod log;
+pub mod relay;

@@ -1,0 +1,135 @@
+//! Reading the event log: a product's events for the projector's gap healing, every product's
+//! events for a replay, and the stored rows (with their metadata and hash) for history and
+//! past versions. Appending is [`crate::event_store`]'s; tailing for the broker is
+//! [`crate::relay`]'s.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+
+/// One stored event of a product, as a fold needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub payload: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One stored event with everything an auditor reads: who, when, its shape's version and its
+/// link in the hash chain.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditedEvent {
+    pub sequence: i64,
+    pub event_type: String,
+    /// As stored: tagged with its type (`{"StockAdjusted": {...}}`).
+    pub payload: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Json<BTreeMap<String, String>>,
+    pub event_id: uuid::Uuid,
+    pub event_version: String,
+    pub hash: Vec<u8>,
+}
+
+/// Events of product `id` with `after < sequence <= up_to`, in order.
+pub async fn read_events(
+    conn: &mut PgConnection,
+    id: &str,
+    after: i64,
+    up_to: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload, recorded_at FROM events \
+         WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 AND sequence <= $3 \
+         ORDER BY sequence",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(up_to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Events of product `id` with `after < sequence <= up_to`, with their audit columns.
+pub async fn read_audited(
+    pool: &PgPool,
+    id: &str,
+    after: i64,
+    up_to: i64,
+) -> sqlx::Result<Vec<AuditedEvent>> {
+    sqlx::query_as(
+        "SELECT sequence, event_type, payload, recorded_at, metadata, event_id, event_version, hash \
+         FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1 \
+           AND sequence > $2 AND sequence <= $3 \
+         ORDER BY sequence",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(up_to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether product `id` has any event at all.
+pub async fn exists(pool: &PgPool, id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Product' AND aggregate_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Whether product `id` ever recorded `ImageAttached` for `image_id`.
+pub async fn image_was_attached(pool: &PgPool, id: &str, image_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_id = $1 \
+           AND event_type = 'ImageAttached' \
+           AND payload->'ImageAttached'->>'image_id' = $2)",
+    )
+    .bind(id)
+    .bind(image_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// How many product events the store holds.
+pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Product'")
+        .fetch_one(conn)
+        .await
+}
+
+/// Every product's events in (product, sequence) order, through a server-side cursor, so that
+/// memory holds one batch whatever the store's size. `conn` must be in a transaction (the
+/// cursor's home); the caller fetches with [`ReplayCursor::next`] until it returns nothing.
+pub struct ReplayCursor;
+
+impl ReplayCursor {
+    pub async fn open(conn: &mut PgConnection) -> sqlx::Result<Self> {
+        sqlx::query(
+            "DECLARE replay_events NO SCROLL CURSOR FOR \
+             SELECT aggregate_id, sequence, payload, recorded_at FROM events \
+             WHERE aggregate_type = 'Product' ORDER BY aggregate_id, sequence",
+        )
+        .execute(conn)
+        .await?;
+        Ok(Self)
+    }
+
+    /// The next `n` events; empty once every event was read.
+    pub async fn next(&self, conn: &mut PgConnection, n: usize) -> sqlx::Result<Vec<StoredEvent>> {
+        sqlx::query_as(&format!("FETCH {n} FROM replay_events"))
+            .fetch_all(conn)
+            .await
+    }
+
+    pub async fn close(self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        sqlx::query("CLOSE replay_events")
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
