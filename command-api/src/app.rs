@@ -8,10 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use catalog_store::blobs::BlobStore;
+use catalog_store::relay::{self, RelayConfig};
 use catalog_support::auth::Authenticator;
 use catalog_support::health::Link;
 use catalog_support::http::HttpOptions;
 use catalog_support::shutdown::Shutdown;
+use catalog_support::tasks::Tasks;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -82,49 +84,46 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` fires, then lets in-flight requests finish.
+    /// Serves until `shutdown` fires, then lets in-flight requests finish. The relay (when
+    /// enabled) and the purge of expired idempotency keys run beside the server, supervised:
+    /// if one of them ends on its own, the process stops with an error.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let purge = tokio::spawn(purge_idempotency_keys(
-            Idempotency {
-                pool: self.state.pool.clone(),
-                ttl: self.state.config.idempotency_ttl,
-                max_body: 0,
-                run_limit: self.state.config.request_timeout,
-            },
-            shutdown.clone(),
-        ));
-        let relay = self.state.config.relay_enabled.then(|| {
-            let config = &self.state.config;
-            tokio::spawn(catalog_store::relay::run(
-                self.state.pool.clone(),
-                catalog_store::relay::RelayConfig {
-                    amqp_url: config.amqp_url.expose().to_string(),
-                    namespace: config.namespace.clone(),
-                    batch_size: config.relay_batch_size,
-                    poll_interval: config.relay_poll_interval,
-                    rounds_in_flight: config.relay_rounds_in_flight,
-                    projector_shards: config.projector_shards,
-                    link: self.state.relay_link.clone(),
-                },
-                shutdown.clone(),
-            ))
-        });
-        tracing::info!(addr = %self.local_addr(), "command-api listening");
-        let stop = shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await
-            .context("HTTP server failed")?;
-        shutdown.trigger();
-        let _ = purge.await;
-        if let Some(relay) = relay {
-            if let Err(err) = relay.await {
-                tracing::error!(error = %err, "relay task failed");
-            }
+        let mut tasks = Tasks::new(shutdown.clone());
+        let state = &self.state;
+        let idempotency = Idempotency {
+            pool: state.pool.clone(),
+            ttl: state.config.idempotency_ttl,
+            max_body: 0,
+            run_limit: state.config.request_timeout,
+        };
+        tasks.spawn(
+            "idempotency key purge",
+            purge_idempotency_keys(idempotency, shutdown.clone()),
+        );
+        if state.config.relay_enabled {
+            let config = &state.config;
+            let relay = RelayConfig {
+                amqp_url: config.amqp_url.expose().to_string(),
+                namespace: config.namespace.clone(),
+                batch_size: config.relay_batch_size,
+                poll_interval: config.relay_poll_interval,
+                rounds_in_flight: config.relay_rounds_in_flight,
+                projector_shards: config.projector_shards,
+                link: state.relay_link.clone(),
+            };
+            let (pool, stop) = (state.pool.clone(), shutdown.clone());
+            tasks.spawn("relay", relay::run(pool, relay, stop));
         }
-        self.state.pool.close().await;
+        tracing::info!(addr = %self.local_addr(), "command-api listening");
+        let pool = state.pool.clone();
+        tasks.spawn(
+            "HTTP server",
+            catalog_support::http::serve(self.listener, self.router, shutdown),
+        );
+        let stopped = tasks.run_until_stopped().await;
+        pool.close().await;
         tracing::info!("command-api stopped");
-        Ok(())
+        stopped
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use catalog_support::auth::Authenticator;
 use catalog_support::config;
-use catalog_support::shutdown::{self, Shutdown};
+use catalog_support::shutdown::Shutdown;
 use clap::{Parser, Subcommand};
 use command_api::{Application, Config};
 
@@ -100,11 +100,5 @@ async fn run_migrations(url: &str) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
-    let stop = Shutdown::default();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown::signal().await;
-        trigger.trigger();
-    });
-    app.run_until_stopped(stop).await
+    app.run_until_stopped(Shutdown::on_signals()).await
 }

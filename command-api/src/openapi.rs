@@ -10,10 +10,20 @@ use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schem
 use utoipa::openapi::{OpenApi as Document, RefOr, Type};
 use utoipa::{IntoParams, Modify};
 
-pub use catalog_support::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
-    TooManyRequests, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType, BEARER,
-};
+pub use catalog_support::openapi::BEARER;
+
+catalog_support::problem_set!(
+    /// What creating a product can answer besides its success.
+    pub CreateErrors = [400, 401, 403, 409, 413, 415, 422, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What a command with a body to an existing product can answer besides its success.
+    pub BodyCommandErrors = [400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What a command without a body to an existing product can answer besides its success.
+    pub CommandErrors = [400, 401, 403, 404, 409, 412, 422, 429, 503]
+);
 use catalog_support::openapi::{NOT_BLANK, STORABLE};
 
 /// The product a command is for.

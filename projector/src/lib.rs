@@ -1,11 +1,13 @@
 //! projector: builds Catalog's read models from the event stream.
 //!
+//! - [`app`]: the two long-running processes (`run`, `images`), built then run until stopped.
 //! - [`config`]: settings read from the environment.
 //! - [`consumer`]: consuming a work queue; one outcome per message (ack, retry, dead-letter).
 //! - [`images`]: the image worker: renditions as a side effect of `ImageAttached`.
 //! - [`read_models`]: the handler that keeps the read models.
 //! - [`rebuild`] and [`verify`]: the `rebuild` and `verify` subcommands.
 
+pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod images;

@@ -11,6 +11,7 @@ use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
 use catalog_support::http::HttpOptions;
 use catalog_support::shutdown::Shutdown;
+use catalog_support::tasks::Tasks;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -91,22 +92,23 @@ impl Application {
         self.state.clone()
     }
 
+    /// Serves until `shutdown` fires, then lets in-flight requests finish. The watch on the
+    /// projector's version announcements runs beside the server, supervised.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let watch = tokio::spawn(
-            Arc::clone(&self.state.versions).run(self.state.redis.clone(), shutdown.clone()),
-        );
+        let mut tasks = Tasks::new(shutdown.clone());
+        let watch =
+            Arc::clone(&self.state.versions).run(self.state.redis.clone(), shutdown.clone());
+        tasks.spawn("version announcements", watch);
         tracing::info!(addr = %self.local_addr(), "query-api listening");
-        let stop = shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await
-            .context("HTTP server failed")?;
-        shutdown.trigger();
-        let _ = watch.await;
+        tasks.spawn(
+            "HTTP server",
+            catalog_support::http::serve(self.listener, self.router, shutdown),
+        );
+        let stopped = tasks.run_until_stopped().await;
         self.state.pool.close().await;
         self.state.lists.close().await;
         tracing::info!("query-api stopped");
-        Ok(())
+        stopped
     }
 }
 

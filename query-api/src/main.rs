@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use catalog_support::config;
-use catalog_support::shutdown::{self, Shutdown};
+use catalog_support::shutdown::Shutdown;
 use query_api::{Application, Config};
 
 #[tokio::main]
@@ -11,12 +11,7 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return err.exit("query-api"),
     };
-    let stop = Shutdown::default();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown::signal().await;
-        trigger.trigger();
-    });
+    let stop = Shutdown::on_signals();
     let result = async {
         Application::build(config)
             .await?

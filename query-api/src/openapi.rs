@@ -7,9 +7,32 @@
 use catalog_domain::ProductStatus;
 use utoipa::{IntoParams, ToSchema};
 
-pub use catalog_support::openapi::{
-    Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, BEARER,
-};
+pub use catalog_support::openapi::BEARER;
+
+catalog_support::problem_set!(
+    /// What reading a product's history can answer besides its success.
+    pub HistoryErrors = [401, 403, 404, 422, 503]
+);
+catalog_support::problem_set!(
+    /// What reading a past version can answer besides its success.
+    pub VersionErrors = [401, 403, 404, 503]
+);
+catalog_support::problem_set!(
+    /// What reading one product can answer besides its success.
+    pub ProductErrors = [404, 422, 503]
+);
+catalog_support::problem_set!(
+    /// What listing products can answer besides its success.
+    pub ListErrors = [422, 503]
+);
+catalog_support::problem_set!(
+    /// What reading a rendition can answer besides its success.
+    pub RenditionErrors = [404, 503]
+);
+catalog_support::problem_set!(
+    /// What reading the pipeline's status can answer besides its success.
+    pub StatusErrors = [503]
+);
 
 /// The product read.
 #[derive(IntoParams)]

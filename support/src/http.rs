@@ -288,3 +288,22 @@ pub async fn method_not_allowed() -> Problem {
 pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
+
+/// Serves `router` on `listener` until `shutdown` fires, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: crate::shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await
+        .map_err(|err| anyhow::Error::new(err).context("HTTP server failed"))
+}
+
+/// `/health/*` and `/metrics` alone, for a process that has no HTTP API of its own.
+pub fn operations(dependencies: Vec<crate::health::Dependency>) -> Router {
+    crate::health::router_with(dependencies)
+        .merge(crate::metrics::router())
+        .fallback(not_found)
+}

@@ -13,6 +13,7 @@
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
 //! - [`shutdown`]: the signal that stops every service gracefully.
+//! - [`tasks`]: a process's long-running tasks, supervised: one that ends early stops the process.
 
 pub mod auth;
 pub mod config;
@@ -24,4 +25,5 @@ pub mod openapi;
 pub mod problem;
 pub mod secret;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;

@@ -13,6 +13,7 @@
 //! merges [`Common`] into it.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -130,6 +131,57 @@ problem_responses! {
     Unavailable => "A dependency the request needs does not answer, or the read model has not \
                     reached `min_version` in time",
         "Retry-After" = retry_after();
+}
+
+/// The shared problem response answered with `status`, by its component name.
+fn problem_response_name(status: u16) -> &'static str {
+    let (name, _) = match status {
+        400 => BadRequest::response(),
+        401 => Unauthorized::response(),
+        403 => Forbidden::response(),
+        404 => NotFound::response(),
+        409 => Conflict::response(),
+        412 => PreconditionFailed::response(),
+        413 => PayloadTooLarge::response(),
+        415 => UnsupportedMediaType::response(),
+        422 => Unprocessable::response(),
+        429 => TooManyRequests::response(),
+        503 => Unavailable::response(),
+        other => panic!("no shared problem response for status {other}"),
+    };
+    name
+}
+
+/// References to the shared problem responses of `statuses`: what a [`problem_set!`] type
+/// answers for `responses(...)`.
+pub fn problem_refs(statuses: &[u16]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    statuses
+        .iter()
+        .map(|&status| {
+            let reference = Ref::from_response_name(problem_response_name(status));
+            (status.to_string(), RefOr::Ref(reference))
+        })
+        .collect()
+}
+
+/// Declares a named set of the problem responses an operation can answer, by status, to be
+/// listed in `#[utoipa::path(responses(..))]` beside the success. Each service declares its
+/// sets once, in its own `openapi` module, instead of every operation spelling them out.
+#[macro_export]
+macro_rules! problem_set {
+    ($(#[$meta:meta])* $vis:vis $name:ident = [$($status:literal),* $(,)?]) => {
+        $(#[$meta])*
+        $vis struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::Response>,
+            > {
+                $crate::openapi::problem_refs(&[$($status),*])
+            }
+        }
+    };
 }
 
 /// Adds the bearer scheme. Operations that need a token name it with the scope they require.

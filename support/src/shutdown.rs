@@ -5,7 +5,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
-pub async fn signal() {
+async fn signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");
@@ -48,6 +48,17 @@ impl Default for Shutdown {
 }
 
 impl Shutdown {
+    /// A shutdown that SIGINT or SIGTERM triggers: what every binary starts with.
+    pub fn on_signals() -> Self {
+        let stop = Self::default();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            signal().await;
+            trigger.trigger();
+        });
+        stop
+    }
+
     pub fn trigger(&self) {
         self.sender.send_replace(true);
     }

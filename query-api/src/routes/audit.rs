@@ -145,11 +145,7 @@ fn product_id(raw: &str) -> Result<String, ApiError> {
     params(ProductPath, HistoryParams),
     responses(
         (status = 200, description = "A page of the product's events", body = HistoryPage),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 404, response = doc::NotFound),
-        (status = 422, response = doc::Unprocessable),
-        (status = 503, response = doc::Unavailable),
+        doc::HistoryErrors,
     ),
     security(("bearer" = ["catalog:audit"])),
 )]
@@ -201,10 +197,7 @@ pub(crate) async fn history(
          store", body = ProductView, headers(
             ("ETag" = String, description = "`\"<n>\"`"),
         )),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::VersionErrors,
     ),
     security(("bearer" = ["catalog:audit"])),
 )]

@@ -42,8 +42,7 @@ const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=3153600
             ("ETag" = String, description = "`\"<image_id>-<file>\"`"),
             ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
         )),
-        (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::RenditionErrors,
     ),
 )]
 pub(crate) async fn rendition(

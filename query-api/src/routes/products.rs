@@ -19,8 +19,6 @@ pub fn router() -> Router<AppState> {
         .route("/products/{id}", get(one))
 }
 
-/// `"<version>"`, the entity tag of a product at a version.
-
 /// True if `If-None-Match` names the current version (or is `*`).
 fn not_modified(headers: &HeaderMap, version: u64) -> bool {
     let Some(value) = headers
@@ -68,9 +66,7 @@ fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
             ("ETag" = String, description = "`\"<version>\"`: the product's version"),
             ("Cache-Control" = String, description = "`no-cache`: keep, but revalidate"),
         )),
-        (status = 404, response = doc::NotFound),
-        (status = 422, response = doc::Unprocessable),
-        (status = 503, response = doc::Unavailable),
+        doc::ProductErrors,
     ),
 )]
 pub(crate) async fn one(
@@ -136,8 +132,7 @@ pub(crate) struct Page {
                 ("sort" = "$request.query.sort"),
             ))),
         )),
-        (status = 422, response = doc::Unprocessable),
-        (status = 503, response = doc::Unavailable),
+        doc::ListErrors,
     ),
 )]
 pub(crate) async fn list(

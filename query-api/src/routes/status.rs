@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
     operation_id = "getStatus",
     responses(
         (status = 200, description = "The pipeline's state", body = PipelineStatus),
-        (status = 503, response = doc::Unavailable),
+        doc::StatusErrors,
     ),
 )]
 pub(crate) async fn status(State(app): State<AppState>) -> Result<Response, ApiError> {
