@@ -4,7 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use catalog_domain::{FieldError, ProductError};
 use catalog_store::event_store::StoreError;
-use catalog_support::problem::{FieldViolation, Problem};
+use catalog_support::problem::{CommonError, FieldViolation, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -15,11 +15,6 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// Well-formed values that break a rule.
-    #[error("the request has invalid values")]
-    Validation(Vec<FieldViolation>),
-    #[error("{0}")]
-    NotFound(&'static str),
     #[error("the SKU {0:?} is already used by another product")]
     SkuTaken(String),
     /// The product refused the command in its current state.
@@ -35,29 +30,14 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("{0}")]
     NotImplemented(&'static str),
-    /// A dependency cannot be reached; the client should retry later.
-    #[error("{0} is unavailable")]
-    Unavailable(&'static str),
-    /// A bug or an unexpected failure. Logged where it becomes a response, never shown.
+    /// Invalid values, not found, unavailable, internal: mapped in `catalog_support::problem`.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Common(#[from] CommonError),
 }
 
-impl ApiError {
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldViolation {
-            field: field.to_string(),
-            message: message.into(),
-        }])
-    }
-
-    pub fn database(err: sqlx::Error) -> Self {
-        if catalog_support::db::is_unavailable(&err) {
-            tracing::warn!(error = %err, "database unavailable");
-            Self::Unavailable("the database")
-        } else {
-            Self::Internal(anyhow::Error::new(err).context("database query failed"))
-        }
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Common(CommonError::Internal(err))
     }
 }
 
@@ -65,10 +45,10 @@ impl From<ProductError> for ApiError {
     fn from(err: ProductError) -> Self {
         match err {
             ProductError::Invalid(errors) => {
-                Self::Validation(errors.into_iter().map(violation).collect())
+                CommonError::Validation(errors.into_iter().map(violation).collect()).into()
             }
-            ProductError::NotFound => Self::NotFound("product not found"),
-            ProductError::ImageNotFound => Self::NotFound("image not found"),
+            ProductError::NotFound => CommonError::NotFound("product not found").into(),
+            ProductError::ImageNotFound => CommonError::NotFound("image not found").into(),
             other => Self::Refused(other),
         }
     }
@@ -80,8 +60,8 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(err) => err.into(),
             StoreError::PreconditionFailed { current } => Self::PreconditionFailed { current },
             StoreError::Contention => Self::Contention,
-            StoreError::Unavailable => Self::Unavailable("the event store"),
-            StoreError::Internal(err) => Self::Internal(err),
+            StoreError::Unavailable => CommonError::Unavailable("the event store").into(),
+            StoreError::Internal(err) => CommonError::Internal(err).into(),
         }
     }
 }
@@ -132,16 +112,6 @@ impl IntoResponse for ApiError {
                 "Payload too large",
                 detail,
             ),
-            Self::Validation(errors) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                "Invalid request values",
-                detail,
-            )
-            .with_errors(errors),
-            Self::NotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-            }
             Self::SkuTaken(_) => Problem::new(
                 StatusCode::CONFLICT,
                 "sku-taken",
@@ -190,17 +160,7 @@ impl IntoResponse for ApiError {
                 "Not implemented",
                 detail,
             ),
-            Self::Unavailable(_) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-                detail,
-            )
-            .retry_after(2),
-            Self::Internal(err) => {
-                tracing::error!(error = format!("{err:#}"), "internal error");
-                Problem::internal()
-            }
+            Self::Common(common) => common.into_problem(),
         };
         problem.into_response()
     }

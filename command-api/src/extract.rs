@@ -138,9 +138,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .extensions
             .get::<Actor>()
             .map(|a| a.subject.clone())
-            .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("route is missing authentication"))
-            })?;
+            .ok_or_else(|| ApiError::from(anyhow::anyhow!("route is missing authentication")))?;
         let request_id = header_id(&parts.headers, "x-request-id")
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let correlation_id =

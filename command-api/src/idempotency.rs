@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::error::ApiError;
+use catalog_support::problem::CommonError;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -87,7 +88,7 @@ async fn run(
         .extensions()
         .get::<Actor>()
         .map(|a| a.subject.clone())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("idempotency needs authentication")))?;
+        .ok_or_else(|| ApiError::from(anyhow::anyhow!("idempotency needs authentication")))?;
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, idem.max_body)
         .await
@@ -107,12 +108,12 @@ async fn run(
                     Ok(response) => idem.complete(&actor, &key, response).await,
                     Err(_) => {
                         idem.release(&actor, &key).await;
-                        ApiError::Unavailable("the event store").into_response()
+                        ApiError::from(CommonError::Unavailable("the event store")).into_response()
                     }
                 }
             });
             task.await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("request task failed: {e}")))
+                .map_err(|e| ApiError::from(anyhow::anyhow!("request task failed: {e}")))
         }
     }
 }
@@ -152,7 +153,7 @@ impl Idempotency {
             .bind(hash)
             .execute(&self.pool)
             .await
-            .map_err(ApiError::database)?
+            .map_err(CommonError::database)?
             .rows_affected();
             if inserted == 1 {
                 return Ok(Claim::Run);
@@ -199,7 +200,7 @@ impl Idempotency {
         .bind(self.abandoned_after().as_secs_f64())
         .fetch_optional(&self.pool)
         .await
-        .map_err(ApiError::database)
+        .map_err(|err| CommonError::database(err).into())
     }
 
     async fn take_over(&self, actor: &str, key: &str) -> Result<bool, ApiError> {
@@ -213,7 +214,7 @@ impl Idempotency {
         .bind(self.abandoned_after().as_secs_f64())
         .execute(&self.pool)
         .await
-        .map_err(ApiError::database)?
+        .map_err(CommonError::database)?
         .rows_affected();
         if updated == 1 {
             tracing::warn!(
@@ -241,7 +242,7 @@ impl Idempotency {
         .bind(key)
         .fetch_optional(&self.pool)
         .await
-        .map_err(ApiError::database)?;
+        .map_err(CommonError::database)?;
         let Some((id, version, event_type, image_id)) = stored else {
             return Ok(None);
         };
@@ -297,7 +298,7 @@ impl Idempotency {
             Ok(body) => body,
             Err(err) => {
                 self.release(actor, key).await;
-                return ApiError::Internal(anyhow::anyhow!("response body unreadable: {err}"))
+                return ApiError::from(anyhow::anyhow!("response body unreadable: {err}"))
                     .into_response();
             }
         };

@@ -4,6 +4,7 @@
 use sqlx::PgPool;
 
 use crate::error::ApiError;
+use catalog_support::problem::CommonError;
 
 /// A reservation younger than this whose product has no events yet belongs to a create still in
 /// flight; older, its creator died between reserving and storing, and it can be reclaimed.
@@ -31,7 +32,7 @@ impl SkuRegistry {
             .bind(product_id)
             .execute(&self.pool)
             .await
-            .map_err(ApiError::database)?
+            .map_err(CommonError::database)?
             .rows_affected();
             if inserted == 1 {
                 return Ok(());
@@ -59,7 +60,7 @@ impl SkuRegistry {
         .bind(IN_FLIGHT_GRACE_SECS)
         .execute(&self.pool)
         .await
-        .map_err(ApiError::database)?
+        .map_err(CommonError::database)?
         .rows_affected();
         if deleted > 0 {
             tracing::info!(

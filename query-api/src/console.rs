@@ -22,6 +22,7 @@ use axum::{Json, Router};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -92,7 +93,9 @@ async fn asset(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve(&app, &file, &headers).ok_or(ApiError::NotFound("no such console file"))
+    serve(&app, &file, &headers).ok_or(ApiError::from(CommonError::NotFound(
+        "no such console file",
+    )))
 }
 
 /// Where the console sends commands, if anywhere.

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use catalog_support::problem::CommonError;
 
 /// How long one answer is served to every caller.
 const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -80,7 +81,7 @@ impl StatusCache {
                 return Ok(status.clone());
             }
         }
-        let status = read(pool, relay).await.map_err(ApiError::database)?;
+        let status = read(pool, relay).await.map_err(CommonError::database)?;
         *cached = Some((Instant::now(), status.clone()));
         Ok(status)
     }

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 
 use crate::error::ApiError;
 use crate::local_cache::{Document, LocalCache};
+use catalog_support::problem::CommonError;
 
 /// How long a finished load keeps answering late joiners: requests that missed Redis just
 /// before the write-back landed would otherwise start a second load.
@@ -83,8 +84,8 @@ impl ProductReader {
             }
         };
         load.await.map_err(|err| match err {
-            LoadError::Unavailable => ApiError::Unavailable("the database"),
-            LoadError::Failed(message) => ApiError::Internal(anyhow::anyhow!(message)),
+            LoadError::Unavailable => ApiError::from(CommonError::Unavailable("the database")),
+            LoadError::Failed(message) => ApiError::from(anyhow::anyhow!(message)),
         })
     }
 

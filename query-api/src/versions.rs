@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use crate::error::ApiError;
 use crate::local_cache::{Document, LocalCache};
 use crate::reader::ProductReader;
+use catalog_support::problem::CommonError;
 
 /// Re-read interval while the subscription is up: only a guard against a lost message.
 const GUARD_POLL: Duration = Duration::from_millis(500);
@@ -104,7 +105,7 @@ impl VersionWatch {
                         Ok((announced_id, version)) if announced_id == id && version >= min_version => break,
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(broadcast::error::RecvError::Closed) => return Err(ApiError::Unavailable("the version watch")),
+                        Err(broadcast::error::RecvError::Closed) => return Err(ApiError::from(CommonError::Unavailable("the version watch"))),
                     },
                     () = tokio::time::sleep_until(wake.min(deadline)) => break,
                 }

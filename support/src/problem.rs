@@ -93,6 +93,76 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The failures every service meets, each mapped to its problem here, once. A service's own
+/// error type wraps these beside the failures only it knows.
+#[derive(Debug, thiserror::Error)]
+pub enum CommonError {
+    /// Well-formed values that break a rule: a body's fields or a query's parameters.
+    #[error("the request has invalid values")]
+    Validation(Vec<FieldViolation>),
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A dependency cannot be reached; the client should retry later.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    /// A bug or an unexpected failure. Logged where it becomes a response, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl CommonError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldViolation {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+
+    /// A failed query: 503 when the database cannot be reached (logged as a warning), else
+    /// an internal error.
+    pub fn database(err: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Self::Unavailable("the database")
+        } else {
+            Self::Internal(anyhow::Error::new(err).context("database query failed"))
+        }
+    }
+
+    pub fn into_problem(self) -> Problem {
+        let detail = self.to_string();
+        match self {
+            Self::Validation(errors) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request values",
+                detail,
+            )
+            .with_errors(errors),
+            Self::NotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+            }
+            Self::Unavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                detail,
+            )
+            .retry_after(2),
+            Self::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for CommonError {
+    fn into_response(self) -> Response {
+        self.into_problem().into_response()
+    }
+}
+
 /// One rejected field of a request, named as the client sent it (`price.amount`,
 /// `attributes.<key>`, `file`, a query parameter's name).
 #[derive(ToSchema)]

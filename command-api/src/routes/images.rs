@@ -21,6 +21,7 @@ use crate::extract::{IfMatch, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, ImagePath, ProductPath};
 use crate::respond::{accepted, uploaded, Uploaded};
 use crate::state::AppState;
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,10 +70,10 @@ async fn read_file(mut multipart: Multipart, limit: usize) -> Result<Bytes, ApiE
         }
         return Ok(file.freeze());
     }
-    Err(ApiError::invalid(
+    Err(ApiError::from(CommonError::invalid(
         "file",
         "is required (multipart/form-data field `file`)",
-    ))
+    )))
 }
 
 /// Upload an image of a product (at most 20 images per product).
@@ -117,7 +118,7 @@ pub(crate) async fn upload(
     // Refuse early what the product would refuse anyway, before storing anything.
     let (product, _) = app.store.load(&id).await?;
     match product.status {
-        None => return Err(ApiError::NotFound("product not found")),
+        None => return Err(ApiError::from(CommonError::NotFound("product not found"))),
         Some(ProductStatus::Archived) => {
             return Err(ApiError::Refused(catalog_domain::ProductError::Archived))
         }
@@ -134,18 +135,20 @@ pub(crate) async fn upload(
         "a JPEG, PNG, WebP or GIF image (recognised by its bytes)",
     ))?;
     let header = probe(&file).map_err(|err| match err {
-        RenderError::TooLarge { .. } => ApiError::invalid("file", err.to_string()),
+        RenderError::TooLarge { .. } => {
+            ApiError::from(CommonError::invalid("file", err.to_string()))
+        }
         _ => ApiError::UnsupportedMediaType("a readable JPEG, PNG, WebP or GIF image"),
     })?;
     let pixels = header.width as u64 * header.height as u64;
     if pixels > app.config.upload_max_pixels {
-        return Err(ApiError::invalid(
+        return Err(ApiError::from(CommonError::invalid(
             "file",
             format!(
                 "{}x{} is {pixels} pixels, over the limit of {}",
                 header.width, header.height, app.config.upload_max_pixels
             ),
-        ));
+        )));
     }
 
     let image_id = Uuid::now_v7().to_string();
@@ -174,7 +177,7 @@ pub(crate) async fn upload(
         }
         // The connection failed, so whether the image was attached is unknown (a commit whose
         // answer was lost looks like this): the blob stays, and the sweep decides by the intent.
-        Err(err @ ApiError::Unavailable(_)) => Err(err),
+        Err(err @ ApiError::Common(CommonError::Unavailable(_))) => Err(err),
         Err(err) => {
             // Compensation: the image was not attached, so its original must not linger.
             match app.blobs.delete(&key).await {
@@ -194,7 +197,7 @@ async fn record_intent(app: &AppState, image_id: &str, product_id: &str) -> Resu
         .bind(product_id)
         .execute(&app.pool)
         .await
-        .map_err(ApiError::database)?;
+        .map_err(CommonError::database)?;
     Ok(())
 }
 
@@ -212,7 +215,7 @@ async fn settle_intent(app: &AppState, image_id: &str) {
 
 fn blob_error(err: BlobError) -> ApiError {
     tracing::warn!(error = %err, "blob store unavailable");
-    ApiError::Unavailable("the blob store")
+    ApiError::from(CommonError::Unavailable("the blob store"))
 }
 
 /// Remove an image from a product; its original and renditions are deleted afterwards.

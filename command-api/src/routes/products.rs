@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{patch, post, put};
 use axum::Router;
 use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
-use catalog_support::problem::FieldViolation;
+use catalog_support::problem::{CommonError, FieldViolation};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 pub(super) fn product_id(raw: &str) -> Result<String, ApiError> {
     Uuid::parse_str(raw)
         .map(|id| id.hyphenated().to_string())
-        .map_err(|_| ApiError::NotFound("product not found"))
+        .map_err(|_| ApiError::from(CommonError::NotFound("product not found")))
 }
 
 /// A price: `amount` in minor units (cents for EUR), `currency` an ISO 4217 code.
@@ -138,7 +138,7 @@ impl Missing {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(errors))
+            Err(ApiError::from(CommonError::Validation(errors)))
         }
     }
 }
@@ -280,7 +280,12 @@ pub(crate) async fn update_details(
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let name = match body.name {
-        Some(None) => return Err(ApiError::invalid("name", "must not be null")),
+        Some(None) => {
+            return Err(ApiError::from(CommonError::invalid(
+                "name",
+                "must not be null",
+            )))
+        }
         other => other.flatten(),
     };
     let update = UpdateDetails {
@@ -327,7 +332,7 @@ pub(crate) async fn change_price(
     let mut missing = Missing::default();
     let price = missing.money("", Some(body));
     if !missing.0.is_empty() {
-        return Err(ApiError::Validation(missing.0));
+        return Err(ApiError::from(CommonError::Validation(missing.0)));
     }
     let (id, committed) = run(
         &app,
@@ -380,7 +385,7 @@ pub(crate) async fn adjust_stock(
     let delta = missing.take("delta", body.delta);
     let reason = missing.take("reason", body.reason);
     if !missing.0.is_empty() {
-        return Err(ApiError::Validation(missing.0));
+        return Err(ApiError::from(CommonError::Validation(missing.0)));
     }
     let command = ProductCommand::AdjustStock { delta, reason };
     let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::openapi::{self as doc, HistoryParams, ProductPath, VersionPath};
 use crate::state::AppState;
 use catalog_support::http::etag;
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -81,7 +82,7 @@ impl HistoryEntry {
 /// A stored event as the domain reads it; one that does not decode is a fault of the store.
 fn decode(stored: &AuditedEvent) -> Result<ProductEvent, ApiError> {
     ProductEvent::deserialize(&stored.payload)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored event unreadable: {e}")))
+        .map_err(|e| ApiError::from(anyhow::anyhow!("stored event unreadable: {e}")))
 }
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -116,7 +117,7 @@ fn paging(raw: Option<&str>) -> Result<(i64, i64), ApiError> {
     if errors.is_empty() {
         Ok((after, limit))
     } else {
-        Err(ApiError::Validation(
+        Err(ApiError::from(CommonError::Validation(
             errors
                 .into_iter()
                 .map(
@@ -126,14 +127,14 @@ fn paging(raw: Option<&str>) -> Result<(i64, i64), ApiError> {
                     },
                 )
                 .collect(),
-        ))
+        )))
     }
 }
 
 fn product_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::NotFound("product not found"))
+        .map_err(|_| ApiError::from(CommonError::NotFound("product not found")))
 }
 
 /// A product's events, oldest first (scope `catalog:audit`).
@@ -160,7 +161,7 @@ pub(crate) async fn history(
     // page are read and folded too.
     let mut events = log::read_audited(&app.pool, &id, 0, after.saturating_add(limit + 1))
         .await
-        .map_err(ApiError::database)?;
+        .map_err(CommonError::database)?;
     let mut state = Product::default();
     let earlier = events.partition_point(|e| e.sequence <= after);
     for stored in events.drain(..earlier) {
@@ -169,9 +170,9 @@ pub(crate) async fn history(
     if events.is_empty()
         && !log::exists(&app.pool, &id)
             .await
-            .map_err(ApiError::database)?
+            .map_err(CommonError::database)?
     {
-        return Err(ApiError::NotFound("product not found"));
+        return Err(ApiError::from(CommonError::NotFound("product not found")));
     }
     let more = events.len() as i64 > limit;
     events.truncate(limit as usize);
@@ -207,16 +208,16 @@ pub(crate) async fn version_at(
 ) -> Result<Response, ApiError> {
     let id = product_id(&id)?;
     let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
-        return Err(ApiError::NotFound("no such version"));
+        return Err(ApiError::from(CommonError::NotFound("no such version")));
     };
     let events = log::read_audited(&app.pool, &id, 0, n)
         .await
-        .map_err(ApiError::database)?;
+        .map_err(CommonError::database)?;
     if events.is_empty() {
-        return Err(ApiError::NotFound("product not found"));
+        return Err(ApiError::from(CommonError::NotFound("product not found")));
     }
     if events.len() as i64 != n {
-        return Err(ApiError::NotFound("no such version"));
+        return Err(ApiError::from(CommonError::NotFound("no such version")));
     }
     let mut product = Product::default();
     for stored in &events {
@@ -226,7 +227,7 @@ pub(crate) async fn version_at(
     let updated_at = events[events.len() - 1].recorded_at;
     let view =
         ProductView::of(&id, &product, n as u64, created_at, updated_at).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("{id} does not start with ProductCreated"))
+            ApiError::from(anyhow::anyhow!("{id} does not start with ProductCreated"))
         })?;
     let mut response = Json(view).into_response();
     response

@@ -13,6 +13,7 @@ use catalog_store::blobs::{self, BlobError};
 use crate::error::ApiError;
 use crate::openapi::{self as doc, RenditionPath};
 use crate::state::AppState;
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/images/{image_id}/{file}", get(rendition))
@@ -50,7 +51,7 @@ pub(crate) async fn rendition(
     Path((image_id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound("image rendition not found");
+    let not_found = || ApiError::from(CommonError::NotFound("image rendition not found"));
     let image_id = uuid::Uuid::parse_str(&image_id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| not_found())?;
@@ -76,7 +77,7 @@ pub(crate) async fn rendition(
             BlobError::NotFound(_) => not_found(),
             BlobError::Unavailable(err) => {
                 tracing::warn!(error = %err, "blob store unavailable");
-                ApiError::Unavailable("the blob store")
+                ApiError::from(CommonError::Unavailable("the blob store"))
             }
         })?;
         let mut response = Body::from_stream(stream).into_response();

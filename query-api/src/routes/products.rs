@@ -12,6 +12,7 @@ use crate::openapi::{self as doc, ByIdParams, ListParams, ProductPath};
 use crate::state::AppState;
 use catalog_read_model::listing::ListQuery;
 use catalog_support::http::etag;
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,7 +43,12 @@ fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
                 .ok()
                 .filter(|v| *v >= 1)
                 .map(Some)
-                .ok_or_else(|| ApiError::invalid("min_version", "must be a positive integer"));
+                .ok_or_else(|| {
+                    ApiError::from(CommonError::invalid(
+                        "min_version",
+                        "must be a positive integer",
+                    ))
+                });
         }
     }
     Ok(None)
@@ -77,7 +83,7 @@ pub(crate) async fn one(
 ) -> Result<Response, ApiError> {
     let wanted = min_version(query.as_deref())?;
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.hyphenated().to_string()) else {
-        return Err(ApiError::NotFound("product not found"));
+        return Err(ApiError::from(CommonError::NotFound("product not found")));
     };
     let view = match wanted {
         None => app.reader.get(&id).await?,
@@ -87,7 +93,7 @@ pub(crate) async fn one(
                 .await?
         }
     };
-    let document = view.ok_or(ApiError::NotFound("product not found"))?;
+    let document = view.ok_or(ApiError::from(CommonError::NotFound("product not found")))?;
     let mut response = if not_modified(&headers, document.version) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -139,8 +145,8 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::parse(query.as_deref()).map_err(ApiError::Validation)?;
-    let (items, next_cursor) = query.run(&app.lists).await.map_err(ApiError::database)?;
+    let query = ListQuery::parse(query.as_deref()).map_err(CommonError::Validation)?;
+    let (items, next_cursor) = query.run(&app.lists).await.map_err(CommonError::database)?;
     Ok(Json(Page { items, next_cursor }).into_response())
 }
 
