@@ -21,9 +21,9 @@ use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
-use crate::sku::SkuRegistry;
 use crate::state::{AppState, Shared};
 use catalog_store::event_store::ProductStore;
+use catalog_store::skus::SkuRegistry;
 
 pub struct Application {
     listener: TcpListener,

@@ -23,6 +23,8 @@ use catalog_support::auth::Actor;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use catalog_store::log::{self, RequestEvent};
+
 use crate::error::ApiError;
 use catalog_support::problem::CommonError;
 
@@ -232,18 +234,16 @@ impl Idempotency {
     /// The answer of an unfinished request whose event is stored: the response it would have
     /// given, now stored as the record's so that later retries replay it directly.
     async fn settled_by_event(&self, actor: &str, key: &str) -> Result<Option<Response>, ApiError> {
-        let stored: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT aggregate_id, sequence, event_type, payload->'ImageAttached'->>'image_id' FROM events \
-             WHERE metadata ? 'idempotency_key' \
-               AND metadata->>'actor' = $1 AND metadata->>'idempotency_key' = $2 \
-             ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(actor)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(CommonError::database)?;
-        let Some((id, version, event_type, image_id)) = stored else {
+        let stored = log::event_of_request(&self.pool, actor, key)
+            .await
+            .map_err(CommonError::database)?;
+        let Some(RequestEvent {
+            aggregate_id: id,
+            sequence: version,
+            event_type,
+            image_id,
+        }) = stored
+        else {
             return Ok(None);
         };
         tracing::warn!(

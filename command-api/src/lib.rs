@@ -5,7 +5,6 @@
 //! - [`app`]: building the service and running it until shutdown.
 //! - [`routes`]: the HTTP contract's command routes, grouped by resource, plus health.
 //! - [`extract`]: JSON bodies, request ids and `If-Match`, each rejected as problem+json.
-//! - [`sku`]: the SKU registry that keeps SKUs unique across products.
 //! - [`idempotency`]: replaying the first response to a retried `Idempotency-Key`.
 //! - [`rate_limit`]: per-client limits shared by every replica through Redis.
 //! - [`error`]: the one error type, mapped to HTTP in one place.
@@ -20,7 +19,6 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod respond;
 pub mod routes;
-pub mod sku;
 pub mod state;
 
 pub use app::Application;

@@ -3,6 +3,7 @@
 //! UI at `GET /docs` (`catalog_support::openapi`). The rules the schemas state (lengths,
 //! patterns, ranges, currencies) are the domain's own (`catalog_domain::rules`).
 
+use catalog_domain::fields::DetailField;
 use catalog_domain::rules;
 use serde_json::json;
 use utoipa::openapi::encoding::Encoding;
@@ -93,6 +94,39 @@ fn string(min: usize, max: usize) -> ObjectBuilder {
         .max_length(Some(max))
 }
 
+/// A SKU: 1 to 64 characters of the SKU alphabet.
+pub fn sku() -> Object {
+    string(1, rules::SKU_MAX)
+        .pattern(Some(rules::SKU_PATTERN))
+        .description(Some(
+            "Unique among products that are not archived (409 if taken); exact, case-sensitive.",
+        ))
+        .examples([json!("MUG-1")])
+        .build()
+}
+
+/// Optional text of at most `max` characters without NUL; `null` is no value.
+fn optional_text(max: usize) -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .max_length(Some(max))
+        .pattern(Some(STORABLE))
+        .build()
+}
+
+/// A product's description: at most 5000 characters, no NUL.
+pub fn description() -> Object {
+    optional_text(rules::DESCRIPTION_MAX)
+}
+
+/// A product's category: at most 100 characters, no NUL.
+pub fn category() -> Object {
+    optional_text(rules::CATEGORY_MAX)
+}
+
 /// A product's name: 1 to 200 characters, not all white space, no NUL.
 pub fn name() -> Object {
     string(1, rules::NAME_MAX)
@@ -166,9 +200,9 @@ impl Modify for UpdateNeedsAField {
         else {
             return;
         };
-        let any_of: Vec<_> = ["name", "description", "category", "attributes"]
+        let any_of: Vec<_> = DetailField::ALL
             .iter()
-            .map(|field| json!({"required": [field]}))
+            .map(|field| json!({"required": [field.name()]}))
             .collect();
         update
             .extensions

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::rate_limit::RateLimiter;
-use crate::sku::SkuRegistry;
+use catalog_store::skus::SkuRegistry;
 
 /// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
 /// clone is one atomic increment, whatever the state holds.

@@ -15,6 +15,20 @@ pub const ATTRIBUTE_KEY_MAX: usize = 100;
 pub const ATTRIBUTE_VALUE_MAX: usize = 1000;
 pub const REASON_MAX: usize = 200;
 
+/// What a SKU may hold, as the regular expression documents and forms state: letters A-Z and
+/// a-z, digits, '.', '_' and '-' (the check is [`Violations::sku`]).
+pub const SKU_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
+/// The longest value of each text field, in characters, under the name a client sends it as:
+/// what forms and documents state, from the constants the checks use.
+pub const TEXT_LIMITS: [(&str, usize); 5] = [
+    ("sku", SKU_MAX),
+    ("name", NAME_MAX),
+    ("description", DESCRIPTION_MAX),
+    ("category", CATEGORY_MAX),
+    ("reason", REASON_MAX),
+];
+
 /// Collects the fields that break a rule.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldError>);

@@ -54,15 +54,7 @@ pub async fn rebuild(
 
     let mut tx = pool.begin().await?;
     if postgres {
-        sqlx::query("LOCK TABLE product_view, product_image_view IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM product_image_view")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM product_view")
-            .execute(&mut *tx)
-            .await?;
+        catalog_read_model::postgres::clear_for_rebuild(&mut tx).await?;
     }
     if to_redis {
         let deleted = redis.delete_all().await.map_err(redis_error)?;

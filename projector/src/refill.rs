@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use catalog_domain::ProductView;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
@@ -61,17 +60,11 @@ async fn refill(pool: &PgPool, redis: &RedisReadModel) -> anyhow::Result<usize> 
     let mut after = String::new();
     let mut count = 0;
     loop {
-        let page: Vec<(String, sqlx::types::Json<ProductView>)> =
-            sqlx::query_as("SELECT id, doc FROM product_view WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(&after)
-                .bind(PAGE)
-                .fetch_all(pool)
-                .await?;
-        let Some((last, _)) = page.last() else {
+        let views = catalog_read_model::postgres::views_after(pool, &after, PAGE).await?;
+        let Some(last) = views.last() else {
             return Ok(count);
         };
-        after = last.clone();
-        let views: Vec<ProductView> = page.into_iter().map(|(_, doc)| doc.0).collect();
+        after = last.id.clone();
         redis.put_many(&views).await?;
         count += views.len();
     }

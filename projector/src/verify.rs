@@ -2,10 +2,9 @@
 //! both read models. Meant for a quiet system (or a moment's pause): a consumer still catching
 //! up shows as a version mismatch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use catalog_domain::ProductView;
-use sqlx::types::Json;
 use sqlx::PgPool;
 
 use catalog_read_model::error::ApplyError;
@@ -24,12 +23,7 @@ pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, App
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *tx)
         .await?;
-    let stored: Vec<(String, Json<ProductView>)> =
-        sqlx::query_as("SELECT id, doc FROM product_view")
-            .fetch_all(&mut *tx)
-            .await?;
-    let mut postgres: BTreeMap<String, ProductView> =
-        stored.into_iter().map(|(id, doc)| (id, doc.0)).collect();
+    let mut postgres = catalog_read_model::postgres::all_views(&mut tx).await?;
     let mut in_redis: BTreeSet<String> = redis
         .ids()
         .await

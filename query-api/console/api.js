@@ -17,18 +17,24 @@ export class ApiError extends Error {
   }
 }
 
-let config = { command_api: null };
+let config = { command_api: null, limits: {}, sku_pattern: null };
 
 export async function loadConfig() {
   try {
     config = await read("/console/config.json");
   } catch {
-    config = { command_api: null };
+    config = { command_api: null, limits: {}, sku_pattern: null };
   }
   return config;
 }
 
 export const canWrite = () => Boolean(config.command_api);
+
+/** The longest value of a text field, as the domain's rules state it (served in config.json). */
+export const maxLength = (field) => config.limits?.[field];
+
+/** What a SKU may hold, as an HTML `pattern`. */
+export const skuPattern = () => config.sku_pattern ?? undefined;
 
 // ---- the token: pasted once, kept for this tab's session only ----
 

@@ -3,7 +3,7 @@
 // filled from (If-Match), so a change made meanwhile by someone else is a conflict shown to the
 // user, never a silent overwrite.
 
-import { ApiError, canWrite, command, describe, hasScope, productAt, read, upload } from "./api.js";
+import { ApiError, canWrite, command, describe, hasScope, maxLength, productAt, read, skuPattern, upload } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
 import { changes, diffTable, timeline } from "./history.js";
 import { picture, renditionUrl } from "./images.js";
@@ -328,9 +328,9 @@ export function productView(root, id, params) {
     const attributes = Object.entries(p.attributes ?? {}).map(([k, v]) => `${k} = ${v}`).join("\n");
     return h("div", { class: "forms" },
       editForm("Edit details", "details", [
-        input("Name", "name", p.name, { required: true, maxlength: 200 }),
-        textarea("Description", "description", p.description ?? "", { maxlength: 5000, rows: 4 }),
-        input("Category", "category", p.category ?? "", { maxlength: 100 }),
+        input("Name", "name", p.name, { required: true, maxlength: maxLength("name") }),
+        textarea("Description", "description", p.description ?? "", { maxlength: maxLength("description"), rows: 4 }),
+        input("Category", "category", p.category ?? "", { maxlength: maxLength("category") }),
         textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }),
       ], (values) => {
         const body = {};
@@ -351,7 +351,7 @@ export function productView(root, id, params) {
       }),
       editForm("Adjust stock", "stock", [
         input("Change (+ or −)", "delta", "", { type: "number", step: 1, required: true }),
-        input("Reason", "reason", "", { required: true, maxlength: 200 }),
+        input("Reason", "reason", "", { required: true, maxlength: maxLength("reason") }),
       ], (values) => {
         const body = { delta: Number(values.delta), reason: values.reason };
         return (version) => command("POST", `/products/${id}/stock-adjustments`, { body, ifMatch: version });
@@ -484,10 +484,10 @@ export function newProductView(root) {
     },
   },
   h("h1", {}, "New product"),
-  input("SKU", "sku", "", { required: true, maxlength: 64, pattern: "[A-Za-z0-9._\\-]+" }),
-  input("Name", "name", "", { required: true, maxlength: 200 }),
-  textarea("Description", "description", "", { maxlength: 5000, rows: 4 }),
-  input("Category", "category", "", { maxlength: 100 }),
+  input("SKU", "sku", "", { required: true, maxlength: maxLength("sku"), pattern: skuPattern() }),
+  input("Name", "name", "", { required: true, maxlength: maxLength("name") }),
+  textarea("Description", "description", "", { maxlength: maxLength("description"), rows: 4 }),
+  input("Category", "category", "", { maxlength: maxLength("category") }),
   input("Price", "amount", "", { type: "number", min: 0, step: "0.01", required: true }),
   input("Currency", "currency", "EUR", { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
   input("Stock", "stock", "0", { type: "number", min: 0, step: 1 }),

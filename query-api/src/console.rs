@@ -5,12 +5,14 @@
 //! - `GET /` and `GET /console` redirect to `GET /console/`, the page.
 //! - `GET /console/{file}`: the scripts and styles, revalidated by ETag on every load so a new
 //!   release is picked up at once while an unchanged one costs a 304.
-//! - `GET /console/config.json`: where the command API is (`CONSOLE_COMMAND_API_ORIGIN`);
-//!   without it the console only reads.
+//! - `GET /console/config.json`: where the command API is (`CONSOLE_COMMAND_API_ORIGIN`;
+//!   without it the console only reads), and the field limits its forms state, from the
+//!   domain's rules.
 //!
 //! The page's Content-Security-Policy allows scripts and styles from this origin only, and
 //! connections to this origin and the command API's.
 
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::LazyLock;
 
@@ -19,6 +21,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+
+use catalog_domain::rules;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -102,12 +106,23 @@ async fn asset(
 async fn config(State(app): State<AppState>) -> Response {
     let mut response = Json(serde_json::json!({
         "command_api": app.config.console_command_api,
+        "limits": BTreeMap::from(rules::TEXT_LIMITS),
+        "sku_pattern": html_pattern(rules::SKU_PATTERN),
     }))
     .into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// A JSON Schema pattern as an HTML `pattern` attribute: the browser anchors it itself and
+/// compiles it with the `v` flag, under which a `-` in a class must be escaped.
+fn html_pattern(pattern: &str) -> String {
+    pattern
+        .trim_start_matches('^')
+        .trim_end_matches('$')
+        .replace("-]", "\\-]")
 }
 
 fn serve(app: &AppState, name: &str, headers: &HeaderMap) -> Option<Response> {

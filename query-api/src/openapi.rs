@@ -201,4 +201,34 @@ mod tests {
         assert_eq!(pattern("q"), catalog_support::openapi::NOT_BLANK);
         assert_eq!(pattern("category"), catalog_support::openapi::STORABLE);
     }
+
+    /// Attributes take only literals; these are the rules' own limits, compared here.
+    #[test]
+    fn parameter_limits_are_the_rules_own() {
+        use catalog_domain::money::MAX_AMOUNT;
+        use catalog_domain::rules::CATEGORY_MAX;
+        use catalog_read_model::listing::{PAGE_MAX, Q_MAX};
+
+        use crate::routes::audit::HISTORY_PAGE_MAX;
+
+        let document = serde_json::to_value(document()).unwrap();
+        let schema = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["schema"]
+                .clone()
+        };
+        assert_eq!(schema("/products", "category")["maxLength"], CATEGORY_MAX);
+        assert_eq!(schema("/products", "q")["maxLength"], Q_MAX);
+        assert_eq!(schema("/products", "limit")["maximum"], PAGE_MAX);
+        assert_eq!(schema("/products", "min_price")["maximum"], MAX_AMOUNT);
+        assert_eq!(schema("/products", "max_price")["maximum"], MAX_AMOUNT);
+        assert_eq!(
+            schema("/products/{id}/history", "limit")["maximum"],
+            HISTORY_PAGE_MAX
+        );
+    }
 }

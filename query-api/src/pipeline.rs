@@ -14,6 +14,9 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
+use catalog_read_model::postgres;
+use catalog_store::{log, relay};
+
 use crate::error::ApiError;
 use catalog_support::problem::CommonError;
 
@@ -88,36 +91,11 @@ impl StatusCache {
 }
 
 async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
-    let (last_position, last_recorded_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT coalesce(max(position), 0), \
-                (SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1) FROM events",
-    )
-    .fetch_one(pool)
-    .await?;
-    // Without a checkpoint row the relay has not started: everything is backlog.
-    let backlog: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM events e \
-           LEFT JOIN relay_checkpoints c ON c.name = $1 \
-           WHERE (e.transaction_id, e.position) > \
-                 (coalesce(c.transaction_id, '0'::xid8), coalesce(c.position, 0)) \
-           LIMIT $2) b",
-    )
-    .bind(relay)
-    .bind(BACKLOG_CAP)
-    .fetch_one(pool)
-    .await?;
-    let (products_behind, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT count(DISTINCT e.aggregate_id), min(e.recorded_at) FROM events e \
-           LEFT JOIN product_view v ON v.id = e.aggregate_id \
-           WHERE e.position > $1 AND (v.version IS NULL OR v.version < e.sequence)",
-    )
-    .bind(last_position - PROJECTION_WINDOW)
-    .fetch_one(pool)
-    .await?;
-    let processing: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM product_image_view WHERE status = 'processing'")
-            .fetch_one(pool)
-            .await?;
+    let (last_position, last_recorded_at) = log::head(pool).await?;
+    let backlog = relay::unpublished(pool, relay, BACKLOG_CAP).await?;
+    let (products_behind, oldest) =
+        postgres::behind_since(pool, last_position - PROJECTION_WINDOW).await?;
+    let processing = postgres::images_processing(pool).await?;
     let now = Utc::now();
     Ok(PipelineStatus {
         checked_at: now,

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+/// The longest search text, in characters.
+pub const Q_MAX: usize = 200;
+/// The most products one page holds, and how many it holds unless asked.
+pub const PAGE_MAX: i64 = 100;
+pub const PAGE_DEFAULT: i64 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
@@ -143,7 +149,7 @@ impl ListQuery {
                 key: SortKey::Updated,
                 descending: true,
             },
-            limit: 20,
+            limit: PAGE_DEFAULT,
             cursor: None,
         };
         let mut raw_cursor = None;
@@ -170,8 +176,8 @@ impl ListQuery {
                     }
                 }
                 "q" => {
-                    if value.trim().is_empty() || value.chars().count() > 200 {
-                        bad("q", "must be 1 to 200 characters");
+                    if value.trim().is_empty() || value.chars().count() > Q_MAX {
+                        bad("q", &format!("must be 1 to {Q_MAX} characters"));
                     } else if value.contains('\0') {
                         bad("q", "must not contain the NUL character (U+0000)");
                     } else {
@@ -209,8 +215,8 @@ impl ListQuery {
                     ),
                 },
                 "limit" => match value.parse::<i64>() {
-                    Ok(limit) if (1..=100).contains(&limit) => query.limit = limit,
-                    _ => bad("limit", "must be an integer from 1 to 100"),
+                    Ok(limit) if (1..=PAGE_MAX).contains(&limit) => query.limit = limit,
+                    _ => bad("limit", &format!("must be an integer from 1 to {PAGE_MAX}")),
                 },
                 "cursor" => raw_cursor = Some(value),
                 _ => {}

@@ -1,6 +1,6 @@
 //! The PostgreSQL read model: one `product_view` row per product, plus its image rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use catalog_domain::{Product, ProductEvent, ProductView};
 use cqrs_es::Aggregate;
@@ -120,6 +120,70 @@ impl PgReadModel {
     pub async fn get(&self, id: &str) -> sqlx::Result<Option<ProductView>> {
         view(&self.pool, id).await
     }
+}
+
+/// How far the read model trails the event store: the products whose view is behind one of
+/// their events past `after` (a position), and when the oldest such event was recorded.
+pub async fn behind_since(
+    pool: &PgPool,
+    after: i64,
+) -> sqlx::Result<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
+    sqlx::query_as(
+        "SELECT count(DISTINCT e.aggregate_id), min(e.recorded_at) FROM events e \
+           LEFT JOIN product_view v ON v.id = e.aggregate_id \
+           WHERE e.position > $1 AND (v.version IS NULL OR v.version < e.sequence)",
+    )
+    .bind(after)
+    .fetch_one(pool)
+    .await
+}
+
+/// Products whose view is not at their last event's version, over the whole store: a full
+/// scan, for tests and checks that wait for the read model to catch up.
+pub const PRODUCTS_BEHIND: &str = "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v \
+     FROM events GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+     WHERE p.version IS DISTINCT FROM e.v";
+
+/// Images attached but not yet rendered.
+pub async fn images_processing(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM product_image_view WHERE status = 'processing'")
+        .fetch_one(pool)
+        .await
+}
+
+/// Empties both tables for a rebuild, inside `tx`, which holds them locked against the live
+/// consumer until it commits; readers keep reading the old rows until then.
+pub async fn clear_for_rebuild(tx: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("LOCK TABLE product_view, product_image_view IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM product_image_view")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM product_view")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Every stored view, by product id.
+pub async fn all_views(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, ProductView>> {
+    let stored: Vec<(String, Json<ProductView>)> =
+        sqlx::query_as("SELECT id, doc FROM product_view")
+            .fetch_all(conn)
+            .await?;
+    Ok(stored.into_iter().map(|(id, doc)| (id, doc.0)).collect())
+}
+
+/// Up to `limit` stored views with ids after `after`, in id order: a page of a full walk.
+pub async fn views_after(pool: &PgPool, after: &str, limit: i64) -> sqlx::Result<Vec<ProductView>> {
+    let page: Vec<Json<ProductView>> =
+        sqlx::query_scalar("SELECT doc FROM product_view WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+    Ok(page.into_iter().map(|doc| doc.0).collect())
 }
 
 /// The stored view of product `id`, if the read model has it.

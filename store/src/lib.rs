@@ -9,6 +9,7 @@
 //! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ, in order.
 //! - [`broker`]: the RabbitMQ topology (exchange, queues, shards, retries, dead letters) and the
 //!   event as it travels on the broker.
+//! - [`skus`]: the SKU registry that keeps SKUs unique across live products.
 //! - [`blobs`]: the blob store of image originals and renditions (filesystem or S3).
 
 pub mod audit;
@@ -17,3 +18,4 @@ pub mod broker;
 pub mod event_store;
 pub mod log;
 pub mod relay;
+pub mod skus;

@@ -72,6 +72,35 @@ pub async fn read_audited(
     .await
 }
 
+/// The last event a request stored, found by the actor and `Idempotency-Key` its metadata
+/// carries: how a retry learns the answer of a request whose process died before keeping it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    /// The attached image's id, for `ImageAttached`.
+    pub image_id: Option<String>,
+}
+
+pub async fn event_of_request(
+    pool: &PgPool,
+    actor: &str,
+    key: &str,
+) -> sqlx::Result<Option<RequestEvent>> {
+    sqlx::query_as(
+        "SELECT aggregate_id, sequence, event_type, \
+                payload->'ImageAttached'->>'image_id' AS image_id FROM events \
+         WHERE metadata ? 'idempotency_key' \
+           AND metadata->>'actor' = $1 AND metadata->>'idempotency_key' = $2 \
+         ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(actor)
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Whether product `id` has any event at all.
 pub async fn exists(pool: &PgPool, id: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar(
@@ -91,6 +120,16 @@ pub async fn image_was_attached(pool: &PgPool, id: &str, image_id: &str) -> sqlx
     )
     .bind(id)
     .bind(image_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// The last stored event's position (0 for an empty store) and when it was recorded.
+pub async fn head(pool: &PgPool) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
+    sqlx::query_as(
+        "SELECT coalesce(max(position), 0), \
+                (SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1) FROM events",
+    )
     .fetch_one(pool)
     .await
 }

@@ -315,6 +315,23 @@ async fn backlog(pool: &PgPool, after: Checkpoint) -> sqlx::Result<i64> {
     .await
 }
 
+/// Events the relay named `name` has not published yet, counted up to `cap`: for a reader
+/// outside the relay (the pipeline's status). Without a checkpoint the relay has not started,
+/// and everything is backlog.
+pub async fn unpublished(pool: &PgPool, name: &str, cap: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM events e \
+           LEFT JOIN relay_checkpoints c ON c.name = $1 \
+           WHERE (e.transaction_id, e.position) > \
+                 (coalesce(c.transaction_id, '0'::xid8), coalesce(c.position, 0)) \
+           LIMIT $2) b",
+    )
+    .bind(name)
+    .bind(cap)
+    .fetch_one(pool)
+    .await
+}
+
 async fn load_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<Checkpoint> {
     sqlx::query("INSERT INTO relay_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(name)

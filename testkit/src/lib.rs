@@ -497,9 +497,7 @@ pub async fn tap_events(
 }
 
 /// How many products' PostgreSQL read-model version differs from their last stored event.
-pub const PRODUCTS_BEHIND: &str = "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v \
-     FROM events GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
-     WHERE p.version IS DISTINCT FROM e.v";
+pub use catalog_read_model::postgres::PRODUCTS_BEHIND;
 
 /// Waits up to `limit` until every product's PostgreSQL read-model version equals its last
 /// stored event; fails the test otherwise.

@@ -52,26 +52,19 @@ pub(crate) struct MoneyBody {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = CreateProduct)]
 pub(crate) struct CreateBody {
-    /// Unique among products that are not archived (409 if taken); exact, case-sensitive.
-    #[schema(
-        value_type = String,
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9._-]+$",
-        example = "MUG-1"
-    )]
+    #[schema(value_type = String, schema_with = doc::sku)]
     sku: Option<String>,
     /// 1 to 200 characters, not all white space.
     #[schema(value_type = String, schema_with = doc::name)]
     name: Option<String>,
-    #[schema(max_length = 5000, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = doc::description)]
     description: Option<String>,
     #[schema(value_type = MoneyBody)]
     price: Option<MoneyBody>,
     /// Units in stock at creation (default 0).
     #[schema(minimum = 0)]
     stock: Option<i64>,
-    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = doc::category)]
     category: Option<String>,
     #[schema(schema_with = doc::attributes)]
     attributes: Option<BTreeMap<String, String>>,
@@ -193,7 +186,14 @@ pub(crate) async fn create(
 
     let id = Uuid::now_v7().to_string();
     let sku = create.sku.clone();
-    app.skus.reserve(&sku, &id).await?;
+    if !app
+        .skus
+        .reserve(&sku, &id)
+        .await
+        .map_err(CommonError::database)?
+    {
+        return Err(ApiError::SkuTaken(sku));
+    }
     let result = app
         .store
         .execute(&id, ProductCommand::Create(create), None, &ctx.metadata())
@@ -229,10 +229,10 @@ pub(crate) struct UpdateBody {
     #[schema(value_type = String, schema_with = doc::name)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 5000, pattern = "^[^\\u0000]*$")]
+    #[schema(value_type = Option<String>, schema_with = doc::description)]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 100, pattern = "^[^\\u0000]*$")]
+    #[schema(value_type = Option<String>, schema_with = doc::category)]
     category: Option<Option<String>>,
     /// Replaces every attribute.
     #[serde(default, deserialize_with = "present")]

@@ -97,19 +97,26 @@ pub(crate) struct HistoryPage {
     next_after: Option<i64>,
 }
 
+/// The most events one page of history holds, and how many it holds unless asked.
+pub(crate) const HISTORY_PAGE_MAX: i64 = 1000;
+const HISTORY_PAGE_DEFAULT: i64 = 100;
+
 fn paging(raw: Option<&str>) -> Result<(i64, i64), ApiError> {
     let mut after = 0;
-    let mut limit = 100;
+    let mut limit = HISTORY_PAGE_DEFAULT;
     let mut errors = Vec::new();
     for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "after" => match value.parse::<i64>() {
                 Ok(v) if v >= 0 => after = v,
-                _ => errors.push(("after", "must be a sequence number, 0 or more")),
+                _ => errors.push(("after", "must be a sequence number, 0 or more".to_string())),
             },
             "limit" => match value.parse::<i64>() {
-                Ok(v) if (1..=1000).contains(&v) => limit = v,
-                _ => errors.push(("limit", "must be an integer from 1 to 1000")),
+                Ok(v) if (1..=HISTORY_PAGE_MAX).contains(&v) => limit = v,
+                _ => errors.push((
+                    "limit",
+                    format!("must be an integer from 1 to {HISTORY_PAGE_MAX}"),
+                )),
             },
             _ => {}
         }

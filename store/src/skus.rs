@@ -3,9 +3,6 @@
 
 use sqlx::PgPool;
 
-use crate::error::ApiError;
-use catalog_support::problem::CommonError;
-
 /// A reservation younger than this whose product has no events yet belongs to a create still in
 /// flight; older, its creator died between reserving and storing, and it can be reclaimed.
 const IN_FLIGHT_GRACE_SECS: f64 = 30.0;
@@ -19,9 +16,9 @@ impl SkuRegistry {
         Self { pool }
     }
 
-    /// Reserves `sku` for `product_id`, or answers 409 if a live product holds it.
+    /// Reserves `sku` for `product_id`: false if a live product holds it.
     #[tracing::instrument(skip(self))]
-    pub async fn reserve(&self, sku: &str, product_id: &str) -> Result<(), ApiError> {
+    pub async fn reserve(&self, sku: &str, product_id: &str) -> sqlx::Result<bool> {
         // Two rounds at most: the second follows the reclaim of a dead reservation.
         for _ in 0..2 {
             let inserted = sqlx::query(
@@ -31,22 +28,21 @@ impl SkuRegistry {
             .bind(sku)
             .bind(product_id)
             .execute(&self.pool)
-            .await
-            .map_err(CommonError::database)?
+            .await?
             .rows_affected();
             if inserted == 1 {
-                return Ok(());
+                return Ok(true);
             }
             if !self.reclaim_if_dead(sku).await? {
-                return Err(ApiError::SkuTaken(sku.to_string()));
+                return Ok(false);
             }
         }
-        Err(ApiError::SkuTaken(sku.to_string()))
+        Ok(false)
     }
 
     /// Deletes the reservation of `sku` if its holder is archived, or never got created and is
     /// past its grace period. True if the SKU is free to reserve again.
-    async fn reclaim_if_dead(&self, sku: &str) -> Result<bool, ApiError> {
+    async fn reclaim_if_dead(&self, sku: &str) -> sqlx::Result<bool> {
         let deleted = sqlx::query(
             "DELETE FROM sku_reservations r \
              WHERE r.sku = $1 AND ( \
@@ -59,8 +55,7 @@ impl SkuRegistry {
         .bind(sku)
         .bind(IN_FLIGHT_GRACE_SECS)
         .execute(&self.pool)
-        .await
-        .map_err(CommonError::database)?
+        .await?
         .rows_affected();
         if deleted > 0 {
             tracing::info!(
