@@ -130,7 +130,7 @@ fn paging(raw: Option<&str>) -> Result<(i64, i64), ApiError> {
                 .map(
                     |(field, message)| catalog_support::problem::FieldViolation {
                         field: field.into(),
-                        message: message.into(),
+                        message,
                     },
                 )
                 .collect(),
