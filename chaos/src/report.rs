@@ -22,7 +22,7 @@ pub fn table(rows: &[Row]) -> String {
             (f.stuck_images as u64, "images stuck"),
             (f.missing_blobs as u64, "blobs missing"),
             (f.orphan_blobs as u64, "orphan blobs"),
-            (f.dead_letters as u64, "dead letters"),
+            (u64::from(f.dead_letters), "dead letters"),
             (f.stale_reads, "stale reads"),
             (f.server_errors, "5xx answers"),
             (f.unknown, "commands without answer"),

@@ -65,7 +65,7 @@ fn whole_numbers_as_integers(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
         serde_json::Value::Object(fields) => {
-            fields.values_mut().for_each(whole_numbers_as_integers)
+            fields.values_mut().for_each(whole_numbers_as_integers);
         }
         _ => {}
     }

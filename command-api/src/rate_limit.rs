@@ -71,7 +71,7 @@ impl RateLimiter {
                 connection: OnceCell::new(),
                 namespace: namespace.to_string(),
                 interval_ms,
-                tolerance_ms: interval_ms * burst as f64,
+                tolerance_ms: interval_ms * f64::from(burst),
                 script: Script::new(GCRA),
             }),
         }))

@@ -235,7 +235,7 @@ fn invalid_create_fields(command: CreateProduct) -> Vec<String> {
 }
 
 fn fields(names: &[&str]) -> Vec<String> {
-    let mut fields: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut fields: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
     fields.sort();
     fields
 }

@@ -79,7 +79,7 @@ impl Config {
             image_concurrency: env
                 .parse(
                     "IMAGE_CONCURRENCY",
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
                 )?
                 .max(1),
             image_max_pixels: env.parse("IMAGE_MAX_PIXELS", 50_000_000u64)?,

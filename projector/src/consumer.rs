@@ -350,7 +350,7 @@ impl<H: Handler> Worker<H> {
                         return Ok(());
                     }
                     Ok(Err(err)) => {
-                        tracing::debug!(error = %err, "batch failed; handling its messages one by one")
+                        tracing::debug!(error = %err, "batch failed; handling its messages one by one");
                     }
                     Err(_) => tracing::warn!("batch panicked; handling its messages one by one"),
                 }
@@ -535,7 +535,7 @@ fn with_headers(
     let mut headers = properties.headers().clone().unwrap_or_default();
     headers.insert(
         ShortString::from(ATTEMPT_HEADER),
-        AMQPValue::LongLongInt(attempt as i64),
+        AMQPValue::LongLongInt(i64::from(attempt)),
     );
     if let Some(failure) = failure {
         headers.insert(

@@ -45,7 +45,7 @@ async fn refill_if_emptied(pool: &PgPool, redis: &RedisReadModel) {
                 "Redis was empty; refilled it from the PostgreSQL read model"
             ),
             Ok(false) => {
-                tracing::warn!("Redis was emptied again during its refill; refilling anew")
+                tracing::warn!("Redis was emptied again during its refill; refilling anew");
             }
             Err(err) => tracing::warn!(error = %err, "could not mark Redis as refilled"),
         },

@@ -119,7 +119,7 @@ impl LocalCache {
             return;
         }
         self.entries.entry_by_ref(id).and_compute_with(|existing| {
-            match existing.map(|e| e.into_value()) {
+            match existing.map(moka::Entry::into_value) {
                 Some(slot) if slot.version > document.version => Op::Nop,
                 Some(slot) if slot.version == document.version && slot.body.is_some() => Op::Nop,
                 _ => Op::Put(Slot {

@@ -110,8 +110,7 @@ async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
         projection: ProjectionStatus {
             products_behind,
             lag_seconds: oldest
-                .map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0)
-                .unwrap_or(0.0),
+                .map_or(0.0, |t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0),
         },
         images: ImagesStatus { processing },
     })

@@ -136,7 +136,7 @@ impl ListQuery {
             errors.push(FieldViolation {
                 field: field.to_string(),
                 message: message.to_string(),
-            })
+            });
         };
         let mut query = Self {
             status: StatusFilter::Live,

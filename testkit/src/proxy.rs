@@ -259,7 +259,7 @@ mod tests {
     async fn closed(stream: &mut TcpStream) -> bool {
         let mut byte = [0; 1];
         let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await;
-        matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+        matches!(read, Ok(Ok(0) | Err(_)))
     }
 
     #[tokio::test]

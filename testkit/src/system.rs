@@ -446,9 +446,7 @@ fn set(vars: &mut Vec<(String, String)>, key: &str, value: &str) {
 fn value<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {
     vars.iter()
         .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{key} is set for every service"))
+        .find(|(k, _)| k == key).map_or_else(|| panic!("{key} is set for every service"), |(_, v)| v.as_str())
 }
 
 /// Whether `value` holds `key` with `expected` anywhere inside it: a log line's fields sit at

@@ -32,7 +32,7 @@ pub async fn run(
     let (samples, mut received) = mpsc::unbounded_channel();
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let total = rate as u64 * seconds;
+    let total = u64::from(rate) * seconds;
     let started = Instant::now();
     for n in 0..total {
         tick.tick().await;

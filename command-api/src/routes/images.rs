@@ -140,7 +140,7 @@ pub(crate) async fn upload(
         }
         _ => ApiError::UnsupportedMediaType("a readable JPEG, PNG, WebP or GIF image"),
     })?;
-    let pixels = header.width as u64 * header.height as u64;
+    let pixels = u64::from(header.width) * u64::from(header.height);
     if pixels > app.config.upload_max_pixels {
         return Err(ApiError::from(CommonError::invalid(
             "file",
@@ -183,7 +183,7 @@ pub(crate) async fn upload(
             match app.blobs.delete(&key).await {
                 Ok(()) => settle_intent(&app, &image_id).await,
                 Err(cleanup) => {
-                    tracing::warn!(key, error = %cleanup, "could not delete the original of a refused upload; the sweep will")
+                    tracing::warn!(key, error = %cleanup, "could not delete the original of a refused upload; the sweep will");
                 }
             }
             Err(err)

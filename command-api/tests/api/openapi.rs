@@ -64,9 +64,7 @@ async fn the_document_is_openapi_3_1_with_every_command_route(pool: PgPool) {
         }
         let success = responses
             .iter()
-            .find(|(status, _)| status.starts_with('2'))
-            .map(|(_, response)| response)
-            .unwrap_or_else(|| panic!("{method} {path} documents its success"));
+            .find(|(status, _)| status.starts_with('2')).map_or_else(|| panic!("{method} {path} documents its success"), |(_, response)| response);
         assert_eq!(
             success["headers"]["ETag"]["required"], true,
             "{method} {path}"

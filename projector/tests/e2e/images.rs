@@ -132,7 +132,7 @@ async fn uploaded_images_become_ready_with_every_rendition(pool: PgPool) {
             assert!(headers.contains_key("etag"));
             let decoded = samples::decoded(&bytes);
             assert_eq!(
-                (decoded.width() as u64, decoded.height() as u64),
+                (u64::from(decoded.width()), u64::from(decoded.height())),
                 (width, height),
                 "{url}"
             );
@@ -195,7 +195,7 @@ async fn uploaded_images_become_ready_with_every_rendition(pool: PgPool) {
             .list(&format!("images/{small_id}"))
             .await
             .ok()
-            .filter(|keys| keys.is_empty())
+            .filter(std::vec::Vec::is_empty)
     })
     .await;
     assert!(gone.is_some(), "the removed image's blobs are deleted");

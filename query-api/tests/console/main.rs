@@ -23,20 +23,16 @@ fn browser_dir() -> PathBuf {
 }
 
 fn artifacts_dir() -> PathBuf {
-    std::env::var_os("CONSOLE_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
+    std::env::var_os("CONSOLE_ARTIFACTS").map_or_else(|| {
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .parent()
                 .expect("query-api lives in the workspace");
             workspace.join("target/console-artifacts")
-        })
+        }, PathBuf::from)
 }
 
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
         path.exists(),
         "Chromium is not at {}: install Debian's package (apt-get install chromium; \
@@ -118,7 +114,6 @@ async fn the_console_works_in_chromium(pool: PgPool) {
         artifacts.display()
     );
     let screenshots = std::fs::read_dir(artifacts.join("screenshots"))
-        .map(|entries| entries.count())
-        .unwrap_or(0);
+        .map_or(0, std::iter::Iterator::count);
     assert!(screenshots >= 9, "every step saved its screenshot");
 }
