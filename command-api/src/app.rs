@@ -25,6 +25,7 @@ use crate::state::{AppState, Shared};
 use catalog_store::event_store::ProductStore;
 use catalog_store::skus::SkuRegistry;
 
+/// command-api, built and bound but not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -78,6 +79,7 @@ impl Application {
         })
     }
 
+    /// The address the listener is bound to: the port chosen when `COMMAND_API_ADDR` gave 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

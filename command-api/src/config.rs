@@ -1,3 +1,5 @@
+//! command-api's settings: [`Config`], read once from the environment at start-up.
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -69,6 +71,9 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads every setting from `env`, each variable's default standing in where it is unset.
+    /// The error names the first variable that is required and missing, malformed, or out of
+    /// range (`IDEMPOTENCY_TTL_HOURS` below 24, `SNAPSHOT_EVERY` 0, …).
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let snapshot_every = env.parse("SNAPSHOT_EVERY", 50usize)?;
         if snapshot_every == 0 {

@@ -6,31 +6,56 @@ use catalog_domain::{FieldError, ProductError};
 use catalog_store::event_store::StoreError;
 use catalog_support::problem::{CommonError, FieldViolation, Problem};
 
+/// Every way a command can fail. [`IntoResponse`] turns each into `application/problem+json`
+/// with its status and problem type (`urn:catalog:problem:<type>`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The body is not JSON, or a value has the wrong type.
+    /// A malformed request (a body that is not JSON or has a value of the wrong type, an
+    /// unreadable `If-Match` or `Idempotency-Key`): 400 `bad-request`.
     #[error("{0}")]
     BadRequest(String),
+    /// The body is not of the media type the route takes, which the text names: 415
+    /// `unsupported-media-type`.
     #[error("the body must be sent as {0}")]
     UnsupportedMediaType(&'static str),
+    /// The body is over the route's limit: 413 `payload-too-large`.
     #[error("the body is larger than the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The limit the body went over, in bytes.
+        limit: usize,
+    },
+    /// A create named a SKU already held by a product that is not archived: 409 `sku-taken`.
     #[error("the SKU {0:?} is already used by another product")]
     SkuTaken(String),
-    /// The product refused the command in its current state.
+    /// The product refused the command in its current state: 409, the type naming the refusal
+    /// (`product-archived`, `insufficient-stock`, …).
     #[error(transparent)]
     Refused(ProductError),
+    /// `If-Match` named another version than the product's: 412 `precondition-failed`, with
+    /// the current version as `current_version` and as the `ETag`.
     #[error("the product is at version {current}, not the version given in If-Match")]
-    PreconditionFailed { current: u64 },
+    PreconditionFailed {
+        /// The product's version now.
+        current: u64,
+    },
+    /// Other writers kept winning the race for the product until the store stopped retrying:
+    /// 409 `contention` with `Retry-After: 1`.
     #[error("the product kept changing under this command; retry it")]
     Contention,
+    /// The `Idempotency-Key` was first used with another method, path or body: 422
+    /// `idempotency-key-reused`.
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` was still running after a duplicate had
+    /// waited for it (15 s): 409 `idempotency-in-progress` with `Retry-After: 1`.
     #[error("a request with this Idempotency-Key is still being processed")]
     IdempotencyInProgress,
+    /// Something the contract names but this service does not do yet (the text says what):
+    /// 501 `not-implemented`. No route answers it at present.
     #[error("{0}")]
     NotImplemented(&'static str),
-    /// Invalid values, not found, unavailable, internal: mapped in `catalog_support::problem`.
+    /// Invalid values (422), not found (404), unavailable (503), internal (500): mapped in
+    /// `catalog_support::problem`.
     #[error(transparent)]
     Common(#[from] CommonError),
 }

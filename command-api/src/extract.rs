@@ -97,9 +97,13 @@ pub struct BodyLimit(pub usize);
 /// may be sent by a client that is itself acting on a message, and default to the request id.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// Who sent the command: the subject of the request's token.
     pub actor: String,
+    /// `x-request-id`: this request.
     pub request_id: String,
+    /// `x-correlation-id`: the whole exchange this request is part of.
     pub correlation_id: String,
+    /// `x-causation-id`: the message or request that caused this one.
     pub causation_id: String,
     /// The request's `Idempotency-Key`: stored with its event, so that whether the command ran
     /// can be read from the event store (see `idempotency`).
@@ -107,6 +111,8 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The metadata stored with the command's events, under these field names (the key only
+    /// when the request had one).
     pub fn metadata(&self) -> HashMap<String, String> {
         let mut metadata = HashMap::from([
             ("actor".to_string(), self.actor.clone()),

@@ -28,7 +28,9 @@ use catalog_store::log::{self, RequestEvent};
 use crate::error::ApiError;
 use catalog_support::problem::CommonError;
 
+/// The request header naming the key.
 pub const HEADER: &str = "idempotency-key";
+/// The response header (`true`) that marks a replayed response.
 pub const REPLAYED: &str = "idempotent-replayed";
 
 /// Headers of a stored response that a replay must repeat.
@@ -41,9 +43,13 @@ const ABANDON_MARGIN: Duration = Duration::from_secs(5);
 /// How long a duplicate waits for the first request before answering 409 "in progress".
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
 
+/// The idempotency records (table `idempotency_keys`) and the rules they are kept by: the state
+/// of [`middleware`] and of the hourly purge.
 #[derive(Clone)]
 pub struct Idempotency {
+    /// The database holding the records and the event store.
     pub pool: PgPool,
+    /// How long a key is remembered (`IDEMPOTENCY_TTL_HOURS`).
     pub ttl: Duration,
     /// Largest body hashed: the largest any route accepts.
     pub max_body: usize,
@@ -69,6 +75,9 @@ struct Stored {
     abandoned: bool,
 }
 
+/// Runs a request that carries an `Idempotency-Key` at most once per actor and key: the first
+/// runs and its response is stored, a retry of the same request gets that response again, and
+/// the key sent with another request is 422. Requests without the header pass through.
 pub async fn middleware(State(idem): State<Idempotency>, request: Request, next: Next) -> Response {
     let Some(raw_key) = request.headers().get(HEADER) else {
         return next.run(request).await;

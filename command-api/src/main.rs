@@ -1,3 +1,6 @@
+//! The command-api binary: serves Catalog's write API (`serve`, the default), applies pending
+//! database migrations (`migrate`), or prints a signed development token (`token`).
+
 use std::process::ExitCode;
 use std::time::Duration;
 

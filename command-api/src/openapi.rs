@@ -3,8 +3,8 @@
 //! UI at `GET /docs` (`catalog_support::openapi`). The rules the schemas state (lengths,
 //! patterns, ranges, currencies) are the domain's own (`catalog_domain::rules`).
 
-use catalog_domain::fields::DetailField;
 use catalog_domain::rules;
+use catalog_domain::DetailField;
 use serde_json::json;
 use utoipa::openapi::encoding::Encoding;
 use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema};

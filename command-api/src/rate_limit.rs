@@ -37,6 +37,7 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now))
 return 0
 "#;
 
+/// The per-client limit, checked in Redis; clones share one connection.
 #[derive(Clone)]
 pub struct RateLimiter {
     inner: Arc<Inner>,
@@ -114,6 +115,9 @@ impl RateLimiter {
     }
 }
 
+/// Holds each authenticated client (the token's subject) to the limit: over it, 429
+/// `rate-limited` with `Retry-After`. A request passes unchecked when limiting is off, when it
+/// has no authenticated actor, or when Redis cannot be reached.
 pub async fn middleware(
     State(limiter): State<Option<RateLimiter>>,
     request: Request,

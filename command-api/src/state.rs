@@ -25,13 +25,24 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What [`AppState`] points to: built once in
+/// [`Application::with_pool`](crate::app::Application::with_pool), read by every handler.
 pub struct Shared {
+    /// The settings: routes read their limits from it, the application its timeouts and
+    /// whether to run the relay.
     pub config: Arc<Config>,
+    /// The PostgreSQL pool of the event store's database: idempotency records, upload intents,
+    /// the relay, and the readiness check use it directly.
     pub pool: PgPool,
+    /// Checks the bearer tokens of the command routes (scope `catalog:write`).
     pub auth: Arc<Authenticator>,
+    /// The event store every command is loaded from and appended to.
     pub store: Arc<ProductStore>,
+    /// SKU reservations: taken by a create, released by an archive or a create that failed.
     pub skus: Arc<SkuRegistry>,
+    /// The per-client limit of the command routes; `None` when `RATE_LIMIT_PER_SECOND` is 0.
     pub rate_limiter: Option<RateLimiter>,
+    /// Where uploads store image originals; readiness checks it.
     pub blobs: BlobStore,
     /// The relay's connection to RabbitMQ, as readiness sees it.
     pub relay_link: Link,

@@ -8,8 +8,9 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::details::DetailField;
 use crate::events::ProductEvent;
-use crate::fields::{DetailField, Field};
+use crate::fields::Field;
 use crate::product::Product;
 
 /// One field an event changed: its name and its value before and after (JSON, `null` when unset).
@@ -27,7 +28,7 @@ pub struct FieldChange {
 }
 
 impl Product {
-    /// Every field whose value differs between `self` and `next`, in [`Field::ALL`] order, then
+    /// Every field whose value differs between `self` and `next`, in [`Field::all`] order, then
     /// one entry per attribute key that differs, keys in sorted order. A product that does not
     /// exist yet has no value in any field (`null`). Images are not listed.
     pub fn changes(&self, next: &Product) -> Vec<FieldChange> {
@@ -37,7 +38,7 @@ impl Product {
                 changes.push(FieldChange { field, from, to });
             }
         };
-        for field in Field::ALL {
+        for field in Field::all() {
             if field != Field::Detail(DetailField::Attributes) {
                 compare(
                     field.name().to_string(),
@@ -78,16 +79,10 @@ impl Product {
         let Some(status) = self.status else {
             return Value::Null;
         };
-        let details = &self.details;
         match field {
             Field::Sku => Value::from(self.sku.as_str()),
-            Field::Detail(DetailField::Name) => Value::from(details.name.as_str()),
-            Field::Detail(DetailField::Description) => Value::from(details.description.clone()),
-            Field::Detail(DetailField::Category) => Value::from(details.category.clone()),
-            // The whole map; `changes` compares it key by key.
-            Field::Detail(DetailField::Attributes) => {
-                serde_json::to_value(&details.attributes).expect("a map of strings serialises")
-            }
+            // The attributes come as the whole map; `changes` compares it key by key.
+            Field::Detail(detail) => detail.value(&self.details),
             Field::Price => self.price.as_ref().map_or(Value::Null, |price| {
                 serde_json::to_value(price).expect("Money serialises")
             }),
@@ -107,7 +102,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::events::{Details, ImageOriginal};
+    use crate::details::Details;
+    use crate::events::ImageOriginal;
     use crate::money::Money;
     use crate::product::ProductStatus;
 

@@ -1,22 +1,53 @@
+//! The requests a product can be asked to carry out. A command is only a request: the
+//! aggregate checks it against the rules and the product's state, and answers with events or a
+//! refusal.
+
 use std::collections::BTreeMap;
 
+use crate::details::{Details, UpdateDetails};
 use crate::events::{ImageOriginal, Rendition};
 use crate::money::Money;
 
 /// What a product can be asked to do. Values arrive unchecked; the aggregate checks them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProductCommand {
+    /// Create the product, as a draft; refused with `AlreadyExists` once it exists.
     Create(CreateProduct),
+    /// Change some of the descriptive fields; no event when every given value is the current one.
     UpdateDetails(UpdateDetails),
+    /// Set a new price; no event when it is the current one.
     ChangePrice(Money),
-    AdjustStock { delta: i64, reason: String },
+    /// Move the stock level; refused with `InsufficientStock` if it would go below zero.
+    AdjustStock {
+        /// Signed change of the stock level; must not be zero.
+        delta: i64,
+        /// Why, kept in history: not blank, at most [`REASON_MAX`](crate::rules::REASON_MAX)
+        /// characters.
+        reason: String,
+    },
+    /// Publish a draft; refused with `AlreadyPublished` if the product is published.
     Publish,
+    /// Take a published product back to draft; refused with `NotPublished` otherwise.
     Unpublish,
+    /// Archive the product for good: it accepts no command afterwards.
     Archive,
+    /// Attach an uploaded image, to be processed by the image worker.
     AttachImage(AttachImage),
-    RemoveImage { image_id: String },
+    /// Remove an image, whatever its status.
+    RemoveImage {
+        /// The image to remove.
+        image_id: String,
+    },
+    /// Record the renditions the image worker made for an image still processing.
     RecordImageProcessed(RecordImageProcessed),
-    RecordImageFailed { image_id: String, reason: String },
+    /// Record that the image worker could not process an image still processing.
+    RecordImageFailed {
+        /// The image that failed.
+        image_id: String,
+        /// Why, for people: not blank, at most [`REASON_MAX`](crate::rules::REASON_MAX)
+        /// characters.
+        reason: String,
+    },
 }
 
 impl ProductCommand {
@@ -38,47 +69,42 @@ impl ProductCommand {
     }
 }
 
+/// The values of a new product, as the client sent them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateProduct {
+    /// Stock-keeping unit, fixed for the product's life: 1 to
+    /// [`SKU_MAX`](crate::rules::SKU_MAX) characters of
+    /// [`SKU_PATTERN`](crate::rules::SKU_PATTERN). Its uniqueness among live products is held by
+    /// the SKU registry beside the event store, not checked here.
     pub sku: String,
-    pub name: String,
-    pub description: Option<String>,
+    /// The descriptive fields, under their rules.
+    pub details: Details,
+    /// First price.
     pub price: Money,
+    /// First stock level: not negative.
     pub stock: i64,
-    pub category: Option<String>,
-    pub attributes: BTreeMap<String, String>,
 }
 
-/// A partial change of the descriptive fields. For the optional fields the outer `Option` says
-/// whether the field is being changed, the inner one whether it is being set or cleared.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UpdateDetails {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    pub category: Option<Option<String>>,
-    pub attributes: Option<BTreeMap<String, String>>,
-}
-
-impl UpdateDetails {
-    pub fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.description.is_none()
-            && self.category.is_none()
-            && self.attributes.is_none()
-    }
-}
-
+/// An image to attach to a product, its original already stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttachImage {
+    /// Id of the new image; refused with `ImageAlreadyAttached` if the product holds it already.
     pub image_id: String,
+    /// The uploaded file, already stored in the blob store.
     pub original: ImageOriginal,
 }
 
+/// What the image worker made of an image: recorded as `ImageProcessed`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordImageProcessed {
+    /// The image processed; it must still be processing.
     pub image_id: String,
+    /// Width of the original in pixels as displayed (EXIF orientation applied).
     pub width: u32,
+    /// Height of the original in pixels as displayed.
     pub height: u32,
+    /// BlurHash placeholder of the image, if one was computed.
     pub blurhash: Option<String>,
+    /// The renditions written, keyed by name; must not be empty.
     pub renditions: BTreeMap<String, Rendition>,
 }

@@ -1,13 +1,19 @@
+//! Why a command was refused: one [`ProductError`] per kind of refusal, and the broken field
+//! rules of an invalid request as [`FieldError`]s.
+
 use serde::Serialize;
 
 /// One field that broke a rule, named as the client sent it (`price.amount`, `attributes.color`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
+    /// The field as the client named it, dotted for nested ones.
     pub field: String,
+    /// The rule it broke, for people: `must not be blank`.
     pub message: String,
 }
 
 impl FieldError {
+    /// A broken rule of `field`, described by `message`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -20,28 +26,50 @@ impl FieldError {
 /// the HTTP layer maps each to one status code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProductError {
+    /// Any command but `Create` to a product that was never created.
     #[error("product not found")]
     NotFound,
+    /// `Create` to a product that already exists, archived or not.
     #[error("product already exists")]
     AlreadyExists,
+    /// Values that break the field rules: every broken rule of the command, not just the first.
     #[error("invalid values: {}", summary(.0))]
     Invalid(Vec<FieldError>),
+    /// Any command to an archived product: archiving is final.
     #[error("product is archived and accepts no command")]
     Archived,
+    /// `Publish` to a product that is already published.
     #[error("product is already published")]
     AlreadyPublished,
+    /// `Unpublish` to a product that is a draft.
     #[error("product is not published")]
     NotPublished,
+    /// `AdjustStock` that would take the stock level below zero.
     #[error("insufficient stock: {available} in stock, adjustment of {delta} refused")]
-    InsufficientStock { available: i64, delta: i64 },
+    InsufficientStock {
+        /// The stock level when the adjustment was refused.
+        available: i64,
+        /// The adjustment refused.
+        delta: i64,
+    },
+    /// `AttachImage` to a product that already holds the most images allowed.
     #[error("a product holds at most {limit} images")]
-    TooManyImages { limit: usize },
+    TooManyImages {
+        /// The most images a product may hold: [`MAX_IMAGES`](crate::product::MAX_IMAGES).
+        limit: usize,
+    },
+    /// A command naming an image the product does not hold: never attached, or removed.
     #[error("image not found")]
     ImageNotFound,
+    /// `AttachImage` with the id of an image the product already holds; carries that id.
     #[error("image {0} is already attached")]
     ImageAlreadyAttached(String),
+    /// A processing outcome recorded for an image no longer processing: one was recorded already.
     #[error("image is {status}, not processing")]
-    ImageNotProcessing { status: String },
+    ImageNotProcessing {
+        /// The image's current status: `ready` or `failed`.
+        status: String,
+    },
 }
 
 impl ProductError {
@@ -62,6 +90,7 @@ impl ProductError {
         }
     }
 
+    /// An [`Invalid`](Self::Invalid) refusal for one field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }

@@ -1,8 +1,12 @@
+//! The facts a product records, one per change, and the payload shapes they are stored in.
+//! Events are the only thing ever stored: every state of a product is rebuilt from them.
+
 use std::collections::BTreeMap;
 
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::details::Details;
 use crate::money::Money;
 
 /// Version of the payload shapes below. Bump it when a shape changes and add an upcaster for
@@ -12,16 +16,6 @@ pub const EVENT_VERSION: &str = "1";
 /// The rendition names of the HTTP contract, smallest first.
 pub const RENDITION_NAMES: [&str; 4] = ["thumb", "small", "medium", "large"];
 
-/// The descriptive fields of a product, carried whole by the events that set them so that a
-/// read model can overwrite instead of merging.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Details {
-    pub name: String,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub attributes: BTreeMap<String, String>,
-}
-
 /// The uploaded file an image was made from, as stored in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageOriginal {
@@ -29,17 +23,24 @@ pub struct ImageOriginal {
     pub key: String,
     /// Media type recognised from the bytes, never taken from the client.
     pub content_type: String,
+    /// Width in pixels as displayed (EXIF orientation applied), read from the header at upload.
     pub width: u32,
+    /// Height in pixels as displayed, see `width`.
     pub height: u32,
+    /// Size of the file in bytes.
     pub bytes: u64,
 }
 
 /// One rendition of an image in both of its encodings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rendition {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Blob key of the WebP encoding.
     pub webp_key: String,
+    /// Blob key of the JPEG encoding, of the same dimensions.
     pub jpeg_key: String,
 }
 
@@ -47,54 +48,86 @@ pub struct Rendition {
 /// whole new details) so that projections and audits never have to recompute rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ProductEvent {
+    /// The product was created, as a draft. Always its first event.
     ProductCreated {
+        /// The SKU it holds for life: no later event changes it.
         sku: String,
+        /// Its descriptive fields, flattened into the payload.
         #[serde(flatten)]
         details: Details,
+        /// Its first price.
         price: Money,
+        /// Its first stock level, never negative.
         stock: i64,
     },
+    /// Descriptive fields changed. Recorded only when at least one value differs.
     DetailsUpdated {
+        /// The whole details after the update, changed or not, flattened into the payload.
         #[serde(flatten)]
         details: Details,
         /// Names of the fields whose value changed, for history and diffs.
         changed: Vec<String>,
     },
+    /// The price changed. Recorded only when the new price differs from the old.
     PriceChanged {
+        /// The price from this event on.
         price: Money,
+        /// The price it replaced, so history shows both sides without replaying.
         previous: Money,
     },
+    /// The stock level moved, never below zero.
     StockAdjusted {
+        /// The signed change, never zero: positive for stock added, negative for stock taken.
         delta: i64,
+        /// Why, as the client stated it.
         reason: String,
         /// Stock level after the adjustment.
         stock: i64,
     },
+    /// The product went from draft to published.
     ProductPublished {},
+    /// The product went from published back to draft.
     ProductUnpublished {},
+    /// The product was archived, from draft or published: its last event, as an archived
+    /// product accepts no command.
     ProductArchived {
         /// The SKU the product held, so that its reservation can be released from the event alone.
         sku: String,
     },
+    /// An uploaded image was attached. It is processing until `ImageProcessed` or
+    /// `ImageProcessingFailed` records the outcome.
     ImageAttached {
+        /// Id of the new image, unique among the product's images.
         image_id: String,
+        /// The uploaded file, already in the blob store.
         original: ImageOriginal,
     },
+    /// An image was removed from the product, whatever its status.
     ImageRemoved {
+        /// The image removed.
         image_id: String,
         /// Every blob the image owned (original and renditions), so that a cleaner can delete
         /// them without reading the product's history.
         blob_keys: Vec<String>,
     },
+    /// The image worker made an image's renditions: the image is ready.
     ImageProcessed {
+        /// The image processed.
         image_id: String,
+        /// Width of the original in pixels as displayed (EXIF orientation applied).
         width: u32,
+        /// Height of the original in pixels as displayed.
         height: u32,
+        /// BlurHash placeholder of the image, when the worker computed one.
         blurhash: Option<String>,
+        /// The renditions made, keyed by name (see [`RENDITION_NAMES`]); never empty.
         renditions: BTreeMap<String, Rendition>,
     },
+    /// The image worker could not make an image's renditions: the image is failed, and stays so.
     ImageProcessingFailed {
+        /// The image that failed.
         image_id: String,
+        /// Why, for people: what the image's `failure` shows.
         reason: String,
     },
 }

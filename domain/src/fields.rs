@@ -1,86 +1,42 @@
-//! The fields of a product as the HTTP contract names them, declared once. The `changed` list of
-//! `DetailsUpdated`, the refusal of an update that names no field and the changes of a product's
-//! history all read their names and their order from here.
+//! The fields of a product as history lists their changes, in order. The descriptive ones come
+//! from [`DetailField`], declared with the rest of the details in [`crate::details`], so a new
+//! descriptive field joins history without an edit here.
 
-use crate::events::Details;
-
-/// A descriptive field of a product: one of the parts of [`Details`], which an update may
-/// change in any combination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DetailField {
-    Name,
-    Description,
-    Category,
-    Attributes,
-}
-
-impl DetailField {
-    /// Every detail field, in the order `DetailsUpdated.changed` names them and the refusal of an
-    /// empty update lists them.
-    pub const ALL: [Self; 4] = [
-        Self::Name,
-        Self::Description,
-        Self::Category,
-        Self::Attributes,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Name => "name",
-            Self::Description => "description",
-            Self::Category => "category",
-            Self::Attributes => "attributes",
-        }
-    }
-
-    /// Whether `a` and `b` hold different values of this field.
-    pub fn differs(self, a: &Details, b: &Details) -> bool {
-        match self {
-            Self::Name => a.name != b.name,
-            Self::Description => a.description != b.description,
-            Self::Category => a.category != b.category,
-            Self::Attributes => a.attributes != b.attributes,
-        }
-    }
-
-    /// The detail fields whose value differs between `a` and `b`, in [`DetailField::ALL`] order.
-    pub fn changed(a: &Details, b: &Details) -> Vec<Self> {
-        Self::ALL
-            .into_iter()
-            .filter(|field| field.differs(a, b))
-            .collect()
-    }
-
-    /// The names of every detail field, as a list for people: `name, description, …`.
-    pub fn listed() -> String {
-        Self::ALL.map(Self::name).join(", ")
-    }
-}
+use crate::details::DetailField;
 
 /// A field of a product as history lists its changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// The SKU, set once at creation.
     Sku,
+    /// One of the descriptive fields.
     Detail(DetailField),
+    /// The price, listed whole as `{amount, currency}`.
     Price,
+    /// The stock level.
     Stock,
+    /// The lifecycle status: draft, published or archived.
     Status,
 }
 
 impl Field {
-    /// Every field, in the order history lists their changes. Attributes come last: their
-    /// changes are listed one key at a time, as `attributes.<key>`. Images are not fields.
-    pub const ALL: [Self; 8] = [
-        Self::Sku,
-        Self::Detail(DetailField::Name),
-        Self::Detail(DetailField::Description),
-        Self::Detail(DetailField::Category),
-        Self::Price,
-        Self::Stock,
-        Self::Status,
-        Self::Detail(DetailField::Attributes),
-    ];
+    /// Every field, in the order history lists their changes: the SKU, the descriptive fields
+    /// but the attributes, price, stock, status, and the attributes last, since their changes
+    /// are listed one key at a time (`attributes.<key>`). Images are not fields.
+    pub fn all() -> Vec<Self> {
+        let details = DetailField::ALL
+            .into_iter()
+            .filter(|d| *d != DetailField::Attributes)
+            .map(Self::Detail);
+        std::iter::once(Self::Sku)
+            .chain(details)
+            .chain([Self::Price, Self::Stock, Self::Status])
+            .chain([Self::Detail(DetailField::Attributes)])
+            .collect()
+    }
 
+    /// The field's name in history's changes; a changed attribute is listed under this name
+    /// followed by `.<key>`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Sku => "sku",
@@ -95,14 +51,14 @@ impl Field {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::details::Details;
 
     fn details() -> Details {
-        Details {
-            name: "Red T-shirt".into(),
-            description: Some("100% cotton".into()),
-            category: Some("apparel".into()),
-            attributes: [("color".to_string(), "red".to_string())].into(),
-        }
+        let mut details = Details::named("Red T-shirt");
+        details.description = Some("100% cotton".into());
+        details.category = Some("apparel".into());
+        details.attributes = [("color".to_string(), "red".to_string())].into();
+        details
     }
 
     #[test]
@@ -119,8 +75,9 @@ mod tests {
 
     #[test]
     fn history_lists_every_field_once_in_the_console_order() {
+        let all = Field::all();
         assert_eq!(
-            Field::ALL.map(Field::name),
+            all.iter().map(|f| f.name()).collect::<Vec<_>>(),
             [
                 "sku",
                 "name",
@@ -133,10 +90,7 @@ mod tests {
             ]
         );
         for detail in DetailField::ALL {
-            let times = Field::ALL
-                .iter()
-                .filter(|f| **f == Field::Detail(detail))
-                .count();
+            let times = all.iter().filter(|f| **f == Field::Detail(detail)).count();
             assert_eq!(times, 1, "{detail:?}");
         }
     }

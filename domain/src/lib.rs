@@ -5,8 +5,9 @@
 //! - [`product`]: the aggregate itself: `decide` turns a command into events under the rules,
 //!   `apply` folds an event into state. Replaying events through `apply` is how every past
 //!   version of a product is rebuilt, on the command side and the query side alike.
-//! - [`fields`]: the fields of a product as the contract names them, declared once for the
-//!   `changed` list of `DetailsUpdated`, the refusal of an empty update and history's changes.
+//! - [`details`]: the descriptive fields in one place: their values, a partial change, their
+//!   names (for `DetailsUpdated.changed`, the refusal of an empty update, history), their rules.
+//! - [`fields`]: every field of a product in the order history lists its changes.
 //! - [`changes`]: what an event changed, field by field, from the state before and after `apply`.
 //! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
 //! - [`money`]: prices in minor units with an ISO 4217 currency.
@@ -17,6 +18,7 @@
 
 pub mod changes;
 pub mod commands;
+pub mod details;
 pub mod error;
 pub mod events;
 pub mod fields;
@@ -26,12 +28,11 @@ pub mod rules;
 pub mod view;
 
 pub use changes::FieldChange;
-pub use commands::{
-    AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails,
-};
+pub use commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed};
+pub use details::{DetailField, Details, UpdateDetails};
 pub use error::{FieldError, ProductError};
-pub use events::{Details, ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES};
-pub use fields::{DetailField, Field};
+pub use events::{ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES};
+pub use fields::Field;
 pub use money::{currency_codes, Money};
 pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};
 pub use view::{ImageView, ProductView, RenditionView};

@@ -1,3 +1,6 @@
+//! Prices: an amount in minor units and an ISO 4217 currency, and the currency codes the rules
+//! accept.
+
 use serde::{Deserialize, Serialize};
 
 /// Largest amount a price may carry, in minor units (10^12, as in the HTTP contract).
@@ -32,6 +35,7 @@ pub fn currency_codes() -> Vec<String> {
 }
 
 impl Money {
+    /// `amount` minor units of `currency`, unchecked: the rules check prices in commands.
     pub fn new(amount: i64, currency: impl Into<String>) -> Self {
         Self {
             amount,

@@ -1,21 +1,23 @@
+//! The Product aggregate: its state, [`Product::decide`] to turn a command into events under
+//! the rules, and `apply` to fold an event into the state.
+
 use std::collections::BTreeMap;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{
-    AttachImage, CreateProduct, ProductCommand, RecordImageProcessed, UpdateDetails,
-};
+use crate::commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed};
+use crate::details::{DetailField, Details, UpdateDetails};
 use crate::error::ProductError;
-use crate::events::{Details, ImageOriginal, ProductEvent, Rendition};
-use crate::fields::DetailField;
+use crate::events::{ImageOriginal, ProductEvent, Rendition};
 use crate::money::Money;
 use crate::rules::Violations;
 
 /// Most images one product may hold at once (the HTTP contract's limit).
 pub const MAX_IMAGES: usize = 20;
 
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -26,6 +28,7 @@ pub enum ProductStatus {
 }
 
 impl ProductStatus {
+    /// The status as serialised (lowercase), for history and messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
@@ -35,6 +38,7 @@ impl ProductStatus {
     }
 }
 
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -45,6 +49,7 @@ pub enum ImageStatus {
 }
 
 impl ImageStatus {
+    /// The status as serialised (lowercase), for messages such as `ImageNotProcessing`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processing => "processing",
@@ -54,16 +59,25 @@ impl ImageStatus {
     }
 }
 
+/// An image attached to a product, and what processing has made of it so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
+    /// Id of the image, unique among the product's images.
     pub id: String,
+    /// Processing from attachment until the image worker records it ready or failed; final then.
     pub status: ImageStatus,
+    /// The uploaded file the renditions are made from.
     pub original: ImageOriginal,
+    /// Why processing failed; set only when the image is failed.
     pub failure: Option<String>,
     /// Oriented size of the image, known once processed.
     pub width: Option<u32>,
+    /// Oriented height of the image, known once processed.
     pub height: Option<u32>,
+    /// BlurHash placeholder, known once processed if the worker computed one.
     pub blurhash: Option<String>,
+    /// Renditions by name (see [`RENDITION_NAMES`](crate::events::RENDITION_NAMES)); empty
+    /// until processed.
     pub renditions: BTreeMap<String, Rendition>,
 }
 
@@ -84,11 +98,17 @@ impl Image {
 /// command to an unknown id is told apart from one to an existing product.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Product {
+    /// Lifecycle status; `None` until created.
     pub status: Option<ProductStatus>,
+    /// The SKU it was created with; no command changes it. Empty until created.
     pub sku: String,
+    /// The descriptive fields; empty until created.
     pub details: Details,
+    /// The current price; `None` only until created.
     pub price: Option<Money>,
+    /// The stock level; never negative.
     pub stock: i64,
+    /// Attached images in attachment order, at most [`MAX_IMAGES`].
     pub images: Vec<Image>,
 }
 
@@ -102,6 +122,7 @@ impl Product {
         product
     }
 
+    /// Whether the product has been created; an archived product still exists.
     pub fn exists(&self) -> bool {
         self.status.is_some()
     }
@@ -170,21 +191,13 @@ impl Product {
     fn create(create: CreateProduct) -> Result<Vec<ProductEvent>, ProductError> {
         let mut violations = Violations::default();
         violations.sku(&create.sku);
-        violations.name(&create.name);
-        violations.description(create.description.as_deref());
+        create.details.check(&mut violations);
         violations.money("price", &create.price);
         violations.stock(create.stock);
-        violations.category(create.category.as_deref());
-        violations.attributes(&create.attributes);
         violations.into_result().map_err(ProductError::Invalid)?;
         Ok(vec![ProductEvent::ProductCreated {
             sku: create.sku,
-            details: Details {
-                name: create.name,
-                description: create.description,
-                category: create.category,
-                attributes: create.attributes,
-            },
+            details: create.details,
             price: create.price,
             stock: create.stock,
         }])
@@ -198,31 +211,11 @@ impl Product {
             ));
         }
         let mut violations = Violations::default();
-        if let Some(name) = &update.name {
-            violations.name(name);
-        }
-        if let Some(description) = &update.description {
-            violations.description(description.as_deref());
-        }
-        if let Some(category) = &update.category {
-            violations.category(category.as_deref());
-        }
-        if let Some(attributes) = &update.attributes {
-            violations.attributes(attributes);
-        }
+        update.check(&mut violations);
         violations.into_result().map_err(ProductError::Invalid)?;
 
         let current = &self.details;
-        let details = Details {
-            name: update.name.unwrap_or_else(|| current.name.clone()),
-            description: update
-                .description
-                .unwrap_or_else(|| current.description.clone()),
-            category: update.category.unwrap_or_else(|| current.category.clone()),
-            attributes: update
-                .attributes
-                .unwrap_or_else(|| current.attributes.clone()),
-        };
+        let details = update.applied_to(current);
         let changed: Vec<String> = DetailField::changed(current, &details)
             .into_iter()
             .map(|field| field.name().to_string())

@@ -6,13 +6,21 @@ use std::collections::BTreeMap;
 use crate::error::FieldError;
 use crate::money::{Money, MAX_AMOUNT};
 
+/// Longest `sku`, in characters; it must have at least one.
 pub const SKU_MAX: usize = 64;
+/// Longest `name`, in characters.
 pub const NAME_MAX: usize = 200;
+/// Longest `description`, in characters.
 pub const DESCRIPTION_MAX: usize = 5000;
+/// Longest `category`, in characters.
 pub const CATEGORY_MAX: usize = 100;
+/// Most entries in `attributes`.
 pub const ATTRIBUTES_MAX: usize = 50;
+/// Longest key in `attributes`, in characters; a key must have at least one.
 pub const ATTRIBUTE_KEY_MAX: usize = 100;
+/// Longest value in `attributes`, in characters.
 pub const ATTRIBUTE_VALUE_MAX: usize = 1000;
+/// Longest `reason` of a stock adjustment or an image failure, in characters.
 pub const REASON_MAX: usize = 200;
 
 /// What a SKU may hold, as the regular expression documents and forms state: letters A-Z and
@@ -34,10 +42,12 @@ pub const TEXT_LIMITS: [(&str, usize); 5] = [
 pub struct Violations(Vec<FieldError>);
 
 impl Violations {
+    /// Records that `field` broke the rule `message` states.
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }
 
+    /// `Ok` when no rule was broken, else every violation in the order found.
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
         if self.0.is_empty() {
             Ok(())
@@ -46,6 +56,7 @@ impl Violations {
         }
     }
 
+    /// A SKU: 1 to [`SKU_MAX`] characters, each allowed by [`SKU_PATTERN`].
     pub fn sku(&mut self, sku: &str) {
         let len = sku.chars().count();
         if len == 0 || len > SKU_MAX {
@@ -61,6 +72,7 @@ impl Violations {
         }
     }
 
+    /// A name: at most [`NAME_MAX`] characters, not blank, no NUL.
     pub fn name(&mut self, name: &str) {
         let len = name.chars().count();
         if len > NAME_MAX {
@@ -79,10 +91,12 @@ impl Violations {
         }
     }
 
+    /// A description, if given: at most [`DESCRIPTION_MAX`] characters, no NUL.
     pub fn description(&mut self, description: Option<&str>) {
         self.at_most("description", description, DESCRIPTION_MAX);
     }
 
+    /// A category, if given: at most [`CATEGORY_MAX`] characters, no NUL.
     pub fn category(&mut self, category: Option<&str>) {
         self.at_most("category", category, CATEGORY_MAX);
     }
@@ -95,6 +109,9 @@ impl Violations {
         }
     }
 
+    /// Attributes: at most [`ATTRIBUTES_MAX`] entries, keys of 1 to [`ATTRIBUTE_KEY_MAX`]
+    /// characters, values of at most [`ATTRIBUTE_VALUE_MAX`], no NUL in either. A broken rule of
+    /// one entry is reported as `attributes.<key>`.
     pub fn attributes(&mut self, attributes: &BTreeMap<String, String>) {
         if attributes.len() > ATTRIBUTES_MAX {
             self.push(
@@ -150,18 +167,21 @@ impl Violations {
         }
     }
 
+    /// A stock level: not negative.
     pub fn stock(&mut self, stock: i64) {
         if stock < 0 {
             self.push("stock", "must not be negative");
         }
     }
 
+    /// A stock adjustment: not zero.
     pub fn delta(&mut self, delta: i64) {
         if delta == 0 {
             self.push("delta", "must not be zero");
         }
     }
 
+    /// A reason, reported as `field`: at most [`REASON_MAX`] characters, not blank, no NUL.
     pub fn reason(&mut self, field: &str, reason: &str) {
         let len = reason.chars().count();
         if len > REASON_MAX {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Money;
 use crate::product::{ImageStatus, Product, ProductStatus};
 
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenditionView {
@@ -19,6 +20,7 @@ pub struct RenditionView {
     pub height: u32,
 }
 
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageView {
@@ -53,6 +55,7 @@ fn rendition_map() -> utoipa::openapi::Object {
         .build()
 }
 
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductView {

@@ -38,24 +38,19 @@ fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn details() -> Details {
-    Details {
-        name: "Red T-shirt".into(),
-        description: Some("100% cotton".into()),
-        category: Some("apparel".into()),
-        attributes: attributes(&[("color", "red"), ("size", "M")]),
-    }
+    let mut details = Details::named("Red T-shirt");
+    details.description = Some("100% cotton".into());
+    details.category = Some("apparel".into());
+    details.attributes = attributes(&[("color", "red"), ("size", "M")]);
+    details
 }
 
 fn create_command() -> CreateProduct {
-    let details = details();
     CreateProduct {
         sku: SKU.into(),
-        name: details.name,
-        description: details.description,
+        details: details(),
         price: eur(1999),
         stock: 5,
-        category: details.category,
-        attributes: details.attributes,
     }
 }
 
@@ -280,12 +275,14 @@ fn creating_a_product_records_its_sku_details_price_and_stock() {
 fn creating_with_only_the_required_fields_gives_empty_optional_details_and_zero_stock() {
     let command = CreateProduct {
         sku: "A".into(),
-        name: "N".into(),
-        description: None,
+        details: Details {
+            name: "N".into(),
+            description: None,
+            category: None,
+            attributes: BTreeMap::new(),
+        },
         price: Money::new(0, "JPY"),
         stock: 0,
-        category: None,
-        attributes: BTreeMap::new(),
     };
     given_nothing()
         .when(create(command))
@@ -324,13 +321,15 @@ fn creating_accepts_every_value_at_the_edge_of_its_rule() {
     assert_eq!(at_edge.len(), 50);
     let command = CreateProduct {
         sku: format!("{}.-_{}", "A".repeat(30), "9".repeat(31)),
-        // 200 characters, 400 bytes: lengths are counted in characters.
-        name: "é".repeat(200),
-        description: Some("d".repeat(5000)),
+        details: Details {
+            // 200 characters, 400 bytes: lengths are counted in characters.
+            name: "é".repeat(200),
+            description: Some("d".repeat(5000)),
+            category: Some("c".repeat(100)),
+            attributes: at_edge,
+        },
         price: Money::new(1_000_000_000_000, "EUR"),
         stock: 0,
-        category: Some("c".repeat(100)),
-        attributes: at_edge,
     };
     assert_eq!(command.sku.len(), 64);
     let result = given_nothing().when(create(command)).inspect_result();
@@ -366,7 +365,10 @@ fn creating_with_an_empty_or_over_long_sku_is_refused() {
 fn creating_with_a_blank_name_is_refused() {
     for name in ["", "   ", "\t\n"] {
         let command = CreateProduct {
-            name: name.into(),
+            details: Details {
+                name: name.into(),
+                ..details()
+            },
             ..create_command()
         };
         assert_eq!(invalid_create_fields(command), ["name"], "name {name:?}");
@@ -376,7 +378,10 @@ fn creating_with_a_blank_name_is_refused() {
 #[test]
 fn creating_with_a_name_over_200_characters_is_refused() {
     let command = CreateProduct {
-        name: "é".repeat(201),
+        details: Details {
+            name: "é".repeat(201),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(invalid_create_fields(command), ["name"]);
@@ -385,7 +390,10 @@ fn creating_with_a_name_over_200_characters_is_refused() {
 #[test]
 fn creating_with_a_description_over_5000_characters_is_refused() {
     let command = CreateProduct {
-        description: Some("d".repeat(5001)),
+        details: Details {
+            description: Some("d".repeat(5001)),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(invalid_create_fields(command), ["description"]);
@@ -394,7 +402,10 @@ fn creating_with_a_description_over_5000_characters_is_refused() {
 #[test]
 fn creating_with_a_category_over_100_characters_is_refused() {
     let command = CreateProduct {
-        category: Some("c".repeat(101)),
+        details: Details {
+            category: Some("c".repeat(101)),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(invalid_create_fields(command), ["category"]);
@@ -403,7 +414,10 @@ fn creating_with_a_category_over_100_characters_is_refused() {
 #[test]
 fn creating_with_more_than_50_attributes_is_refused() {
     let command = CreateProduct {
-        attributes: (0..51).map(|i| (format!("k{i}"), "v".into())).collect(),
+        details: Details {
+            attributes: (0..51).map(|i| (format!("k{i}"), "v".into())).collect(),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(invalid_create_fields(command), ["attributes"]);
@@ -413,7 +427,10 @@ fn creating_with_more_than_50_attributes_is_refused() {
 fn creating_with_an_over_long_attribute_key_is_refused_naming_the_key() {
     let key = "k".repeat(101);
     let command = CreateProduct {
-        attributes: attributes(&[("color", "red"), (key.as_str(), "v")]),
+        details: Details {
+            attributes: attributes(&[("color", "red"), (key.as_str(), "v")]),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(
@@ -426,7 +443,10 @@ fn creating_with_an_over_long_attribute_key_is_refused_naming_the_key() {
 fn creating_with_an_over_long_attribute_value_is_refused_naming_the_key() {
     let value = "v".repeat(1001);
     let command = CreateProduct {
-        attributes: attributes(&[("color", "red"), ("material", value.as_str())]),
+        details: Details {
+            attributes: attributes(&[("color", "red"), ("material", value.as_str())]),
+            ..details()
+        },
         ..create_command()
     };
     assert_eq!(invalid_create_fields(command), ["attributes.material"]);
@@ -475,12 +495,14 @@ fn creating_with_a_currency_that_is_not_an_iso_4217_code_is_refused() {
 fn creating_with_several_broken_fields_names_them_all_at_once() {
     let command = CreateProduct {
         sku: "bad sku".into(),
-        name: " ".into(),
-        description: Some("d".repeat(5001)),
+        details: Details {
+            name: " ".into(),
+            description: Some("d".repeat(5001)),
+            category: Some("c".repeat(101)),
+            attributes: attributes(&[("color", &"v".repeat(1001))]),
+        },
         price: Money::new(-5, "eur"),
         stock: -3,
-        category: Some("c".repeat(101)),
-        attributes: attributes(&[("color", &"v".repeat(1001))]),
     };
     assert_eq!(
         invalid_create_fields(command),

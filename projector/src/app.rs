@@ -107,6 +107,9 @@ impl ReadModelsProcess {
         })
     }
 
+    /// Serves `/health/*` and `/metrics`, logs the status line, keeps Redis filled and consumes
+    /// the events in order until `shutdown`; then closes the pool. Fails when one of those
+    /// tasks ends on its own or with an error.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let Self {
             config,
@@ -163,6 +166,8 @@ pub struct ImagesProcess {
 }
 
 impl ImagesProcess {
+    /// Creates the (lazy) pool and the blob store and binds the listener; nothing is consumed
+    /// yet. Fails when the blob directory cannot be created or the port is taken.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = catalog_support::db::pool(config.database_url.expose(), POOL_SIZE)?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
@@ -182,6 +187,9 @@ impl ImagesProcess {
         })
     }
 
+    /// Serves `/health/*` and `/metrics`, logs the status line, sweeps abandoned uploads and
+    /// renders up to `IMAGE_CONCURRENCY` images at once until `shutdown`; then closes the pool.
+    /// Fails when one of those tasks ends on its own or with an error.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let Self {
             config,

@@ -1,3 +1,5 @@
+//! The settings of every projector subcommand, read from the environment once at start-up.
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,6 +50,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads every setting from `env`; an unset or empty variable takes its default: database
+    /// `catalog`, Redis and RabbitMQ (guest) on 127.0.0.1 at their standard ports, namespace
+    /// `catalog`, prefetch 256, 1 shard, instance 0 of 1 replica with standby after 10 s,
+    /// `127.0.0.1:8082` (image worker: `:8083`), blobs in `file://./data/blobs`, as many images
+    /// at once as cores (2 when unknown), 50 million pixels, status every 10 s, upload sweep
+    /// every 60 s, uploads abandoned after 120 s. Prefetch, image concurrency and the status and
+    /// sweep intervals are raised to at least 1.
+    ///
+    /// Fails naming the first variable whose value does not parse, has the wrong URL scheme or
+    /// is out of range.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             database_url: env.url(

@@ -79,11 +79,20 @@ enum Outcome {
 /// Running totals for the status line.
 #[derive(Default)]
 pub struct Stats {
+    /// Events the handler applied: written to the read models, or images rendered and recorded
+    /// as processed.
     pub applied: AtomicU64,
+    /// Events the handler found already done: the read model was at that version already (a
+    /// redelivery), or the image was no longer processing.
     pub skipped: AtomicU64,
+    /// Messages sent back to their queue through a delay queue, counting every attempt.
     pub retried: AtomicU64,
+    /// Messages given up on and moved to the dead-letter queue.
     pub dead_lettered: AtomicU64,
+    /// Milliseconds between the last handled event's `recorded_at` and its handling.
     pub last_lag_ms: AtomicU64,
+    /// The highest event position handled so far (not the latest: the relay publishes in
+    /// commit order and shards interleave).
     pub last_position: AtomicU64,
     /// The consumer's connection to RabbitMQ, as readiness sees it.
     pub link: Link,
@@ -137,10 +146,17 @@ async fn subscribe(
     Ok(stream.map(move |delivery| delivery.map(|d| (Arc::clone(&queue), d))))
 }
 
+/// A consumer of one handler's work queues: connects, declares the queues, and settles every
+/// delivery with the handler's outcome, reconnecting after a broker failure.
 pub struct Consumer<H: Handler> {
+    /// What each event means; also names the queue ([`Handler::spec`]).
     pub handler: Arc<H>,
+    /// The namespace's exchange and queues, and how many shards the queue is split into.
     pub topology: Topology,
+    /// Which shards this process asks for first; the default takes every shard at once.
     pub placement: Placement,
+    /// Where retries, dead letters, lag and position are counted, and the broker link that
+    /// readiness reports; shared with the handler, which counts what it applied and skipped.
     pub stats: Arc<Stats>,
     /// Messages handled at once. 1 keeps delivery order, which the read models rely on; the
     /// image worker handles several at once, since images are independent of each other.

@@ -31,15 +31,23 @@ use catalog_read_model::error::ApplyError;
 /// The recorded failure reason is capped at the domain's 200 characters.
 const REASON_MAX: usize = 200;
 
+/// The image worker's [`Handler`]: renders `ImageAttached` images and deletes the blobs of
+/// `ImageRemoved` ones.
 pub struct ImageWorker {
+    /// The event store: the product is loaded to check the image is still processing, and the
+    /// outcome is recorded as a command on it.
     pub store: ProductStore,
+    /// Where the originals are read and the renditions written.
     pub blobs: BlobStore,
+    /// Pixels and decoder memory allowed; an image beyond them is recorded as failed.
     pub limits: Limits,
     /// Bounds CPU-heavy rendering, which runs on blocking threads off the async runtime.
     pub cpu: Arc<Semaphore>,
+    /// Images processed (`applied`) and found no longer processing (`skipped`).
     pub stats: Arc<Stats>,
 }
 
+/// The image worker's consumer: images are independent, so it handles several at once.
 pub type ImageConsumer = Consumer<ImageWorker>;
 
 #[derive(Deserialize)]

@@ -1,3 +1,6 @@
+//! The `projector` binary: `run` (the default) keeps the read models, `images` runs the image
+//! worker, and the one-shot `rebuild` and `verify` rebuild and check the read models.
+
 use std::process::ExitCode;
 
 use catalog_read_model::redis::RedisReadModel;

@@ -11,9 +11,13 @@ use catalog_read_model::error::ApplyError;
 use catalog_read_model::postgres::{Applied, PgReadModel};
 use catalog_store::log::StoredEvent;
 
+/// The projector's [`Handler`]: writes each event to both read models.
 pub struct ReadModels {
+    /// Applied first, with its version check: the source of truth for Redis and for a refill.
     pub postgres: PgReadModel,
+    /// Receives the document PostgreSQL produced.
     pub redis: RedisReadModel,
+    /// Where events applied and skipped (already applied) are counted.
     pub stats: Arc<Stats>,
 }
 

@@ -18,21 +18,30 @@ use catalog_read_model::error::ApplyError;
 use catalog_read_model::postgres::{write_views, Folded};
 use catalog_read_model::redis::RedisReadModel;
 
+/// Which read models `rebuild` drops and replays (`--target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
+    /// Only the PostgreSQL read model (`product_view` and `product_image_view`).
     Postgres,
+    /// Only the namespace's product documents in Redis.
     Redis,
+    /// Both (the default).
     All,
 }
 
+/// What a rebuild replayed, for its summary line.
 #[derive(Debug)]
 pub struct Rebuilt {
+    /// Events replayed.
     pub events: u64,
+    /// Products written, one view each.
     pub products: u64,
+    /// From the start of the rebuild to its commit.
     pub elapsed: Duration,
 }
 
 impl Rebuilt {
+    /// Replay throughput.
     pub fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -42,6 +51,9 @@ impl Rebuilt {
 /// pipeline (Redis) each.
 const BATCH: usize = 1000;
 
+/// Clears `target` and replays every product's events into it, in one transaction for
+/// PostgreSQL (see the module's doc for why the live consumer may keep running); `progress`
+/// draws a progress bar on the terminal.
 pub async fn rebuild(
     pool: &PgPool,
     redis: &RedisReadModel,

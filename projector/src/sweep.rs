@@ -14,15 +14,21 @@ use sqlx::PgPool;
 /// Intents looked at per round.
 const BATCH: i64 = 100;
 
+/// The image worker's periodic sweep of abandoned uploads.
 pub struct Sweep {
+    /// Holds the `upload_intents` table and the events that show whether an image was attached.
     pub pool: PgPool,
+    /// Where the abandoned originals are deleted.
     pub blobs: BlobStore,
+    /// Time between rounds (`UPLOAD_SWEEP_EVERY_SECS`).
     pub every: Duration,
     /// Longer than command-api's request timeout: a younger intent may belong to a live upload.
     pub abandoned_after: Duration,
 }
 
 impl Sweep {
+    /// Runs a round every `every` until `shutdown`; a failed round is logged and retried at
+    /// the next.
     pub async fn run(self, shutdown: Shutdown) {
         shutdown
             .every(self.every, || async {

@@ -10,13 +10,21 @@ use sqlx::PgPool;
 use catalog_read_model::error::ApplyError;
 use catalog_read_model::redis::RedisReadModel;
 
+/// What `verify` compared and what it found.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Products replayed from the event store.
     pub products: u64,
+    /// Events replayed.
     pub events: u64,
+    /// One line per difference, prefixed with the read model (`postgres:` or `redis:`): a
+    /// product missing, unreadable, differing field by field, or present without events.
     pub mismatches: Vec<String>,
 }
 
+/// Replays every product and compares the views with both read models, reading the events and
+/// PostgreSQL in one snapshot. Fails when the database or Redis's list of ids cannot be read;
+/// everything else, a document Redis cannot return included, is a mismatch in the report.
 pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, ApplyError> {
     // One snapshot for the events and the PostgreSQL model, so they are compared as of one moment.
     let mut tx = pool.begin().await?;

@@ -23,6 +23,7 @@ use crate::routes;
 use crate::state::{AppState, Shared};
 use crate::versions::VersionWatch;
 
+/// query-api, built and bound but not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -30,6 +31,8 @@ pub struct Application {
 }
 
 impl Application {
+    /// Makes the pool of `DATABASE_URL` (it connects on first use) and binds the listener. It
+    /// never migrates: the schema is command-api's to migrate.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = catalog_support::db::pool(
             config.database_url.expose(),
@@ -82,12 +85,15 @@ impl Application {
         })
     }
 
+    /// The address the listener is bound to: the port chosen when `QUERY_API_ADDR` gave 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
+    /// The handlers' shared state, for tests to look inside while the service runs (the
+    /// reader's PostgreSQL loads, for one).
     pub fn state(&self) -> AppState {
         self.state.clone()
     }

@@ -1,3 +1,5 @@
+//! query-api's settings: [`Config`], read once from the environment at start-up.
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -51,6 +53,8 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads every setting from `env`, each variable's default standing in where it is unset.
+    /// The error names the first variable that is required and missing, or malformed.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen_addr: env.parse("QUERY_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,

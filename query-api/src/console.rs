@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use catalog_support::problem::CommonError;
 
+/// The redirects to `/console/`, the page, its files and `config.json`; none needs a token.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(to_console))

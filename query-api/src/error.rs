@@ -4,12 +4,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog_support::problem::{CommonError, Problem};
 
+/// Every way a read can fail. [`IntoResponse`] turns each into `application/problem+json` with
+/// its status and problem type (`urn:catalog:problem:<type>`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// `?min_version=` was not reached in time.
+    /// `?min_version=` was not reached in time: 503 `not-caught-up` with `Retry-After: 1`.
     #[error("the read model has not reached version {wanted} yet; retry shortly")]
-    NotCaughtUp { wanted: u64 },
-    /// Invalid parameters, not found, unavailable, internal: mapped in
+    NotCaughtUp {
+        /// The version asked for.
+        wanted: u64,
+    },
+    /// Invalid parameters (422), not found (404), unavailable (503), internal (500): mapped in
     /// `catalog_support::problem`.
     #[error(transparent)]
     Common(#[from] CommonError),

@@ -21,7 +21,9 @@ use moka::sync::Cache;
 /// A product's JSON at a version. Cheap to clone (the bytes are shared).
 #[derive(Debug, Clone)]
 pub struct Document {
+    /// The product's version, as the `version` field of `body` says.
     pub version: u64,
+    /// The JSON, served as it is.
     pub body: Bytes,
 }
 
@@ -47,6 +49,8 @@ struct Slot {
     body: Option<Bytes>,
 }
 
+/// Products read recently, by id; shared by the reader, which fills it, and the version watch,
+/// which tells it of announcements and of the subscription going up or down.
 pub struct LocalCache {
     entries: Cache<String, Slot>,
     /// Entries are kept and served only while true (the subscription is up).
@@ -94,6 +98,8 @@ impl LocalCache {
         self.entries.policy().max_capacity() != Some(0) && self.live.load(Ordering::Acquire)
     }
 
+    /// The cached document of `id`; `None` when none is held, a newer version was announced
+    /// since, or the cache is off or not live.
     pub fn get(&self, id: &str) -> Option<Document> {
         if !self.enabled() {
             return None;

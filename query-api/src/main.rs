@@ -1,3 +1,6 @@
+//! The query-api binary: serves Catalog's read API and web console until a shutdown signal. It
+//! has no subcommands and reads no arguments, only its environment (see `Config`).
+
 use std::process::ExitCode;
 
 use catalog_support::config;

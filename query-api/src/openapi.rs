@@ -59,6 +59,7 @@ pub struct ByIdParams {
 #[derive(ToSchema)]
 #[schema(as = ProductSort)]
 #[allow(dead_code)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub enum SortDoc {
     #[schema(rename = "name")]
     Name,
@@ -153,6 +154,7 @@ pub struct ImageBytes(Vec<u8>);
 #[derive(ToSchema)]
 #[schema(as = RenditionFile)]
 #[allow(dead_code)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub enum RenditionFileDoc {
     #[schema(rename = "thumb.webp")]
     ThumbWebp,

@@ -31,6 +31,7 @@ const BACKLOG_CAP: i64 = 100_000;
 
 /// The pipeline's state, as read from PostgreSQL.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub struct PipelineStatus {
     /// When this answer was read (it is shared for up to a second).
     pub checked_at: DateTime<Utc>,
@@ -41,6 +42,7 @@ pub struct PipelineStatus {
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub struct EventsStatus {
     /// Position of the last stored event (0 for an empty store).
     pub last_position: i64,
@@ -49,6 +51,7 @@ pub struct EventsStatus {
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub struct RelayStatus {
     /// Events stored but not yet confirmed by the broker, counted up to 100,000.
     pub backlog: i64,
@@ -57,6 +60,7 @@ pub struct RelayStatus {
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub struct ProjectionStatus {
     /// Products whose PostgreSQL read model is behind their last event (among the products
     /// of the last 10,000 events).
@@ -66,6 +70,7 @@ pub struct ProjectionStatus {
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub struct ImagesStatus {
     /// Images attached but not yet rendered.
     pub processing: i64,
@@ -109,8 +114,9 @@ async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
         },
         projection: ProjectionStatus {
             products_behind,
-            lag_seconds: oldest
-                .map_or(0.0, |t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0),
+            lag_seconds: oldest.map_or(0.0, |t| {
+                ((now - t).num_milliseconds().max(0) as f64) / 1000.0
+            }),
         },
         images: ImagesStatus { processing },
     })

@@ -30,9 +30,11 @@ enum LoadError {
 
 type Load = Shared<BoxFuture<'static, Result<Option<Document>, LoadError>>>;
 
+/// Reads single products for `GET /products/{id}` and its `min_version` waits.
 pub struct ProductReader {
     redis: RedisReadModel,
     pool: PgPool,
+    /// The first level, also told of announcements by the version watch.
     pub local: Arc<LocalCache>,
     inflight: Mutex<HashMap<String, Load>>,
     /// PostgreSQL loads of single products, for tests and the cache-efficiency metric.
@@ -40,6 +42,7 @@ pub struct ProductReader {
 }
 
 impl ProductReader {
+    /// Reads through `local`, then `redis`, then the PostgreSQL read model in `pool`.
     pub fn new(redis: RedisReadModel, pool: PgPool, local: Arc<LocalCache>) -> Self {
         Self {
             redis,
@@ -50,6 +53,8 @@ impl ProductReader {
         }
     }
 
+    /// The product `id` as the read models hold it, `None` if there is none. Fails only when it
+    /// must load from PostgreSQL and cannot: 503 if the database is unreachable, else 500.
     pub async fn get(self: &Arc<Self>, id: &str) -> Result<Option<Document>, ApiError> {
         if let Some(document) = self.local.get(id) {
             return Ok(Some(document));

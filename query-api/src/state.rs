@@ -25,15 +25,27 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What [`AppState`] points to: built once in
+/// [`Application::with_pool`](crate::app::Application::with_pool), read by every handler.
 pub struct Shared {
+    /// The settings: handlers read the `min_version` wait, the namespace and the console's
+    /// command API from it.
     pub config: Arc<Config>,
+    /// The primary database (`DATABASE_URL`): history and past versions, single-product loads,
+    /// the pipeline status, and readiness.
     pub pool: PgPool,
     /// Where lists and searches are read: the read replica, or `pool` without one.
     pub lists: PgPool,
+    /// The Redis read model: the version subscription runs on it; readiness checks it.
     pub redis: RedisReadModel,
+    /// Checks the bearer tokens of the audit routes (scope `catalog:audit`).
     pub auth: Arc<Authenticator>,
+    /// Reads one product through the local cache, Redis and PostgreSQL (`GET /products/{id}`).
     pub reader: Arc<ProductReader>,
+    /// Read-your-writes: what `?min_version=` waits on.
     pub versions: Arc<VersionWatch>,
+    /// Where image renditions are streamed from.
     pub blobs: BlobStore,
+    /// The last `GET /status` answer, shared by every caller for a second.
     pub status: StatusCache,
 }

@@ -21,6 +21,7 @@ const GUARD_POLL: Duration = Duration::from_millis(500);
 /// Re-read interval while it is down (Redis unreachable).
 const DEGRADED_POLL: Duration = Duration::from_millis(100);
 
+/// The process's one subscription to version announcements, and the requests waiting on it.
 pub struct VersionWatch {
     sender: broadcast::Sender<(String, u64)>,
     /// Told of every announcement, and of the subscription going up or down (so it also
@@ -29,6 +30,7 @@ pub struct VersionWatch {
 }
 
 impl VersionWatch {
+    /// A watch that tells `local` of what it hears; it hears nothing until [`Self::run`] runs.
     pub fn new(local: Arc<LocalCache>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(4096);
         Arc::new(Self { sender, local })
@@ -103,7 +105,7 @@ impl VersionWatch {
                 tokio::select! {
                     announced = announcements.recv() => match announced {
                         Ok((announced_id, version)) if announced_id == id && version >= min_version => break,
-                        Ok(_) => continue,
+                        Ok(_) => {}
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
                         Err(broadcast::error::RecvError::Closed) => return Err(ApiError::from(CommonError::Unavailable("the version watch"))),
                     },

@@ -8,6 +8,7 @@
 //! - [`replay`]: every product folded from the event store, for rebuild and verify.
 //! - [`error`]: why applying an event failed: transient, failing or permanent.
 
+/// Why applying an event failed: transient, failing or permanent.
 pub mod error;
 pub mod listing;
 pub mod postgres;

@@ -15,21 +15,30 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 /// The longest search text, in characters.
 pub const Q_MAX: usize = 200;
-/// The most products one page holds, and how many it holds unless asked.
+/// The most products one page holds (`limit`).
 pub const PAGE_MAX: i64 = 100;
+/// How many products a page holds when `limit` is not given.
 pub const PAGE_DEFAULT: i64 = 20;
 
+/// What a list is ordered by (`sort=name|price|updated`); ties are broken by product id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
+    /// The product's name, as PostgreSQL collates it.
     Name,
+    /// The price amount in minor units, whatever the currency (filter by `currency` to compare
+    /// like with like).
     Price,
+    /// When the product last changed.
     Updated,
 }
 
+/// A list's order: `sort=price` ascending, `sort=-price` descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sort {
+    /// The column ordered by.
     pub key: SortKey,
+    /// Descending: the `-` prefix.
     pub descending: bool,
 }
 
@@ -108,13 +117,17 @@ impl Cursor {
     }
 }
 
+/// Which products a list holds by status (`status=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
     /// Draft and published: archived products are left out unless asked for.
     Live,
+    /// Only products with this status: `draft`, `published` or `archived`.
     Only(&'static str),
 }
 
+/// A validated `GET /products` query: filters, sort, page size and the position to continue
+/// from. Built only by [`ListQuery::parse`].
 #[derive(Debug)]
 pub struct ListQuery {
     status: StatusFilter,
@@ -257,6 +270,8 @@ impl ListQuery {
         Ok((items, next))
     }
 
+    /// The SQL [`ListQuery::run`] executes, every value bound; one row more than the page, to
+    /// tell whether another follows. Public so that tests can check its plan.
     pub fn statement(&self) -> QueryBuilder<'_, Postgres> {
         let mut sql = QueryBuilder::new("SELECT doc FROM product_view WHERE ");
         match self.status {

@@ -15,7 +15,10 @@ use crate::error::ApplyError;
 /// A product folded up to some version: the state the next event applies to, and its view.
 #[derive(Debug, Clone)]
 pub struct Folded {
+    /// The aggregate's state, stored beside the view so the next event applies without a
+    /// replay.
     pub state: Product,
+    /// What readers are served; its `version` is the sequence of the last event folded in.
     pub view: ProductView,
 }
 
@@ -61,11 +64,15 @@ pub enum Applied {
     Skipped(Option<ProductView>),
 }
 
+/// The PostgreSQL read model's writer: applies events to `product_view` and its image rows.
 pub struct PgReadModel {
+    /// The read model's database, which must also hold the event store: gaps are healed from
+    /// it.
     pub pool: PgPool,
 }
 
 impl PgReadModel {
+    /// The read model in `pool`'s database.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -117,6 +124,7 @@ impl PgReadModel {
         Ok(outcomes)
     }
 
+    /// The stored view of product `id`, if the read model has it.
     pub async fn get(&self, id: &str) -> sqlx::Result<Option<ProductView>> {
         view(&self.pool, id).await
     }

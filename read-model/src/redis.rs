@@ -119,6 +119,8 @@ impl RedisReadModel {
         format!("{}:product:{{{id}}}", self.inner.namespace)
     }
 
+    /// The pub/sub channel every write announces `<id>:<version>` on: read-your-writes waiters
+    /// subscribe to it.
     pub fn versions_channel(&self) -> String {
         format!("{}:product-versions", self.inner.namespace)
     }
@@ -169,6 +171,8 @@ impl RedisReadModel {
         pipe.query_async::<()>(&mut conn).await
     }
 
+    /// The document of product `id`, parsed; `None` when Redis has none, or one that does not
+    /// parse as a `ProductView`.
     pub async fn get(&self, id: &str) -> redis::RedisResult<Option<ProductView>> {
         let doc = self.get_raw(id).await?;
         Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
@@ -236,6 +240,8 @@ impl RedisReadModel {
         format!("{}:read-model-filled", self.inner.namespace)
     }
 
+    /// Whether the filled marker exists: Redis holds the whole read model, or a refill of it is
+    /// under way. False after a restart or a flush.
     pub async fn is_filled(&self) -> redis::RedisResult<bool> {
         let mut conn = self.connection().await?;
         conn.exists(self.filled_marker()).await
@@ -275,6 +281,7 @@ impl RedisReadModel {
         conn.del(self.filled_marker()).await
     }
 
+    /// Answers when Redis does (a PING), connecting first if need be.
     pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut conn = self.connection().await?;
         redis::cmd("PING").query_async::<()>(&mut conn).await

@@ -21,13 +21,19 @@ pub enum RenderError {
     /// More pixels than [`crate::Limits::max_pixels`]; found from the header, before decoding.
     #[error("image of {width}x{height} pixels is over the limit of {max_pixels} pixels")]
     TooLarge {
+        /// The image's width as displayed, from its header.
         width: u32,
+        /// The image's height as displayed, from its header.
         height: u32,
+        /// The limit it is over.
         max_pixels: u64,
     },
     /// Decoding would allocate more than [`crate::Limits::max_alloc_bytes`].
     #[error("decoding the image would need more than {max_alloc_bytes} bytes of memory")]
-    TooMuchMemory { max_alloc_bytes: u64 },
+    TooMuchMemory {
+        /// The limit the decoder refused to exceed.
+        max_alloc_bytes: u64,
+    },
     /// The resizer or an encoder refused pixels we gave it. Rendition sizes are far inside
     /// their limits, so this is a bug rather than a bad file, but it is as deterministic as one.
     #[error("encoding a rendition failed: {0}")]

@@ -4,7 +4,9 @@
 /// The formats Catalog accepts for upload. WebP is also what renditions are served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
+    /// Decoded by jpeg-decoder, which can shrink a large JPEG while decoding it.
     Jpeg,
+    /// Any bit depth; transparency is kept in the WebP renditions.
     Png,
     /// Only the first frame of an animated GIF is rendered.
     Gif,

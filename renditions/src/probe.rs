@@ -12,6 +12,7 @@ use crate::{sniff, Format, RenderError};
 /// What the header says about an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
+    /// The format, from the magic number ([`crate::sniff`]).
     pub format: Format,
     /// Width as displayed: with the EXIF orientation applied, as [`crate::Rendered`] reports it.
     pub width: u32,

@@ -9,7 +9,10 @@ use crate::{decode, encode, placeholder, probe, Limits, RenderError, RENDITIONS}
 pub struct Encoded {
     /// One of the names in [`RENDITIONS`].
     pub name: &'static str,
+    /// Width in pixels: the longest side is the rendition's size, or the original's own size
+    /// when that is smaller (never upscaled); aspect ratio kept.
     pub width: u32,
+    /// Height in pixels, see `width`.
     pub height: u32,
     /// Lossy WebP, with transparency when the original has any.
     pub webp: Vec<u8>,

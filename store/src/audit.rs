@@ -7,9 +7,14 @@ use sqlx::PgPool;
 /// One broken link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Break {
+    /// The product whose chain breaks.
     pub aggregate_id: String,
+    /// The event at which the chain breaks: its hash does not match, or its predecessor is
+    /// missing.
     pub sequence: i64,
+    /// That event's id, which names it even if its sequence was renumbered.
     pub event_id: String,
+    /// What is wrong, in words: a predecessor missing, or content or order altered.
     pub problem: &'static str,
 }
 

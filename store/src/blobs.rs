@@ -20,14 +20,18 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use catalog_support::config::ConfigError;
 use catalog_support::health::{Dependency, Need};
 
+/// A handle to the blob store of originals and renditions; cheap to clone. Keys are
+/// `/`-separated paths relative to the store's own prefix.
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
 }
 
+/// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// No blob has this key.
     #[error("blob {0} not found")]
     NotFound(String),
     /// The store could not be reached or failed: worth retrying.
@@ -85,6 +89,7 @@ impl BlobStore {
         path
     }
 
+    /// Stores `bytes` under `key`, replacing any blob there.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
         self.store
             .put(&self.path(key), PutPayload::from_bytes(bytes))
@@ -92,6 +97,7 @@ impl BlobStore {
         Ok(())
     }
 
+    /// The whole blob at `key`, in memory.
     pub async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         match self.store.get(&self.path(key)).await {
             Ok(result) => Ok(result.bytes().await?),
@@ -164,10 +170,13 @@ pub fn original_key(image_id: &str, sha256_hex: &str, extension: &str) -> String
     format!("images/{image_id}/original-{sha256_hex}.{extension}")
 }
 
+/// Key of one rendition of an image: `name` is the rendition's, `extension` its format's
+/// (`webp` or `jpg`).
 pub fn rendition_key(image_id: &str, name: &str, extension: &str) -> String {
     format!("images/{image_id}/{name}.{extension}")
 }
 
+/// The prefix of everything stored for one image: deleting it removes the image's blobs.
 pub fn image_prefix(image_id: &str) -> String {
     format!("images/{image_id}")
 }

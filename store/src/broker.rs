@@ -34,19 +34,26 @@ use serde::{Deserialize, Serialize};
 /// A consumer's queue and where its messages are routed from.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerSpec {
+    /// The consumer's part of every queue name: `<ns>.<name>`, `<ns>.<name>.dead`, ….
     pub name: &'static str,
+    /// Routing-key patterns on the events exchange (topic syntax: `product.#`) whose messages
+    /// the consumer receives.
     pub bindings: &'static [&'static str],
     /// Whether its messages are spread over the topology's shards by product (the order of
     /// each product's events matters), or all go to one queue of competing consumers.
     pub sharded: bool,
 }
 
+/// The projector: every product event, spread over the shards by product (when there are
+/// several) so that each product's events stay in order.
 pub const PROJECTOR: ConsumerSpec = ConsumerSpec {
     name: "projector",
     bindings: &["product.#"],
     sharded: true,
 };
 
+/// The image worker: only the events that attach or remove an image, taken from one queue by
+/// competing consumers.
 pub const IMAGES: ConsumerSpec = ConsumerSpec {
     name: "images",
     bindings: &["product.ImageAttached", "product.ImageRemoved"],
@@ -64,6 +71,9 @@ pub const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(10),
     Duration::from_secs(60),
 ];
+/// Retries a failing message gets before it is dead-lettered. Only counted failures (a failing
+/// handler, a panic) use them up; a message waiting on an unavailable dependency is retried for
+/// as long as it takes.
 pub const MAX_ATTEMPTS: u32 = 6;
 
 /// Redeliveries (consumer crashed or nacked) before RabbitMQ itself moves a message aside.
@@ -80,6 +90,8 @@ const SHARD_HEADER: &str = "aggregate_id";
 /// Names of every exchange and queue in one namespace.
 #[derive(Debug, Clone)]
 pub struct Topology {
+    /// Prefix of every exchange and queue name, so deployments (and tests) sharing a broker
+    /// never see each other's messages.
     pub namespace: String,
     /// Work queues of a sharded consumer; 1 is a single queue, as an unsharded consumer has.
     /// Every process of a deployment must agree on it (`PROJECTOR_SHARDS`).
@@ -87,6 +99,7 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The topology of `namespace`, unsharded (see [`Topology::with_shards`]).
     pub fn new(namespace: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
@@ -94,6 +107,7 @@ impl Topology {
         }
     }
 
+    /// Spreads sharded consumers over `shards` work queues; 0 is taken as 1.
     pub fn with_shards(mut self, shards: u16) -> Self {
         self.shards = shards.max(1);
         self
@@ -119,14 +133,19 @@ impl Topology {
         format!("{}.shards", self.queue(consumer))
     }
 
+    /// The topic exchange the relay publishes every event to, with routing key
+    /// `product.<EventType>`.
     pub fn exchange(&self) -> String {
         format!("{}.events", self.namespace)
     }
 
+    /// The consumer's work queue when unsharded; the stem of its shard queues' names otherwise.
     pub fn queue(&self, consumer: &ConsumerSpec) -> String {
         format!("{}.{}", self.namespace, consumer.name)
     }
 
+    /// Where the consumer's given-up messages are kept for inspection: one per consumer, shared
+    /// by its shards. Nothing consumes it.
     pub fn dead_queue(&self, consumer: &ConsumerSpec) -> String {
         format!("{}.{}.dead", self.namespace, consumer.name)
     }
@@ -143,6 +162,7 @@ impl Topology {
         self.retry_queue(work_queue, RETRY_DELAYS[tier])
     }
 
+    /// Declares the durable events exchange. Idempotent.
     pub async fn declare_exchange(&self, channel: &Channel) -> lapin::Result<()> {
         channel
             .exchange_declare(
@@ -320,24 +340,39 @@ pub async fn connect(url: &str) -> lapin::Result<Connection> {
 /// gives one directly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct WireEvent {
+    /// The event's stable identity: the AMQP message id, and the `causation_id` of the events
+    /// it causes.
     pub event_id: uuid::Uuid,
+    /// Global order of insertion into the store, which is not the order of commit (see
+    /// [`crate::relay`]).
     pub position: i64,
+    /// The aggregate's kind, `Product`.
     pub aggregate_type: String,
+    /// The product's id: the shard key and the `aggregate_id` header.
     pub aggregate_id: String,
+    /// The product's version after this event: 1-based and consecutive per product.
     pub sequence: i64,
+    /// The event's type name (`PriceChanged`), also the last part of its routing key.
     pub event_type: String,
+    /// Version of the payload's shape.
     pub event_version: String,
+    /// The event as stored: tagged with its type (`{"PriceChanged": {...}}`).
     pub payload: serde_json::Value,
+    /// Who and what caused the event: `actor`, `request_id`, `correlation_id`,
+    /// `causation_id`, and `idempotency_key` when the request carried one.
     #[sqlx(json)]
     pub metadata: BTreeMap<String, String>,
+    /// When the event was inserted (the insert's clock, not its transaction's start).
     pub recorded_at: DateTime<Utc>,
 }
 
 impl WireEvent {
+    /// `product.<EventType>`: what consumers' bindings match on.
     pub fn routing_key(&self) -> String {
         format!("product.{}", self.event_type)
     }
 
+    /// The metadata value of `key`, or `""` when the event has none.
     pub fn metadata(&self, key: &str) -> &str {
         self.metadata.get(key).map_or("", String::as_str)
     }

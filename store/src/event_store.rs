@@ -26,13 +26,23 @@ pub enum StoreError {
     /// The product refused the command (a rule, its state, or it does not exist).
     #[error(transparent)]
     Refused(ProductError),
+    /// The product is not at the version the caller expected (If-Match): nothing was stored.
+    /// The caller re-reads the product and decides whether to send the command again.
     #[error("the product is at version {current}, not the expected one")]
-    PreconditionFailed { current: u64 },
-    /// Other writers kept winning the race for this product.
+    PreconditionFailed {
+        /// The product's version now.
+        current: u64,
+    },
+    /// Other writers kept winning the race for this product, through every retry: nothing was
+    /// stored, and the command may be sent again.
     #[error("the product kept changing under this command")]
     Contention,
+    /// PostgreSQL could not be reached: worth retrying later. A connection lost during the
+    /// commit leaves unknown whether the events were stored.
     #[error("the event store is unavailable")]
     Unavailable,
+    /// Anything else: an unreadable stored event or an unexpected database error. Not expected
+    /// to pass on a retry; callers report it as an internal error.
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -50,6 +60,8 @@ pub struct EventRepository {
 }
 
 impl EventRepository {
+    /// A repository on `pool`. `snapshot_every` must be the interval the event store snapshots
+    /// at (at least 1): it tells which sequence a snapshot really holds.
     pub fn new(pool: PgPool, snapshot_every: usize) -> Self {
         Self {
             reads: PostgresEventRepository::new(pool.clone()),
@@ -186,7 +198,9 @@ impl PersistedEventRepository for EventRepository {
 /// when the command changed nothing).
 #[derive(Debug)]
 pub struct Committed {
+    /// The product's version after the command: its last event's sequence.
     pub version: u64,
+    /// The events stored, in sequence order.
     pub events: Vec<EventEnvelope<Product>>,
 }
 
@@ -196,6 +210,8 @@ enum Attempt {
     Failed(StoreError),
 }
 
+/// The products' write path: [`ProductStore::execute`] loads, decides, appends and retries on
+/// contention, then wakes the relays. One per process, shared by its requests.
 pub struct ProductStore {
     store: PersistedEventStore<EventRepository, Product>,
     pool: PgPool,
@@ -244,6 +260,8 @@ impl AppendSignal {
 }
 
 impl ProductStore {
+    /// A store on `pool` that snapshots a product every `snapshot_every` events (at least 1):
+    /// loading one reads its snapshot and only the events after it.
     pub fn new(pool: PgPool, snapshot_every: usize) -> Self {
         Self {
             store: PersistedEventStore::new_snapshot_store(

@@ -12,9 +12,13 @@ use sqlx::{PgConnection, PgPool};
 /// One stored event of a product, as a fold needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
+    /// The product's id.
     pub aggregate_id: String,
+    /// The product's version after this event: 1-based and consecutive per product.
     pub sequence: i64,
+    /// As stored: tagged with its type (`{"StockAdjusted": {...}}`).
     pub payload: serde_json::Value,
+    /// When the event was inserted.
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -22,14 +26,23 @@ pub struct StoredEvent {
 /// link in the hash chain.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditedEvent {
+    /// The product's version after this event.
     pub sequence: i64,
+    /// The event's type name (`StockAdjusted`).
     pub event_type: String,
     /// As stored: tagged with its type (`{"StockAdjusted": {...}}`).
     pub payload: serde_json::Value,
+    /// When the event was inserted.
     pub recorded_at: DateTime<Utc>,
+    /// Who and what caused it: `actor`, `request_id`, `correlation_id`, `causation_id`, and
+    /// `idempotency_key` when the request carried one.
     pub metadata: Json<BTreeMap<String, String>>,
+    /// The event's stable identity (the AMQP message id on the broker).
     pub event_id: uuid::Uuid,
+    /// Version of the payload's shape.
     pub event_version: String,
+    /// SHA-256 over the event's content and the previous event's hash: its link in the
+    /// product's hash chain (see [`crate::audit`]).
     pub hash: Vec<u8>,
 }
 
@@ -76,13 +89,18 @@ pub async fn read_audited(
 /// carries: how a retry learns the answer of a request whose process died before keeping it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestEvent {
+    /// The product the request changed.
     pub aggregate_id: String,
+    /// The product's version after the request's last event: the version it would have
+    /// answered with.
     pub sequence: i64,
+    /// The event's type name, which decides the shape of the answer.
     pub event_type: String,
     /// The attached image's id, for `ImageAttached`.
     pub image_id: Option<String>,
 }
 
+/// The last event stored with `actor`'s `Idempotency-Key` `key`, if the request stored any.
 pub async fn event_of_request(
     pool: &PgPool,
     actor: &str,
@@ -147,6 +165,7 @@ pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
 pub struct ReplayCursor;
 
 impl ReplayCursor {
+    /// Declares the cursor on `conn`, which must be in a transaction; one per transaction.
     pub async fn open(conn: &mut PgConnection) -> sqlx::Result<Self> {
         sqlx::query(
             "DECLARE replay_events NO SCROLL CURSOR FOR \
@@ -165,6 +184,7 @@ impl ReplayCursor {
             .await
     }
 
+    /// Closes the cursor; ending the transaction would too.
     pub async fn close(self, conn: &mut PgConnection) -> sqlx::Result<()> {
         sqlx::query("CLOSE replay_events")
             .execute(conn)

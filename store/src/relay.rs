@@ -24,14 +24,23 @@ use lapin::{Confirmation, PublisherConfirm};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Connection, PgConnection};
 
+/// How one relay runs; see [`run`].
 #[derive(Clone)]
 pub struct RelayConfig {
+    /// URL of the RabbitMQ broker to publish to.
     pub amqp_url: String,
+    /// The deployment's namespace: it names the topology, the relay's checkpoint and its
+    /// advisory lock, so one relay is active per namespace.
     pub namespace: String,
+    /// Events read and published per round, at most.
     pub batch_size: i64,
+    /// How long an idle relay waits for a notification before it looks for events anyway: the
+    /// fallback when one is lost, and the cap on the back-off over held-back events.
     pub poll_interval: Duration,
     /// Rounds published and not yet confirmed, at most.
     pub rounds_in_flight: usize,
+    /// Work queues of the projector; the same as the projectors' `PROJECTOR_SHARDS`, since the
+    /// relay declares their topology.
     pub projector_shards: u16,
     /// Reported to readiness: down while the relay cannot reach RabbitMQ.
     pub link: Link,

@@ -7,11 +7,14 @@ use sqlx::PgPool;
 /// flight; older, its creator died between reserving and storing, and it can be reclaimed.
 const IN_FLIGHT_GRACE_SECS: f64 = 30.0;
 
+/// The registry of reserved SKUs: a create reserves its SKU before storing its event and
+/// releases it if the create fails; an archive releases it for reuse.
 pub struct SkuRegistry {
     pool: PgPool,
 }
 
 impl SkuRegistry {
+    /// The registry in `pool`'s database (table `sku_reservations`).
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::problem::Problem;
 use crate::secret::Secret;
 
+/// The scope command-api requires of every command: any change to the catalog.
 pub const SCOPE_WRITE: &str = "catalog:write";
+/// The scope query-api requires to read a product's history and past versions (the audit
+/// routes); the other reads are public.
 pub const SCOPE_AUDIT: &str = "catalog:audit";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,24 +38,36 @@ struct Claims {
 /// Who is calling, as proven by a valid token. The subject is recorded on every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The token's `sub` claim, never blank.
     pub subject: String,
+    /// The token's `scope` claim split on white space; empty when the claim is absent.
     pub scopes: BTreeSet<String>,
 }
 
 impl Actor {
+    /// Whether the token grants `scope`, matched exactly.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
 }
 
+/// Why a request was refused before reaching its handler. Each answers problem+json with a
+/// `WWW-Authenticate` challenge (RFC 6750): 401 for a missing or unusable token, 403 for a
+/// missing scope.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No `Authorization` header.
     #[error("a bearer token is required")]
     Missing,
+    /// The header is not `Bearer <token>`, or the token is not one this service accepts:
+    /// malformed, forged, unsigned or signed another way, without a required claim (or with an
+    /// empty subject), or for another audience or issuer. The reason is the problem's `detail`.
     #[error("the bearer token is not valid: {0}")]
     Invalid(String),
+    /// A genuine token past its `exp` (and the leeway): the client should get a new one.
     #[error("the bearer token has expired")]
     Expired,
+    /// An accepted token without the scope the route requires, named here and in the challenge.
     #[error("the token lacks the scope {0}")]
     InsufficientScope(&'static str),
 }
@@ -133,6 +148,8 @@ impl Authenticator {
         self
     }
 
+    /// The [`Actor`] of a request from its `Authorization: Bearer <token>` header. Only checks
+    /// who is calling; the scope a route needs is [`require_scope`]'s to check.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, AuthError> {
         let value = headers
             .get(header::AUTHORIZATION)
@@ -186,7 +203,9 @@ impl Authenticator {
 /// Middleware state: the authenticator and the scope a group of routes requires.
 #[derive(Clone)]
 pub struct RequireScope {
+    /// Checks the token, shared by every group of routes of the service.
     pub auth: Arc<Authenticator>,
+    /// The scope every route of the group requires, e.g. [`SCOPE_WRITE`].
     pub scope: &'static str,
 }
 

@@ -10,11 +10,14 @@ use crate::secret::Secret;
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {message}")]
 pub struct ConfigError {
+    /// The environment variable at fault.
     pub var: String,
+    /// What is wrong with its value, e.g. `is required but not set`.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error about `var`, displayed as `<var>: <message>`.
     pub fn new(var: &str, message: impl Into<String>) -> Self {
         Self {
             var: var.to_string(),
@@ -36,12 +39,14 @@ pub struct Env<F: Fn(&str) -> Option<String>> {
     lookup: F,
 }
 
+/// Settings from the process environment: what every service reads at start-up.
 pub fn from_process() -> Env<impl Fn(&str) -> Option<String>> {
     Env {
         lookup: |name: &str| std::env::var(name).ok(),
     }
 }
 
+/// Settings from fixed `(name, value)` pairs, for tests; a name not listed is unset.
 pub fn from_pairs<'a>(
     pairs: &'a [(&'a str, &'a str)],
 ) -> Env<impl Fn(&str) -> Option<String> + 'a> {
@@ -61,10 +66,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         (self.lookup)(var).filter(|v| !v.is_empty())
     }
 
+    /// The value, or `default` when unset or empty.
     pub fn string(&self, var: &str, default: &str) -> String {
         self.get(var).unwrap_or_else(|| default.to_string())
     }
 
+    /// The value parsed as `T`, or `default` when unset or empty. A value that does not parse
+    /// is an error quoting it with the parser's reason (`cannot use "eighty": …`): for numbers,
+    /// flags and addresses, never for anything secret.
     pub fn parse<T>(&self, var: &str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -78,6 +87,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A value that must be set, kept as a [`Secret`]. Unset or empty is an error (`is required
+    /// but not set`) rather than a default, so a service never runs with a guessable key.
     pub fn required_secret(&self, var: &str) -> Result<Secret, ConfigError> {
         self.get(var)
             .map(Secret::new)

@@ -1,3 +1,6 @@
+//! The PostgreSQL pool, the embedded migrations, and how to tell "the database is down"
+//! (retry later, 503) from every other database error.
+
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;

@@ -22,7 +22,9 @@ use crate::problem::Problem;
 /// is not ready; without an optional one it works in a degraded way and stays ready.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Need {
+    /// While it does not answer, readiness answers 503 and reports it `down`.
     Required,
+    /// While it does not answer, readiness stays 200 and reports it `degraded`.
     Optional,
 }
 
@@ -37,6 +39,8 @@ pub struct Dependency {
 }
 
 impl Dependency {
+    /// A dependency checked by `probe`: `Ok` when it answers, `Err` with the reason (logged,
+    /// not served) when it does not. A probe gets one second before it counts as not answering.
     pub fn new<F, Fut>(name: &'static str, need: Need, probe: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -90,10 +94,13 @@ impl Dependency {
 pub struct Link(Arc<AtomicBool>);
 
 impl Link {
+    /// Reports the connection up or down; the task holding it calls this on connecting and on
+    /// losing it.
     pub fn set(&self, up: bool) {
         self.0.store(up, Ordering::Relaxed);
     }
 
+    /// Whether the connection was up when last reported; down until the first report.
     pub fn is_up(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
@@ -104,6 +111,7 @@ pub fn router(pool: PgPool) -> Router {
     router_with(vec![Dependency::postgres(pool)])
 }
 
+/// Health routes whose readiness asks after each of `dependencies`, all at once.
 pub fn router_with(dependencies: Vec<Dependency>) -> Router {
     Router::new()
         .route("/health/live", get(live))
@@ -200,6 +208,7 @@ pub struct Live {
 #[derive(ToSchema)]
 #[schema(as = DependencyState)]
 #[allow(dead_code)]
+#[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub enum DependencyStateDoc {
     #[schema(rename = "up")]
     Up,

@@ -20,9 +20,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::problem::Problem;
 
+/// The id of one request: the client's when usable, else a fresh UUID; echoed on the response
+/// and carried by the request's span.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The id a client gives a chain of related requests, recorded on the events they cause; the
+/// request id stands in when there is none.
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
+/// The settings of [`layers`] a service chooses.
 pub struct HttpOptions {
     /// A request still running after this long is answered 503.
     pub timeout: Duration,
@@ -41,6 +46,8 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
 ];
 const CSP_API: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// Wraps `router` in every layer of this module, as one stack. Call it once all routes and the
+/// fallbacks are added: a route added afterwards would not be wrapped.
 pub fn layers(router: Router, options: HttpOptions) -> Router {
     let cors =
         (!options.cors_allowed_origins.is_empty()).then(|| cors(&options.cors_allowed_origins));
@@ -152,6 +159,8 @@ pub const TRACE_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-causation-id"),
 ];
 
+/// The value of a [`TRACE_HEADERS`] header if it is usable: trimmed, 1 to 128 printable ASCII
+/// characters without spaces; `None` otherwise.
 pub fn usable_id(value: &HeaderValue) -> Option<&str> {
     value
         .to_str()
@@ -275,6 +284,9 @@ pub async fn not_found() -> Problem {
 }
 
 /// A known route asked with a method it does not take.
+// Async with nothing to await: an axum handler must be (command-api and query-api pass it to
+// `method_not_allowed_fallback`); `not_found` escapes the lint only by being used in this crate.
+#[allow(clippy::unused_async)]
 pub async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,

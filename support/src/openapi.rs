@@ -91,6 +91,11 @@ fn problem_response(
 /// Reusable error responses, registered under `components/responses` by [`Common`].
 macro_rules! problem_responses {
     ($($(#[$meta:meta])* $name:ident => $description:literal $(, $header:literal = $make:expr)*;)*) => {$(
+        // The description documents the type as well; the OpenAPI document takes it from
+        // `ToResponse` below, never from these docs.
+        #[doc = concat!($description, ".")]
+        #[doc = ""]
+        #[doc = "One of the shared problem responses, registered by [`Common`]."]
         $(#[$meta])*
         pub struct $name;
 
@@ -171,6 +176,11 @@ pub fn problem_refs(statuses: &[u16]) -> BTreeMap<String, RefOr<utoipa::openapi:
 macro_rules! problem_set {
     ($(#[$meta:meta])* $vis:vis $name:ident = [$($status:literal),* $(,)?]) => {
         $(#[$meta])*
+        // Appended to the invocation's own doc comment, and enough for `missing_docs` in the
+        // invoking crate should it have none. utoipa reads the responses from `IntoResponses`
+        // below, never from these docs.
+        #[doc = ""]
+        #[doc = concat!("Problem responses: ", stringify!($($status),*), ".")]
         $vis struct $name;
 
         impl utoipa::IntoResponses for $name {

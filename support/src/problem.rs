@@ -5,12 +5,15 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The media type of every problem response, registered by RFC 9457.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// One rejected field of a request, named as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldViolation {
+    /// The field's path: `price.amount`, `attributes.<key>`, `file`, a query parameter's name.
     pub field: String,
+    /// The rule the value breaks, for a human.
     pub message: String,
 }
 
@@ -19,21 +22,28 @@ pub struct FieldViolation {
 /// explanation of this occurrence.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    /// `urn:catalog:problem:<kind>`, serialized as `type`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The fixed human summary of the kind.
     pub title: String,
+    /// The response's HTTP status code, repeated in the body.
     pub status: u16,
+    /// What went wrong in this occurrence.
     pub detail: String,
+    /// Every rejected field, on validation problems only; left out of the body when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldViolation>>,
     /// Extension members of this problem type (RFC 9457 §3.2), e.g. `checks` on readiness.
     #[serde(flatten)]
     pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Sent with the response, not in the body: `Retry-After`, `WWW-Authenticate`, `ETag`.
     #[serde(skip)]
     pub headers: HeaderMap,
 }
 
 impl Problem {
+    /// A problem of `kind` (the last segment of its `type` URI), answered with `status`.
     pub fn new(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("urn:catalog:problem:{kind}"),
@@ -56,16 +66,19 @@ impl Problem {
         )
     }
 
+    /// Lists the rejected fields in `errors`.
     pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
         self.errors = Some(errors);
         self
     }
 
+    /// Adds the extension member `name` to the body, replacing one of the same name.
     pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
         self.extensions.insert(name.to_string(), value);
         self
     }
 
+    /// Sends the header `name` with the response, replacing one set before.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
         self
@@ -76,6 +89,7 @@ impl Problem {
         self.with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
     }
 
+    /// The status to answer with; 500 should `status` not be a valid code.
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -100,6 +114,8 @@ pub enum CommonError {
     /// Well-formed values that break a rule: a body's fields or a query's parameters.
     #[error("the request has invalid values")]
     Validation(Vec<FieldViolation>),
+    /// What the request names does not exist (404); the text is the whole `detail`, e.g.
+    /// `product not found`.
     #[error("{0}")]
     NotFound(&'static str),
     /// A dependency cannot be reached; the client should retry later.
@@ -111,6 +127,7 @@ pub enum CommonError {
 }
 
 impl CommonError {
+    /// A validation error about one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldViolation {
             field: field.to_string(),
@@ -129,6 +146,8 @@ impl CommonError {
         }
     }
 
+    /// The problem this error answers: 422 with `errors`, 404, 503 with `Retry-After`, or an
+    /// opaque 500 whose cause is logged here.
     pub fn into_problem(self) -> Problem {
         let detail = self.to_string();
         match self {

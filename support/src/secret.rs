@@ -1,3 +1,6 @@
+//! [`Secret`], for keys, passwords and URLs that carry them: held like any string, never
+//! printed by accident.
+
 use std::fmt;
 
 /// A secret string. It can be read on purpose with [`Secret::expose`], but never by accident
@@ -6,10 +9,13 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Holds `value` as given, neither checked nor trimmed.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself, for the one place that needs it (a connection, a signing key). Never
+    /// for logs.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -1,3 +1,6 @@
+//! Graceful shutdown: one [`Shutdown`] per process, triggered by SIGINT or SIGTERM (or by a
+//! task that ends early, see `tasks`), watched by the HTTP server and every background loop.
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -59,10 +62,12 @@ impl Shutdown {
         stop
     }
 
+    /// Asks every holder to stop. Idempotent; never blocks.
     pub fn trigger(&self) {
         self.sender.send_replace(true);
     }
 
+    /// Whether shutdown has been asked for, without waiting.
     pub fn is_triggered(&self) -> bool {
         *self.receiver.borrow()
     }

@@ -13,6 +13,7 @@ use crate::shutdown::Shutdown;
 
 /// What a task ends with: nothing (a loop that only ends on shutdown) or a result.
 pub trait Outcome: Send + 'static {
+    /// The outcome as a result: `()` is success.
     fn into_result(self) -> anyhow::Result<()>;
 }
 
@@ -35,6 +36,8 @@ pub struct Tasks {
 }
 
 impl Tasks {
+    /// No tasks yet, all to watch `shutdown`; [`Tasks::run_until_stopped`] triggers it when
+    /// one ends early.
     pub fn new(shutdown: Shutdown) -> Self {
         Self {
             shutdown,

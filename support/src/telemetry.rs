@@ -1,3 +1,6 @@
+//! Tracing set-up: every process logs to stderr, JSON lines in production and readable text in
+//! a terminal.
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::layer::SubscriberExt;

@@ -31,8 +31,12 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+/// The `JWT_SECRET` every service a test starts is given, so tokens from [`issue`] pass.
 pub const SECRET: &str = "delivery-test-secret";
+/// The shared RabbitMQ every test uses unless it brings its own ([`private::PrivateRabbit`]).
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The shared Redis every test uses; a test that stops Redis brings its own
+/// ([`private::PrivateRedis`]).
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// The database URL of a test's own database, for processes started outside the test.
@@ -53,18 +57,27 @@ pub fn database_url(pool: &PgPool) -> String {
 /// projector, all in a namespace of its own. Dropping it stops everything and deletes the
 /// namespace's queues, exchange and Redis keys, even when the test failed.
 pub struct World {
+    /// The test's own database (from `sqlx::test`), which every component uses.
     pub pool: PgPool,
+    /// `t<uuid>`: the prefix of the world's exchange, queues and Redis keys.
     pub namespace: String,
+    /// command-api's base URL, `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The client of every request to command-api and query-api.
     pub client: reqwest::Client,
+    /// A `catalog:write` token, which [`World::send`] carries.
     pub token: String,
+    /// The Redis read model in the world's namespace, on the shared Redis.
     pub redis: RedisReadModel,
+    /// The in-process projector's totals.
     pub stats: Arc<Stats>,
     /// The image worker's totals.
     pub image_stats: Arc<Stats>,
+    /// The broker every component of the world uses: [`Options::amqp_url`] or [`AMQP_URL`].
     pub amqp_url: String,
     /// This test's blob store: a directory of its own, deleted with the world.
     pub blob_dir: std::path::PathBuf,
+    /// The blob store in `blob_dir`, as command-api, query-api and the image worker see it.
     pub blobs: BlobStore,
     /// query-api's base URL and state, when started.
     pub query: Option<(String, query_api::AppState)>,
@@ -72,8 +85,11 @@ pub struct World {
     projector_shutdown: Shutdown,
 }
 
+/// What [`World::start`] starts besides command-api.
 pub struct Options {
+    /// Run command-api's outbox relay (`RELAY_ENABLED`), which publishes the stored events.
     pub relay: bool,
+    /// Start an in-process projector, with its Redis refill.
     pub projector: bool,
     /// The broker, when not the shared one (a private node a test may stop).
     pub amqp_url: Option<String>,
@@ -90,6 +106,8 @@ pub struct Options {
 }
 
 impl Options {
+    /// command-api, with its relay when `relay`, and an in-process projector when `projector`;
+    /// nothing else, on the shared broker and Redis.
     pub fn new(relay: bool, projector: bool) -> Self {
         Self {
             relay,
@@ -114,6 +132,9 @@ impl Options {
 }
 
 impl World {
+    /// Starts command-api on `pool`, in a fresh namespace and on a free loopback port, then
+    /// what `options` asks for. command-api listens when this returns; the consumers connect
+    /// in the background. Panics when a component cannot be built or Redis does not answer.
     pub async fn start(pool: PgPool, options: Options) -> Self {
         let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
         let relay = options.relay.to_string();
@@ -223,6 +244,7 @@ impl World {
         request.send().await.expect("request is sent")
     }
 
+    /// The world's exchange and queues, unsharded, as its in-process consumers use them.
     pub fn topology(&self) -> Topology {
         Topology::new(&self.namespace)
     }
@@ -271,6 +293,8 @@ impl World {
         tokio::spawn(async move { worker.run(&amqp_url, 4, &shutdown).await });
     }
 
+    /// A request to command-api with the world's token and `body` as JSON; the status is the
+    /// caller's to check. Panics only when the request cannot be sent.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
         let request = self
             .client
@@ -283,7 +307,7 @@ impl World {
         request.send().await.expect("request is sent")
     }
 
-    /// Creates a product and returns (id, version).
+    /// Creates a product `sku` (5.00 EUR, 100 in stock); asserts 201 Created and returns its id.
     pub async fn create(&self, sku: &str) -> String {
         let response = self
             .send(
@@ -303,6 +327,7 @@ impl World {
             .to_string()
     }
 
+    /// Adjusts `id`'s stock by `delta`; asserts 200 OK and returns the product's new version.
     pub async fn adjust(&self, id: &str, delta: i64) -> u64 {
         let response = self
             .send(
@@ -317,10 +342,12 @@ impl World {
             .unwrap()
     }
 
+    /// `id`'s document in the PostgreSQL read model as it is now, without waiting.
     pub async fn postgres_view(&self, id: &str) -> Option<ProductView> {
         PgReadModel::new(self.pool.clone()).get(id).await.unwrap()
     }
 
+    /// `id`'s document in the Redis read model as it is now, without waiting.
     pub async fn redis_view(&self, id: &str) -> Option<ProductView> {
         self.redis.get(id).await.unwrap()
     }
@@ -391,6 +418,8 @@ impl World {
         let _ = connection.close(200, "done".into()).await;
     }
 
+    /// `projector verify`'s comparison of both read models with a replay of the events; the
+    /// mismatches, empty when they agree. Meant for a quiescent world.
     pub async fn verify(&self) -> Vec<String> {
         projector::verify::verify(&self.pool, &self.redis)
             .await
@@ -450,7 +479,6 @@ pub fn issue(secret: &str, subject: &str, scope: &str) -> String {
     )
 }
 
-/// Polls `check` until it yields a value or `limit` passes.
 /// A queue of the test's own on the namespace's exchange, bound to every product event, and a
 /// consumer of it: it sees every message the relay publishes from now on. Exclusive, so it
 /// goes with the channel.
@@ -513,6 +541,7 @@ pub async fn read_model_caught_up(pool: &PgPool, limit: Duration) {
     assert!(caught_up.is_some(), "the read model did not catch up");
 }
 
+/// Polls `check` every 50 ms until it yields a value; `None` when `limit` passes first.
 pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,

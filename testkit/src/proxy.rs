@@ -60,10 +60,12 @@ impl FaultProxy {
         }
     }
 
+    /// The loopback address to give the services instead of the upstream's.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The port of [`FaultProxy::addr`].
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -112,13 +114,10 @@ async fn accept(
     cuts: watch::Receiver<u64>,
 ) {
     loop {
-        let client = match listener.accept().await {
-            Ok((client, _)) => client,
+        let Ok((client, _)) = listener.accept().await else {
             // Out of descriptors, say: the test sees refused connections until it passes.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
         };
         if shared.refusing.load(Ordering::SeqCst) {
             continue;

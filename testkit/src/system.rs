@@ -19,15 +19,21 @@ use tokio::process::{Child, Command};
 
 use crate::{database_url, delete_namespace, eventually, AMQP_URL, REDIS_URL, SECRET};
 
+/// The processes a [`System`] runs, each from its workspace binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// `command-api serve`: the write API, with its outbox relay.
     CommandApi,
+    /// `query-api`: the read API.
     QueryApi,
+    /// `projector run`: keeps the read models.
     Projector,
+    /// `projector images`: the image worker.
     ImageWorker,
 }
 
 impl Service {
+    /// Every service: `System::start(pool, &Service::ALL, &[])` runs the whole of Catalog.
     pub const ALL: [Service; 4] = [
         Service::CommandApi,
         Service::QueryApi,
@@ -35,6 +41,8 @@ impl Service {
         Service::ImageWorker,
     ];
 
+    /// The service's name in messages and in its log file's name: `image-worker` for the image
+    /// worker, whose binary is `projector`.
     pub fn name(self) -> &'static str {
         match self {
             Service::CommandApi => "command-api",
@@ -90,12 +98,18 @@ struct Running {
     child: Child,
 }
 
+/// The whole of Catalog as separate processes; see the module's doc.
 pub struct System {
+    /// The test's own database, which every service's `DATABASE_URL` names.
     pub pool: PgPool,
+    /// `s<uuid>`: the services' `CATALOG_NAMESPACE`.
     pub namespace: String,
     /// A token with both scopes.
     pub token: String,
+    /// The client of the test's requests, with a 30-second timeout.
     pub client: reqwest::Client,
+    /// The Redis read model in the system's namespace, on the `REDIS_URL` the services started
+    /// with.
     pub redis: RedisReadModel,
     env: Vec<(String, String)>,
     addrs: HashMap<Service, SocketAddr>,
@@ -109,6 +123,7 @@ pub struct System {
 
 /// One more process of a service, started by [`System::start_replica`]; killed when dropped.
 pub struct Replica {
+    /// The service this process is one more of.
     pub service: Service,
     child: Option<Child>,
     addr: SocketAddr,
@@ -116,6 +131,8 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// The replica's base URL: its API, or the projector's and image worker's `/metrics` and
+    /// `/health/*`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -346,10 +363,13 @@ impl System {
             .map_err(|_| std::io::Error::other(format!("{program} ran over {limit:?}")))?
     }
 
+    /// The base URL of `service`: its API, or the projector's and image worker's `/metrics`
+    /// and `/health/*`. The port is chosen at start and kept across restarts.
     pub fn url(&self, service: Service) -> String {
         format!("http://{}", self.addrs[&service])
     }
 
+    /// The file that receives `service`'s log (its stderr), appended to by every run.
     pub fn log_path(&self, service: Service) -> PathBuf {
         self.dir
             .join("logs")
@@ -444,9 +464,10 @@ fn set(vars: &mut Vec<(String, String)>, key: &str, value: &str) {
 }
 
 fn value<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {
-    vars.iter()
-        .rev()
-        .find(|(k, _)| k == key).map_or_else(|| panic!("{key} is set for every service"), |(_, v)| v.as_str())
+    vars.iter().rev().find(|(k, _)| k == key).map_or_else(
+        || panic!("{key} is set for every service"),
+        |(_, v)| v.as_str(),
+    )
 }
 
 /// Whether `value` holds `key` with `expected` anywhere inside it: a log line's fields sit at
@@ -466,9 +487,8 @@ pub fn mentions(value: &Value, key: &str, expected: &str) -> bool {
 pub fn series(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut total = None;
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(parts) => parts,
-            None => continue,
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
         };
         let (series_name, series_labels) = match series.split_once('{') {
             Some((n, rest)) => (n, rest.trim_end_matches('}')),

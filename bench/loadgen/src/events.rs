@@ -58,17 +58,15 @@ fn product_id(n: usize) -> String {
 /// consistent with the state before it (stock never negative, publish only when a draft).
 fn history(n: usize, events: usize) -> Vec<ProductEvent> {
     let mut rng = fastrand::Rng::with_seed(n as u64);
-    let mut details = Details {
-        name: format!("Product {n}"),
-        description: Some(format!(
-            "The description of product {n}, long enough to be real."
-        )),
-        category: Some(["mugs", "shirts", "lamps", "books"][n % 4].to_string()),
-        attributes: BTreeMap::from([
-            ("colour".to_string(), "blue".to_string()),
-            ("size".to_string(), "M".to_string()),
-        ]),
-    };
+    let mut details = Details::named(format!("Product {n}"));
+    details.description = Some(format!(
+        "The description of product {n}, long enough to be real."
+    ));
+    details.category = Some(["mugs", "shirts", "lamps", "books"][n % 4].to_string());
+    details.attributes = BTreeMap::from([
+        ("colour".to_string(), "blue".to_string()),
+        ("size".to_string(), "M".to_string()),
+    ]);
     let mut price = Money::new(1000 + (n as i64 % 9000), "EUR");
     let mut stock = 100i64;
     let mut published = false;

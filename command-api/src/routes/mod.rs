@@ -52,6 +52,8 @@ pub fn document() -> Document {
     catalog_support::openapi::with_common(CommandApi::openapi())
 }
 
+/// Every route of command-api: the commands behind authentication, the rate limit and
+/// idempotency, then health, metrics and the OpenAPI document, which need no token.
 pub fn router(state: AppState) -> Router {
     let writer = RequireScope {
         auth: Arc::clone(&state.auth),

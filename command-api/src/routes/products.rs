@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{patch, post, put};
 use axum::Router;
-use catalog_domain::{CreateProduct, Money, Product, ProductCommand, ProductError, UpdateDetails};
+use catalog_domain::{
+    CreateProduct, Details, Money, Product, ProductCommand, ProductError, UpdateDetails,
+};
 use catalog_support::problem::{CommonError, FieldViolation};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -173,12 +175,14 @@ pub(crate) async fn create(
     let mut missing = Missing::default();
     let create = CreateProduct {
         sku: missing.take("sku", body.sku),
-        name: missing.take("name", body.name),
-        description: body.description,
+        details: Details {
+            name: missing.take("name", body.name),
+            description: body.description,
+            category: body.category,
+            attributes: body.attributes.unwrap_or_default(),
+        },
         price: missing.money("price", body.price),
         stock: body.stock.unwrap_or(0),
-        category: body.category,
-        attributes: body.attributes.unwrap_or_default(),
     };
     // Checked before the SKU is reserved, so an invalid request never touches the registry.
     missing.check(Product::default().decide(ProductCommand::Create(create.clone())))?;

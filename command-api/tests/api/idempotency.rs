@@ -153,7 +153,10 @@ async fn the_same_key_with_a_different_body_gets_422_and_writes_nothing(pool: Pg
     .await
     .unwrap();
     assert_ne!(
-        response.headers().get(REPLAYED).map(reqwest::header::HeaderValue::as_bytes),
+        response
+            .headers()
+            .get(REPLAYED)
+            .map(reqwest::header::HeaderValue::as_bytes),
         Some(&b"true"[..])
     );
     assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;

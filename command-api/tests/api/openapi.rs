@@ -64,7 +64,11 @@ async fn the_document_is_openapi_3_1_with_every_command_route(pool: PgPool) {
         }
         let success = responses
             .iter()
-            .find(|(status, _)| status.starts_with('2')).map_or_else(|| panic!("{method} {path} documents its success"), |(_, response)| response);
+            .find(|(status, _)| status.starts_with('2'))
+            .map_or_else(
+                || panic!("{method} {path} documents its success"),
+                |(_, response)| response,
+            );
         assert_eq!(
             success["headers"]["ETag"]["required"], true,
             "{method} {path}"

@@ -85,7 +85,10 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
         }
         let properties = &delivery.properties;
         assert_eq!(
-            properties.correlation_id().as_ref().map(|c| c.as_str()),
+            properties
+                .correlation_id()
+                .as_ref()
+                .map(lapin::types::ShortString::as_str),
             Some(correlation_id.as_str())
         );
         let headers = properties.headers().clone().expect("headers");

@@ -49,6 +49,8 @@ pub fn document() -> Document {
     catalog_support::openapi::with_common(QueryApi::openapi())
 }
 
+/// Every route of query-api: products, images, status and the console without a token, the
+/// audit routes behind scope `catalog:audit`, then health, metrics and the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let auditor = RequireScope {
         auth: Arc::clone(&state.auth),

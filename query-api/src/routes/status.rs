@@ -12,6 +12,7 @@ use crate::openapi as doc;
 use crate::pipeline::PipelineStatus;
 use crate::state::AppState;
 
+/// `GET /status`, which needs no token.
 pub fn router() -> Router<AppState> {
     Router::new().route("/status", get(status))
 }

@@ -23,16 +23,20 @@ fn browser_dir() -> PathBuf {
 }
 
 fn artifacts_dir() -> PathBuf {
-    std::env::var_os("CONSOLE_ARTIFACTS").map_or_else(|| {
+    std::env::var_os("CONSOLE_ARTIFACTS").map_or_else(
+        || {
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .parent()
                 .expect("query-api lives in the workspace");
             workspace.join("target/console-artifacts")
-        }, PathBuf::from)
+        },
+        PathBuf::from,
+    )
 }
 
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let path = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
         path.exists(),
         "Chromium is not at {}: install Debian's package (apt-get install chromium; \
@@ -113,7 +117,7 @@ async fn the_console_works_in_chromium(pool: PgPool) {
         "the browser suite failed (artifacts in {}):\n{report}",
         artifacts.display()
     );
-    let screenshots = std::fs::read_dir(artifacts.join("screenshots"))
-        .map_or(0, std::iter::Iterator::count);
+    let screenshots =
+        std::fs::read_dir(artifacts.join("screenshots")).map_or(0, std::iter::Iterator::count);
     assert!(screenshots >= 9, "every step saved its screenshot");
 }

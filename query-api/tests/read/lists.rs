@@ -72,7 +72,12 @@ async fn filters_select_the_documented_products(pool: PgPool) {
     let world = World::start(pool, Options::everything()).await;
     catalog(&world).await;
     let set = |page: Value| skus(&page).into_iter().collect::<BTreeSet<_>>();
-    let expect = |items: &[&str]| items.iter().map(std::string::ToString::to_string).collect::<BTreeSet<_>>();
+    let expect = |items: &[&str]| {
+        items
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect::<BTreeSet<_>>()
+    };
 
     assert_eq!(
         set(list(&world, "").await),

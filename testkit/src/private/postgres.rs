@@ -81,6 +81,7 @@ impl PrivatePostgres {
         )
     }
 
+    /// The server's loopback port, kept across restarts.
     pub fn port(&self) -> u16 {
         self.cluster.port
     }

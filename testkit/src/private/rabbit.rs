@@ -75,10 +75,12 @@ impl PrivateRabbit {
         rabbit
     }
 
+    /// The URL of the node's default vhost, as `guest`.
     pub fn amqp_url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.node.port)
     }
 
+    /// The node's loopback AMQP port, kept across restarts.
     pub fn port(&self) -> u16 {
         self.node.port
     }

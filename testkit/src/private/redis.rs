@@ -42,10 +42,12 @@ impl PrivateRedis {
         redis
     }
 
+    /// The URL of this server.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The server's loopback port, kept across restarts.
     pub fn port(&self) -> u16 {
         self.port
     }
