@@ -119,12 +119,11 @@ mod tests {
     }
 
     fn details() -> Details {
-        Details {
-            name: "Red T-shirt".into(),
-            description: Some("100% cotton".into()),
-            category: Some("apparel".into()),
-            attributes: attributes(&[("color", "red"), ("size", "M")]),
-        }
+        let mut details = Details::named("Red T-shirt");
+        details.description = Some("100% cotton".into());
+        details.category = Some("apparel".into());
+        details.attributes = attributes(&[("color", "red"), ("size", "M")]);
+        details
     }
 
     fn created() -> ProductEvent {
