@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use catalog_support::http::etag;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// `{id, version}`, the answer to every command, with the version as ETag.
 #[derive(Serialize, ToSchema)]
@@ -19,6 +19,20 @@ pub(crate) struct Accepted {
     #[schema(minimum = 1)]
     version: u64,
 }
+
+/// The success of a command on an existing product, as the OpenAPI document states it once
+/// for every such route: 200 with [`Accepted`], the version also as `ETag`.
+#[derive(IntoResponses)]
+#[response(
+    status = 200,
+    description = "Done",
+    headers(
+        ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
+        ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
+    )
+)]
+#[allow(dead_code)] // a response for the OpenAPI document only: handlers answer with `accepted`
+pub(crate) struct Done(Accepted);
 
 pub(crate) fn accepted(status: StatusCode, id: &str, version: u64) -> Response {
     let mut response = (

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, CreateHeaders, ProductPath};
-use crate::respond::{accepted, created, Accepted};
+use crate::respond::{accepted, created, Accepted, Done};
 use crate::state::AppState;
 use catalog_store::event_store::{Committed, StoreError};
 
@@ -370,10 +370,7 @@ pub(crate) struct StockBody {
     params(ProductPath, CommandHeaders),
     request_body = StockBody,
     responses(
-        (status = 200, description = "Done", body = Accepted, headers(
-            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
-            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
-        )),
+        Done,
         doc::BodyCommandErrors,
     ),
     security(("bearer" = ["catalog:write"])),
@@ -404,10 +401,7 @@ pub(crate) async fn adjust_stock(
     operation_id = "publishProduct",
     params(ProductPath, CommandHeaders),
     responses(
-        (status = 200, description = "Done", body = Accepted, headers(
-            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
-            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
-        )),
+        Done,
         doc::CommandErrors,
     ),
     security(("bearer" = ["catalog:write"])),
@@ -430,10 +424,7 @@ pub(crate) async fn publish(
     operation_id = "unpublishProduct",
     params(ProductPath, CommandHeaders),
     responses(
-        (status = 200, description = "Done", body = Accepted, headers(
-            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
-            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
-        )),
+        Done,
         doc::CommandErrors,
     ),
     security(("bearer" = ["catalog:write"])),
@@ -456,10 +447,7 @@ pub(crate) async fn unpublish(
     operation_id = "archiveProduct",
     params(ProductPath, CommandHeaders),
     responses(
-        (status = 200, description = "Done", body = Accepted, headers(
-            ("ETag" = String, description = "`\"<version>\"`: the product's version after the command"),
-            ("Idempotent-Replayed" = bool, description = "`true` on a replay of a stored response"),
-        )),
+        Done,
         doc::CommandErrors,
     ),
     security(("bearer" = ["catalog:write"])),
