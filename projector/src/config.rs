@@ -76,13 +76,7 @@ impl Config {
             namespace: env.namespace()?,
             prefetch: env.parse("PROJECTOR_PREFETCH", 256u16)?.max(1),
             shards: env.projector_shards()?,
-            placement: crate::consumer::Placement {
-                instance: env.parse("PROJECTOR_INSTANCE", 0u16)?,
-                replicas: env.parse("PROJECTOR_REPLICAS", 1u16)?,
-                standby_after: Duration::from_secs(
-                    env.parse("PROJECTOR_STANDBY_AFTER_SECS", 10u64)?,
-                ),
-            },
+            placement: placement(env)?,
             http_addr: env.parse(
                 "PROJECTOR_HTTP_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),
@@ -109,5 +103,58 @@ impl Config {
                 env.parse("UPLOAD_ABANDONED_AFTER_SECS", 120u64)?,
             ),
         })
+    }
+}
+
+/// Which shards this replica prefers. An instance outside `0..PROJECTOR_REPLICAS` would prefer
+/// none and stand by everywhere, silently: it is refused instead.
+fn placement<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::consumer::Placement, ConfigError> {
+    let instance = env.parse("PROJECTOR_INSTANCE", 0u16)?;
+    let replicas = env.parse("PROJECTOR_REPLICAS", 1u16)?;
+    if instance >= replicas.max(1) {
+        return Err(ConfigError::new(
+            "PROJECTOR_INSTANCE",
+            format!(
+                "must be below PROJECTOR_REPLICAS ({}): instances are numbered from 0",
+                replicas.max(1)
+            ),
+        ));
+    }
+    Ok(crate::consumer::Placement {
+        instance,
+        replicas,
+        standby_after: Duration::from_secs(env.parse("PROJECTOR_STANDBY_AFTER_SECS", 10u64)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use catalog_support::config::from_pairs;
+
+    use super::*;
+
+    #[test]
+    fn an_instance_outside_the_replicas_is_refused() {
+        let config = |pairs: &[(&str, &str)]| Config::from_env(&from_pairs(pairs));
+        for (instance, replicas) in [("0", "1"), ("2", "3")] {
+            let placement = config(&[
+                ("PROJECTOR_INSTANCE", instance),
+                ("PROJECTOR_REPLICAS", replicas),
+            ])
+            .unwrap()
+            .placement;
+            assert_eq!(placement.instance.to_string(), instance);
+        }
+        for (instance, replicas) in [("1", "1"), ("3", "3"), ("1", "0")] {
+            let err = config(&[
+                ("PROJECTOR_INSTANCE", instance),
+                ("PROJECTOR_REPLICAS", replicas),
+            ])
+            .err()
+            .unwrap_or_else(|| panic!("{instance} of {replicas} was accepted"));
+            assert_eq!(err.var, "PROJECTOR_INSTANCE");
+        }
     }
 }

@@ -231,6 +231,9 @@ impl ListQuery {
                     Ok(limit) if (1..=PAGE_MAX).contains(&limit) => query.limit = limit,
                     _ => bad("limit", &format!("must be an integer from 1 to {PAGE_MAX}")),
                 },
+                // An empty cursor is the first page, as no cursor is: a client that keeps the
+                // last `next_cursor` in a form field sends `cursor=` to start over.
+                "cursor" if value.is_empty() => raw_cursor = None,
                 "cursor" => raw_cursor = Some(value),
                 _ => {}
             }
@@ -373,6 +376,14 @@ mod tests {
             fields(ListQuery::parse(Some("min_price=10&max_price=5")).unwrap_err()),
             ["min_price"]
         );
+    }
+
+    #[test]
+    fn an_empty_cursor_is_the_first_page() {
+        let query = ListQuery::parse(Some("cursor=&sort=name")).unwrap();
+        assert!(query.cursor.is_none());
+        let first = ListQuery::parse(Some("sort=name")).unwrap();
+        assert_eq!(query.statement().into_sql(), first.statement().into_sql());
     }
 
     #[test]

@@ -50,6 +50,7 @@ async fn the_document_is_openapi_3_1_with_every_command_route(pool: PgPool) {
     let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["info"]["title"].as_str().is_some());
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     for (method, path) in COMMANDS {
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is documented");

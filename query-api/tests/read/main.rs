@@ -3,6 +3,7 @@
 
 mod audit;
 mod by_id;
+mod cli;
 mod console;
 mod explain;
 mod lists;

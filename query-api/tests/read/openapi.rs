@@ -29,6 +29,7 @@ async fn the_document_is_openapi_3_1_with_every_read_route(pool: PgPool) {
     let world = World::start(pool, reader()).await;
     let doc = document(&world).await;
     assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let audit = json!([{"bearer": ["catalog:audit"]}]);
     for (path, security) in [
         ("/products/{id}", Value::Null),
