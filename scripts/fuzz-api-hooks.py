@@ -1,6 +1,6 @@
 """Schemathesis hooks of scripts/fuzz-api.
 
-Idempotency-Key: the same key with another request is 422 by design (API.md), but generated
+Idempotency-Key: the same key with another request is 422 by design (docs/API.md), but generated
 cases reuse short keys ("0", "A", ...) for unrelated requests all the time, so schema-valid
 requests would be "rejected" for a reason no schema can state (it depends on earlier requests).
 Every well-formed key is therefore made unique per request, keeping it well-formed; malformed

@@ -1,6 +1,6 @@
 //! Unit tests of the Product aggregate, written against the crate's public API and the rules of
-//! the HTTP contract (`shared/API.md`, "Rules and their errors"): given past events, when a
-//! command arrives, then these events are recorded or this refusal is returned.
+//! the HTTP contract (`docs/API.md`): given past events, when a command arrives, then these
+//! events are recorded or this refusal is returned.
 
 use std::collections::BTreeMap;
 

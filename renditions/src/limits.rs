@@ -4,7 +4,7 @@
 /// Hard limits for [`crate::render()`]; [`crate::probe()`] reports sizes without enforcing them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Refuse images with more pixels than this (width × height, as stored). API.md's upload
+    /// Refuse images with more pixels than this (width × height, as stored). docs/API.md's upload
     /// limit is 50 megapixels.
     pub max_pixels: u64,
     /// The most the decoder may allocate at once. A 50 MP RGBA image is 200 MB and a 16-bit one

@@ -37,7 +37,7 @@ pub struct HttpOptions {
 
 /// Headers a browser honours that cost an API nothing: no MIME sniffing, no framing, no
 /// referrer leaks. The content security policy forbids everything to API responses; the docs
-/// page is served with its own policy (see `CSP_DOCS`).
+/// page is served with its own policy (`crate::openapi::CSP_DOCS`).
 const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),

@@ -28,7 +28,7 @@ enum Payload {
     Image,
 }
 
-/// One command route of API.md, with a body that would be accepted.
+/// One command route of docs/API.md, with a body that would be accepted.
 struct Route {
     method: Method,
     path: String,

@@ -1,5 +1,5 @@
 //! The OpenAPI document and the docs page: `GET /openapi.json` describes every command route of
-//! API.md, `GET /docs` serves Swagger UI from the binary.
+//! docs/API.md, `GET /docs` serves Swagger UI from the binary.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::helpers::*;
 
-/// Every command route of API.md: (method, path).
+/// Every command route of docs/API.md: (method, path).
 const COMMANDS: [(&str, &str); 9] = [
     ("post", "/products"),
     ("patch", "/products/{id}"),
@@ -164,6 +164,13 @@ async fn the_docs_page_is_served_from_the_binary(pool: PgPool) {
             .to_str()
             .unwrap()
             .starts_with("text/html"));
+        // Its own policy: the API's `default-src 'none'` would keep Swagger UI from running.
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(!policy.contains("script-src 'self' 'unsafe"), "{policy}");
         let page = response.text().await.unwrap();
         assert!(page.contains("swagger-ui"), "{path} is Swagger UI");
         // Offline: every asset is a relative path served by the service itself.

@@ -1,5 +1,5 @@
 //! The OpenAPI document and the docs page: `GET /openapi.json` describes every read route of
-//! API.md, `GET /docs` serves Swagger UI from the binary.
+//! docs/API.md, `GET /docs` serves Swagger UI from the binary.
 
 use catalog_testkit::*;
 use reqwest::StatusCode;
