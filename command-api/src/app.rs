@@ -59,7 +59,7 @@ impl Application {
         )
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
-        let state = AppState(Arc::new(Shared {
+        let state: AppState = Arc::new(Shared {
             blobs,
             relay_link: Link::default(),
             rate_limiter,
@@ -71,7 +71,7 @@ impl Application {
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
             pool,
-        }));
+        });
         Ok(Self {
             listener,
             router: app(state.clone()),

@@ -14,16 +14,7 @@ use catalog_store::skus::SkuRegistry;
 
 /// Shared by every handler. Axum clones the state for every request, so it is one `Arc`: a
 /// clone is one atomic increment, whatever the state holds.
-#[derive(Clone)]
-pub struct AppState(pub(crate) Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+pub type AppState = Arc<Shared>;
 
 /// What [`AppState`] points to: built once in
 /// [`Application::with_pool`](crate::app::Application::with_pool), read by every handler.

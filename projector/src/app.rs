@@ -66,13 +66,27 @@ impl Operations {
         })
     }
 
-    fn spawn(self, tasks: &mut Tasks) {
-        let shutdown = tasks.shutdown().clone();
+    /// The tasks every process starts with: this listener and the periodic status line.
+    fn start(self, stats: &Arc<Stats>, status_every: Duration, shutdown: &Shutdown) -> Tasks {
+        let mut tasks = Tasks::new(shutdown.clone());
         tasks.spawn(
             "metrics and health listener",
-            catalog_support::http::serve(self.listener, self.router, shutdown),
+            catalog_support::http::serve(self.listener, self.router, shutdown.clone()),
         );
+        tasks.spawn(
+            "status report",
+            report_status(Arc::clone(stats), status_every, shutdown.clone()),
+        );
+        tasks
     }
+}
+
+/// Runs `tasks` until they stop, then closes the pool: how each process ends.
+async fn stop(tasks: Tasks, pool: PgPool, process: &str) -> anyhow::Result<()> {
+    let stopped = tasks.run_until_stopped().await;
+    pool.close().await;
+    tracing::info!("{process} stopped");
+    stopped
 }
 
 /// `projector run`: the read models' consumer.
@@ -118,12 +132,7 @@ impl ReadModelsProcess {
             stats,
             operations,
         } = self;
-        let mut tasks = Tasks::new(shutdown.clone());
-        operations.spawn(&mut tasks);
-        tasks.spawn(
-            "status report",
-            report_status(stats.clone(), config.status_every, shutdown.clone()),
-        );
+        let mut tasks = operations.start(&stats, config.status_every, &shutdown);
         tasks.spawn(
             "Redis refill",
             crate::refill::keep_redis_filled(
@@ -149,10 +158,7 @@ impl ReadModelsProcess {
                 .run(config.amqp_url.expose(), config.prefetch, &shutdown)
                 .await;
         });
-        let stopped = tasks.run_until_stopped().await;
-        pool.close().await;
-        tracing::info!("projector stopped");
-        stopped
+        stop(tasks, pool, "projector").await
     }
 }
 
@@ -198,12 +204,7 @@ impl ImagesProcess {
             stats,
             operations,
         } = self;
-        let mut tasks = Tasks::new(shutdown.clone());
-        operations.spawn(&mut tasks);
-        tasks.spawn(
-            "status report",
-            report_status(stats.clone(), config.status_every, shutdown.clone()),
-        );
+        let mut tasks = operations.start(&stats, config.status_every, &shutdown);
         let sweep = Sweep {
             pool: pool.clone(),
             blobs: blobs.clone(),
@@ -235,9 +236,6 @@ impl ImagesProcess {
                 .run(config.amqp_url.expose(), prefetch, &shutdown)
                 .await;
         });
-        let stopped = tasks.run_until_stopped().await;
-        pool.close().await;
-        tracing::info!("image worker stopped");
-        stopped
+        stop(tasks, pool, "image worker").await
     }
 }

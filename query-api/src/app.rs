@@ -60,7 +60,7 @@ impl Application {
             None => pool.clone(),
         };
         let local = Arc::new(LocalCache::new(config.local_cache_bytes));
-        let state = AppState(Arc::new(Shared {
+        let state: AppState = Arc::new(Shared {
             blobs,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
@@ -77,7 +77,7 @@ impl Application {
             redis,
             pool,
             lists,
-        }));
+        });
         Ok(Self {
             listener,
             router: app(state.clone()),
