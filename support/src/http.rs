@@ -92,6 +92,8 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
         .option_layer(cors)
         .layer(middleware::map_response(security_headers))
         // Outside the timeout and the panic boundary, so that their answers are counted too.
+        // Inside the security headers, so that the problem made here gets them too.
+        .layer(middleware::map_response(timed_out_as_problem))
         .layer(middleware::from_fn(observe))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -114,6 +116,26 @@ async fn security_headers(mut response: Response) -> Response {
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(CSP_API));
     response
+}
+
+/// The timeout layer answers 503 with an empty body; every error of Catalog is problem+json
+/// with a `Retry-After`, so its answer is rewritten into one. A handler's own 503 always carries
+/// a content type (its problem), which is how the two are told apart.
+async fn timed_out_as_problem(response: Response) -> Response {
+    if response.status() != StatusCode::SERVICE_UNAVAILABLE
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    tracing::warn!("request timed out");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Service unavailable",
+        "the request did not finish within the time limit; retry it",
+    )
+    .retry_after(2)
+    .into_response()
 }
 
 fn cors(allowed_origins: &[String]) -> CorsLayer {
@@ -318,4 +340,38 @@ pub fn operations(dependencies: Vec<crate::health::Dependency>) -> Router {
     crate::health::router_with(dependencies)
         .merge(crate::metrics::router())
         .fallback(not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_answers_a_503_problem_with_retry_after() {
+        let slow = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let options = HttpOptions {
+            timeout: Duration::from_millis(20),
+            cors_allowed_origins: Vec::new(),
+        };
+        let request = axum::http::Request::get("/slow")
+            .body(Body::empty())
+            .unwrap();
+        let response = layers(slow, options).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            crate::problem::CONTENT_TYPE
+        );
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
 }
