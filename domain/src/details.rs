@@ -147,9 +147,15 @@ impl DetailField {
         }
     }
 
-    /// Whether `a` and `b` hold different values of this field.
+    /// Whether `a` and `b` hold different values of this field. Compared in place, not through
+    /// [`DetailField::value`]: every details update asks, and JSON would copy the values.
     pub fn differs(self, a: &Details, b: &Details) -> bool {
-        self.value(a) != self.value(b)
+        match self {
+            Self::Name => a.name != b.name,
+            Self::Description => a.description != b.description,
+            Self::Category => a.category != b.category,
+            Self::Attributes => a.attributes != b.attributes,
+        }
     }
 
     /// The detail fields whose value differs between `a` and `b`, in [`DetailField::ALL`] order.

@@ -45,11 +45,6 @@ impl Tasks {
         }
     }
 
-    /// The shutdown every task is expected to end on.
-    pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
     /// Starts `task` under `name`. It should run until the shutdown fires and then return.
     pub fn spawn<F>(&mut self, name: &'static str, task: F)
     where
