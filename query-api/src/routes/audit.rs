@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use catalog_domain::{FieldChange, Product, ProductEvent, ProductView};
+use catalog_read_model::postgres::{fold, Folded};
 use catalog_store::log::{self, AuditedEvent};
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -77,6 +77,16 @@ impl HistoryEntry {
             changes,
         }
     }
+}
+
+/// Product `id` folded up to event `up_to` with the read models' own fold (the events it has,
+/// if fewer); `None` if it has none.
+async fn replay(app: &AppState, id: &str, up_to: i64) -> Result<Option<Folded>, ApiError> {
+    let mut conn = app.pool.acquire().await.map_err(CommonError::database)?;
+    let events = log::read_events(&mut conn, id, 0, up_to)
+        .await
+        .map_err(CommonError::database)?;
+    fold(id, None, &events).map_err(|err| ApiError::from(anyhow::Error::new(err)))
 }
 
 /// A stored event as the domain reads it; one that does not decode is a fault of the store.
@@ -165,15 +175,17 @@ pub(crate) async fn history(
     let (after, limit) = paging(query.as_deref())?;
     let id = product_id(&id)?;
     // The changes of the page's first event need the state before it: the events before the
-    // page are read and folded too.
-    let mut events = log::read_audited(&app.pool, &id, 0, after.saturating_add(limit + 1))
+    // page are folded first, read without the audit columns the page shows.
+    let mut state = match after {
+        0 => Product::default(),
+        _ => replay(&app, &id, after)
+            .await?
+            .map(|folded| folded.state)
+            .unwrap_or_default(),
+    };
+    let mut events = log::read_audited(&app.pool, &id, after, after.saturating_add(limit + 1))
         .await
         .map_err(CommonError::database)?;
-    let mut state = Product::default();
-    let earlier = events.partition_point(|e| e.sequence <= after);
-    for stored in events.drain(..earlier) {
-        state.apply(decode(&stored)?);
-    }
     if events.is_empty()
         && !log::exists(&app.pool, &id)
             .await
@@ -217,25 +229,13 @@ pub(crate) async fn version_at(
     let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
         return Err(ApiError::from(CommonError::NotFound("no such version")));
     };
-    let events = log::read_audited(&app.pool, &id, 0, n)
-        .await
-        .map_err(CommonError::database)?;
-    if events.is_empty() {
+    let Some(folded) = replay(&app, &id, n).await? else {
         return Err(ApiError::from(CommonError::NotFound("product not found")));
-    }
-    if events.len() as i64 != n {
+    };
+    if folded.view.version != n as u64 {
         return Err(ApiError::from(CommonError::NotFound("no such version")));
     }
-    let mut product = Product::default();
-    for stored in &events {
-        product.apply(decode(stored)?);
-    }
-    let created_at = events[0].recorded_at;
-    let updated_at = events[events.len() - 1].recorded_at;
-    let view =
-        ProductView::of(&id, &product, n as u64, created_at, updated_at).ok_or_else(|| {
-            ApiError::from(anyhow::anyhow!("{id} does not start with ProductCreated"))
-        })?;
+    let view = folded.view;
     let mut response = Json(view).into_response();
     response
         .headers_mut()
