@@ -1,14 +1,42 @@
 # Shared by scripts/dev and scripts/test: make sure the local services answer, starting the
 # ones installed on this machine when they do not. Sourced, not run.
 
-PG_HOST=${PG_HOST:-127.0.0.1}
-PG_PORT=${PG_PORT:-5432}
 REDIS_HOST=${REDIS_HOST:-127.0.0.1}
 REDIS_PORT=${REDIS_PORT:-6379}
 AMQP_PORT=${AMQP_PORT:-5672}
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL: where, and as whom. A URL given in DATABASE_URL (or TEST_DATABASE_URL, for
+# scripts/test) names all of it, a password included; otherwise PG_HOST and PG_PORT, and libpq's
+# own PGUSER and PGPASSWORD. The user and password are exported as PGUSER and
+# PGPASSWORD, which every client the scripts start reads (psql, createdb, pgbench, and sqlx in the
+# services and tests), so the URLs the scripts build carry no password.
+pg_use_url() { # url
+  [ -n "$1" ] || return 0
+  local assignments
+  assignments=$(python3 - "$1" <<'PY'
+import shlex, sys
+from urllib.parse import unquote, urlsplit
+url = urlsplit(sys.argv[1])
+if url.scheme not in ("postgres", "postgresql"):
+    sys.exit(f"not a PostgreSQL URL: {url.scheme}://...")
+for name, value in (("PG_HOST", url.hostname), ("PG_PORT", url.port),
+                    ("PGUSER", url.username), ("PGPASSWORD", url.password)):
+    if value is not None:
+        print(f"{name}={shlex.quote(unquote(str(value)))}")
+PY
+) || die "cannot read the PostgreSQL URL in DATABASE_URL or TEST_DATABASE_URL"
+  eval "$assignments"
+  export PGUSER
+  [ -z "${PGPASSWORD:-}" ] || export PGPASSWORD
+}
+pg_use_url "${DATABASE_URL:-}"
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+export PGUSER=${PGUSER:-postgres}
+pg_url() { echo "postgres://$PGUSER@$PG_HOST:$PG_PORT/$1"; } # database
 
 # A TCP port that accepts connections (bash's /dev/tcp: no client tools needed).
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

@@ -40,17 +40,39 @@ pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// The database URL of a test's own database, for processes started outside the test.
+///
+/// Those processes start with a cleared environment, so the URL carries the password too: the
+/// pool does not reveal the one it connected with, so it is taken from where sqlx took it,
+/// `DATABASE_URL` when that names the same server and user, else `PGPASSWORD`.
 pub fn database_url(pool: &PgPool) -> String {
     let options = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
+    let mut url = url::Url::parse("postgres://localhost").expect("a valid base URL");
+    url.set_host(Some(options.get_host()))
+        .expect("sqlx connected to this host");
+    url.set_port(Some(options.get_port()))
+        .expect("a postgres URL has a port");
+    url.set_username(options.get_username())
+        .expect("a postgres URL has a user");
+    let password = std::env::var("DATABASE_URL")
+        .ok()
+        .and_then(|given| url::Url::parse(&given).ok())
+        .filter(|given| {
+            given.host_str() == Some(options.get_host())
+                && given.port().unwrap_or(5432) == options.get_port()
+                && given.username() == options.get_username()
+        })
+        .and_then(|given| given.password().map(str::to_owned))
+        .or_else(|| std::env::var("PGPASSWORD").ok());
+    if let Some(password) = password {
+        url.set_password(Some(&password))
+            .expect("a postgres URL has a password");
+    }
+    url.set_path(
         options
             .get_database()
-            .expect("sqlx::test names the database")
-    )
+            .expect("sqlx::test names the database"),
+    );
+    url.to_string()
 }
 
 /// One test's system: command-api (optionally with its relay) and optionally an in-process
