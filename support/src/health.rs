@@ -234,6 +234,10 @@ pub struct Checks {
     /// while the broker is away.
     #[schema(required = false)]
     rabbitmq: DependencyStateDoc,
+    /// query-api only, when `DATABASE_REPLICA_URL` is set: required, since lists and searches
+    /// read from it.
+    #[schema(rename = "postgres-replica", required = false)]
+    postgres_replica: DependencyStateDoc,
 }
 
 /// `GET /health/ready` when every dependency the service needs answers.

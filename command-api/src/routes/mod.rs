@@ -87,12 +87,14 @@ pub fn router(state: AppState) -> Router {
     let health = health_checks(&state);
     Router::new()
         .merge(commands)
-        .fallback(catalog_support::http::not_found)
-        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
         .with_state(state)
         .merge(catalog_support::health::router_with(health))
         .merge(catalog_support::metrics::router())
         .merge(catalog_support::openapi::router(&document()))
+        // Last, so that they cover the merged routes too: a fallback applies to the routes
+        // the router holds when it is set.
+        .fallback(catalog_support::http::not_found)
+        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
 }
 
 /// Without PostgreSQL no command can be taken. The others degrade one feature each and leave

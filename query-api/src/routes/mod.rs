@@ -77,10 +77,12 @@ pub fn router(state: AppState) -> Router {
         .merge(status::router())
         .merge(crate::console::router())
         .merge(audit)
-        .fallback(catalog_support::http::not_found)
-        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
         .with_state(state)
         .merge(catalog_support::health::router_with(checks))
         .merge(catalog_support::metrics::router())
         .merge(catalog_support::openapi::router(&document()))
+        // Last, so that they cover the merged routes too: a fallback applies to the routes
+        // the router holds when it is set.
+        .fallback(catalog_support::http::not_found)
+        .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod console;
 mod explain;
 mod lists;
+mod methods;
 mod openapi;
 mod replica;
 mod status;

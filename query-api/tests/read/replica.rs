@@ -93,7 +93,21 @@ async fn lists_are_read_from_the_replica_and_products_by_id_from_the_primary(poo
         .json()
         .await
         .unwrap();
-    assert!(ready.to_string().contains("postgres-replica"), "{ready}");
+    assert_eq!(ready["checks"]["postgres-replica"], "up", "{ready}");
+    // The answer's every check is one the OpenAPI document declares.
+    let document: Value = world
+        .read("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let declared = &document["components"]["schemas"]["Checks"]["properties"];
+    for check in ready["checks"].as_object().unwrap().keys() {
+        assert!(
+            declared.get(check).is_some(),
+            "{check} is not in the Checks schema: {declared}"
+        );
+    }
 
     replica.close().await;
     drop(world);
