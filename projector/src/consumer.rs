@@ -383,11 +383,13 @@ impl<H: Handler> Worker<H> {
     }
 
     fn note_redelivery(&self, delivery: &Delivery) {
+        // Registered on every delivery, so the series reads 0 rather than being absent until the
+        // first redelivery: "none" and "not exported" stay distinguishable.
+        let redeliveries = metrics::counter!("catalog_consumer_redeliveries_total", "consumer" => self.handler.spec().name);
         if delivery.redelivered {
             // The broker gave this message before to a consumer that did not settle it
             // (crashed, disconnected, shut down with it in hand).
-            metrics::counter!("catalog_consumer_redeliveries_total", "consumer" => self.handler.spec().name)
-                .increment(1);
+            redeliveries.increment(1);
         }
     }
 

@@ -51,11 +51,27 @@ fn a_1200x900_jpeg_gets_every_size_up_to_its_own_and_is_never_upscaled() {
 }
 
 #[test]
-fn renditions_come_in_the_order_and_with_the_names_of_renditions() {
+fn renditions_are_the_documented_four_in_order_of_size() {
+    // docs/API.md: `thumb` 160 px on the longest side, `small` 400, `medium` 800, `large` 1600.
+    assert_eq!(
+        RENDITIONS,
+        [
+            ("thumb", 160),
+            ("small", 400),
+            ("medium", 800),
+            ("large", 1600)
+        ]
+    );
     let rendered = render(&jpeg(&gradient(500, 300)), &Limits::default()).unwrap();
-    let names: Vec<_> = rendered.renditions.iter().map(|r| r.name).collect();
-    let expected: Vec<_> = RENDITIONS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, expected);
+    assert_eq!(
+        sizes(&rendered),
+        [
+            ("thumb", 160, 96),
+            ("small", 400, 240),
+            ("medium", 500, 300),
+            ("large", 500, 300),
+        ]
+    );
 }
 
 #[test]
@@ -247,23 +263,32 @@ fn a_truncated_png_is_corrupt() {
 
 #[test]
 fn garbage_after_a_valid_signature_is_corrupt_not_a_panic() {
-    for (magic, seed) in [
-        (&b"\xFF\xD8\xFF"[..], 1),
-        (&b"\x89PNG\r\n\x1a\n"[..], 2),
-        (&b"GIF89a"[..], 3),
-        (&b"RIFF\x00\x10\x00\x00WEBPVP8 "[..], 4),
+    // Whether the noise can pass for a header: JPEG, PNG and WebP headers carry markers and
+    // magic numbers it breaks; a GIF's is a bare pair of sizes, which any bytes make.
+    for (magic, seed, format, header_checked) in [
+        (&b"\xFF\xD8\xFF"[..], 1, Format::Jpeg, true),
+        (&b"\x89PNG\r\n\x1a\n"[..], 2, Format::Png, true),
+        (&b"GIF89a"[..], 3, Format::Gif, false),
+        (&b"RIFF\x00\x10\x00\x00WEBPVP8 "[..], 4, Format::WebP, true),
     ] {
         let mut bytes = magic.to_vec();
         bytes.extend(noise(4096, seed));
+        assert_eq!(sniff(&bytes), Some(format));
         let err = render(&bytes, &Limits::default()).unwrap_err();
         assert!(
             matches!(
                 err,
                 RenderError::Corrupt(_) | RenderError::UnsupportedVariant(_)
             ),
-            "{magic:?}: {err:?}"
+            "{format:?}: {err:?}"
         );
-        assert!(probe(&bytes).is_err() || render(&bytes, &Limits::default()).is_err());
+        // Probe reads only the header: it refuses a broken one as corrupt, never as an
+        // unsupported format, and a header it accepts is of the format the signature names.
+        match probe(&bytes) {
+            Ok(header) if !header_checked => assert_eq!(header.format, format),
+            Err(RenderError::Corrupt(_)) => {}
+            other => panic!("{format:?}: probe gave {other:?}"),
+        }
     }
 }
 

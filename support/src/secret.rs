@@ -37,11 +37,40 @@ impl fmt::Display for Secret {
 mod tests {
     use super::*;
 
+    /// Settings as a service holds them: a derived `Debug` prints every field, the secret too.
+    #[derive(Debug)]
+    #[allow(dead_code)] // Read only through `Debug`, which is the point.
+    struct Settings {
+        url: &'static str,
+        password: Secret,
+    }
+
     #[test]
-    fn formatting_never_shows_the_value() {
+    fn formatting_says_redacted_and_never_shows_the_value() {
         let secret = Secret::new("hunter2");
-        assert!(!format!("{secret:?}").contains("hunter2"));
-        assert!(!format!("{secret}").contains("hunter2"));
-        assert_eq!(secret.expose(), "hunter2");
+        assert_eq!(format!("{secret}"), "[redacted]");
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+        // Width, alignment and the alternate form go through the same two impls.
+        for shown in [
+            format!("{secret:>40}"),
+            format!("{secret:<40?}"),
+            format!("{secret:#?}"),
+        ] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_secret_inside_a_logged_struct_stays_hidden() {
+        let settings = Settings {
+            url: "redis://cache:6379",
+            password: Secret::new("hunter2"),
+        };
+        for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            // Only the secret is hidden, not the rest of the struct.
+            assert!(shown.contains("redis://cache:6379"), "{shown}");
+        }
     }
 }

@@ -64,16 +64,36 @@ async fn two_replicas_share_one_limit(pool: PgPool) {
         .all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
 }
 
+/// One command an hour (1/3600 per second) and a burst of one: a working limiter refuses
+/// every command after a client's first for the rest of any test.
+const ONE_PER_HOUR: [(&str, &str); 2] = [
+    ("RATE_LIMIT_PER_SECOND", "0.00027778"),
+    ("RATE_LIMIT_BURST", "1"),
+];
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn one_command_per_hour_refuses_the_second(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, &ONE_PER_HOUR).await;
+    let id = app.create_product("RL-4").await;
+    let refused = app.adjust_stock(&id, 1).await;
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        app.events(&id).await.len(),
+        1,
+        "only the creation was stored"
+    );
+}
+
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn an_unreachable_redis_lets_commands_through(pool: PgPool) {
-    let app = TestApp::spawn_with(
-        pool,
-        &[
-            ("REDIS_URL", "redis://127.0.0.1:1"),
-            ("RATE_LIMIT_BURST", "1"),
-        ],
-    )
-    .await;
+    // The limit `one_command_per_hour_refuses_the_second` enforces: with Redis unreachable,
+    // only failing open lets every command below through.
+    let mut settings = vec![("REDIS_URL", "redis://127.0.0.1:1")];
+    settings.extend_from_slice(&ONE_PER_HOUR);
+    let app = TestApp::spawn_with(pool, &settings).await;
     let id = app.create_product("RL-3").await;
-    assert_eq!(app.adjust_stock(&id, 1).await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(app.adjust_stock(&id, 1).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.events(&id).await.len(), 4, "every command was stored");
 }

@@ -149,7 +149,16 @@ async fn every_process_exposes_its_series_after_traffic(pool: PgPool) {
         &[("result", "hit")],
         1.0,
     );
-    assert!(series(&metrics, "catalog_cache_requests_total", &[]).is_some());
+    // Every read by id is answered through the cache and counted there exactly once, whichever
+    // level (the process's own, Redis, or PostgreSQL behind them) answered it.
+    let reads = series(
+        &metrics,
+        "catalog_http_requests_total",
+        &[("method", "GET"), ("route", "/products/{id}")],
+    )
+    .expect("the reads by id");
+    let lookups = series(&metrics, "catalog_cache_requests_total", &[]).expect("the lookups");
+    assert_eq!(lookups, reads, "one cache lookup per read by id");
 
     let metrics = system.metrics(Service::Projector).await;
     let projector = [("consumer", "projector")];
