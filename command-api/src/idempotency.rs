@@ -77,15 +77,23 @@ struct Stored {
 
 /// Runs a request that carries an `Idempotency-Key` at most once per actor and key: the first
 /// runs and its response is stored, a retry of the same request gets that response again, and
-/// the key sent with another request is 422. Requests without the header pass through.
+/// the key sent with another request is 422. Requests without the header run as they are.
+///
+/// Either way the command runs in a task of its own once its request has arrived whole, so a
+/// client that goes away (which drops the request's future) cannot stop it between its steps:
+/// a SKU reserved but no event appended, or a key claimed but its command never run.
 pub async fn middleware(State(idem): State<Idempotency>, request: Request, next: Next) -> Response {
-    let Some(raw_key) = request.headers().get(HEADER) else {
-        return next.run(request).await;
+    let result = match request.headers().get(HEADER).cloned() {
+        Some(raw_key) => run(idem, raw_key, request, next).await,
+        None => {
+            detached(async move {
+                let result = idem.within_limit(next.run(request)).await;
+                result.unwrap_or_else(IntoResponse::into_response)
+            })
+            .await
+        }
     };
-    match run(idem, raw_key.clone(), request, next).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    }
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn run(
@@ -107,26 +115,31 @@ async fn run(
             limit: idem.max_body,
         })?;
     let hash = request_hash(parts.method.as_str(), parts.uri.path(), &body);
-
-    match idem.claim(&actor, &key, &hash).await? {
-        Claim::Replay(response) => Ok(response),
-        Claim::Run => {
-            let request = Request::from_parts(parts, Body::from(body));
-            // Run to completion even if the client goes away, but never past the run limit,
-            // after which a retry may take the key over.
-            let task = tokio::spawn(async move {
-                match tokio::time::timeout(idem.run_limit, next.run(request)).await {
-                    Ok(response) => idem.complete(&actor, &key, response).await,
-                    Err(_) => {
-                        idem.release(&actor, &key).await;
-                        ApiError::from(CommonError::Unavailable("the event store")).into_response()
-                    }
+    let request = Request::from_parts(parts, Body::from(body));
+    detached(async move {
+        match idem.claim(&actor, &key, &hash).await {
+            Err(err) => err.into_response(),
+            Ok(Claim::Replay(response)) => response,
+            Ok(Claim::Run) => match idem.within_limit(next.run(request)).await {
+                Ok(response) => idem.complete(&actor, &key, response).await,
+                Err(unavailable) => {
+                    // Cut off at the run limit: a retry may take the key over at once.
+                    idem.release(&actor, &key).await;
+                    unavailable.into_response()
                 }
-            });
-            task.await
-                .map_err(|e| ApiError::from(anyhow::anyhow!("request task failed: {e}")))
+            },
         }
-    }
+    })
+    .await
+}
+
+/// Runs `work` to completion in a task of its own, whatever becomes of the request's future.
+async fn detached(
+    work: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Result<Response, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::from(anyhow::anyhow!("request task failed: {e}")))
 }
 
 pub(crate) fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
@@ -234,6 +247,17 @@ impl Idempotency {
             );
         }
         Ok(updated == 1)
+    }
+
+    /// `command`, cut off at the run limit (503): after that a retry may take its key over, so
+    /// it must not go on.
+    async fn within_limit(
+        &self,
+        command: impl std::future::Future<Output = Response>,
+    ) -> Result<Response, ApiError> {
+        tokio::time::timeout(self.run_limit, command)
+            .await
+            .map_err(|_| ApiError::from(CommonError::Unavailable("the event store")))
     }
 
     fn abandoned_after(&self) -> Duration {

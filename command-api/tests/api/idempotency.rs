@@ -529,3 +529,124 @@ async fn an_abandoned_request_that_stored_nothing_runs_on_retry(pool: PgPool) {
     assert_eq!(retry.body["version"], 3);
     assert_eq!(stock(&app, &id).await, 14, "10 + 2 (twin) + 2 (retry)");
 }
+
+/// The request timeout the take-over tests run with: a record still unfinished this long plus
+/// 5 s after its claim belongs to a request that is gone (a live one is cut off at the timeout).
+const RUN_LIMIT_SECS: f64 = 30.0;
+const ABANDONED_AFTER_SECS: f64 = RUN_LIMIT_SECS + 5.0;
+
+async fn spawn_with_run_limit(pool: PgPool) -> TestApp {
+    TestApp::spawn_with(pool, &[("REQUEST_TIMEOUT_SECS", "30")]).await
+}
+
+/// Claims `key` for a stock adjustment of +2 on `id`, as a request does before it runs, and
+/// leaves the record unfinished with its claim made `age_secs` ago. The request hash is taken
+/// from `twin`, a completed key of the very same request.
+async fn claim_unfinished(app: &TestApp, key: &str, twin: &str, age_secs: f64) {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (actor, key, request_hash, created_at) \
+         SELECT actor, $1, request_hash, now() - make_interval(secs => $3) \
+         FROM idempotency_keys WHERE key = $2",
+    )
+    .bind(key)
+    .bind(twin)
+    .bind(age_secs)
+    .execute(&app.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(claimed, 1, "the twin's record is stored");
+}
+
+/// Whether `key`'s record still waits for its answer, and when it was claimed.
+async fn unfinished_since(app: &TestApp, key: &str) -> (bool, String) {
+    sqlx::query_as(
+        "SELECT status_code IS NULL, created_at::text FROM idempotency_keys WHERE key = $1",
+    )
+    .bind(key)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+fn assert_in_progress(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{answer:?}");
+    assert_eq!(
+        answer.body["type"],
+        "urn:catalog:problem:idempotency-in-progress"
+    );
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert!(!answer.replayed());
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_live_record_is_not_taken_over_and_its_duplicate_gets_409(pool: PgPool) {
+    let app = spawn_with_run_limit(pool).await;
+    let id = app.create_product("IDEM-18").await; // stock 10
+    let twin = adjust_with_key(&app, &id, 2, "twin").await;
+    assert_eq!(twin.status, StatusCode::OK);
+    // A request with that hash has just claimed "live" and is still running.
+    claim_unfinished(&app, "live", "twin", 0.0).await;
+    let (_, claimed) = unfinished_since(&app, "live").await;
+
+    let duplicate = adjust_with_key(&app, &id, 2, "live").await;
+    assert_in_progress(&duplicate);
+    assert_eq!(
+        unfinished_since(&app, "live").await,
+        (true, claimed),
+        "the record is still the first request's, unfinished"
+    );
+    assert_eq!(stock(&app, &id).await, 12, "10 + 2 (twin): nothing ran");
+
+    // Once the claim is older than the timeout plus 5 s, its request is gone: the key is taken
+    // over and, no event holding it, the command runs.
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $1) \
+         WHERE key = 'live'",
+    )
+    .bind(ABANDONED_AFTER_SECS + 1.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let retry = adjust_with_key(&app, &id, 2, "live").await;
+    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
+    assert!(!retry.replayed(), "nothing to replay: the command runs");
+    assert_eq!(retry.body["version"], 3);
+    assert_eq!(stock(&app, &id).await, 14, "10 + 2 (twin) + 2 (take-over)");
+    // The answer is kept: the next retry replays it.
+    let again = adjust_with_key(&app, &id, 2, "live").await;
+    assert_same_answer(&retry, &again);
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_record_just_short_of_the_timeout_plus_5_s_is_still_not_taken_over(pool: PgPool) {
+    let app = spawn_with_run_limit(pool).await;
+    let id = app.create_product("IDEM-19").await; // stock 10
+    let twin = adjust_with_key(&app, &id, 2, "twin").await;
+    assert_eq!(twin.status, StatusCode::OK);
+    // The duplicate looks at the record again and again while it waits, each time against the
+    // database's clock: hold the claim 2 s short of abandoned for as long as it does.
+    let edge = ABANDONED_AFTER_SECS - 2.0;
+    claim_unfinished(&app, "edge", "twin", edge).await;
+    let pool = app.pool.clone();
+    let hold = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $1) \
+                 WHERE key = 'edge' AND status_code IS NULL",
+            )
+            .bind(edge)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    });
+
+    let duplicate = adjust_with_key(&app, &id, 2, "edge").await;
+    hold.abort();
+    assert_in_progress(&duplicate);
+    assert!(unfinished_since(&app, "edge").await.0);
+    assert_eq!(stock(&app, &id).await, 12, "10 + 2 (twin): nothing ran");
+}

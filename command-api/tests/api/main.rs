@@ -5,6 +5,7 @@ mod auth;
 mod commands;
 mod concurrency;
 mod create;
+mod disconnect;
 mod helpers;
 mod idempotency;
 mod openapi;

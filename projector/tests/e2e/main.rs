@@ -8,3 +8,4 @@ mod images;
 mod kill;
 mod outage;
 mod rebuild;
+mod relay;
