@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use catalog_domain::ProductStatus;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use reqwest::Method;
 use serde_json::json;
@@ -114,6 +114,15 @@ async fn out_of_order_delivery_is_healed_from_the_event_store(pool: PgPool) {
     assert_eq!(world.verify().await, Vec::<String>::new());
 }
 
+/// The relay's `catalog_relay_backlog` gauge as this process exports it, once the relay set it.
+fn relay_backlog() -> Option<f64> {
+    catalog_support::metrics::handle()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix("catalog_relay_backlog "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 /// Inserts a ProductCreated event for a new product in the open transaction `tx`.
 async fn insert_created(tx: &mut sqlx::PgConnection, id: &str, sku: &str) {
     sqlx::query(
@@ -162,8 +171,28 @@ async fn an_event_whose_transaction_commits_late_is_still_delivered(pool: PgPool
         1,
         "only the second transaction is visible yet"
     );
-    // Give the relay several rounds in which only the higher position is committed.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The relay looks while only the higher position is committed: it counts that event as
+    // waiting (its backlog gauge, refreshed from the store during its rounds) yet must neither
+    // publish it nor move its checkpoint, or the lower position would be passed for good.
+    let seen = eventually(Duration::from_secs(10), || async {
+        (relay_backlog() == Some(1.0)).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "the relay saw the committed event waiting behind the open transaction"
+    );
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
+            .bind(&world.namespace)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(checkpoint, 0, "the relay's checkpoint stays before both");
+    assert!(
+        consumer.next().now_or_never().is_none(),
+        "nothing is published while the lower position is uncommitted"
+    );
     first.commit().await.unwrap();
     let positions: Vec<(String, i64)> =
         sqlx::query_as("SELECT aggregate_id, position FROM events ORDER BY position")

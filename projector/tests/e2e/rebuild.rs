@@ -1,6 +1,8 @@
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use projector::rebuild::{rebuild, Target};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::helpers::*;
@@ -57,33 +59,108 @@ async fn rebuilding_100000_events_reproduces_every_product(pool: PgPool) {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_rebuild_while_commands_flow_loses_nothing(pool: PgPool) {
+    // While the rebuild and the live consumer wait on each other they hold connections, and
+    // the test's pool has only a handful: the commands must not wait for one too.
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
     let world = World::start(pool.clone(), Options::new(true, true)).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(world.create(&format!("LIVE-{i}")).await);
-    }
-    let writer = async {
-        for round in 0..20 {
-            for id in &ids {
-                world.adjust(id, -1).await;
-            }
-            if round == 5 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        let id = world.create(&format!("LIVE-{i}")).await;
+        for _ in 0..3 {
+            world.adjust(&id, -1).await;
         }
-    };
-    let rebuilder = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        rebuild(&pool, &world.redis, Target::All, false)
+        ids.push(id);
+    }
+    world.wait_for_quiescence().await;
+
+    // A transaction of the test's own holds a lock that the rebuild's EXCLUSIVE lock waits for
+    // (and the live consumer's writes do not): the rebuild is under way, held at its lock for as
+    // long as the test needs.
+    let mut gate = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE product_view IN ROW SHARE MODE")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let rebuilding = rebuild(&pool, &world.redis, Target::All, false);
+    let overlapping = async {
+        let waiting = eventually(Duration::from_secs(20), || async {
+            (waiting_for_product_view(&pool, true).await > 0).then_some(())
+        })
+        .await;
+        assert!(waiting.is_some(), "the rebuild waits for its lock");
+
+        // Commands while the rebuild runs: the relay publishes them and the live consumer's
+        // writes queue up behind the rebuild's lock.
+        let before = (
+            world.stats.applied.load(Ordering::Relaxed),
+            world.stats.skipped.load(Ordering::Relaxed),
+        );
+        for id in &ids {
+            world.adjust(id, -1).await;
+        }
+        let collided = eventually(Duration::from_secs(20), || async {
+            (waiting_for_product_view(&pool, false).await > 0).then_some(())
+        })
+        .await;
+        assert!(
+            collided.is_some(),
+            "the live consumer has the commands' events to write while the rebuild runs"
+        );
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&pool)
             .await
-            .unwrap()
+            .unwrap();
+        gate.commit().await.unwrap();
+        (before, stored)
     };
-    let ((), rebuilt) = tokio::join!(writer, rebuilder);
-    assert!(rebuilt.events > 0);
+    let (rebuilt, ((applied, skipped), stored)) = tokio::join!(rebuilding, overlapping);
+    let rebuilt = rebuilt.unwrap();
+    // The rebuild read the events once it held its lock: the commands it overlapped are in it.
+    assert_eq!(
+        rebuilt.events, stored as u64,
+        "the rebuild replays the commands it overlapped"
+    );
+    assert_eq!(rebuilt.products, ids.len() as u64);
+    // The events the live consumer had waiting are already in the rebuilt views: each is
+    // skipped, none applied a second time.
+    let caught_up = eventually(Duration::from_secs(20), || async {
+        (world.stats.skipped.load(Ordering::Relaxed) - skipped >= ids.len() as u64).then_some(())
+    })
+    .await;
+    assert!(
+        caught_up.is_some(),
+        "the waiting events were consumed after the rebuild"
+    );
+    assert_eq!(world.stats.applied.load(Ordering::Relaxed), applied);
+
+    // And the consumer goes on from the rebuilt views.
     for id in &ids {
-        let (view, _) = world.wait_for_version(id, 21).await;
-        assert_eq!(view.stock, 80);
+        world.adjust(id, -1).await;
+    }
+    for id in &ids {
+        let (view, redis) = world.wait_for_version(id, 6).await;
+        assert_eq!(view.stock, 95);
+        assert_eq!(redis, view);
     }
     world.wait_for_quiescence().await;
     assert_eq!(world.verify().await, Vec::<String>::new());
+}
+
+/// Lock requests on `product_view` in the test's database still waiting: the rebuild's
+/// EXCLUSIVE one when `exclusive`, the others (the live consumer's writes) otherwise.
+async fn waiting_for_product_view(pool: &PgPool, exclusive: bool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks \
+         WHERE NOT granted AND relation = 'product_view'::regclass \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND (mode = 'ExclusiveLock') = $1",
+    )
+    .bind(exclusive)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
