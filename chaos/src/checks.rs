@@ -34,6 +34,12 @@ pub struct Findings {
     pub stale_reads: u64,
     pub unknown: u64,
     pub server_errors: u64,
+    /// Probes after a fault whose write was never acknowledged, or never readable through
+    /// query-api, within their limit: the system did not recover from the fault.
+    pub failed_probes: usize,
+    /// Whether the read models and images settled within [`QUIET_LIMIT`]; the invariants are
+    /// only meaningful once they have.
+    pub settled: bool,
     /// How long the read models took to catch up once the load stopped.
     pub caught_up_after: Duration,
     /// How long until, in addition, every image was rendered and every upload settled.
@@ -42,8 +48,13 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// A scenario passes only when the workload got commands through (without any, nothing
+    /// was put to the test), the system settled, and every invariant holds.
     pub fn passed(&self) -> bool {
-        self.lost == 0
+        self.acknowledged > 0
+            && self.settled
+            && self.failed_probes == 0
+            && self.lost == 0
             && self.duplicated == 0
             && self.mismatches == 0
             && self.negative_stock == 0
@@ -72,13 +83,22 @@ pub async fn check(system: &System, record: &Record) -> Findings {
         server_errors: record.server_errors,
         ..Findings::default()
     };
+    if findings.acknowledged == 0 {
+        findings.note("no command was acknowledged: the scenario tested nothing".into());
+    }
     for surprise in &record.surprises {
         findings.note(surprise.clone());
     }
     match quiet(&system.pool).await {
-        Some(times) => (findings.caught_up_after, findings.quiet_after) = times,
+        Some(times) => {
+            findings.settled = true;
+            (findings.caught_up_after, findings.quiet_after) = times;
+        }
         None => {
-            findings.note("the read models and images did not settle within the limit".into());
+            findings.note(format!(
+                "the read models and images did not settle within {} s",
+                QUIET_LIMIT.as_secs()
+            ));
             findings.caught_up_after = QUIET_LIMIT;
             findings.quiet_after = QUIET_LIMIT;
         }
@@ -311,4 +331,37 @@ async fn dead_letters(system: &System, findings: &mut Findings) {
         }
     }
     let _ = connection.close(200, "checked".into()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean() -> Findings {
+        Findings {
+            acknowledged: 10,
+            settled: true,
+            ..Findings::default()
+        }
+    }
+
+    #[test]
+    fn a_scenario_that_tested_nothing_or_never_recovered_fails() {
+        assert!(clean().passed());
+        let nothing = Findings {
+            acknowledged: 0,
+            ..clean()
+        };
+        assert!(!nothing.passed(), "nothing acknowledged");
+        let unsettled = Findings {
+            settled: false,
+            ..clean()
+        };
+        assert!(!unsettled.passed(), "never settled");
+        let unanswered = Findings {
+            failed_probes: 1,
+            ..clean()
+        };
+        assert!(!unanswered.passed(), "a probe never read its write");
+    }
 }

@@ -41,6 +41,10 @@ struct Args {
     /// Write the summary table into this Markdown file, between its chaos markers.
     #[arg(long)]
     docs: Option<PathBuf>,
+    /// Seeds the random choices (when faults strike, what the workload sends); a run prints
+    /// the seed it used, so that a failing run can be replayed. Random when not given.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 const SCENARIOS: [&str; 8] = [
@@ -55,6 +59,15 @@ const SCENARIOS: [&str; 8] = [
 ];
 
 const SHORT: [&str; 2] = ["projector", "rabbitmq"];
+
+/// The seed of one scenario's choices: the run's seed mixed with the scenario's name (FNV-1a),
+/// so that replaying one scenario with `--only` makes the choices it made in the whole run.
+fn scenario_seed(seed: u64, name: &str) -> u64 {
+    name.bytes()
+        .fold(seed ^ 0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
 
 /// One more scenario for the short run, a different one each day: every scenario runs in CI
 /// every few days without the short run growing.
@@ -96,10 +109,17 @@ async fn main() -> ExitCode {
         }
         (true, false) => SCENARIOS.to_vec(),
     };
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    eprintln!(
+        "chaos: seed {seed} (replay: scripts/chaos --seed {seed}{} --only {})",
+        if args.short { " --short" } else { "" },
+        chosen.join(",")
+    );
     let settings = Settings {
         short: args.short,
         workers: args.workers,
         products: args.products,
+        seed,
     };
     let started = Instant::now();
     eprintln!("chaos: starting private PostgreSQL, Redis and RabbitMQ instances");
@@ -115,6 +135,10 @@ async fn main() -> ExitCode {
     for name in &chosen {
         let began = Instant::now();
         eprintln!("chaos: scenario {name}");
+        let settings = Settings {
+            seed: scenario_seed(seed, name),
+            ..settings
+        };
         let row = match *name {
             "projector" => scenarios::projector_kills(&deps, settings, photo.clone()).await,
             "command-api" => scenarios::command_api_kills(&deps, settings, photo.clone()).await,
@@ -143,9 +167,10 @@ async fn main() -> ExitCode {
         }
         rows.push(row);
     }
-    let table = report::table(&rows);
+    let table = report::table(&rows, seed);
     println!("{table}");
     if let Some(path) = &args.docs {
+        let table = format!("{}{table}", report::provenance());
         if let Err(err) = report::write_into(path, &table) {
             eprintln!("chaos: could not write {}: {err}", path.display());
             return ExitCode::FAILURE;
@@ -153,7 +178,7 @@ async fn main() -> ExitCode {
     }
     let failed = rows.iter().filter(|r| !r.findings.passed()).count();
     eprintln!(
-        "chaos: {} of {} scenarios passed in {:.0} s",
+        "chaos: {} of {} scenarios passed in {:.0} s (seed {seed})",
         rows.len() - failed,
         rows.len(),
         started.elapsed().as_secs_f64()

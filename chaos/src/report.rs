@@ -8,7 +8,8 @@ use crate::scenarios::Row;
 const BEGIN: &str = "<!-- chaos:begin -->";
 const END: &str = "<!-- chaos:end -->";
 
-pub fn table(rows: &[Row]) -> String {
+/// The summary of `rows`, and the seed that replays their choices.
+pub fn table(rows: &[Row], seed: u64) -> String {
     let mut out = String::from(
         "| scenario | faults | commands acknowledged | lost | duplicated | mismatches | \
          other findings | recovery (max) | read models caught up | images settled |\n\
@@ -17,6 +18,12 @@ pub fn table(rows: &[Row]) -> String {
     for row in rows {
         let f = &row.findings;
         let mut other = Vec::new();
+        if f.acknowledged == 0 {
+            other.push("nothing acknowledged".to_string());
+        }
+        if !f.settled {
+            other.push("never settled".to_string());
+        }
         for (count, what) in [
             (f.negative_stock as u64, "negative stock"),
             (f.stuck_images as u64, "images stuck"),
@@ -26,6 +33,7 @@ pub fn table(rows: &[Row]) -> String {
             (f.stale_reads, "stale reads"),
             (f.server_errors, "5xx answers"),
             (f.unknown, "commands without answer"),
+            (f.failed_probes as u64, "probes unanswered"),
         ] {
             if count > 0 {
                 other.push(format!("{count} {what}"));
@@ -49,11 +57,35 @@ pub fn table(rows: &[Row]) -> String {
             seconds(f.quiet_after),
         ));
     }
+    out.push_str(&format!(
+        "\nSeed {seed}: `scripts/chaos --seed {seed}` with the same scenarios makes the same choices again.\n"
+    ));
     out
 }
 
 fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
+}
+
+/// The line that says where a table written into the docs comes from: the command, the day
+/// and the commit measured (`-dirty` when the tree had changes), as every figure in docs/ does.
+pub fn provenance() -> String {
+    let output = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map_or_else(
+                || "unknown".to_string(),
+                |out| String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            )
+    };
+    format!(
+        "Produced by `scripts/chaos` on {} at commit {}.\n\n",
+        output("date", &["-u", "+%Y-%m-%d"]),
+        output("git", &["describe", "--always", "--dirty"]),
+    )
 }
 
 /// Replaces what lies between the chaos markers of `path` with `table`.
@@ -80,6 +112,7 @@ mod tests {
             faults: "1 kills".into(),
             findings: Findings {
                 acknowledged: 10,
+                settled: true,
                 lost,
                 dead_letters,
                 ..Findings::default()
@@ -90,10 +123,18 @@ mod tests {
 
     #[test]
     fn the_table_names_every_finding() {
-        let clean = table(&[row(0, 0)]);
+        let clean = table(&[row(0, 0)], 7);
         assert!(clean.contains("| projector SIGKILL | 1 kills | 10 | 0 | 0 | 0 | none | 1.5 s |"));
-        let dirty = table(&[row(2, 3)]);
+        assert!(clean.contains("Seed 7: `scripts/chaos --seed 7`"));
+        let dirty = table(&[row(2, 3)], 7);
         assert!(dirty.contains("| 10 | 2 | 0 | 0 | 3 dead letters |"));
+        let mut idle = row(0, 0);
+        idle.findings.acknowledged = 0;
+        idle.findings.settled = false;
+        idle.findings.failed_probes = 1;
+        assert!(table(&[idle], 7).contains(
+            "| 0 | 0 | 0 | 0 | nothing acknowledged, never settled, 1 probes unanswered |"
+        ));
     }
 
     #[test]

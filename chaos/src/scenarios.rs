@@ -50,6 +50,9 @@ pub struct Settings {
     pub short: bool,
     pub workers: usize,
     pub products: usize,
+    /// Seeds every random choice of the scenario: when its faults strike and what the
+    /// workload's clients send.
+    pub seed: u64,
 }
 
 /// One line of the summary.
@@ -71,6 +74,9 @@ struct Stage {
     probes: Record,
     probe_product: String,
     recovery: Duration,
+    /// Probes that never read their own write back: each a failure of the scenario.
+    failed_probes: Vec<String>,
+    rng: fastrand::Rng,
 }
 
 async fn database(deps: &Deps) -> PgPool {
@@ -140,6 +146,7 @@ impl Stage {
             token: system.token.clone(),
         };
         let client = Client::new(endpoints.clone());
+        let mut rng = fastrand::Rng::with_seed(settings.seed);
         let mut probes = Record::default();
         let probe_product = client
             .create(
@@ -157,6 +164,7 @@ impl Stage {
             mix,
             image,
             COMMAND_LIMIT,
+            &mut rng,
         )
         .await
         .expect("the workload starts");
@@ -167,25 +175,44 @@ impl Stage {
             probes,
             probe_product,
             recovery: Duration::ZERO,
+            failed_probes: Vec::new(),
+            rng,
         }
     }
 
     /// Sends one stock adjustment and waits until query-api shows it; returns the time taken
-    /// and keeps the longest as the scenario's recovery time.
+    /// and keeps the longest as the scenario's recovery time. A write that is not
+    /// acknowledged, or not readable within [`PROBE_LIMIT`], is a failure of the scenario: the
+    /// system did not recover from the fault.
     async fn probe(&mut self, since: Instant) -> Duration {
         let ack = self
             .client
             .adjust(&self.probe_product, 1, None, &mut self.probes)
             .await;
-        if let Some(ack) = ack {
-            let deadline = Instant::now() + PROBE_LIMIT;
-            while Instant::now() < deadline {
-                let mut read = Record::default();
-                self.client.read(&ack.product, ack.version, &mut read).await;
-                if read.unavailable_reads == 0 && read.surprises.is_empty() {
-                    break;
+        match ack {
+            None => self
+                .failed_probes
+                .push("a probe's write after the fault was not acknowledged".into()),
+            Some(ack) => {
+                let deadline = Instant::now() + PROBE_LIMIT;
+                let mut read_back = false;
+                while !read_back && Instant::now() < deadline {
+                    let mut read = Record::default();
+                    self.client.read(&ack.product, ack.version, &mut read).await;
+                    read_back = read.unavailable_reads == 0 && read.surprises.is_empty();
+                    if !read_back {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if !read_back {
+                    self.failed_probes.push(format!(
+                        "a probe's write ({} at version {}) was not readable through query-api \
+                         within {} s",
+                        ack.product,
+                        ack.version,
+                        PROBE_LIMIT.as_secs()
+                    ));
+                }
             }
         }
         let took = since.elapsed();
@@ -198,6 +225,14 @@ impl Stage {
         tokio::time::sleep(duration).await;
     }
 
+    /// A random pause between `short` and `long`, from the scenario's seed.
+    fn pause(&mut self, short: Duration, long: Duration) -> Duration {
+        let millis = self
+            .rng
+            .u64(short.as_millis() as u64..=long.as_millis() as u64);
+        Duration::from_millis(millis)
+    }
+
     async fn finish(mut self, scenario: &'static str, faults: String) -> Row {
         let load = self.load.take().expect("the load runs");
         let mut record = load.stop().await;
@@ -205,6 +240,10 @@ impl Stage {
         record.unknown += self.probes.unknown;
         record.server_errors += self.probes.server_errors;
         let mut findings = checks::check(&self.system, &record).await;
+        findings.failed_probes = self.failed_probes.len();
+        // First among the notes, which are capped: what follows a fault the system did not
+        // recover from is mostly its consequence.
+        findings.notes.splice(0..0, self.failed_probes.drain(..));
         if !findings.passed() {
             let logs = self.system.keep_logs();
             findings
@@ -218,11 +257,6 @@ impl Stage {
             recovery: self.recovery,
         }
     }
-}
-
-fn pause(short: Duration, long: Duration) -> Duration {
-    let millis = fastrand::u64(short.as_millis() as u64..=long.as_millis() as u64);
-    Duration::from_millis(millis)
 }
 
 /// Scenario 1: SIGKILL of the projector at random moments, restarted each time.
@@ -264,7 +298,8 @@ async fn kill_and_restart(
     scenario: &'static str,
 ) -> Row {
     for _ in 0..kills {
-        stage.run_for(pause(between.0, between.1)).await;
+        let wait = stage.pause(between.0, between.1);
+        stage.run_for(wait).await;
         stage.system.kill(service).await;
         let restarted = Instant::now();
         stage.system.start_service(service).await;
@@ -305,9 +340,8 @@ pub async fn image_worker_kills(
         while Instant::now() < deadline && processing(&stage.system.pool).await == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        stage
-            .run_for(pause(Duration::from_millis(50), Duration::from_millis(400)))
-            .await;
+        let wait = stage.pause(Duration::from_millis(50), Duration::from_millis(400));
+        stage.run_for(wait).await;
         if processing(&stage.system.pool).await > 0 {
             mid_rendition += 1;
         }
@@ -516,7 +550,7 @@ pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     const CLIENTS: usize = 64;
     let rounds = if settings.short { 5 } else { 15 };
     let initial = 30;
-    let stage = Stage::start(
+    let mut stage = Stage::start(
         deps,
         Settings {
             workers: 1,
@@ -542,10 +576,11 @@ pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
         let client = stage.client.clone();
         let id = product.product.clone();
         let with_if_match = n % 2 == 0;
+        let mut rng = stage.rng.fork();
         clients.spawn(async move {
             let mut record = Record::default();
             for _ in 0..rounds {
-                let delta = [-3, -2, -1, 1, 2, 3][fastrand::usize(..6)];
+                let delta = [-3, -2, -1, 1, 2, 3][rng.usize(..6)];
                 let if_match = match with_if_match {
                     true => client.version(&id).await,
                     false => None,
@@ -565,7 +600,6 @@ pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
     }
     let expected: i64 = initial + contended.acks.iter().map(|a| a.delta).sum::<i64>();
     let applied = contended.acks.len();
-    let mut stage = stage;
     let pool = stage.system.pool.clone();
     stage.probes.acks.extend(setup.acks);
     stage.probes.acks.extend(contended.acks);

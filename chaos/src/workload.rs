@@ -400,7 +400,8 @@ pub fn acked(
 
 impl Load {
     /// Starts `workers` clients over `products` (created first, each with plenty of stock).
-    /// The load stops by itself after `limit` commands.
+    /// The load stops by itself after `limit` commands. Each client makes its choices from a
+    /// generator forked off `rng`, so the same seed gives every client the same choices.
     pub async fn start(
         endpoints: Endpoints,
         workers: usize,
@@ -408,6 +409,7 @@ impl Load {
         mix: Mix,
         image: Bytes,
         limit: u64,
+        rng: &mut fastrand::Rng,
     ) -> anyhow::Result<Self> {
         let client = Client::new(endpoints);
         let mut setup = Record::default();
@@ -439,7 +441,8 @@ impl Load {
         for worker in 0..workers {
             let shared = shared.clone();
             let record = first.take().unwrap_or_default();
-            set.spawn(async move { work(shared, worker, record).await });
+            let rng = rng.fork();
+            set.spawn(async move { work(shared, worker, record, rng).await });
         }
         Ok(Self { stop, workers: set })
     }
@@ -456,7 +459,12 @@ impl Load {
     }
 }
 
-async fn work(shared: Arc<Shared>, worker: usize, mut record: Record) -> Record {
+async fn work(
+    shared: Arc<Shared>,
+    worker: usize,
+    mut record: Record,
+    mut rng: fastrand::Rng,
+) -> Record {
     let mix = shared.mix;
     let total = mix.stock
         + mix.stock_if_match
@@ -473,7 +481,7 @@ async fn work(shared: Arc<Shared>, worker: usize, mut record: Record) -> Record 
         }
         let product = {
             let products = shared.products.lock().unwrap();
-            products[fastrand::usize(..products.len())].clone()
+            products[rng.usize(..products.len())].clone()
         };
         let known = shared
             .versions
@@ -483,36 +491,36 @@ async fn work(shared: Arc<Shared>, worker: usize, mut record: Record) -> Record 
             .copied()
             .unwrap_or(1);
         let client = &shared.client;
-        let mut pick = fastrand::u32(..total);
+        let mut pick = rng.u32(..total);
         let mut next = |weight: u32| {
             let hit = pick < weight;
             pick = pick.saturating_sub(weight);
             hit
         };
         let ack = if next(mix.stock) {
-            let delta = [-3, -2, -1, 1, 2, 3][fastrand::usize(..6)];
+            let delta = [-3, -2, -1, 1, 2, 3][rng.usize(..6)];
             client.adjust(&product, delta, None, &mut record).await
         } else if next(mix.stock_if_match) {
-            let delta = [-2, -1, 1, 2][fastrand::usize(..4)];
+            let delta = [-2, -1, 1, 2][rng.usize(..4)];
             client
                 .adjust(&product, delta, Some(known), &mut record)
                 .await
         } else if next(mix.price) {
-            let body = json!({"amount": fastrand::u64(100..100_000), "currency": "EUR"});
+            let body = json!({"amount": rng.u64(100..100_000), "currency": "EUR"});
             let path = format!("/products/{product}/price");
             let (answer, id) = client
                 .command(Method::PUT, &path, Body::Json(body), None, &mut record)
                 .await;
             acked(answer, id, Kind::Price, 0, Some(&product), &mut record)
         } else if next(mix.details) {
-            let body = json!({"name": format!("Renamed by {worker} #{}", fastrand::u32(..))});
+            let body = json!({"name": format!("Renamed by {worker} #{}", rng.u32(..))});
             let path = format!("/products/{product}");
             let (answer, id) = client
                 .command(Method::PATCH, &path, Body::Json(body), None, &mut record)
                 .await;
             acked(answer, id, Kind::Details, 0, Some(&product), &mut record)
         } else if next(mix.publish) {
-            let (action, kind) = match fastrand::bool() {
+            let (action, kind) = match rng.bool() {
                 true => ("publish", Kind::Publish),
                 false => ("unpublish", Kind::Unpublish),
             };
@@ -523,7 +531,7 @@ async fn work(shared: Arc<Shared>, worker: usize, mut record: Record) -> Record 
             acked(answer, id, kind, 0, Some(&product), &mut record)
         } else if next(mix.create) {
             created += 1;
-            let sku = format!("W{worker}-{created}-{}", fastrand::u32(..));
+            let sku = format!("W{worker}-{created}-{}", rng.u32(..));
             let ack = client.create(&sku, 100, &mut record).await;
             if let Some(ack) = &ack {
                 shared.products.lock().unwrap().push(ack.product.clone());
