@@ -315,6 +315,10 @@ impl<H: Handler> Consumer<H> {
             topology: self.topology.clone(),
             stats: Arc::clone(&self.stats),
             republish,
+            redeliveries: metrics::counter!(
+                "catalog_consumer_redeliveries_total",
+                "consumer" => self.handler.spec().name
+            ),
         }
     }
 }
@@ -325,6 +329,10 @@ struct Worker<H: Handler> {
     topology: Topology,
     stats: Arc<Stats>,
     republish: Channel,
+    /// `catalog_consumer_redeliveries_total` of this consumer, registered with the worker so
+    /// that the series reads 0 rather than being absent until the first redelivery: "none" and
+    /// "not exported" stay distinguishable.
+    redeliveries: metrics::Counter,
 }
 
 impl<H: Handler> Worker<H> {
@@ -383,13 +391,10 @@ impl<H: Handler> Worker<H> {
     }
 
     fn note_redelivery(&self, delivery: &Delivery) {
-        // Registered on every delivery, so the series reads 0 rather than being absent until the
-        // first redelivery: "none" and "not exported" stay distinguishable.
-        let redeliveries = metrics::counter!("catalog_consumer_redeliveries_total", "consumer" => self.handler.spec().name);
         if delivery.redelivered {
             // The broker gave this message before to a consumer that did not settle it
             // (crashed, disconnected, shut down with it in hand).
-            redeliveries.increment(1);
+            self.redeliveries.increment(1);
         }
     }
 
