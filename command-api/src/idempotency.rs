@@ -83,8 +83,10 @@ struct Stored {
 /// client that goes away (which drops the request's future) cannot stop it between its steps:
 /// a SKU reserved but no event appended, or a key claimed but its command never run.
 pub async fn middleware(State(idem): State<Idempotency>, request: Request, next: Next) -> Response {
-    let result = match request.headers().get(HEADER).cloned() {
-        Some(raw_key) => run(idem, raw_key, request, next).await,
+    match request.headers().get(HEADER).cloned() {
+        Some(raw_key) => run(idem, raw_key, request, next)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
         None => {
             detached(async move {
                 let result = idem.within_limit(next.run(request)).await;
@@ -92,10 +94,11 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
             })
             .await
         }
-    };
-    result.unwrap_or_else(IntoResponse::into_response)
+    }
 }
 
+/// Checks the key and reads the body (a bad key or an over-long body is answered here, with
+/// nothing claimed), then claims the key and runs the command detached.
 async fn run(
     idem: Idempotency,
     raw_key: HeaderValue,
@@ -116,7 +119,7 @@ async fn run(
         })?;
     let hash = request_hash(parts.method.as_str(), parts.uri.path(), &body);
     let request = Request::from_parts(parts, Body::from(body));
-    detached(async move {
+    Ok(detached(async move {
         match idem.claim(&actor, &key, &hash).await {
             Err(err) => err.into_response(),
             Ok(Claim::Replay(response)) => response,
@@ -130,16 +133,14 @@ async fn run(
             },
         }
     })
-    .await
+    .await)
 }
 
 /// Runs `work` to completion in a task of its own, whatever becomes of the request's future.
-async fn detached(
-    work: impl std::future::Future<Output = Response> + Send + 'static,
-) -> Result<Response, ApiError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| ApiError::from(anyhow::anyhow!("request task failed: {e}")))
+async fn detached(work: impl std::future::Future<Output = Response> + Send + 'static) -> Response {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        ApiError::from(anyhow::anyhow!("request task failed: {e}")).into_response()
+    })
 }
 
 pub(crate) fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
