@@ -75,6 +75,19 @@ pub fn database_url(pool: &PgPool) -> String {
     url.to_string()
 }
 
+/// Every (method, path) operation an OpenAPI document describes, the method lower-case.
+pub fn operations(document: &Value) -> std::collections::BTreeSet<(String, String)> {
+    let mut operations = std::collections::BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            if item.get(method).is_some() {
+                operations.insert((method.to_string(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
 /// One test's system: command-api (optionally with its relay) and optionally an in-process
 /// projector, all in a namespace of its own. Dropping it stops everything and deletes the
 /// namespace's queues, exchange and Redis keys, even when the test failed.

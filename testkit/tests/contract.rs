@@ -31,16 +31,7 @@ fn documented(sections: &[&str]) -> Routes {
 
 /// Every (method, path) operation of a generated OpenAPI document.
 fn described(document: &utoipa::openapi::OpenApi) -> Routes {
-    let document = serde_json::to_value(document).expect("a document serializes");
-    let mut routes = Routes::new();
-    for (path, item) in document["paths"].as_object().expect("paths") {
-        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
-            if item.get(method).is_some() {
-                routes.insert((method.to_string(), path.clone()));
-            }
-        }
-    }
-    routes
+    catalog_testkit::operations(&serde_json::to_value(document).expect("a document serializes"))
 }
 
 #[test]

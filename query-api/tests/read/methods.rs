@@ -1,7 +1,7 @@
 //! A route asked with a method it does not take: 405 in problem+json, with the `Allow` header
 //! RFC 9110 requires, naming exactly the methods the service's OpenAPI document declares there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use catalog_testkit::*;
 use reqwest::{Method, StatusCode};
@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 /// Every documented path of one service, with its documented methods, upper-cased.
-async fn documented(client: &reqwest::Client, base: &str) -> Vec<(String, BTreeSet<String>)> {
+async fn documented(client: &reqwest::Client, base: &str) -> BTreeMap<String, BTreeSet<String>> {
     let document: Value = client
         .get(format!("{base}/openapi.json"))
         .send()
@@ -18,21 +18,11 @@ async fn documented(client: &reqwest::Client, base: &str) -> Vec<(String, BTreeS
         .json()
         .await
         .unwrap();
-    document["paths"]
-        .as_object()
-        .expect("the document has paths")
-        .iter()
-        .map(|(path, operations)| {
-            let methods = operations
-                .as_object()
-                .unwrap()
-                .keys()
-                .filter(|key| key.as_str() != "parameters")
-                .map(|method| method.to_uppercase())
-                .collect();
-            (path.clone(), methods)
-        })
-        .collect()
+    let mut paths = BTreeMap::<String, BTreeSet<String>>::new();
+    for (method, path) in operations(&document) {
+        paths.entry(path).or_default().insert(method.to_uppercase());
+    }
+    paths
 }
 
 /// A concrete path for a templated one: every `{parameter}` filled with something well-formed.
