@@ -22,6 +22,7 @@ use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::state::{AppState, Shared};
+use catalog_domain::Schema;
 use catalog_store::event_store::ProductStore;
 use catalog_store::skus::SkuRegistry;
 
@@ -67,7 +68,11 @@ impl Application {
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
                     .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
             ),
-            store: Arc::new(ProductStore::new(pool.clone(), config.snapshot_every)),
+            store: Arc::new(ProductStore::new(
+                pool.clone(),
+                config.snapshot_every,
+                Schema::new(config.default_locale.clone()),
+            )),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
             pool,

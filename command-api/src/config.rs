@@ -29,6 +29,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `CATALOG_NAMESPACE`: prefix of exchanges, queues and Redis keys.
     pub namespace: String,
+    /// `DEFAULT_LOCALE` (default `en`): the locale of texts given as plain strings, and of
+    /// every text stored before texts had locales.
+    pub default_locale: catalog_domain::Locale,
     /// `SNAPSHOT_EVERY`: a product's state is snapshotted every this many events, so loading it
     /// reads at most this many events after the snapshot.
     pub snapshot_every: usize,
@@ -100,6 +103,7 @@ impl Config {
             jwt_issuer: env.get("JWT_ISSUER"),
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             namespace: env.namespace()?,
+            default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
             snapshot_every,
             idempotency_ttl: Duration::from_secs(ttl_hours * 3600),
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,

@@ -2,7 +2,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use catalog_domain::{FieldError, ProductError};
+use catalog_domain::{FieldError, ProductError, ProductTypeError};
 use catalog_store::event_store::StoreError;
 use catalog_support::problem::{CommonError, FieldViolation, Problem};
 
@@ -42,6 +42,10 @@ pub enum ApiError {
     /// 409 `contention` with `Retry-After: 1`.
     #[error("the product kept changing under this command; retry it")]
     Contention,
+    /// A product type definition would change the type incompatibly (each change listed): 409
+    /// `incompatible-type-change`, nothing written.
+    #[error("the definition changes the product type incompatibly: {}", changes(.0))]
+    IncompatibleTypeChange(Vec<FieldError>),
     /// The `Idempotency-Key` was first used with another method, path or body: 422
     /// `idempotency-key-reused`.
     #[error("this Idempotency-Key was used with a different request")]
@@ -74,13 +78,30 @@ impl From<ProductError> for ApiError {
             }
             ProductError::NotFound => CommonError::NotFound("product not found").into(),
             ProductError::ImageNotFound => CommonError::NotFound("image not found").into(),
+            ProductError::TypeUnavailable(_) => {
+                CommonError::Internal(anyhow::Error::new(err)).into()
+            }
             other => Self::Refused(other),
         }
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl From<ProductTypeError> for ApiError {
+    fn from(err: ProductTypeError) -> Self {
+        match err {
+            ProductTypeError::Invalid(errors) => {
+                CommonError::Validation(errors.into_iter().map(violation).collect()).into()
+            }
+            ProductTypeError::Incompatible(errors) => Self::IncompatibleTypeChange(errors),
+        }
+    }
+}
+
+impl<R> From<StoreError<R>> for ApiError
+where
+    ApiError: From<R>,
+{
+    fn from(err: StoreError<R>) -> Self {
         match err {
             StoreError::Refused(err) => err.into(),
             StoreError::PreconditionFailed { current } => Self::PreconditionFailed { current },
@@ -89,6 +110,14 @@ impl From<StoreError> for ApiError {
             StoreError::Internal(err) => CommonError::Internal(err).into(),
         }
     }
+}
+
+fn changes(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn violation(error: FieldError) -> FieldViolation {
@@ -109,9 +138,10 @@ fn refusal_kind(err: &ProductError) -> &'static str {
         ProductError::ImageAlreadyAttached(_) => "image-already-attached",
         ProductError::ImageNotProcessing { .. } => "image-not-processing",
         ProductError::AlreadyExists => "product-exists",
-        ProductError::NotFound | ProductError::ImageNotFound | ProductError::Invalid(_) => {
-            "conflict"
-        }
+        ProductError::NotFound
+        | ProductError::ImageNotFound
+        | ProductError::Invalid(_)
+        | ProductError::TypeUnavailable(_) => "conflict",
     }
 }
 
@@ -166,6 +196,17 @@ impl IntoResponse for ApiError {
                 detail,
             )
             .retry_after(1),
+            Self::IncompatibleTypeChange(errors) => Problem::new(
+                StatusCode::CONFLICT,
+                "incompatible-type-change",
+                "Incompatible product type change",
+                detail,
+            )
+            .with_extension(
+                "errors",
+                serde_json::to_value(errors.into_iter().map(violation).collect::<Vec<_>>())
+                    .expect("field errors serialise"),
+            ),
             Self::IdempotencyKeyReused => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

@@ -7,7 +7,9 @@ use catalog_domain::rules;
 use catalog_domain::DetailField;
 use serde_json::json;
 use utoipa::openapi::encoding::Encoding;
-use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema};
+use utoipa::openapi::schema::{
+    AdditionalProperties, Object, ObjectBuilder, OneOf, OneOfBuilder, Schema,
+};
 use utoipa::openapi::{OpenApi as Document, RefOr, Type};
 use utoipa::{IntoParams, Modify};
 
@@ -20,6 +22,10 @@ catalog_support::problem_set!(
 catalog_support::problem_set!(
     /// What a command with a body to an existing product can answer besides its success.
     pub BodyCommandErrors = [400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What defining a product type can answer besides its success.
+    pub TypeErrors = [400, 401, 403, 409, 413, 415, 422, 429, 503]
 );
 catalog_support::problem_set!(
     /// What a command without a body to an existing product can answer besides its success.
@@ -185,6 +191,97 @@ pub fn attributes() -> Object {
             string(0, rules::ATTRIBUTE_VALUE_MAX).pattern(Some(STORABLE)),
         ))
         .examples([json!({"color": "white"})])
+        .build()
+}
+
+/// What a locale tag looks like in a document; the service checks tags fully (BCP 47).
+const LOCALE_TAG: &str = "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$";
+
+/// A text per locale: BCP 47 tag → text (`text`), 1 to 50 of them.
+fn per_locale(text: ObjectBuilder) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .min_properties(Some(1))
+        .max_properties(Some(catalog_domain::locale::LOCALES_MAX))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(LOCALE_TAG)),
+        ))
+        .additional_properties(Some(text))
+        .build()
+}
+
+/// A LocalizedString: a plain string (the text in `DEFAULT_LOCALE`) or an object of BCP 47
+/// tags to texts, each under `text`'s rules.
+fn localized(plain: Object, text: ObjectBuilder, example: serde_json::Value) -> Schema {
+    let one_of: OneOf = OneOfBuilder::new()
+        .item(plain)
+        .item(per_locale(text))
+        .description(Some(
+            "LocalizedString: a plain string, the text in the default locale, or an object of \
+             BCP 47 tags (`en`, `de-CH`; 1 to 50) to texts.",
+        ))
+        .examples([example])
+        .build();
+    Schema::OneOf(one_of)
+}
+
+/// A product's name as a LocalizedString: each text 1 to 200 characters, not blank.
+pub fn localized_name() -> Schema {
+    let text = || string(1, rules::NAME_MAX).pattern(Some(NOT_BLANK));
+    localized(
+        text().build(),
+        text(),
+        json!({"en": "Espresso cup", "de": "Espressotasse"}),
+    )
+}
+
+/// A product's description as a LocalizedString, or `null`: each text at most 5000
+/// characters.
+pub fn localized_description() -> Schema {
+    localized(
+        optional_text(rules::DESCRIPTION_MAX),
+        string(0, rules::DESCRIPTION_MAX).pattern(Some(STORABLE)),
+        json!({"en": "Porcelain, 90 ml"}),
+    )
+}
+
+/// Attributes: strings on a product without a type; on a typed one, each value as its
+/// definition says (`text`, `enum` and `date` as strings, `number`, `boolean`, `ltext` as a
+/// LocalizedString).
+pub fn typed_attributes() -> Object {
+    let value = OneOfBuilder::new()
+        .item(string(0, rules::ATTRIBUTE_VALUE_MAX).pattern(Some(STORABLE)))
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(per_locale(
+            string(0, rules::ATTRIBUTE_VALUE_MAX).pattern(Some(STORABLE)),
+        ))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .max_properties(Some(catalog_domain::product_type::TYPE_ATTRIBUTES_MAX))
+        .property_names(Some(
+            string(1, rules::ATTRIBUTE_KEY_MAX).pattern(Some(STORABLE)),
+        ))
+        .additional_properties(Some(RefOr::T(Schema::OneOf(value))))
+        .description(Some(
+            "Replaced whole, never merged. Without a type: strings, at most 50 entries. With a \
+             type: its attributes, each value as its definition says.",
+        ))
+        .examples([json!({"color": "white"})])
+        .build()
+}
+
+/// A type key: `[a-z0-9-]{1,64}`.
+pub fn type_key() -> Object {
+    string(1, catalog_domain::product_type::TYPE_KEY_MAX)
+        .pattern(Some(catalog_domain::product_type::TYPE_KEY_PATTERN))
+        .examples([json!("mug")])
         .build()
 }
 

@@ -2,12 +2,13 @@
 //! out by comparing the product's state before and after the event's own `Product::apply`, so
 //! history can never disagree with the aggregate on what an event means.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::attributes::{AttributeValue, Attributes};
 use crate::details::DetailField;
 use crate::events::ProductEvent;
 use crate::fields::Field;
@@ -51,10 +52,10 @@ impl Product {
             let keys: BTreeSet<&String> =
                 before.iter().chain(&after).flat_map(|a| a.keys()).collect();
             for key in keys {
-                let value = |attributes: Option<&BTreeMap<String, String>>| {
+                let value = |attributes: Option<&Attributes>| {
                     attributes
                         .and_then(|a| a.get(key))
-                        .map_or(Value::Null, |v| Value::from(v.as_str()))
+                        .map_or(Value::Null, AttributeValue::to_json)
                 };
                 compare(
                     format!("{}.{key}", field.name()),
@@ -92,7 +93,7 @@ impl Product {
     }
 
     /// The attributes as history compares them: none until the product exists.
-    fn attributes(&self) -> Option<&BTreeMap<String, String>> {
+    fn attributes(&self) -> Option<&Attributes> {
         self.status.map(|_| &self.details.attributes)
     }
 }
@@ -111,16 +112,20 @@ mod tests {
         Money::new(amount, "EUR")
     }
 
-    fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn attributes(pairs: &[(&str, &str)]) -> Attributes {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), AttributeValue::from(*v)))
             .collect()
+    }
+
+    fn en(text: &str) -> crate::locale::LocalizedText {
+        crate::locale::LocalizedText::single(&crate::locale::Locale::default(), text)
     }
 
     fn details() -> Details {
         let mut details = Details::named("Red T-shirt");
-        details.description = Some("100% cotton".into());
+        details.description = Some(en("100% cotton"));
         details.category = Some("apparel".into());
         details.attributes = attributes(&[("color", "red"), ("size", "M")]);
         details
@@ -129,6 +134,7 @@ mod tests {
     fn created() -> ProductEvent {
         ProductEvent::ProductCreated {
             sku: "TSHIRT-1".into(),
+            product_type: None,
             details: details(),
             price: eur(1999),
             stock: 5,
@@ -162,8 +168,8 @@ mod tests {
             changes,
             [
                 change("sku", Value::Null, json!("TSHIRT-1")),
-                change("name", Value::Null, json!("Red T-shirt")),
-                change("description", Value::Null, json!("100% cotton")),
+                change("name", Value::Null, json!({"en": "Red T-shirt"})),
+                change("description", Value::Null, json!({"en": "100% cotton"})),
                 change("category", Value::Null, json!("apparel")),
                 change(
                     "price",
@@ -186,8 +192,9 @@ mod tests {
         // When it is created with no description, category or attributes, and no stock
         let changes = product.apply_and_diff(ProductEvent::ProductCreated {
             sku: "MUG".into(),
+            product_type: None,
             details: Details {
-                name: "Mug".into(),
+                name: en("Mug"),
                 ..Details::default()
             },
             price: eur(500),
@@ -260,7 +267,7 @@ mod tests {
         assert_eq!(
             changes,
             [
-                change("description", json!("100% cotton"), Value::Null),
+                change("description", json!({"en": "100% cotton"}), Value::Null),
                 change("attributes.size", json!("M"), Value::Null),
             ]
         );

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::details::{Details, UpdateDetails};
+use crate::attributes::Attributes;
+use crate::details::UpdateDetails;
 use crate::events::{ImageOriginal, Rendition};
+use crate::locale::TextInput;
 use crate::money::Money;
 
 /// What a product can be asked to do. Values arrive unchecked; the aggregate checks them.
@@ -77,8 +79,16 @@ pub struct CreateProduct {
     /// [`SKU_PATTERN`](crate::rules::SKU_PATTERN). Its uniqueness among live products is held by
     /// the SKU registry beside the event store, not checked here.
     pub sku: String,
-    /// The descriptive fields, under their rules.
-    pub details: Details,
+    /// The key of its product type, if it has one: its attributes are checked against it.
+    pub product_type: Option<String>,
+    /// Display name, plain or per locale.
+    pub name: TextInput,
+    /// Description, plain or per locale.
+    pub description: Option<TextInput>,
+    /// Category.
+    pub category: Option<String>,
+    /// Attributes: strings on an untyped product, typed values on a typed one.
+    pub attributes: Attributes,
     /// First price.
     pub price: Money,
     /// First stock level: not negative.

@@ -3,57 +3,63 @@
 //! A new descriptive field is declared here (docs/ARCHITECTURE.md, "Adding a field", lists the
 //! few other places that name it).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::rules::Violations;
+use crate::attributes::{self, Attributes};
+use crate::locale::{Locale, LocalizedText, TextInput};
+use crate::product_type::ProductType;
+use crate::rules::{Violations, DESCRIPTION_MAX};
 
 /// The descriptive fields of a product, carried whole by the events that set them so that a
 /// read model can overwrite instead of merging.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Details {
-    /// Display name: never blank.
-    pub name: String,
-    /// Free-text description; `None` when the product has none.
-    pub description: Option<String>,
+    /// Display name in one or more locales: never blank in any.
+    pub name: LocalizedText,
+    /// Free-text description in one or more locales; `None` when the product has none.
+    pub description: Option<LocalizedText>,
     /// Category, free text; `None` when the product has none.
     pub category: Option<String>,
-    /// Free-form key/value pairs (`color: red`), replaced whole by an update, never merged.
-    pub attributes: BTreeMap<String, String>,
+    /// Strings on an untyped product (`color: red`), values checked by its type on a typed one;
+    /// replaced whole by an update, never merged.
+    pub attributes: Attributes,
 }
 
 impl Details {
-    /// Details with `name` and nothing else.
+    /// Details with `name` in the contract's default locale (`en`) and nothing else.
     pub fn named(name: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
+            name: LocalizedText::single(&Locale::default(), name),
             ..Self::default()
         }
     }
+}
 
-    /// Checks every field's rule, adding each broken one to `violations`.
-    pub fn check(&self, violations: &mut Violations) {
-        violations.name(&self.name);
-        violations.description(self.description.as_deref());
-        violations.category(self.category.as_deref());
-        violations.attributes(&self.attributes);
-    }
+/// What checking and storing details needs beyond the request: the product's type, if it has
+/// one, and the locale plain strings are in.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The definition of the product's type (of the type a create names); `None` for an
+    /// untyped product, or when the named type does not exist.
+    pub product_type: Option<&'a ProductType>,
+    /// `DEFAULT_LOCALE`: the locale of a text given as a plain string.
+    pub default_locale: &'a Locale,
 }
 
 /// A partial change of the descriptive fields. For the optional fields the outer `Option` says
-/// whether the field is being changed, the inner one whether it is being set or cleared.
+/// whether the field is being changed, the inner one whether it is being set or cleared. Texts
+/// and attributes are as the client sent them: [`UpdateDetails::applied_to`] checks them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpdateDetails {
     /// The new name, if it changes (a name cannot be cleared).
-    pub name: Option<String>,
+    pub name: Option<TextInput>,
     /// The new description if `Some(Some(_))`, cleared if `Some(None)`.
-    pub description: Option<Option<String>>,
+    pub description: Option<Option<TextInput>>,
     /// The new category if `Some(Some(_))`, cleared if `Some(None)`.
     pub category: Option<Option<String>>,
     /// The whole new attribute map, replacing the current one: not merged key by key.
-    pub attributes: Option<BTreeMap<String, String>>,
+    pub attributes: Option<Attributes>,
 }
 
 impl UpdateDetails {
@@ -65,38 +71,53 @@ impl UpdateDetails {
             && self.attributes.is_none()
     }
 
-    /// Checks the rule of every field the update names.
-    pub fn check(&self, violations: &mut Violations) {
-        if let Some(name) = &self.name {
-            violations.name(name);
-        }
-        if let Some(description) = &self.description {
-            violations.description(description.as_deref());
-        }
-        if let Some(category) = &self.category {
-            violations.category(category.as_deref());
-        }
-        if let Some(attributes) = &self.attributes {
-            violations.attributes(attributes);
-        }
-    }
-
-    /// `current` with the fields this update names replaced.
-    pub fn applied_to(&self, current: &Details) -> Details {
+    /// `current` with the fields this update names replaced, each checked under its rules
+    /// (broken ones added to `violations`) and stored in its canonical form: plain texts in the
+    /// default locale, locale tags in canonical case, typed attributes as their type defines.
+    pub fn applied_to(
+        self,
+        current: &Details,
+        context: Context<'_>,
+        violations: &mut Violations,
+    ) -> Details {
+        let locale = context.default_locale;
+        let name = match self.name {
+            Some(name) => name.checked("name", locale, violations, |v, field, text| {
+                v.name_text(field, text);
+            }),
+            None => current.name.clone(),
+        };
+        let description = match self.description {
+            Some(description) => description.map(|text| {
+                text.checked("description", locale, violations, |v, field, text| {
+                    v.text_at_most(field, text, DESCRIPTION_MAX);
+                })
+            }),
+            None => current.description.clone(),
+        };
+        let category = self.category.unwrap_or_else(|| current.category.clone());
+        violations.category(category.as_deref());
+        let attributes = match (self.attributes, context.product_type) {
+            (None, _) => current.attributes.clone(),
+            (Some(given), Some(product_type)) => {
+                product_type.check_attributes(given, locale, violations)
+            }
+            (Some(given), None) => {
+                match attributes::untyped(&given) {
+                    Ok(strings) => violations.attributes(&strings),
+                    Err(key) => violations.push(
+                        format!("attributes.{key}"),
+                        "must be a string: the attributes of a product without a type are strings",
+                    ),
+                }
+                given
+            }
+        };
         Details {
-            name: self.name.clone().unwrap_or_else(|| current.name.clone()),
-            description: self
-                .description
-                .clone()
-                .unwrap_or_else(|| current.description.clone()),
-            category: self
-                .category
-                .clone()
-                .unwrap_or_else(|| current.category.clone()),
-            attributes: self
-                .attributes
-                .clone()
-                .unwrap_or_else(|| current.attributes.clone()),
+            name,
+            description,
+            category,
+            attributes,
         }
     }
 }
@@ -138,11 +159,13 @@ impl DetailField {
     /// The field's value in `details`, as JSON: how history shows it and compares it.
     pub fn value(self, details: &Details) -> Value {
         match self {
-            Self::Name => Value::from(details.name.as_str()),
-            Self::Description => Value::from(details.description.clone()),
+            Self::Name => serde_json::to_value(&details.name).expect("a text serialises"),
+            Self::Description => {
+                serde_json::to_value(&details.description).expect("a text serialises")
+            }
             Self::Category => Value::from(details.category.clone()),
             Self::Attributes => {
-                serde_json::to_value(&details.attributes).expect("a map of strings serialises")
+                serde_json::to_value(&details.attributes).expect("attributes serialise")
             }
         }
     }

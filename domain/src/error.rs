@@ -35,6 +35,10 @@ pub enum ProductError {
     /// Values that break the field rules: every broken rule of the command, not just the first.
     #[error("invalid values: {}", summary(.0))]
     Invalid(Vec<FieldError>),
+    /// The definition of the product's type was not at hand to check a change of its
+    /// attributes: a fault of the caller, never of the client.
+    #[error("the definition of product type {0} is not available")]
+    TypeUnavailable(String),
     /// Any command to an archived product: archiving is final.
     #[error("product is archived and accepts no command")]
     Archived,
@@ -79,6 +83,7 @@ impl ProductError {
             Self::NotFound => "not_found",
             Self::AlreadyExists => "already_exists",
             Self::Invalid(_) => "invalid",
+            Self::TypeUnavailable(_) => "type_unavailable",
             Self::Archived => "archived",
             Self::AlreadyPublished => "already_published",
             Self::NotPublished => "not_published",

@@ -9,10 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::details::Details;
 use crate::money::Money;
 
-/// Version of the payload shapes below. Bump it when a shape changes and add an upcaster for
-/// the old one, so that stored history is never rewritten.
-pub const EVENT_VERSION: &str = "1";
-
 /// The rendition names of the HTTP contract, smallest first.
 pub const RENDITION_NAMES: [&str; 4] = ["thumb", "small", "medium", "large"];
 
@@ -44,7 +40,8 @@ pub struct Rendition {
     pub jpeg_key: String,
 }
 
-/// Every fact a product records. Events carry the values they result in (the new stock, the
+/// Every fact a product records. Their stored shapes are versioned per event type in
+/// [`crate::schema`], which reads older ones. Events carry the values they result in (the new stock, the
 /// whole new details) so that projections and audits never have to recompute rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ProductEvent {
@@ -52,6 +49,9 @@ pub enum ProductEvent {
     ProductCreated {
         /// The SKU it holds for life: no later event changes it.
         sku: String,
+        /// The key of its product type, fixed for life; absent for an untyped product.
+        #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+        product_type: Option<String>,
         /// Its descriptive fields, flattened into the payload.
         #[serde(flatten)]
         details: Details,
@@ -157,6 +157,6 @@ impl DomainEvent for ProductEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_string()
+        crate::schema::current_version(self.type_name()).to_string()
     }
 }

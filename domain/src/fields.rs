@@ -53,11 +53,15 @@ mod tests {
     use super::*;
     use crate::details::Details;
 
+    fn en(text: &str) -> crate::locale::LocalizedText {
+        crate::locale::LocalizedText::single(&crate::locale::Locale::default(), text)
+    }
+
     fn details() -> Details {
         let mut details = Details::named("Red T-shirt");
-        details.description = Some("100% cotton".into());
+        details.description = Some(en("100% cotton"));
         details.category = Some("apparel".into());
-        details.attributes = [("color".to_string(), "red".to_string())].into();
+        details.attributes = [("color".to_string(), "red".into())].into();
         details
     }
 

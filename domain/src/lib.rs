@@ -1,4 +1,5 @@
-//! The Product aggregate of Catalog: what can be asked of a product and what it answers.
+//! The aggregates of Catalog (Product and ProductType): what can be asked of them and what they
+//! answer.
 //!
 //! - [`commands`]: the requests a product can be asked to carry out.
 //! - [`events`]: the facts a product records, one per change; the only thing ever stored.
@@ -7,6 +8,12 @@
 //!   version of a product is rebuilt, on the command side and the query side alike.
 //! - [`details`]: the descriptive fields in one place: their values, a partial change, their
 //!   names (for `DetailsUpdated.changed`, the refusal of an empty update, history), their rules.
+//! - [`locale`]: locale tags, text in several locales, and which text a reader is served.
+//! - [`attributes`]: attribute values, free strings or typed.
+//! - [`product_type`]: the ProductType aggregate: typed attribute definitions and their
+//!   compatible changes.
+//! - [`schema`]: the versions of every stored event's shape and the upcasters that read older
+//!   ones: every reader of the event store decodes through it.
 //! - [`fields`]: every field of a product in the order history lists its changes.
 //! - [`changes`]: what an event changed, field by field, from the state before and after `apply`.
 //! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
@@ -16,23 +23,34 @@
 //!
 //! This crate does no IO. The only async code is the `handle` signature cqrs-es requires.
 
+pub mod attributes;
 pub mod changes;
 pub mod commands;
 pub mod details;
 pub mod error;
 pub mod events;
 pub mod fields;
+pub mod locale;
 pub mod money;
 pub mod product;
+pub mod product_type;
 pub mod rules;
+pub mod schema;
 pub mod view;
 
+pub use attributes::{AttributeValue, Attributes};
 pub use changes::FieldChange;
 pub use commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed};
-pub use details::{DetailField, Details, UpdateDetails};
+pub use details::{Context, DetailField, Details, UpdateDetails};
 pub use error::{FieldError, ProductError};
-pub use events::{ImageOriginal, ProductEvent, Rendition, EVENT_VERSION, RENDITION_NAMES};
+pub use events::{ImageOriginal, ProductEvent, Rendition, RENDITION_NAMES};
 pub use fields::Field;
+pub use locale::{Locale, LocalizedText, TextInput, Wanted};
 pub use money::{currency_codes, Money};
 pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};
+pub use product_type::{
+    AttributeDefinition, AttributeKind, DefineProductType, Level, ProductType, ProductTypeError,
+    ProductTypeEvent,
+};
+pub use schema::{DecodeError, Schema};
 pub use view::{ImageView, ProductView, RenditionView};

@@ -8,9 +8,10 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed};
-use crate::details::{DetailField, Details, UpdateDetails};
+use crate::details::{Context, DetailField, Details, UpdateDetails};
 use crate::error::ProductError;
 use crate::events::{ImageOriginal, ProductEvent, Rendition};
+use crate::locale::Locale;
 use crate::money::Money;
 use crate::rules::Violations;
 
@@ -102,6 +103,9 @@ pub struct Product {
     pub status: Option<ProductStatus>,
     /// The SKU it was created with; no command changes it. Empty until created.
     pub sku: String,
+    /// The key of its product type, fixed at creation; `None` for an untyped product.
+    #[serde(default)]
+    pub product_type: Option<String>,
     /// The descriptive fields; empty until created.
     pub details: Details,
     /// The current price; `None` only until created.
@@ -140,9 +144,17 @@ impl Product {
 
     /// Decides which events a command produces, or why it is refused. Pure: the state is not
     /// changed here, only by `apply`. An empty list means the command changes nothing.
-    pub fn decide(&self, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
+    /// `context` holds the definition of the product's type (of the type a create names), which
+    /// only creates and details updates read.
+    pub fn decide(
+        &self,
+        command: ProductCommand,
+        context: Context<'_>,
+    ) -> Result<Vec<ProductEvent>, ProductError> {
         let status = match (self.status, &command) {
-            (None, ProductCommand::Create(_)) => return Self::create(command_create(command)),
+            (None, ProductCommand::Create(_)) => {
+                return Self::create(command_create(command), context)
+            }
             (Some(_), ProductCommand::Create(_)) => return Err(ProductError::AlreadyExists),
             (None, _) => return Err(ProductError::NotFound),
             (Some(status), _) => status,
@@ -152,7 +164,7 @@ impl Product {
         }
         match command {
             ProductCommand::Create(_) => unreachable!("handled above"),
-            ProductCommand::UpdateDetails(update) => self.update_details(update),
+            ProductCommand::UpdateDetails(update) => self.update_details(update, context),
             ProductCommand::ChangePrice(price) => self.change_price(price),
             ProductCommand::AdjustStock { delta, reason } => self.adjust_stock(delta, reason),
             ProductCommand::Publish => match status {
@@ -188,34 +200,73 @@ impl Product {
         }
     }
 
-    fn create(create: CreateProduct) -> Result<Vec<ProductEvent>, ProductError> {
+    fn create(
+        create: CreateProduct,
+        context: Context<'_>,
+    ) -> Result<Vec<ProductEvent>, ProductError> {
         let mut violations = Violations::default();
         violations.sku(&create.sku);
-        create.details.check(&mut violations);
+        // A type that does not exist is reported, and the attributes, which cannot be checked
+        // without it, are left for the next attempt.
+        let product_type = match &create.product_type {
+            Some(key) => {
+                let found = context.product_type.filter(|t| t.key == *key);
+                if found.is_none() {
+                    violations.push("type", format!("there is no product type {key}"));
+                }
+                found
+            }
+            None => None,
+        };
+        let typed_but_unknown = create.product_type.is_some() && product_type.is_none();
+        let context = Context {
+            product_type,
+            ..context
+        };
+        let details = UpdateDetails {
+            name: Some(create.name),
+            description: Some(create.description),
+            category: Some(create.category),
+            attributes: (!typed_but_unknown).then_some(create.attributes),
+        }
+        .applied_to(&Details::default(), context, &mut violations);
         violations.money("price", &create.price);
         violations.stock(create.stock);
         violations.into_result().map_err(ProductError::Invalid)?;
         Ok(vec![ProductEvent::ProductCreated {
             sku: create.sku,
-            details: create.details,
+            product_type: create.product_type,
+            details,
             price: create.price,
             stock: create.stock,
         }])
     }
 
-    fn update_details(&self, update: UpdateDetails) -> Result<Vec<ProductEvent>, ProductError> {
+    fn update_details(
+        &self,
+        update: UpdateDetails,
+        context: Context<'_>,
+    ) -> Result<Vec<ProductEvent>, ProductError> {
         if update.is_empty() {
             return Err(ProductError::invalid(
                 "body",
                 format!("give at least one of {}", DetailField::listed()),
             ));
         }
+        let context = Context {
+            product_type: self.product_type.as_ref().and(context.product_type),
+            ..context
+        };
+        if let (Some(key), Some(_)) = (&self.product_type, &update.attributes) {
+            if context.product_type.is_none_or(|t| t.key != *key) {
+                return Err(ProductError::TypeUnavailable(key.clone()));
+            }
+        }
         let mut violations = Violations::default();
-        update.check(&mut violations);
+        let current = &self.details;
+        let details = update.applied_to(current, context, &mut violations);
         violations.into_result().map_err(ProductError::Invalid)?;
 
-        let current = &self.details;
-        let details = update.applied_to(current);
         let changed: Vec<String> = DetailField::changed(current, &details)
             .into_iter()
             .map(|field| field.name().to_string())
@@ -320,7 +371,14 @@ impl Aggregate for Product {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
+        // Through cqrs-es alone there is no type to check against: typed details updates are
+        // refused (`TypeUnavailable`); the store passes the definition (`ProductStore::execute`).
+        let locale = Locale::default();
+        let context = Context {
+            product_type: None,
+            default_locale: &locale,
+        };
+        for event in self.decide(command, context)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -330,12 +388,14 @@ impl Aggregate for Product {
         match event {
             ProductEvent::ProductCreated {
                 sku,
+                product_type,
                 details,
                 price,
                 stock,
             } => {
                 self.status = Some(ProductStatus::Draft);
                 self.sku = sku;
+                self.product_type = product_type;
                 self.details = details;
                 self.price = Some(price);
                 self.stock = stock;

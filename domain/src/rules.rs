@@ -1,8 +1,6 @@
 //! Field rules of the HTTP contract. Each check appends to a list so that a client learns every
 //! broken rule of a request at once, not one per round trip.
 
-use std::collections::BTreeMap;
-
 use crate::error::FieldError;
 use crate::money::{Money, MAX_AMOUNT};
 
@@ -74,14 +72,24 @@ impl Violations {
 
     /// A name: at most [`NAME_MAX`] characters, not blank, no NUL.
     pub fn name(&mut self, name: &str) {
+        self.name_text("name", name);
+    }
+
+    /// A name's text in one locale, reported as `field`: the rules of [`Violations::name`].
+    pub fn name_text(&mut self, field: &str, name: &str) {
         let len = name.chars().count();
         if len > NAME_MAX {
-            self.push("name", format!("must be at most {NAME_MAX} characters"));
+            self.push(field, format!("must be at most {NAME_MAX} characters"));
         } else if name.trim().is_empty() {
-            self.push("name", "must not be blank");
+            self.push(field, "must not be blank");
         } else {
-            self.storable("name", name);
+            self.storable(field, name);
         }
+    }
+
+    /// Whether a broken rule of `field` was recorded already.
+    pub fn names(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
     }
 
     /// PostgreSQL text and jsonb cannot hold U+0000, so no text that is stored may contain it.
@@ -91,54 +99,19 @@ impl Violations {
         }
     }
 
-    /// A description, if given: at most [`DESCRIPTION_MAX`] characters, no NUL.
-    pub fn description(&mut self, description: Option<&str>) {
-        self.at_most("description", description, DESCRIPTION_MAX);
-    }
-
     /// A category, if given: at most [`CATEGORY_MAX`] characters, no NUL.
     pub fn category(&mut self, category: Option<&str>) {
-        self.at_most("category", category, CATEGORY_MAX);
+        if let Some(category) = category {
+            self.text_at_most("category", category, CATEGORY_MAX);
+        }
     }
 
-    fn at_most(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if value.is_some_and(|v| v.chars().count() > max) {
+    /// A text, reported as `field`: at most `max` characters, no NUL.
+    pub fn text_at_most(&mut self, field: &str, value: &str, max: usize) {
+        if value.chars().count() > max {
             self.push(field, format!("must be at most {max} characters"));
-        } else if let Some(value) = value {
+        } else {
             self.storable(field, value);
-        }
-    }
-
-    /// Attributes: at most [`ATTRIBUTES_MAX`] entries, keys of 1 to [`ATTRIBUTE_KEY_MAX`]
-    /// characters, values of at most [`ATTRIBUTE_VALUE_MAX`], no NUL in either. A broken rule of
-    /// one entry is reported as `attributes.<key>`.
-    pub fn attributes(&mut self, attributes: &BTreeMap<String, String>) {
-        if attributes.len() > ATTRIBUTES_MAX {
-            self.push(
-                "attributes",
-                format!("must have at most {ATTRIBUTES_MAX} entries"),
-            );
-        }
-        for (key, value) in attributes {
-            let key_len = key.chars().count();
-            if key_len == 0 || key_len > ATTRIBUTE_KEY_MAX {
-                self.push(
-                    format!("attributes.{key}"),
-                    format!("key must be 1 to {ATTRIBUTE_KEY_MAX} characters"),
-                );
-            }
-            if value.chars().count() > ATTRIBUTE_VALUE_MAX {
-                self.push(
-                    format!("attributes.{key}"),
-                    format!("value must be at most {ATTRIBUTE_VALUE_MAX} characters"),
-                );
-            }
-            if key.contains('\0') || value.contains('\0') {
-                self.push(
-                    format!("attributes.{}", key.escape_default()),
-                    "must not contain the NUL character (U+0000)",
-                );
-            }
         }
     }
 
@@ -219,9 +192,9 @@ mod tests {
         assert!(errors(|v| v.name(&"é".repeat(200))).is_empty());
         assert_eq!(errors(|v| v.name(&"é".repeat(201))), ["name"]);
         assert_eq!(errors(|v| v.name("   ")), ["name"]);
-        assert!(errors(|v| v.description(Some(&"x".repeat(5000)))).is_empty());
+        assert!(errors(|v| v.text_at_most("description", &"x".repeat(5000), 5000)).is_empty());
         assert_eq!(
-            errors(|v| v.description(Some(&"x".repeat(5001)))),
+            errors(|v| v.text_at_most("description", &"x".repeat(5001), 5000)),
             ["description"]
         );
         assert_eq!(errors(|v| v.category(Some(&"x".repeat(101)))), ["category"]);
@@ -246,20 +219,6 @@ mod tests {
     }
 
     #[test]
-    fn attributes_are_bounded_in_count_key_and_value() {
-        let many: BTreeMap<_, _> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert_eq!(errors(|v| v.attributes(&many)), ["attributes"]);
-        let long_key = BTreeMap::from([("k".repeat(101), "v".to_string())]);
-        assert_eq!(errors(|v| v.attributes(&long_key)).len(), 1);
-        let empty_key = BTreeMap::from([(String::new(), "v".to_string())]);
-        assert_eq!(errors(|v| v.attributes(&empty_key)), ["attributes."]);
-        let long_value = BTreeMap::from([("k".to_string(), "v".repeat(1001))]);
-        assert_eq!(errors(|v| v.attributes(&long_value)), ["attributes.k"]);
-        let fine = BTreeMap::from([("k".repeat(100), "v".repeat(1000))]);
-        assert!(errors(|v| v.attributes(&fine)).is_empty());
-    }
-
-    #[test]
     fn reasons_and_deltas() {
         assert_eq!(errors(|v| v.reason("reason", "")), ["reason"]);
         assert_eq!(errors(|v| v.reason("reason", &"r".repeat(201))), ["reason"]);
@@ -272,12 +231,11 @@ mod tests {
     #[test]
     fn stored_text_cannot_hold_nul() {
         assert_eq!(errors(|v| v.name("a\0b")), ["name"]);
-        assert_eq!(errors(|v| v.description(Some("\0"))), ["description"]);
+        assert_eq!(
+            errors(|v| v.text_at_most("description", "\0", 9)),
+            ["description"]
+        );
         assert_eq!(errors(|v| v.category(Some("x\0"))), ["category"]);
         assert_eq!(errors(|v| v.reason("reason", "why\0")), ["reason"]);
-        let key = BTreeMap::from([("k\0".to_string(), "v".to_string())]);
-        assert_eq!(errors(|v| v.attributes(&key)).len(), 1);
-        let value = BTreeMap::from([("k".to_string(), "v\0".to_string())]);
-        assert_eq!(errors(|v| v.attributes(&value)).len(), 1);
     }
 }

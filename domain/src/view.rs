@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::attributes::{AttributeValue, Attributes};
+use crate::locale::{LocalizedText, Wanted};
 use crate::money::Money;
 use crate::product::{ImageStatus, Product, ProductStatus};
 
@@ -55,6 +57,25 @@ fn rendition_map() -> utoipa::openapi::Object {
         .build()
 }
 
+/// Every text of a product in every locale it has: what a reader in another locale is served
+/// from. `description` only when the product has one; `attributes` holds its `ltext`
+/// attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Translations {
+    /// The name, tag → text.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub name: LocalizedText,
+    /// The description, tag → text, when the product has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
+    pub description: Option<LocalizedText>,
+    /// Each `ltext` attribute, tag → text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, BTreeMap<String, String>>))]
+    pub attributes: BTreeMap<String, LocalizedText>,
+}
+
 #[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -62,15 +83,28 @@ pub struct ProductView {
     #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     pub sku: String,
+    /// The product type's key; `null` for an untyped product.
+    #[serde(rename = "type", default)]
+    pub product_type: Option<String>,
+    /// In the locale served (see `locale`).
     pub name: String,
     pub description: Option<String>,
     pub price: Money,
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub stock: i64,
     pub category: Option<String>,
-    pub attributes: BTreeMap<String, String>,
+    /// Strings on an untyped product; on a typed one each value as its type defines, `ltext`
+    /// values in the locale served.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
+    pub attributes: Attributes,
     pub status: ProductStatus,
     pub images: Vec<ImageView>,
+    /// The locale whose text was served for `name`.
+    #[serde(default)]
+    pub locale: String,
+    /// Every localized text in every locale.
+    #[serde(default)]
+    pub translations: Translations,
     /// The number of events the product has: its `ETag`.
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: u64,
@@ -79,24 +113,40 @@ pub struct ProductView {
 }
 
 impl ProductView {
-    /// The view of `product` at `version`. `None` for a product that was never created.
+    /// The view of `product` at `version`, its texts in the locale `wanted` picks. `None` for
+    /// a product that was never created.
     pub fn of(
         id: &str,
         product: &Product,
         version: u64,
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
+        wanted: &Wanted,
     ) -> Option<Self> {
         let status = product.status?;
-        Some(Self {
+        let details = &product.details;
+        let translations = Translations {
+            name: details.name.clone(),
+            description: details.description.clone(),
+            attributes: details
+                .attributes
+                .iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::Localized(texts) => Some((name.clone(), texts.clone())),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let mut view = Self {
             id: id.to_string(),
             sku: product.sku.clone(),
-            name: product.details.name.clone(),
-            description: product.details.description.clone(),
+            product_type: product.product_type.clone(),
+            name: String::new(),
+            description: None,
             price: product.price.clone()?,
             stock: product.stock,
-            category: product.details.category.clone(),
-            attributes: product.details.attributes.clone(),
+            category: details.category.clone(),
+            attributes: details.attributes.clone(),
             status,
             images: product
                 .images
@@ -122,9 +172,38 @@ impl ProductView {
                         .collect(),
                 })
                 .collect(),
+            locale: String::new(),
+            translations,
             version,
             created_at,
             updated_at,
-        })
+        };
+        view.localize(wanted);
+        Some(view)
+    }
+
+    /// Serves every localized field in the locale `wanted` picks (each field on its own: see
+    /// [`LocalizedText::pick`]), from [`ProductView::translations`]. A view stored before
+    /// translations existed (v1's read model) has none, and keeps its single texts.
+    pub fn localize(&mut self, wanted: &Wanted) {
+        let translations = &self.translations;
+        if let Some((locale, name)) = translations.name.pick(wanted) {
+            self.locale = locale.to_string();
+            self.name = name.to_string();
+        } else if self.locale.is_empty() {
+            self.locale = wanted.default.to_string();
+        }
+        if translations.name.texts().is_empty() {
+            return;
+        }
+        self.description = translations
+            .description
+            .as_ref()
+            .and_then(|texts| texts.pick(wanted))
+            .map(|(_, text)| text.to_string());
+        for (name, texts) in &translations.attributes {
+            let value = AttributeValue::Localized(texts.clone()).localized(wanted);
+            self.attributes.insert(name.clone(), value);
+        }
     }
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use catalog_domain::{
-    AttachImage, CreateProduct, Details, ImageOriginal, ImageStatus, Money, Product,
-    ProductCommand, ProductError, ProductEvent, ProductStatus, RecordImageProcessed, Rendition,
-    UpdateDetails, MAX_IMAGES, RENDITION_NAMES,
+    AttachImage, AttributeValue, Attributes, Context, CreateProduct, Details, ImageOriginal,
+    ImageStatus, Locale, LocalizedText, Money, Product, ProductCommand, ProductError, ProductEvent,
+    ProductStatus, RecordImageProcessed, Rendition, TextInput, UpdateDetails, MAX_IMAGES,
+    RENDITION_NAMES,
 };
 use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use cqrs_es::{Aggregate, DomainEvent};
@@ -30,23 +31,54 @@ fn eur(amount: i64) -> Money {
     Money::new(amount, "EUR")
 }
 
-fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn attributes(pairs: &[(&str, &str)]) -> Attributes {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), AttributeValue::Text(v.to_string())))
         .collect()
+}
+
+/// `text` in English, the default locale of these tests.
+fn en(text: impl Into<String>) -> LocalizedText {
+    LocalizedText::single(&Locale::default(), text)
+}
+
+/// A text as a v1 client sends it (a plain string) when it is in English alone, else per
+/// locale.
+fn as_sent(text: LocalizedText) -> TextInput {
+    match text.texts().get("en") {
+        Some(english) if text.texts().len() == 1 => TextInput::Plain(english.clone()),
+        _ => TextInput::Localized(text),
+    }
+}
+
+/// What these tests decide in: no product type, English as the default locale.
+fn context() -> Context<'static> {
+    static ENGLISH: std::sync::LazyLock<Locale> = std::sync::LazyLock::new(Locale::default);
+    Context {
+        product_type: None,
+        default_locale: &ENGLISH,
+    }
+}
+
+/// A create as the tests write it: the details as they will be stored.
+struct NewProduct {
+    sku: String,
+    details: Details,
+    price: Money,
+    stock: i64,
 }
 
 fn details() -> Details {
     let mut details = Details::named("Red T-shirt");
-    details.description = Some("100% cotton".into());
+    details.description = Some(en("100% cotton"));
     details.category = Some("apparel".into());
     details.attributes = attributes(&[("color", "red"), ("size", "M")]);
     details
 }
 
-fn create_command() -> CreateProduct {
-    CreateProduct {
+fn create_command() -> NewProduct {
+    NewProduct {
         sku: SKU.into(),
         details: details(),
         price: eur(1999),
@@ -54,13 +86,29 @@ fn create_command() -> CreateProduct {
     }
 }
 
-fn create(command: CreateProduct) -> ProductCommand {
-    ProductCommand::Create(command)
+fn create(command: NewProduct) -> ProductCommand {
+    let Details {
+        name,
+        description,
+        category,
+        attributes,
+    } = command.details;
+    ProductCommand::Create(CreateProduct {
+        sku: command.sku,
+        product_type: None,
+        name: as_sent(name),
+        description: description.map(as_sent),
+        category,
+        attributes,
+        price: command.price,
+        stock: command.stock,
+    })
 }
 
 fn created() -> ProductEvent {
     ProductEvent::ProductCreated {
         sku: SKU.into(),
+        product_type: None,
         details: details(),
         price: eur(1999),
         stock: 5,
@@ -225,7 +273,7 @@ fn invalid_fields(
     }
 }
 
-fn invalid_create_fields(command: CreateProduct) -> Vec<String> {
+fn invalid_create_fields(command: NewProduct) -> Vec<String> {
     invalid_fields(given_nothing(), create(command))
 }
 
@@ -273,10 +321,10 @@ fn creating_a_product_records_its_sku_details_price_and_stock() {
 
 #[test]
 fn creating_with_only_the_required_fields_gives_empty_optional_details_and_zero_stock() {
-    let command = CreateProduct {
+    let command = NewProduct {
         sku: "A".into(),
         details: Details {
-            name: "N".into(),
+            name: en("N"),
             description: None,
             category: None,
             attributes: BTreeMap::new(),
@@ -288,8 +336,9 @@ fn creating_with_only_the_required_fields_gives_empty_optional_details_and_zero_
         .when(create(command))
         .then_expect_events(vec![ProductEvent::ProductCreated {
             sku: "A".into(),
+            product_type: None,
             details: Details {
-                name: "N".into(),
+                name: en("N"),
                 description: None,
                 category: None,
                 attributes: BTreeMap::new(),
@@ -319,14 +368,17 @@ fn creating_accepts_every_value_at_the_edge_of_its_rule() {
         .chain([("k".repeat(100), "v".repeat(1000))])
         .collect();
     assert_eq!(at_edge.len(), 50);
-    let command = CreateProduct {
+    let command = NewProduct {
         sku: format!("{}.-_{}", "A".repeat(30), "9".repeat(31)),
         details: Details {
             // 200 characters, 400 bytes: lengths are counted in characters.
-            name: "é".repeat(200),
-            description: Some("d".repeat(5000)),
+            name: en("é".repeat(200)),
+            description: Some(en("d".repeat(5000))),
             category: Some("c".repeat(100)),
-            attributes: at_edge,
+            attributes: at_edge
+                .into_iter()
+                .map(|(k, v)| (k, AttributeValue::Text(v)))
+                .collect(),
         },
         price: Money::new(1_000_000_000_000, "EUR"),
         stock: 0,
@@ -342,7 +394,7 @@ fn creating_accepts_every_value_at_the_edge_of_its_rule() {
 #[test]
 fn creating_with_a_sku_outside_the_alphabet_is_refused() {
     for sku in ["has space", "semi;colon", "slash/", "é", "plus+", "star*"] {
-        let command = CreateProduct {
+        let command = NewProduct {
             sku: sku.into(),
             ..create_command()
         };
@@ -353,7 +405,7 @@ fn creating_with_a_sku_outside_the_alphabet_is_refused() {
 #[test]
 fn creating_with_an_empty_or_over_long_sku_is_refused() {
     for sku in [String::new(), "a".repeat(65)] {
-        let command = CreateProduct {
+        let command = NewProduct {
             sku: sku.clone(),
             ..create_command()
         };
@@ -364,9 +416,9 @@ fn creating_with_an_empty_or_over_long_sku_is_refused() {
 #[test]
 fn creating_with_a_blank_name_is_refused() {
     for name in ["", "   ", "\t\n"] {
-        let command = CreateProduct {
+        let command = NewProduct {
             details: Details {
-                name: name.into(),
+                name: en(name),
                 ..details()
             },
             ..create_command()
@@ -377,9 +429,9 @@ fn creating_with_a_blank_name_is_refused() {
 
 #[test]
 fn creating_with_a_name_over_200_characters_is_refused() {
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
-            name: "é".repeat(201),
+            name: en("é".repeat(201)),
             ..details()
         },
         ..create_command()
@@ -389,9 +441,9 @@ fn creating_with_a_name_over_200_characters_is_refused() {
 
 #[test]
 fn creating_with_a_description_over_5000_characters_is_refused() {
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
-            description: Some("d".repeat(5001)),
+            description: Some(en("d".repeat(5001))),
             ..details()
         },
         ..create_command()
@@ -401,7 +453,7 @@ fn creating_with_a_description_over_5000_characters_is_refused() {
 
 #[test]
 fn creating_with_a_category_over_100_characters_is_refused() {
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
             category: Some("c".repeat(101)),
             ..details()
@@ -413,7 +465,7 @@ fn creating_with_a_category_over_100_characters_is_refused() {
 
 #[test]
 fn creating_with_more_than_50_attributes_is_refused() {
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
             attributes: (0..51).map(|i| (format!("k{i}"), "v".into())).collect(),
             ..details()
@@ -426,7 +478,7 @@ fn creating_with_more_than_50_attributes_is_refused() {
 #[test]
 fn creating_with_an_over_long_attribute_key_is_refused_naming_the_key() {
     let key = "k".repeat(101);
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
             attributes: attributes(&[("color", "red"), (key.as_str(), "v")]),
             ..details()
@@ -442,7 +494,7 @@ fn creating_with_an_over_long_attribute_key_is_refused_naming_the_key() {
 #[test]
 fn creating_with_an_over_long_attribute_value_is_refused_naming_the_key() {
     let value = "v".repeat(1001);
-    let command = CreateProduct {
+    let command = NewProduct {
         details: Details {
             attributes: attributes(&[("color", "red"), ("material", value.as_str())]),
             ..details()
@@ -454,7 +506,7 @@ fn creating_with_an_over_long_attribute_value_is_refused_naming_the_key() {
 
 #[test]
 fn creating_with_negative_stock_is_refused() {
-    let command = CreateProduct {
+    let command = NewProduct {
         stock: -1,
         ..create_command()
     };
@@ -464,7 +516,7 @@ fn creating_with_negative_stock_is_refused() {
 #[test]
 fn creating_with_a_price_amount_outside_zero_to_ten_to_the_twelfth_is_refused() {
     for amount in [-1, 1_000_000_000_001, i64::MIN, i64::MAX] {
-        let command = CreateProduct {
+        let command = NewProduct {
             price: eur(amount),
             ..create_command()
         };
@@ -479,7 +531,7 @@ fn creating_with_a_price_amount_outside_zero_to_ten_to_the_twelfth_is_refused() 
 #[test]
 fn creating_with_a_currency_that_is_not_an_iso_4217_code_is_refused() {
     for currency in ["", "eur", "Eur", "EU", "EURO", "E1R", "QQQ"] {
-        let command = CreateProduct {
+        let command = NewProduct {
             price: Money::new(1999, currency),
             ..create_command()
         };
@@ -493,11 +545,11 @@ fn creating_with_a_currency_that_is_not_an_iso_4217_code_is_refused() {
 
 #[test]
 fn creating_with_several_broken_fields_names_them_all_at_once() {
-    let command = CreateProduct {
+    let command = NewProduct {
         sku: "bad sku".into(),
         details: Details {
-            name: " ".into(),
-            description: Some("d".repeat(5001)),
+            name: en(" "),
+            description: Some(en("d".repeat(5001))),
             category: Some("c".repeat(101)),
             attributes: attributes(&[("color", &"v".repeat(1001))]),
         },
@@ -574,7 +626,7 @@ fn updating_one_field_records_the_whole_new_details_and_names_the_changed_field(
         }))
         .then_expect_events(vec![ProductEvent::DetailsUpdated {
             details: Details {
-                name: "Blue T-shirt".into(),
+                name: en("Blue T-shirt"),
                 ..details()
             },
             changed: vec!["name".into()],
@@ -586,7 +638,7 @@ fn updating_names_only_the_fields_whose_value_changed() {
     let new_attributes = attributes(&[("color", "blue")]);
     given(vec![created()])
         .when(update(UpdateDetails {
-            name: Some(details().name),
+            name: Some(TextInput::Localized(details().name)),
             description: Some(None),
             category: Some(Some("apparel".into())),
             attributes: Some(new_attributes.clone()),
@@ -618,7 +670,7 @@ fn updating_builds_on_the_details_of_earlier_updates() {
         }))
         .then_expect_events(vec![ProductEvent::DetailsUpdated {
             details: Details {
-                description: Some("organic cotton".into()),
+                description: Some(en("organic cotton")),
                 category: Some("shirts".into()),
                 ..details()
             },
@@ -663,8 +715,8 @@ fn updating_with_no_field_is_refused_naming_every_detail_field() {
 fn updating_to_the_current_values_records_nothing() {
     given(vec![created()])
         .when(update(UpdateDetails {
-            name: Some(details().name),
-            description: Some(details().description),
+            name: Some(TextInput::Localized(details().name)),
+            description: Some(details().description.map(TextInput::Localized)),
             category: Some(details().category),
             attributes: Some(details().attributes),
         }))
@@ -675,8 +727,9 @@ fn updating_to_the_current_values_records_nothing() {
 fn clearing_a_field_that_is_already_empty_records_nothing() {
     let bare = ProductEvent::ProductCreated {
         sku: SKU.into(),
+        product_type: None,
         details: Details {
-            name: "Bare".into(),
+            name: en("Bare"),
             ..Details::default()
         },
         price: eur(1),
@@ -709,8 +762,8 @@ fn updating_with_values_that_break_the_rules_names_every_broken_field() {
         invalid_fields(
             executor(),
             update(UpdateDetails {
-                name: Some("n".repeat(201)),
-                description: Some(Some("d".repeat(5001))),
+                name: Some(TextInput::Plain("n".repeat(201))),
+                description: Some(Some(TextInput::Plain("d".repeat(5001)))),
                 category: Some(Some("c".repeat(101))),
                 attributes: Some(attributes(&[("k", &"v".repeat(1001))])),
             })
@@ -907,6 +960,7 @@ fn adjusting_stock_by_zero_without_a_reason_names_both_fields() {
 fn adjusting_stock_past_the_largest_integer_is_refused_as_invalid() {
     let full = ProductEvent::ProductCreated {
         sku: SKU.into(),
+        product_type: None,
         details: details(),
         price: eur(1),
         stock: i64::MAX,
@@ -1240,7 +1294,7 @@ fn replaying_the_creation_gives_a_draft_with_the_created_values() {
 #[test]
 fn replaying_a_history_gives_the_latest_details_price_stock_and_status() {
     let new_details = Details {
-        name: "Blue T-shirt".into(),
+        name: en("Blue T-shirt"),
         description: None,
         category: Some("shirts".into()),
         attributes: attributes(&[("color", "blue")]),
@@ -1371,7 +1425,7 @@ fn replaying_the_events_a_command_produced_gives_the_state_the_next_command_sees
     ];
     for command in commands {
         let events = Product::replay(&history)
-            .decide(command.clone())
+            .decide(command.clone(), context())
             .unwrap_or_else(|e| panic!("{command:?} refused: {e}"));
         assert_eq!(events.len(), 1, "{command:?}");
         history.extend(events);
@@ -1382,7 +1436,7 @@ fn replaying_the_events_a_command_produced_gives_the_state_the_next_command_sees
     assert_eq!(product.status, Some(ProductStatus::Published));
     assert_eq!(product.images[0].status, ImageStatus::Ready);
     assert_eq!(
-        product.decide(ProductCommand::Publish),
+        product.decide(ProductCommand::Publish, context()),
         Err(ProductError::AlreadyPublished)
     );
 }
@@ -1405,7 +1459,7 @@ fn every_event_round_trips_through_json() {
 }
 
 #[test]
-fn every_event_type_is_its_variant_name_at_version_one() {
+fn every_event_type_is_its_variant_name_at_its_current_version() {
     let expected = [
         "ProductCreated",
         "DetailsUpdated",
@@ -1423,7 +1477,14 @@ fn every_event_type_is_its_variant_name_at_version_one() {
     assert_eq!(events.len(), expected.len());
     for (event, name) in events.iter().zip(expected) {
         assert_eq!(event.event_type(), name);
-        assert_eq!(event.event_version(), "1");
+        // The shapes that carry details are at version 2 (localized texts, typed attributes);
+        // the others have never changed.
+        let version = if matches!(name, "ProductCreated" | "DetailsUpdated") {
+            "2"
+        } else {
+            "1"
+        };
+        assert_eq!(event.event_version(), version, "{name}");
         // The stored payload is tagged with the same name.
         let value = serde_json::to_value(event).expect("serialises");
         let tags: Vec<&String> = value.as_object().expect("an object").keys().collect();
@@ -1436,8 +1497,11 @@ fn created_and_updated_payloads_carry_the_details_as_flat_fields() {
     let value = serde_json::to_value(created()).expect("serialises");
     let data = &value["ProductCreated"];
     assert_eq!(data["sku"], SKU);
-    assert_eq!(data["name"], "Red T-shirt");
-    assert_eq!(data["description"], "100% cotton");
+    assert_eq!(data["name"], serde_json::json!({"en": "Red T-shirt"}));
+    assert_eq!(
+        data["description"],
+        serde_json::json!({"en": "100% cotton"})
+    );
     assert_eq!(data["category"], "apparel");
     assert_eq!(data["attributes"]["color"], "red");
     assert_eq!(data["price"]["amount"], 1999);
@@ -1451,7 +1515,7 @@ fn created_and_updated_payloads_carry_the_details_as_flat_fields() {
     })
     .expect("serialises");
     let data = &value["DetailsUpdated"];
-    assert_eq!(data["name"], "Red T-shirt");
+    assert_eq!(data["name"], serde_json::json!({"en": "Red T-shirt"}));
     assert_eq!(data["changed"], serde_json::json!(["name"]));
     assert!(data.get("details").is_none(), "{data}");
 }

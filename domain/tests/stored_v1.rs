@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use catalog_domain::{ImageStatus, Product, ProductEvent, ProductStatus};
+use catalog_domain::{
+    AttributeValue, ImageStatus, Locale, Product, ProductEvent, ProductStatus, Schema,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,16 +25,21 @@ fn stored() -> Vec<StoredRow> {
         .expect("the fixture is a JSON array of stored rows")
 }
 
-fn decoded() -> Vec<ProductEvent> {
+/// The stream as an installation whose default locale is `default_locale` reads it, through
+/// the schema's upcasters like every reader of the event store.
+fn decoded(default_locale: &str) -> Vec<ProductEvent> {
+    let schema = Schema::new(Locale::parse(default_locale).unwrap());
     stored()
-        .iter()
+        .into_iter()
         .map(|row| {
-            let event = ProductEvent::deserialize(&row.payload).unwrap_or_else(|err| {
-                panic!(
-                    "event {} ({}) no longer decodes: {err}",
-                    row.sequence, row.event_type
-                )
-            });
+            let event = schema
+                .decode_product(&row.event_type, &row.event_version, row.payload)
+                .unwrap_or_else(|err| {
+                    panic!(
+                        "event {} ({}) no longer decodes: {err}",
+                        row.sequence, row.event_type
+                    )
+                });
             assert_eq!(event.type_name(), row.event_type, "event {}", row.sequence);
             event
         })
@@ -66,16 +73,22 @@ fn the_fixture_holds_one_of_every_event_type_at_version_1() {
 
 #[test]
 fn a_stored_version_1_stream_replays_into_the_product_it_recorded() {
-    let product = Product::replay(&decoded());
+    let product = Product::replay(&decoded("en"));
 
     assert_eq!(product.status, Some(ProductStatus::Archived));
     assert_eq!(product.sku, "FIXTURE-V1-1796220870");
-    assert_eq!(product.details.name, "Café ☕ mug, large");
+    assert_eq!(product.product_type, None, "v1 products are untyped");
+    // v1's plain texts are the default locale's
+    let name: Vec<(&String, &String)> = product.details.name.texts().iter().collect();
+    assert_eq!(
+        name,
+        [(&"en".to_string(), &"Café ☕ mug, large".to_string())]
+    );
     assert_eq!(product.details.description, None, "cleared by the update");
     assert_eq!(product.details.category.as_deref(), Some("kitchen"));
     assert_eq!(
-        product.details.attributes.get("colour").map(String::as_str),
-        Some("blue")
+        product.details.attributes.get("colour"),
+        Some(&AttributeValue::Text("blue".into()))
     );
     assert!(
         !product.details.attributes.contains_key("volume_ml"),
@@ -100,4 +113,18 @@ fn a_stored_version_1_stream_replays_into_the_product_it_recorded() {
         ),
         (160, 113)
     );
+}
+
+#[test]
+fn v1_texts_are_in_the_installation_s_default_locale() {
+    // Given the v1 stream, read by an installation whose default locale is German
+    let product = Product::replay(&decoded("de-CH"));
+    // Then the texts v1 stored as plain strings are German texts, and nothing else changed
+    assert_eq!(
+        product.details.name.texts().keys().collect::<Vec<_>>(),
+        ["de-CH"]
+    );
+    let mut english = Product::replay(&decoded("en"));
+    english.details.name = product.details.name.clone();
+    assert_eq!(english, product);
 }

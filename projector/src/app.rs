@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_domain::Schema;
 use catalog_read_model::postgres::PgReadModel;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_renditions::Limits;
@@ -144,7 +145,10 @@ impl ReadModelsProcess {
         );
         let projector = Projector {
             handler: Arc::new(ReadModels {
-                postgres: PgReadModel::new(pool.clone()),
+                postgres: PgReadModel::new(
+                    pool.clone(),
+                    Schema::new(config.default_locale.clone()),
+                ),
                 redis,
                 stats: Arc::clone(&stats),
             }),
@@ -218,7 +222,11 @@ impl ImagesProcess {
         };
         let worker = ImageConsumer {
             handler: Arc::new(ImageWorker {
-                store: ProductStore::new(pool.clone(), 50),
+                store: ProductStore::new(
+                    pool.clone(),
+                    50,
+                    Schema::new(config.default_locale.clone()),
+                ),
                 blobs,
                 limits,
                 cpu: Arc::new(Semaphore::new(config.image_concurrency)),

@@ -17,6 +17,9 @@ pub struct Config {
     pub amqp_url: Secret,
     /// `CATALOG_NAMESPACE`: prefix of queues and Redis keys.
     pub namespace: String,
+    /// `DEFAULT_LOCALE` (default `en`): the locale of texts given as plain strings, and of
+    /// every text stored before texts had locales.
+    pub default_locale: catalog_domain::Locale,
     /// `PROJECTOR_PREFETCH`: unacknowledged messages in flight, which is also the largest batch
     /// the projector applies in one transaction (in order; at most 256).
     pub prefetch: u16,
@@ -74,6 +77,7 @@ impl Config {
                 &["amqp", "amqps"],
             )?,
             namespace: env.namespace()?,
+            default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
             prefetch: env.parse("PROJECTOR_PREFETCH", 256u16)?.max(1),
             shards: env.projector_shards()?,
             placement: placement(env)?,

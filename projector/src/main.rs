@@ -53,6 +53,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// How stored events are read: upcast, v1's plain texts in the configured default locale.
+fn schema(config: &Config) -> catalog_domain::Schema {
+    catalog_domain::Schema::new(config.default_locale.clone())
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run => {
@@ -67,7 +72,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Rebuild { target } => {
             let (pool, redis) = connect(&config).await?;
-            let rebuilt = rebuild(&pool, &redis, target, true).await?;
+            let rebuilt = rebuild(&pool, &redis, &schema(&config), target, true).await?;
             println!(
                 "rebuilt {} products from {} events in {:.2?} ({:.0} events/s)",
                 rebuilt.products,
@@ -79,7 +84,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Verify => {
             let (pool, redis) = connect(&config).await?;
-            let report = verify(&pool, &redis).await?;
+            let report = verify(&pool, &redis, &schema(&config)).await?;
             for mismatch in &report.mismatches {
                 println!("{mismatch}");
             }

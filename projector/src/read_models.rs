@@ -87,6 +87,8 @@ fn stored(event: &WireEvent) -> StoredEvent {
     StoredEvent {
         aggregate_id: event.aggregate_id.clone(),
         sequence: event.sequence,
+        event_type: event.event_type.clone(),
+        event_version: event.event_version.clone(),
         payload: event.payload.clone(),
         recorded_at: event.recorded_at,
     }

@@ -9,6 +9,7 @@
 //! is lost and nothing is applied twice. (The events are read on a second connection, in a
 //! snapshot taken once the lock is held, which keeps that order.)
 
+use catalog_domain::Schema;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +58,7 @@ const BATCH: usize = 1000;
 pub async fn rebuild(
     pool: &PgPool,
     redis: &RedisReadModel,
+    schema: &Schema,
     target: Target,
     progress: bool,
 ) -> Result<Rebuilt, ApplyError> {
@@ -119,6 +121,7 @@ pub async fn rebuild(
         };
     let events = catalog_read_model::replay::each_product(
         &mut source,
+        schema,
         async |folded| {
             products += 1;
             batch.push(folded);

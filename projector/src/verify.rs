@@ -2,6 +2,7 @@
 //! both read models. Meant for a quiet system (or a moment's pause): a consumer still catching
 //! up shows as a version mismatch.
 
+use catalog_domain::Schema;
 use std::collections::BTreeSet;
 
 use catalog_domain::ProductView;
@@ -25,7 +26,11 @@ pub struct Report {
 /// Replays every product and compares the views with both read models, reading the events and
 /// PostgreSQL in one snapshot. Fails when the database or Redis's list of ids cannot be read;
 /// everything else, a document Redis cannot return included, is a mismatch in the report.
-pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, ApplyError> {
+pub async fn verify(
+    pool: &PgPool,
+    redis: &RedisReadModel,
+    schema: &Schema,
+) -> Result<Report, ApplyError> {
     // One snapshot for the events and the PostgreSQL model, so they are compared as of one moment.
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -43,6 +48,7 @@ pub async fn verify(pool: &PgPool, redis: &RedisReadModel) -> Result<Report, App
     let mut expected_views = Vec::new();
     report.events = catalog_read_model::replay::each_product(
         &mut tx,
+        schema,
         async |folded| {
             expected_views.push(folded.view);
             Ok(())

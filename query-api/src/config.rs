@@ -41,6 +41,9 @@ pub struct Config {
     pub console_command_api: Option<String>,
     /// `CATALOG_NAMESPACE`: prefix of Redis keys and channels.
     pub namespace: String,
+    /// `DEFAULT_LOCALE` (default `en`): the locale of texts given as plain strings, and of
+    /// every text stored before texts had locales.
+    pub default_locale: catalog_domain::Locale,
     /// `MIN_VERSION_WAIT_MS`: how long `?min_version=` waits for the read model (2 s by contract).
     pub min_version_wait: Duration,
     /// `BLOB_STORE`: where image renditions are read from: `file://<dir>` or `s3://<bucket>/<prefix>`.
@@ -75,6 +78,7 @@ impl Config {
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             console_command_api: env.optional_origin("CONSOLE_COMMAND_API_ORIGIN")?,
             namespace: env.namespace()?,
+            default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
             min_version_wait: Duration::from_millis(env.parse("MIN_VERSION_WAIT_MS", 2000u64)?),
             blob_store: env.blob_store()?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),

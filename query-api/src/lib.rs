@@ -2,7 +2,9 @@
 //!
 //! - [`config`]: settings read from the environment.
 //! - [`app`]: building the service and running it until shutdown.
-//! - [`routes`]: products (by id, lists) and the audit routes (history, past versions).
+//! - [`routes`]: products (by id, lists), product types, and the audit routes (history, past
+//!   versions).
+//! - [`locale`]: which locale a reader wants (`?locale=`, `Accept-Language`).
 //! - [`reader`]: one product from the local cache, Redis, then PostgreSQL with single-flight loads.
 //! - [`local_cache`]: the products read recently, as JSON bytes, kept coherent by announcements.
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
@@ -15,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod local_cache;
+pub mod locale;
 pub mod openapi;
 pub mod pipeline;
 pub mod reader;

@@ -30,6 +30,14 @@ catalog_support::problem_set!(
     pub RenditionErrors = [404, 503]
 );
 catalog_support::problem_set!(
+    /// What listing product types can answer besides its success.
+    pub TypeListErrors = [503]
+);
+catalog_support::problem_set!(
+    /// What reading one product type can answer besides its success.
+    pub TypeErrors = [404, 503]
+);
+catalog_support::problem_set!(
     /// What reading the pipeline's status can answer besides its success.
     pub StatusErrors = [503]
 );

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use catalog_domain::{Product, ProductEvent, ProductView};
+use catalog_domain::{Product, ProductView, Schema, Wanted};
 use cqrs_es::Aggregate;
-use serde::Deserialize;
+
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
@@ -22,11 +22,13 @@ pub struct Folded {
     pub view: ProductView,
 }
 
-/// Folds `events` (consecutive, starting right after `base`'s version) onto `base`.
+/// Folds `events` (consecutive, starting right after `base`'s version) onto `base`, each read
+/// through `schema` (older shapes upcast); the view's texts in the default locale.
 pub fn fold(
     id: &str,
     base: Option<Folded>,
     events: &[StoredEvent],
+    schema: &Schema,
 ) -> Result<Option<Folded>, ApplyError> {
     let Some(last) = events.last() else {
         return Ok(base);
@@ -36,7 +38,7 @@ pub fn fold(
         None => (Product::default(), events[0].recorded_at),
     };
     for event in events {
-        let event = ProductEvent::deserialize(&event.payload).map_err(|e| {
+        let event = event.decode(schema).map_err(|e| {
             ApplyError::Permanent(anyhow::anyhow!("undecodable event payload: {e}"))
         })?;
         state.apply(event);
@@ -47,6 +49,7 @@ pub fn fold(
         last.sequence as u64,
         created_at,
         last.recorded_at,
+        &Wanted::default_only(schema.default_locale.clone()),
     )
     .ok_or_else(|| {
         ApplyError::Permanent(anyhow::anyhow!(
@@ -69,12 +72,14 @@ pub struct PgReadModel {
     /// The read model's database, which must also hold the event store: gaps are healed from
     /// it.
     pub pool: PgPool,
+    /// Reads stored events of every shape; the default locale views are rendered in.
+    pub schema: Schema,
 }
 
 impl PgReadModel {
     /// The read model in `pool`'s database.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, schema: Schema) -> Self {
+        Self { pool, schema }
     }
 
     /// Applies one event of its product, idempotently: an event at or below the
@@ -115,7 +120,7 @@ impl PgReadModel {
         for (id, events) in products {
             let count = events.len();
             let base = current.remove(&id);
-            let (applied, folded) = apply_in(&mut tx, &id, base, events).await?;
+            let (applied, folded) = apply_in(&mut tx, &id, base, events, &self.schema).await?;
             outcomes.push((applied, count));
             writes.extend(folded);
         }
@@ -211,6 +216,7 @@ async fn apply_in(
     id: &str,
     current: Option<Folded>,
     events: Vec<StoredEvent>,
+    schema: &Schema,
 ) -> Result<(Applied, Option<Folded>), ApplyError> {
     let version = current.as_ref().map_or(0, |f| f.view.version as i64);
     let last = events.last().map_or(0, |e| e.sequence);
@@ -245,7 +251,7 @@ async fn apply_in(
             version + 1,
         )));
     }
-    let folded = fold(id, current, &events)?.expect("events were applied");
+    let folded = fold(id, current, &events, schema)?.expect("events were applied");
     Ok((Applied::Applied(folded.view.clone()), Some(folded)))
 }
 
@@ -256,7 +262,7 @@ async fn load_for_update(
     conn: &mut PgConnection,
     ids: &[&str],
 ) -> Result<HashMap<String, Folded>, ApplyError> {
-    let rows: Vec<(String, Json<Product>, Json<ProductView>)> = sqlx::query_as(
+    let rows: Vec<(String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
         "SELECT id, state, doc FROM product_view WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(ids)
@@ -264,12 +270,18 @@ async fn load_for_update(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, state, view)| {
-            let folded = Folded {
-                state: state.0,
-                view: view.0,
-            };
-            (id, folded)
+        .filter_map(|(id, state, view)| {
+            // A row stored by an older Catalog whose state no longer reads is folded again
+            // from the product's first event, as if it had none: the row is only a cache.
+            let readable = serde_json::from_value::<Product>(state)
+                .and_then(|state| Ok((state, serde_json::from_value::<ProductView>(view)?)));
+            match readable {
+                Ok((state, view)) => Some((id, Folded { state, view })),
+                Err(err) => {
+                    tracing::info!(product_id = %id, error = %err, "stored state unreadable; folding from the first event");
+                    None
+                }
+            }
         })
         .collect())
 }

@@ -2,6 +2,7 @@
 //! rebuild and verify. Events come through a server-side cursor in (product, sequence) order,
 //! so memory holds one batch and one product at a time whatever the store's size.
 
+use catalog_domain::Schema;
 use sqlx::PgConnection;
 
 use crate::error::ApplyError;
@@ -11,12 +12,13 @@ use crate::postgres::{fold, Folded};
 
 const FETCH: usize = 10_000;
 
-/// Calls `emit` with each product's final state, in id order. `on_events` is told how many
+/// Calls `emit` with each product's final state, in id order, events read through `schema`. `on_events` is told how many
 /// events each fetch brought (for progress). `source` must be in a transaction (the cursor's
 /// home). The next fetch is read while `emit` works on the last one, so a caller writing
 /// elsewhere (a rebuild) keeps both the reading and the writing server busy.
 pub async fn each_product<E, P>(
     source: &mut PgConnection,
+    schema: &Schema,
     mut emit: E,
     mut on_events: P,
 ) -> Result<u64, ApplyError>
@@ -50,7 +52,7 @@ where
                     .is_some_and(|c| c.aggregate_id != row.aggregate_id)
                 {
                     let events = std::mem::take(&mut current);
-                    if let Some(folded) = fold(&events[0].aggregate_id, None, &events)? {
+                    if let Some(folded) = fold(&events[0].aggregate_id, None, &events, schema)? {
                         emit(folded).await?;
                     }
                 }
@@ -59,7 +61,7 @@ where
         }
         if let Some(first) = current.first() {
             let id = first.aggregate_id.clone();
-            if let Some(folded) = fold(&id, None, &current)? {
+            if let Some(folded) = fold(&id, None, &current, schema)? {
                 emit(folded).await?;
             }
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
-use catalog_domain::{Product, ProductCommand, ProductError};
+use catalog_domain::{Context, Product, ProductCommand, ProductError, ProductType, Schema};
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
@@ -17,15 +17,18 @@ use cqrs_es::persist::{
 };
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
+
+use crate::product_types::ProductTypeStore;
 use serde_json::Value;
 use sqlx::PgPool;
 
-/// Why a command was not stored.
+/// Why a command was not stored. `R` is the aggregate's refusal: a [`ProductError`] for
+/// products, a `ProductTypeError` for product types.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The product refused the command (a rule, its state, or it does not exist).
+pub enum StoreError<R = ProductError> {
+    /// The aggregate refused the command (a rule, its state, or it does not exist).
     #[error(transparent)]
-    Refused(ProductError),
+    Refused(R),
     /// The product is not at the version the caller expected (If-Match): nothing was stored.
     /// The caller re-reads the product and decides whether to send the command again.
     #[error("the product is at version {current}, not the expected one")]
@@ -215,6 +218,8 @@ enum Attempt {
 pub struct ProductStore {
     store: PersistedEventStore<EventRepository, Product>,
     pool: PgPool,
+    schema: Schema,
+    types: ProductTypeStore,
     retry: ExponentialBuilder,
     appended: AppendSignal,
 }
@@ -261,23 +266,63 @@ impl AppendSignal {
 
 impl ProductStore {
     /// A store on `pool` that snapshots a product every `snapshot_every` events (at least 1):
-    /// loading one reads its snapshot and only the events after it.
-    pub fn new(pool: PgPool, snapshot_every: usize) -> Self {
+    /// loading one reads its snapshot and only the events after it. `schema` reads stored
+    /// events of older shapes and holds the locale plain texts are in.
+    pub fn new(pool: PgPool, snapshot_every: usize, schema: Schema) -> Self {
         Self {
             store: PersistedEventStore::new_snapshot_store(
                 EventRepository::new(pool.clone(), snapshot_every),
                 snapshot_every,
             ),
             appended: AppendSignal::new(pool.clone()),
+            types: ProductTypeStore::new(pool.clone(), schema.clone()),
             pool,
-            // Contention on one product resolves one writer per round trip; jittered backoff
-            // spreads the losers so 32+ concurrent writers all get through within a second or two.
-            retry: ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(2))
-                .with_max_delay(Duration::from_millis(100))
-                .with_max_times(60)
-                .with_jitter(),
+            schema,
+            retry: contention_retry(),
         }
+    }
+
+    /// The product types beside the products, whose definitions check typed attributes.
+    pub fn types(&self) -> &ProductTypeStore {
+        &self.types
+    }
+
+    /// The definition a command is checked against: the type a create names, or the
+    /// product's own type when an update replaces its attributes. `None` when the command
+    /// needs none, or the named type does not exist.
+    async fn type_for(
+        &self,
+        product: &Product,
+        command: &ProductCommand,
+    ) -> Result<Option<ProductType>, StoreError> {
+        let key = match command {
+            ProductCommand::Create(create) => create.product_type.as_deref(),
+            ProductCommand::UpdateDetails(update) if update.attributes.is_some() => {
+                product.product_type.as_deref()
+            }
+            _ => None,
+        };
+        let Some(key) = key else { return Ok(None) };
+        let (product_type, _) = self.types.load(key).await.map_err(|err| match err {
+            StoreError::Unavailable => StoreError::Unavailable,
+            other => StoreError::Internal(anyhow::anyhow!("loading product type {key}: {other}")),
+        })?;
+        Ok(product_type.exists().then_some(product_type))
+    }
+
+    /// Checks `command` against a product that does not exist yet, with the definition of the
+    /// type it names: how a create is checked before its SKU is reserved.
+    pub async fn check_new(&self, command: &ProductCommand) -> Result<(), StoreError> {
+        let product = Product::default();
+        let product_type = self.type_for(&product, command).await?;
+        let context = Context {
+            product_type: product_type.as_ref(),
+            default_locale: &self.schema.default_locale,
+        };
+        product
+            .decide(command.clone(), context)
+            .map(drop)
+            .map_err(StoreError::Refused)
     }
 
     /// Loads the product's current state and version.
@@ -288,17 +333,45 @@ impl ProductStore {
 
     /// The product as cqrs-es's `load_aggregate` would make it (its snapshot, then the events
     /// after it), in one round trip instead of two: both reads are one statement, so they also
-    /// see one consistent state of the store.
+    /// see one consistent state of the store. Events are read through the schema, so older
+    /// shapes are upcast.
     async fn load_context(
         &self,
         id: &str,
     ) -> Result<EventStoreAggregateContext<Product>, StoreError> {
-        let rows: Vec<(Option<i64>, Value, Option<i64>)> = sqlx::query_as(LOAD)
+        let rows: Vec<LoadRow> = sqlx::query_as(LOAD)
             .bind(Product::TYPE)
             .bind(id)
             .fetch_all(&self.pool)
             .await
             .map_err(load_error)?;
+        match self.fold(id, rows)? {
+            Some(context) => Ok(context),
+            None => {
+                // A snapshot the current code cannot read (its state's shape changed) is only a
+                // lost cache: replay every event instead.
+                tracing::warn!(
+                    product_id = id,
+                    "unreadable snapshot; replaying every event"
+                );
+                let rows: Vec<LoadRow> = sqlx::query_as(LOAD_EVENTS)
+                    .bind(Product::TYPE)
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(load_error)?;
+                Ok(self.fold(id, rows)?.expect("no snapshot was read"))
+            }
+        }
+    }
+
+    /// Folds a snapshot row and event rows into the product; `None` when the snapshot cannot
+    /// be read.
+    fn fold(
+        &self,
+        id: &str,
+        rows: Vec<LoadRow>,
+    ) -> Result<Option<EventStoreAggregateContext<Product>>, StoreError> {
         let mut context = EventStoreAggregateContext {
             aggregate_id: id.to_string(),
             aggregate: Product::default(),
@@ -306,18 +379,12 @@ impl ProductStore {
             current_snapshot: None,
         };
         let mut events = Vec::with_capacity(rows.len());
-        for (sequence, payload, snapshot) in rows {
-            match (sequence, snapshot) {
-                (Some(sequence), _) => events.push((sequence, payload)),
+        for row in rows {
+            match (row.sequence, row.snapshot_sequence) {
+                (Some(sequence), _) => events.push((sequence, row)),
                 (None, Some(last_sequence)) => {
-                    // A snapshot the current code cannot read is only a lost cache: replay
-                    // everything instead, as cqrs-es does.
-                    let Ok(state) = serde_json::from_value::<SnapshotRow>(payload) else {
-                        tracing::warn!(
-                            product_id = id,
-                            "unreadable snapshot; replaying every event"
-                        );
-                        return self.store.load_aggregate(id).await.map_err(aggregate_error);
+                    let Ok(state) = serde_json::from_value::<SnapshotRow>(row.payload) else {
+                        return Ok(None);
                     };
                     context.aggregate = state.aggregate;
                     context.current_sequence = last_sequence as usize;
@@ -327,14 +394,16 @@ impl ProductStore {
             }
         }
         events.sort_unstable_by_key(|(sequence, _)| *sequence);
-        for (sequence, payload) in events {
-            let event = serde_json::from_value(payload).map_err(|err| {
-                StoreError::Internal(anyhow::anyhow!("stored event cannot be read: {err}"))
-            })?;
+        for (sequence, row) in events {
+            let (event_type, version) = (row.event_type.unwrap_or_default(), row.event_version);
+            let event = self
+                .schema
+                .decode_product(&event_type, version.as_deref().unwrap_or("1"), row.payload)
+                .map_err(|err| StoreError::Internal(anyhow::Error::new(err)))?;
             context.aggregate.apply(event);
             context.current_sequence = sequence as usize;
         }
-        Ok(context)
+        Ok(Some(context))
     }
 
     /// Runs `command` against product `id`. With `expected` (If-Match), the command runs only at
@@ -354,12 +423,20 @@ impl ProductStore {
             if expected.is_some_and(|version| version != current) && current > 0 {
                 return Err(Attempt::Failed(StoreError::PreconditionFailed { current }));
             }
+            let product_type = self
+                .type_for(&context.aggregate, &command)
+                .await
+                .map_err(Attempt::Failed)?;
+            let decision = Context {
+                product_type: product_type.as_ref(),
+                default_locale: &self.schema.default_locale,
+            };
             // `decide` works on a borrowed state: cqrs-es 0.5 folds the new events into the
             // context again when it snapshots, so a state already changed by `handle` would be
             // snapshotted with every event applied twice.
             let events = context
                 .aggregate
-                .decide(command.clone())
+                .decide(command.clone(), decision)
                 .map_err(|e| Attempt::Failed(StoreError::Refused(e)))?;
             if events.is_empty() {
                 return Ok(Committed {
@@ -409,13 +486,40 @@ impl ProductStore {
 
 /// The snapshot (sequence NULL: its payload, its counter folded in, `last_sequence`) and the
 /// events after it, in one statement.
-const LOAD: &str = "SELECT NULL::bigint, jsonb_build_object('aggregate', payload, \
-       'current_snapshot', current_snapshot), last_sequence \
+const LOAD: &str = "SELECT NULL::bigint AS sequence, NULL::text AS event_type, \
+       NULL::text AS event_version, jsonb_build_object('aggregate', payload, \
+       'current_snapshot', current_snapshot) AS payload, last_sequence AS snapshot_sequence \
      FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2 \
      UNION ALL \
-     SELECT sequence, payload, NULL FROM events \
+     SELECT sequence, event_type, event_version, payload, NULL FROM events \
      WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > coalesce( \
        (SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)";
+
+/// Every event of one aggregate, without its snapshot.
+pub(crate) const LOAD_EVENTS: &str = "SELECT sequence, event_type, event_version, payload, \
+       NULL::bigint AS snapshot_sequence FROM events \
+     WHERE aggregate_type = $1 AND aggregate_id = $2";
+
+/// A row of [`LOAD`] or [`LOAD_EVENTS`]: a snapshot (no sequence) or an event.
+#[derive(sqlx::FromRow)]
+pub(crate) struct LoadRow {
+    pub(crate) sequence: Option<i64>,
+    pub(crate) event_type: Option<String>,
+    pub(crate) event_version: Option<String>,
+    pub(crate) payload: Value,
+    pub(crate) snapshot_sequence: Option<i64>,
+}
+
+/// The backoff between attempts when another writer appended first: contention on one
+/// aggregate resolves one writer per round trip; jittered backoff spreads the losers so 32+
+/// concurrent writers all get through within a second or two.
+pub(crate) fn contention_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(2))
+        .with_max_delay(Duration::from_millis(100))
+        .with_max_times(60)
+        .with_jitter()
+}
 
 #[derive(serde::Deserialize)]
 struct SnapshotRow {
@@ -423,7 +527,7 @@ struct SnapshotRow {
     current_snapshot: usize,
 }
 
-fn load_error(err: sqlx::Error) -> StoreError {
+pub(crate) fn load_error<R>(err: sqlx::Error) -> StoreError<R> {
     if catalog_support::db::is_unavailable(&err) {
         tracing::warn!(error = %err, "event store unavailable");
         StoreError::Unavailable
@@ -432,7 +536,7 @@ fn load_error(err: sqlx::Error) -> StoreError {
     }
 }
 
-fn aggregate_error(err: AggregateError<ProductError>) -> StoreError {
+pub(crate) fn aggregate_error<R: std::error::Error>(err: AggregateError<R>) -> StoreError<R> {
     match err {
         AggregateError::UserError(err) => StoreError::Refused(err),
         AggregateError::AggregateConflict => StoreError::Contention,

@@ -3,6 +3,7 @@
 //!
 //! - [`event_store`]: the write path: load (snapshot and events), decide, append, retry on
 //!   contention; the hash chain is computed by the database on insert.
+//! - [`product_types`]: the product types' write path, beside the products' in the same store.
 //! - [`log`]: reading stored events: one product's, every product's (replay), with their audit
 //!   columns (history, past versions).
 //! - [`audit`]: recomputing the hash chains to find tampering.
@@ -17,5 +18,6 @@ pub mod blobs;
 pub mod broker;
 pub mod event_store;
 pub mod log;
+pub mod product_types;
 pub mod relay;
 pub mod skus;

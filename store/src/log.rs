@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use catalog_domain::{DecodeError, ProductEvent, ProductTypeEvent, Schema};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -16,10 +17,21 @@ pub struct StoredEvent {
     pub aggregate_id: String,
     /// The product's version after this event: 1-based and consecutive per product.
     pub sequence: i64,
+    /// The event's type name (`StockAdjusted`).
+    pub event_type: String,
+    /// Version of the payload's shape, which [`Schema::decode_product`] reads it by.
+    pub event_version: String,
     /// As stored: tagged with its type (`{"StockAdjusted": {...}}`).
     pub payload: serde_json::Value,
     /// When the event was inserted.
     pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// The event in today's shape.
+    pub fn decode(&self, schema: &Schema) -> Result<ProductEvent, DecodeError> {
+        schema.decode_product(&self.event_type, &self.event_version, self.payload.clone())
+    }
 }
 
 /// One stored event with everything an auditor reads: who, when, its shape's version and its
@@ -39,7 +51,7 @@ pub struct AuditedEvent {
     pub metadata: Json<BTreeMap<String, String>>,
     /// The event's stable identity (the AMQP message id on the broker).
     pub event_id: uuid::Uuid,
-    /// Version of the payload's shape.
+    /// Version of the payload's shape, which [`Schema::decode_product`] reads it by.
     pub event_version: String,
     /// SHA-256 over the event's content and the previous event's hash: its link in the
     /// product's hash chain (see [`crate::audit`]).
@@ -54,7 +66,8 @@ pub async fn read_events(
     up_to: i64,
 ) -> sqlx::Result<Vec<StoredEvent>> {
     sqlx::query_as(
-        "SELECT aggregate_id, sequence, payload, recorded_at FROM events \
+        "SELECT aggregate_id, sequence, event_type, event_version, payload, recorded_at \
+         FROM events \
          WHERE aggregate_type = 'Product' AND aggregate_id = $1 AND sequence > $2 AND sequence <= $3 \
          ORDER BY sequence",
     )
@@ -83,6 +96,37 @@ pub async fn read_audited(
     .bind(up_to)
     .fetch_all(pool)
     .await
+}
+
+impl AuditedEvent {
+    /// The event in today's shape.
+    pub fn decode(&self, schema: &Schema) -> Result<ProductEvent, DecodeError> {
+        schema.decode_product(&self.event_type, &self.event_version, self.payload.clone())
+    }
+}
+
+/// Every product type's events, in (key, sequence) order, read in today's shape: product
+/// types are few and small, so their reads fold the stream rather than keep a read model.
+/// With `key`, that type's alone.
+pub async fn product_type_events(
+    pool: &PgPool,
+    schema: &Schema,
+    key: Option<&str>,
+) -> anyhow::Result<Vec<(String, i64, ProductTypeEvent)>> {
+    let rows: Vec<(String, i64, String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events \
+         WHERE aggregate_type = 'ProductType' AND ($1::text IS NULL OR aggregate_id = $1) \
+         ORDER BY aggregate_id, sequence",
+    )
+    .bind(key)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(key, sequence, event_type, version, payload)| {
+            let event = schema.decode_product_type(&event_type, &version, payload)?;
+            Ok((key, sequence, event))
+        })
+        .collect()
 }
 
 /// The last event a request stored, found by the actor and `Idempotency-Key` its metadata
@@ -169,8 +213,8 @@ impl ReplayCursor {
     pub async fn open(conn: &mut PgConnection) -> sqlx::Result<Self> {
         sqlx::query(
             "DECLARE replay_events NO SCROLL CURSOR FOR \
-             SELECT aggregate_id, sequence, payload, recorded_at FROM events \
-             WHERE aggregate_type = 'Product' ORDER BY aggregate_id, sequence",
+             SELECT aggregate_id, sequence, event_type, event_version, payload, recorded_at \
+             FROM events WHERE aggregate_type = 'Product' ORDER BY aggregate_id, sequence",
         )
         .execute(conn)
         .await?;

@@ -20,6 +20,8 @@ pub const SCOPE_WRITE: &str = "catalog:write";
 /// The scope query-api requires to read a product's history and past versions (the audit
 /// routes); the other reads are public.
 pub const SCOPE_AUDIT: &str = "catalog:audit";
+/// The scope command-api requires to define product types.
+pub const SCOPE_ADMIN: &str = "catalog:admin";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {

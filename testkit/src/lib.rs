@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog_domain::ProductView;
+use catalog_domain::{ProductView, Schema};
 use catalog_read_model::postgres::PgReadModel;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_renditions::Limits;
@@ -288,7 +288,7 @@ impl World {
     pub fn start_projector(&self) {
         let projector = Projector {
             handler: Arc::new(ReadModels {
-                postgres: PgReadModel::new(self.pool.clone()),
+                postgres: PgReadModel::new(self.pool.clone(), Schema::default()),
                 redis: self.redis.clone(),
                 stats: self.stats.clone(),
             }),
@@ -312,7 +312,7 @@ impl World {
     pub fn start_image_worker(&self) {
         let worker = ImageConsumer {
             handler: Arc::new(ImageWorker {
-                store: ProductStore::new(self.pool.clone(), 50),
+                store: ProductStore::new(self.pool.clone(), 50, Schema::default()),
                 blobs: self.blobs.clone(),
                 limits: Limits::default(),
                 cpu: Arc::new(Semaphore::new(2)),
@@ -379,7 +379,10 @@ impl World {
 
     /// `id`'s document in the PostgreSQL read model as it is now, without waiting.
     pub async fn postgres_view(&self, id: &str) -> Option<ProductView> {
-        PgReadModel::new(self.pool.clone()).get(id).await.unwrap()
+        PgReadModel::new(self.pool.clone(), Schema::default())
+            .get(id)
+            .await
+            .unwrap()
     }
 
     /// `id`'s document in the Redis read model as it is now, without waiting.
@@ -456,7 +459,7 @@ impl World {
     /// `projector verify`'s comparison of both read models with a replay of the events; the
     /// mismatches, empty when they agree. Meant for a quiescent world.
     pub async fn verify(&self) -> Vec<String> {
-        projector::verify::verify(&self.pool, &self.redis)
+        projector::verify::verify(&self.pool, &self.redis, &Schema::default())
             .await
             .expect("verify runs")
             .mismatches

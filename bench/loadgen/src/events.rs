@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use catalog_domain::{Details, Money, ProductEvent, EVENT_VERSION};
+use catalog_domain::{AttributeValue, Details, Locale, LocalizedText, Money, ProductEvent};
+use cqrs_es::DomainEvent;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 
@@ -59,19 +60,30 @@ fn product_id(n: usize) -> String {
 fn history(n: usize, events: usize) -> Vec<ProductEvent> {
     let mut rng = fastrand::Rng::with_seed(n as u64);
     let mut details = Details::named(format!("Product {n}"));
-    details.description = Some(format!(
-        "The description of product {n}, long enough to be real."
+    // Every other product in two locales, as a shop selling in two languages has them.
+    let texts = |english: String, german: String| {
+        let mut texts = BTreeMap::from([("en".to_string(), english)]);
+        if n % 2 == 0 {
+            texts.insert("de".to_string(), german);
+        }
+        LocalizedText::from_map(texts)
+    };
+    details.name = texts(format!("Product {n}"), format!("Produkt {n}"));
+    details.description = Some(texts(
+        format!("The description of product {n}, long enough to be real."),
+        format!("Die Beschreibung von Produkt {n}, lang genug, um echt zu sein."),
     ));
     details.category = Some(["mugs", "shirts", "lamps", "books"][n % 4].to_string());
     details.attributes = BTreeMap::from([
-        ("colour".to_string(), "blue".to_string()),
-        ("size".to_string(), "M".to_string()),
+        ("colour".to_string(), AttributeValue::from("blue")),
+        ("size".to_string(), AttributeValue::from("M")),
     ]);
     let mut price = Money::new(1000 + (n as i64 % 9000), "EUR");
     let mut stock = 100i64;
     let mut published = false;
     let mut history = vec![ProductEvent::ProductCreated {
         sku: format!("SKU-{n}"),
+        product_type: None,
         details: details.clone(),
         price: price.clone(),
         stock,
@@ -96,7 +108,10 @@ fn history(n: usize, events: usize) -> Vec<ProductEvent> {
                 }
             }
             70..=84 => {
-                details.name = format!("Product {n} rev {}", history.len());
+                details.name = LocalizedText::single(
+                    &Locale::default(),
+                    format!("Product {n} rev {}", history.len()),
+                );
                 ProductEvent::DetailsUpdated {
                     details: details.clone(),
                     changed: vec!["name".to_string()],
@@ -132,9 +147,10 @@ fn push_row(
     });
     writeln!(
         rows,
-        "Product\t{}\t{sequence}\t{}\t{EVENT_VERSION}\t{payload}\t{metadata}",
+        "Product\t{}\t{sequence}\t{}\t{}\t{payload}\t{metadata}",
         product_id(n),
         event.type_name(),
+        event.event_version(),
     )?;
     Ok(())
 }

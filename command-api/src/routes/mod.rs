@@ -1,13 +1,14 @@
 //! Every route of command-api, grouped by resource and merged in [`router`].
 
 pub(crate) mod images;
+pub(crate) mod product_types;
 pub(crate) mod products;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Extension, Router};
-use catalog_support::auth::{require_scope, RequireScope, SCOPE_WRITE};
+use catalog_support::auth::{require_scope, RequireScope, SCOPE_ADMIN, SCOPE_WRITE};
 use catalog_support::health::{Dependency, Need};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
@@ -38,11 +39,13 @@ use crate::state::AppState;
         products::archive,
         images::upload,
         images::remove,
+        product_types::define,
     ),
     modifiers(&UpdateNeedsAField, &UploadIsAnImage),
     tags(
         (name = "products", description = "Product commands"),
         (name = "images", description = "Product images: uploads and removals"),
+        (name = "product-types", description = "Product types (scope `catalog:admin`): typed attribute definitions"),
     ),
 )]
 struct CommandApi;
@@ -84,9 +87,22 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(writer, require_scope))
         .layer(DefaultBodyLimit::max(state.config.max_json_body))
         .layer(Extension(BodyLimit(state.config.max_json_body)));
+    let admin = RequireScope {
+        auth: Arc::clone(&state.auth),
+        scope: SCOPE_ADMIN,
+    };
+    let administration = product_types::router()
+        .route_layer(middleware::from_fn_with_state(
+            state.rate_limiter.clone(),
+            rate_limit::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(admin, require_scope))
+        .layer(DefaultBodyLimit::max(state.config.max_json_body))
+        .layer(Extension(BodyLimit(state.config.max_json_body)));
     let health = health_checks(&state);
     Router::new()
         .merge(commands)
+        .merge(administration)
         .with_state(state)
         .merge(catalog_support::health::router_with(health))
         .merge(catalog_support::metrics::router())

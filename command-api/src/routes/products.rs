@@ -1,15 +1,13 @@
 //! The product commands of the HTTP contract. Each handler turns its request into one domain
 //! command; the domain decides, the store appends.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{patch, post, put};
 use axum::Router;
 use catalog_domain::{
-    CreateProduct, Details, Money, Product, ProductCommand, ProductError, UpdateDetails,
+    Attributes, CreateProduct, Money, ProductCommand, ProductError, TextInput, UpdateDetails,
 };
 use catalog_support::problem::{CommonError, FieldViolation};
 use serde::{Deserialize, Deserializer};
@@ -56,11 +54,16 @@ pub(crate) struct MoneyBody {
 pub(crate) struct CreateBody {
     #[schema(value_type = String, schema_with = doc::sku)]
     sku: Option<String>,
-    /// 1 to 200 characters, not all white space.
-    #[schema(value_type = String, schema_with = doc::name)]
-    name: Option<String>,
-    #[schema(schema_with = doc::description)]
-    description: Option<String>,
+    /// The key of the product's type, fixed for life: its attributes are checked against the
+    /// type's definitions. Without it the product is untyped (v1's free string attributes).
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>, schema_with = doc::type_key)]
+    product_type: Option<String>,
+    /// 1 to 200 characters, not all white space, in each locale.
+    #[schema(value_type = String, schema_with = doc::localized_name)]
+    name: Option<TextInput>,
+    #[schema(value_type = Option<String>, schema_with = doc::localized_description)]
+    description: Option<TextInput>,
     #[schema(value_type = MoneyBody)]
     price: Option<MoneyBody>,
     /// Units in stock at creation (default 0).
@@ -68,8 +71,8 @@ pub(crate) struct CreateBody {
     stock: Option<i64>,
     #[schema(schema_with = doc::category)]
     category: Option<String>,
-    #[schema(schema_with = doc::attributes)]
-    attributes: Option<BTreeMap<String, String>>,
+    #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::typed_attributes)]
+    attributes: Option<Attributes>,
 }
 
 /// Collects the required fields a body left out, so that they are reported together with the
@@ -108,13 +111,10 @@ impl Missing {
     /// Runs the domain's own checks on a command built from the body, then reports missing
     /// fields and broken rules in one 422. A rule broken only by a missing field's placeholder
     /// is not reported twice.
-    fn check(
-        self,
-        decided: Result<Vec<catalog_domain::ProductEvent>, ProductError>,
-    ) -> Result<(), ApiError> {
+    fn check(self, decided: Result<(), StoreError>) -> Result<(), ApiError> {
         let mut errors = self.0;
         match decided {
-            Err(ProductError::Invalid(found)) => {
+            Err(StoreError::Refused(ProductError::Invalid(found))) => {
                 for e in found {
                     let covered = errors.iter().any(|m| {
                         e.field == m.field || e.field.starts_with(&format!("{}.", m.field))
@@ -175,17 +175,17 @@ pub(crate) async fn create(
     let mut missing = Missing::default();
     let create = CreateProduct {
         sku: missing.take("sku", body.sku),
-        details: Details {
-            name: missing.take("name", body.name),
-            description: body.description,
-            category: body.category,
-            attributes: body.attributes.unwrap_or_default(),
-        },
+        product_type: body.product_type,
+        name: missing.take("name", body.name),
+        description: body.description,
+        category: body.category,
+        attributes: body.attributes.unwrap_or_default(),
         price: missing.money("price", body.price),
         stock: body.stock.unwrap_or(0),
     };
     // Checked before the SKU is reserved, so an invalid request never touches the registry.
-    missing.check(Product::default().decide(ProductCommand::Create(create.clone())))?;
+    let command = ProductCommand::Create(create.clone());
+    missing.check(app.store.check_new(&command).await)?;
     tracing::Span::current().record("sku", create.sku.as_str());
 
     let id = Uuid::now_v7().to_string();
@@ -198,10 +198,7 @@ pub(crate) async fn create(
     {
         return Err(ApiError::SkuTaken(sku));
     }
-    let result = app
-        .store
-        .execute(&id, ProductCommand::Create(create), None, &ctx.metadata())
-        .await;
+    let result = app.store.execute(&id, command, None, &ctx.metadata()).await;
     match result {
         Ok(committed) => Ok(created(&id, committed.version)),
         Err(err) => {
@@ -228,20 +225,26 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = UpdateDetails)]
 pub(crate) struct UpdateBody {
-    /// 1 to 200 characters, not all white space; never `null`.
+    /// 1 to 200 characters, not all white space, in each locale; never `null`. Replaces
+    /// every locale's text.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, schema_with = doc::name)]
-    name: Option<Option<String>>,
+    #[schema(value_type = String, schema_with = doc::localized_name)]
+    name: Option<Option<TextInput>>,
+    /// Replaces every locale's text; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, schema_with = doc::description)]
-    description: Option<Option<String>>,
+    #[schema(value_type = Option<String>, schema_with = doc::localized_description)]
+    description: Option<Option<TextInput>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, schema_with = doc::category)]
     category: Option<Option<String>>,
     /// Replaces every attribute.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::attributes)]
-    attributes: Option<Option<BTreeMap<String, String>>>,
+    #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::typed_attributes)]
+    attributes: Option<Option<Attributes>>,
+    /// A product's type is fixed at creation: naming it here is refused (422).
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    #[schema(ignore)]
+    product_type: Option<Option<serde_json::Value>>,
 }
 
 pub(super) async fn run(
@@ -283,6 +286,12 @@ pub(crate) async fn update_details(
     ctx: RequestContext,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Response, ApiError> {
+    if body.product_type.is_some() {
+        return Err(ApiError::from(CommonError::invalid(
+            "type",
+            "is fixed at creation and cannot be changed",
+        )));
+    }
     let name = match body.name {
         Some(None) => {
             return Err(ApiError::from(CommonError::invalid(

@@ -2,6 +2,7 @@
 //! database per test (sqlx::test creates and drops it).
 
 mod auth;
+mod catalog2;
 mod commands;
 mod concurrency;
 mod create;

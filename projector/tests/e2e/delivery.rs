@@ -42,7 +42,7 @@ async fn commands_show_up_in_both_read_models(pool: PgPool) {
     assert_eq!(pg.price.currency, "USD");
     assert_eq!(pg.stock, 70);
     assert_eq!(pg.status, ProductStatus::Published);
-    assert_eq!(pg.attributes.get("a").map(String::as_str), Some("b"));
+    assert_eq!(pg.attributes.get("a"), Some(&"b".into()));
     assert!(pg.updated_at > pg.created_at);
     assert_eq!(world.verify().await, Vec::<String>::new());
 

@@ -402,7 +402,8 @@ async fn a_bomb_that_reaches_the_worker_fails_without_being_decoded(pool: PgPool
     let image_id = uuid::Uuid::now_v7().to_string();
     let key = catalog_store::blobs::original_key(&image_id, "bomb", "png");
     world.blobs.put(&key, bomb.into()).await.unwrap();
-    let store = catalog_store::event_store::ProductStore::new(pool, 50);
+    let store =
+        catalog_store::event_store::ProductStore::new(pool, 50, catalog_domain::Schema::default());
     let command = catalog_domain::ProductCommand::AttachImage(catalog_domain::AttachImage {
         image_id: image_id.clone(),
         original: catalog_domain::ImageOriginal {
@@ -463,7 +464,7 @@ async fn an_image_delivered_to_two_workers_is_processed_once(pool: PgPool) {
         let worker = Consumer {
             handler: Arc::new(Counted {
                 worker: ImageWorker {
-                    store: ProductStore::new(pool.clone(), 50),
+                    store: ProductStore::new(pool.clone(), 50, catalog_domain::Schema::default()),
                     blobs: world.blobs.clone(),
                     limits: Limits::default(),
                     cpu: Arc::new(Semaphore::new(2)),

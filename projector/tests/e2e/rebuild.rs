@@ -38,9 +38,15 @@ async fn rebuilding_100000_events_reproduces_every_product(pool: PgPool) {
         .await
         .unwrap();
 
-    let rebuilt = rebuild(&pool, &world.redis, Target::All, false)
-        .await
-        .unwrap();
+    let rebuilt = rebuild(
+        &pool,
+        &world.redis,
+        &catalog_domain::Schema::default(),
+        Target::All,
+        false,
+    )
+    .await
+    .unwrap();
     println!(
         "rebuilt {} products from {} events in {:.2?}: {:.0} events/s",
         rebuilt.products,
@@ -85,7 +91,8 @@ async fn a_rebuild_while_commands_flow_loses_nothing(pool: PgPool) {
         .execute(&mut *gate)
         .await
         .unwrap();
-    let rebuilding = rebuild(&pool, &world.redis, Target::All, false);
+    let schema = catalog_domain::Schema::default();
+    let rebuilding = rebuild(&pool, &world.redis, &schema, Target::All, false);
     let overlapping = async {
         let waiting = eventually(Duration::from_secs(20), || async {
             (waiting_for_product_view(&pool, true).await > 0).then_some(())

@@ -41,10 +41,11 @@ async fn an_emptied_redis_is_refilled_by_the_projector(pool: PgPool) {
     })
     .await;
     assert!(refilled.is_some(), "the projector refilled Redis");
-    let mismatches = projector::verify::verify(&pool, &system.redis)
-        .await
-        .unwrap()
-        .mismatches;
+    let mismatches =
+        projector::verify::verify(&pool, &system.redis, &catalog_domain::Schema::default())
+            .await
+            .unwrap()
+            .mismatches;
     assert_eq!(mismatches, Vec::<String>::new());
     let logged = system.logs(Service::Projector).iter().any(|line| {
         mentions(

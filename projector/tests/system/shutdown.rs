@@ -152,10 +152,11 @@ async fn sigterm_under_load_loses_nothing(pool: PgPool) {
         "every image was finished: {:?}",
         view.images
     );
-    let mismatches = projector::verify::verify(&pool, &system.redis)
-        .await
-        .expect("verify runs")
-        .mismatches;
+    let mismatches =
+        projector::verify::verify(&pool, &system.redis, &catalog_domain::Schema::default())
+            .await
+            .expect("verify runs")
+            .mismatches;
     assert_eq!(mismatches, Vec::<String>::new());
 }
 
@@ -165,7 +166,10 @@ async fn settled_in_postgres(
     id: &str,
     images: usize,
 ) -> catalog_domain::ProductView {
-    let model = catalog_read_model::postgres::PgReadModel::new(system.pool.clone());
+    let model = catalog_read_model::postgres::PgReadModel::new(
+        system.pool.clone(),
+        catalog_domain::Schema::default(),
+    );
     eventually(Duration::from_secs(90), || async {
         let view = model.get(id).await.ok()??;
         (view.images.len() == images

@@ -1,17 +1,19 @@
 //! History and past versions, straight from the event store (scope `catalog:audit`).
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{FieldChange, Product, ProductEvent, ProductView};
+use catalog_domain::{FieldChange, Product, ProductEvent, ProductView, Schema};
 use catalog_read_model::postgres::{fold, Folded};
 use catalog_store::log::{self, AuditedEvent};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::locale;
 use crate::openapi::{self as doc, HistoryParams, ProductPath, VersionPath};
 use crate::state::AppState;
 use catalog_support::http::etag;
@@ -86,12 +88,20 @@ async fn replay(app: &AppState, id: &str, up_to: i64) -> Result<Option<Folded>, 
     let events = log::read_events(&mut conn, id, 0, up_to)
         .await
         .map_err(CommonError::database)?;
-    fold(id, None, &events).map_err(|err| ApiError::from(anyhow::Error::new(err)))
+    fold(id, None, &events, &schema(app)).map_err(|err| ApiError::from(anyhow::Error::new(err)))
 }
 
-/// A stored event as the domain reads it; one that does not decode is a fault of the store.
-fn decode(stored: &AuditedEvent) -> Result<ProductEvent, ApiError> {
-    ProductEvent::deserialize(&stored.payload)
+/// How this installation reads stored events: older shapes upcast, v1's plain texts in the
+/// default locale.
+fn schema(app: &AppState) -> Schema {
+    Schema::new(app.config.default_locale.clone())
+}
+
+/// A stored event as the domain reads it, upcast to today's shape; one that does not decode
+/// is a fault of the store.
+fn decode(app: &AppState, stored: &AuditedEvent) -> Result<ProductEvent, ApiError> {
+    stored
+        .decode(&schema(app))
         .map_err(|e| ApiError::from(anyhow::anyhow!("stored event unreadable: {e}")))
 }
 
@@ -197,7 +207,7 @@ pub(crate) async fn history(
     events.truncate(limit as usize);
     let mut items = Vec::with_capacity(events.len());
     for stored in events {
-        let changes = state.apply_and_diff(decode(&stored)?);
+        let changes = state.apply_and_diff(decode(&app, &stored)?);
         items.push(HistoryEntry::new(stored, changes));
     }
     let next_after = more.then(|| items.last().map(|i| i.sequence)).flatten();
@@ -224,7 +234,10 @@ pub(crate) async fn history(
 pub(crate) async fn version_at(
     State(app): State<AppState>,
     Path((id, n)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
     let id = product_id(&id)?;
     let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
         return Err(ApiError::from(CommonError::NotFound("no such version")));
@@ -235,10 +248,14 @@ pub(crate) async fn version_at(
     if folded.view.version != n as u64 {
         return Err(ApiError::from(CommonError::NotFound("no such version")));
     }
-    let view = folded.view;
+    let mut view = folded.view;
+    view.localize(&locale);
     let mut response = Json(view).into_response();
     response
         .headers_mut()
         .insert(axum::http::header::ETAG, etag(n as u64));
+    response
+        .headers_mut()
+        .insert(locale::VARY.0, locale::VARY.1);
     Ok(response)
 }

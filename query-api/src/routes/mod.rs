@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod images;
+pub(crate) mod product_types;
 pub(crate) mod products;
 pub mod status;
 
@@ -28,6 +29,8 @@ use crate::state::AppState;
     paths(
         products::one,
         products::list,
+        product_types::list,
+        product_types::one,
         audit::history,
         audit::version_at,
         images::rendition,
@@ -37,6 +40,7 @@ use crate::state::AppState;
     components(schemas(catalog_domain::RenditionView)),
     tags(
         (name = "products", description = "Products as the read models hold them"),
+        (name = "product-types", description = "Product types: the typed attributes their products are checked against"),
         (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
         (name = "images", description = "Image renditions"),
         (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
@@ -73,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     }
     Router::new()
         .merge(products::router())
+        .merge(product_types::router())
         .merge(images::router())
         .merge(status::router())
         .merge(crate::console::router())

@@ -1,3 +1,4 @@
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,11 +9,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::locale;
 use crate::openapi::{self as doc, ByIdParams, ListParams, ProductPath};
 use crate::state::AppState;
 use catalog_read_model::listing::ListQuery;
 use catalog_support::http::etag;
-use catalog_support::problem::CommonError;
+use catalog_support::problem::{CommonError, FieldViolation};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -81,6 +83,7 @@ pub(crate) async fn one(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
     let wanted = min_version(query.as_deref())?;
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.hyphenated().to_string()) else {
         return Err(ApiError::from(CommonError::NotFound("product not found")));
@@ -97,17 +100,27 @@ pub(crate) async fn one(
     let mut response = if not_modified(&headers, document.version) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        // The stored bytes as they are: a hot read serializes nothing.
+        // The stored bytes as they are, rendered in the default locale: a hot read in it
+        // serializes nothing. Another locale is rendered from the document's translations.
+        let body = if locale.is_default() {
+            document.body
+        } else {
+            let mut view: ProductView = serde_json::from_slice(&document.body)
+                .map_err(|e| ApiError::from(anyhow::anyhow!("stored document unreadable: {e}")))?;
+            view.localize(&locale);
+            Bytes::from(serde_json::to_vec(&view).expect("a view serialises"))
+        };
         (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            document.body,
+            body,
         )
             .into_response()
     };
     let headers = response.headers_mut();
+    headers.insert(locale::VARY.0, locale::VARY.1);
     headers.insert(header::ETAG, etag(document.version));
     // Clients and caches may keep a copy but must revalidate it: the ETag makes that cheap.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -144,10 +157,35 @@ pub(crate) struct Page {
 pub(crate) async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::parse(query.as_deref()).map_err(CommonError::Validation)?;
-    let (items, next_cursor) = query.run(&app.lists).await.map_err(CommonError::database)?;
-    Ok(Json(Page { items, next_cursor }).into_response())
+    let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale);
+    let parsed = ListQuery::parse(query.as_deref());
+    let (locale, query) = match (locale, parsed) {
+        (Ok(locale), Ok(query)) => (locale, query),
+        (locale, parsed) => {
+            // Every bad parameter at once, the locale's among them.
+            let mut errors = parsed.err().unwrap_or_default();
+            if locale.is_err() {
+                errors.push(FieldViolation {
+                    field: "locale".into(),
+                    message: "must be a BCP 47 language tag".into(),
+                });
+            }
+            return Err(CommonError::Validation(errors).into());
+        }
+    };
+    let (mut items, next_cursor) = query.run(&app.lists).await.map_err(CommonError::database)?;
+    if !locale.is_default() {
+        for item in &mut items {
+            item.localize(&locale);
+        }
+    }
+    let mut response = Json(Page { items, next_cursor }).into_response();
+    response
+        .headers_mut()
+        .insert(locale::VARY.0, locale::VARY.1);
+    Ok(response)
 }
 
 #[cfg(test)]
