@@ -26,7 +26,7 @@ async fn patching_details_returns_the_new_version_and_records_the_change(pool: P
     assert_eq!(body, json!({"id": id, "version": 2}));
     let events = app.events(&id).await;
     let updated = &events[1].2["DetailsUpdated"];
-    assert_eq!(updated["name"], "Tea cup");
+    assert_eq!(updated["name"], json!({"en": "Tea cup"}));
     assert_eq!(
         updated["description"], "Porcelain, 80 ml",
         "untouched fields stay"

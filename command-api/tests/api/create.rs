@@ -42,7 +42,7 @@ async fn the_created_event_holds_the_product_and_its_metadata(pool: PgPool) {
     assert_eq!(event_type, "ProductCreated");
     let created = &payload["ProductCreated"];
     assert_eq!(created["sku"], "CUP-2");
-    assert_eq!(created["name"], "Espresso cup");
+    assert_eq!(created["name"], json!({"en": "Espresso cup"}));
     assert_eq!(created["price"], json!({"amount": 1299, "currency": "EUR"}));
     assert_eq!(created["stock"], 10);
     assert_eq!(created["attributes"], json!({"color": "white"}));

@@ -104,8 +104,14 @@ async fn the_document_has_the_bearer_scheme_bodies_and_problems(pool: PgPool) {
         serde_json::json!(["sku", "name", "price"])
     );
     assert_eq!(create["properties"]["sku"]["maxLength"], 64);
-    assert_eq!(create["properties"]["name"]["maxLength"], 200);
-    assert_eq!(create["properties"]["attributes"]["maxProperties"], 50);
+    // A LocalizedString: a plain string or texts per locale, each under the name's rule
+    assert_eq!(create["properties"]["name"]["oneOf"][0]["maxLength"], 200);
+    assert_eq!(
+        create["properties"]["name"]["oneOf"][1]["additionalProperties"]["maxLength"],
+        200
+    );
+    // A typed product may have up to its type's 100 attributes
+    assert_eq!(create["properties"]["attributes"]["maxProperties"], 100);
     assert_eq!(
         schemas["Money"]["properties"]["amount"]["maximum"],
         1_000_000_000_000_i64
