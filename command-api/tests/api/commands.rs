@@ -28,7 +28,8 @@ async fn patching_details_returns_the_new_version_and_records_the_change(pool: P
     let updated = &events[1].2["DetailsUpdated"];
     assert_eq!(updated["name"], json!({"en": "Tea cup"}));
     assert_eq!(
-        updated["description"], "Porcelain, 80 ml",
+        updated["description"],
+        json!({"en": "Porcelain, 80 ml"}),
         "untouched fields stay"
     );
     assert_eq!(updated["category"], Value::Null, "null clears a field");
