@@ -3,7 +3,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use catalog_domain::{FieldError, ProductError, ProductTypeError};
-use catalog_store::event_store::StoreError;
+use catalog_store::repository::StoreError;
 use catalog_support::problem::{CommonError, FieldViolation, Problem};
 
 /// Every way a command can fail. [`IntoResponse`] turns each into `application/problem+json`

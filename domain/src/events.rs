@@ -157,6 +157,6 @@ impl DomainEvent for ProductEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::schema::current_version(self.type_name()).to_string()
+        crate::versions::current_version(self.type_name()).to_string()
     }
 }

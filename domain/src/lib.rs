@@ -14,6 +14,7 @@
 //!   compatible changes.
 //! - [`schema`]: the versions of every stored event's shape and the upcasters that read older
 //!   ones: every reader of the event store decodes through it.
+//! - [`versions`]: today's version of each event's shape, which new events are stored with.
 //! - [`fields`]: every field of a product in the order history lists its changes.
 //! - [`changes`]: what an event changed, field by field, from the state before and after `apply`.
 //! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
@@ -36,6 +37,7 @@ pub mod product;
 pub mod product_type;
 pub mod rules;
 pub mod schema;
+pub mod versions;
 pub mod view;
 
 pub use attributes::{AttributeValue, Attributes};

@@ -144,7 +144,7 @@ impl DomainEvent for ProductTypeEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::schema::current_version(self.type_name()).to_string()
+        crate::versions::current_version(self.type_name()).to_string()
     }
 }
 

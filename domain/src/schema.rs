@@ -4,7 +4,7 @@
 //! the projector, history, past versions, rebuild and verify) decodes through
 //! [`Schema::decode`], which upcasts an older payload step by step to today's shape first.
 //!
-//! Adding a version: bump the event's entry in [`VERSIONS`], add an [`Upcaster`] from the
+//! Adding a version: bump the event's entry in [`crate::versions`], add an [`Upcaster`] from the
 //! previous version to [`UPCASTERS`], and a stored fixture of the old shape to
 //! `domain/tests/stored_v1.rs` (or its successor) that replays into today's state.
 
@@ -13,14 +13,7 @@ use serde_json::{Map, Value};
 use crate::events::ProductEvent;
 use crate::locale::Locale;
 use crate::product_type::ProductTypeEvent;
-
-/// Today's version of each event's shape, by event type. Absent types are at "1".
-const VERSIONS: &[(&str, &str)] = &[
-    // v2: `name` and `description` are localized texts (tag → text); `type`; typed attributes.
-    ("ProductCreated", "2"),
-    // v2: `name` and `description` are localized texts; typed attributes.
-    ("DetailsUpdated", "2"),
-];
+use crate::versions::current_version;
 
 /// Reads one version of an event's payload (the object inside its type tag) as the next.
 struct Upcaster {
@@ -61,14 +54,6 @@ fn texts_in_default_locale(payload: &mut Map<String, Value>, schema: &Schema) {
             payload.insert(field.to_string(), Value::Object(localized));
         }
     }
-}
-
-/// Today's version of `event_type`'s shape: what a new event of that type is stored with.
-pub fn current_version(event_type: &str) -> &'static str {
-    VERSIONS
-        .iter()
-        .find(|(name, _)| *name == event_type)
-        .map_or("1", |(_, version)| version)
 }
 
 /// Why a stored event could not be read.
@@ -194,7 +179,7 @@ mod tests {
             assert!(to <= current, "{}", upcaster.event_type);
         }
         // every version below today's has its way up
-        for (event_type, version) in VERSIONS {
+        for (event_type, version) in crate::versions::VERSIONS {
             let current: u32 = version.parse().unwrap();
             for from in 1..current {
                 assert!(

@@ -29,7 +29,7 @@ fn required(mut definition: AttributeDefinition) -> AttributeDefinition {
 
 fn enumeration(name: &str, values: &[&str]) -> AttributeDefinition {
     AttributeDefinition {
-        values: Some(values.iter().map(|v| v.to_string()).collect()),
+        values: Some(values.iter().map(ToString::to_string).collect()),
         ..attribute(name, AttributeKind::Enum)
     }
 }

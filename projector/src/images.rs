@@ -21,7 +21,8 @@ use catalog_domain::{
 use catalog_renditions::{render, Limits, RenderError};
 use catalog_store::blobs::{self, BlobError, BlobStore};
 use catalog_store::broker::{ConsumerSpec, WireEvent, IMAGES};
-use catalog_store::event_store::{ProductStore, StoreError};
+use catalog_store::event_store::ProductStore;
+use catalog_store::repository::StoreError;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 

@@ -1,6 +1,8 @@
 //! What Catalog stores and how it leaves: the event store, the outbox relay that publishes it,
 //! the broker topology consumers bind to, and the blob store of image files.
 //!
+//! - [`repository`]: the events table every aggregate shares: append with the snapshot in one
+//!   statement, read an aggregate's events, decide again when another writer appended first.
 //! - [`event_store`]: the write path: load (snapshot and events), decide, append, retry on
 //!   contention; the hash chain is computed by the database on insert.
 //! - [`product_types`]: the product types' write path, beside the products' in the same store.
@@ -20,4 +22,5 @@ pub mod event_store;
 pub mod log;
 pub mod product_types;
 pub mod relay;
+pub mod repository;
 pub mod skus;

@@ -5,15 +5,13 @@
 
 use std::collections::HashMap;
 
-use backon::Retryable;
 use catalog_domain::{DefineProductType, ProductType, ProductTypeError, Schema};
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, EventStore};
 use sqlx::PgPool;
 
-use crate::event_store::{
-    aggregate_error, contention_retry, load_error, EventRepository, LoadRow, StoreError,
-    LOAD_EVENTS,
+use crate::repository::{
+    decide_until_stored, load_error, Attempt, EventRepository, LoadRow, StoreError, LOAD_EVENTS,
 };
 
 /// What defining a type did.
@@ -32,11 +30,6 @@ pub struct ProductTypeStore {
     store: PersistedEventStore<EventRepository, ProductType>,
     pool: PgPool,
     schema: Schema,
-}
-
-enum Attempt {
-    Conflict,
-    Failed(StoreError<ProductTypeError>),
 }
 
 impl ProductTypeStore {
@@ -99,10 +92,7 @@ impl ProductTypeStore {
         metadata: &HashMap<String, String>,
     ) -> Result<Defined, StoreError<ProductTypeError>> {
         let attempt = || async {
-            let context = self
-                .load_context(&define.key)
-                .await
-                .map_err(Attempt::Failed)?;
+            let context = self.load_context(&define.key).await?;
             let current = context.current_sequence as u64;
             let events = context
                 .aggregate
@@ -125,17 +115,9 @@ impl ProductTypeStore {
                     created: current == 0,
                     product_type,
                 }),
-                Err(AggregateError::AggregateConflict) => Err(Attempt::Conflict),
-                Err(err) => Err(Attempt::Failed(aggregate_error(err))),
+                Err(err) => Err(err.into()),
             }
         };
-        attempt
-            .retry(contention_retry())
-            .when(|outcome| matches!(outcome, Attempt::Conflict))
-            .await
-            .map_err(|outcome| match outcome {
-                Attempt::Conflict => StoreError::Contention,
-                Attempt::Failed(err) => err,
-            })
+        decide_until_stored(attempt).await
     }
 }

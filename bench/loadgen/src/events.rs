@@ -63,7 +63,7 @@ fn history(n: usize, events: usize) -> Vec<ProductEvent> {
     // Every other product in two locales, as a shop selling in two languages has them.
     let texts = |english: String, german: String| {
         let mut texts = BTreeMap::from([("en".to_string(), english)]);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             texts.insert("de".to_string(), german);
         }
         LocalizedText::from_map(texts)

@@ -19,7 +19,8 @@ use crate::extract::{IfMatch, JsonBody, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, CreateHeaders, ProductPath};
 use crate::respond::{accepted, created, Accepted, Done};
 use crate::state::AppState;
-use catalog_store::event_store::{Committed, StoreError};
+use catalog_store::event_store::Committed;
+use catalog_store::repository::StoreError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
