@@ -81,6 +81,7 @@ impl From<ProductError> for ApiError {
             ProductError::TypeUnavailable(_) => {
                 CommonError::Internal(anyhow::Error::new(err)).into()
             }
+            ProductError::WrongType { .. } => Self::BadRequest(err.to_string()),
             other => Self::Refused(other),
         }
     }
@@ -141,6 +142,7 @@ fn refusal_kind(err: &ProductError) -> &'static str {
         ProductError::NotFound
         | ProductError::ImageNotFound
         | ProductError::Invalid(_)
+        | ProductError::WrongType { .. }
         | ProductError::TypeUnavailable(_) => "conflict",
     }
 }

@@ -103,12 +103,9 @@ impl UpdateDetails {
                 product_type.check_attributes(given, locale, violations)
             }
             (Some(given), None) => {
-                match attributes::untyped(&given) {
-                    Ok(strings) => violations.attributes(&strings),
-                    Err(key) => violations.push(
-                        format!("attributes.{key}"),
-                        "must be a string: the attributes of a product without a type are strings",
-                    ),
+                // Values other than strings were refused before, as wrong types.
+                if let Ok(strings) = attributes::untyped(&given) {
+                    violations.attributes(&strings);
                 }
                 given
             }

@@ -35,6 +35,14 @@ pub enum ProductError {
     /// Values that break the field rules: every broken rule of the command, not just the first.
     #[error("invalid values: {}", summary(.0))]
     Invalid(Vec<FieldError>),
+    /// A value of another JSON type than the contract fixes: an attribute of an untyped
+    /// product that is not a string. v1 read such a body as malformed, and so does Catalog
+    /// (400); a typed product's values are checked against its type instead (422).
+    #[error("{field} must be a string: the attributes of a product without a type are strings")]
+    WrongType {
+        /// The field, as the client named it (`attributes.<name>`).
+        field: String,
+    },
     /// The definition of the product's type was not at hand to check a change of its
     /// attributes: a fault of the caller, never of the client.
     #[error("the definition of product type {0} is not available")]
@@ -83,6 +91,7 @@ impl ProductError {
             Self::NotFound => "not_found",
             Self::AlreadyExists => "already_exists",
             Self::Invalid(_) => "invalid",
+            Self::WrongType { .. } => "wrong_type",
             Self::TypeUnavailable(_) => "type_unavailable",
             Self::Archived => "archived",
             Self::AlreadyPublished => "already_published",

@@ -120,6 +120,11 @@ impl LocalizedText {
         Self(canonical)
     }
 
+    /// True when the text has no locale at all (never for a stored product's name).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The text a reader who wants `wanted` is served, and the tag it is in; `None` only for
     /// an empty text.
     pub fn pick<'a>(&'a self, wanted: &Wanted) -> Option<(&'a str, &'a str)> {

@@ -151,6 +151,9 @@ impl Product {
         command: ProductCommand,
         context: Context<'_>,
     ) -> Result<Vec<ProductEvent>, ProductError> {
+        if let Some(field) = self.wrong_type(&command) {
+            return Err(ProductError::WrongType { field });
+        }
         let status = match (self.status, &command) {
             (None, ProductCommand::Create(_)) => {
                 return Self::create(command_create(command), context)
@@ -198,6 +201,21 @@ impl Product {
                 }])
             }
         }
+    }
+
+    /// The first attribute of an untyped product that is not a string, as `attributes.<name>`:
+    /// a malformed body rather than a broken rule (see [`ProductError::WrongType`]).
+    fn wrong_type(&self, command: &ProductCommand) -> Option<String> {
+        let attributes = match command {
+            ProductCommand::Create(create) if create.product_type.is_none() => &create.attributes,
+            ProductCommand::UpdateDetails(update) if self.product_type.is_none() => {
+                update.attributes.as_ref()?
+            }
+            _ => return None,
+        };
+        crate::attributes::untyped(attributes)
+            .err()
+            .map(|key| format!("attributes.{key}"))
     }
 
     fn create(

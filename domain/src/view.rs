@@ -76,6 +76,13 @@ pub struct Translations {
     pub attributes: BTreeMap<String, LocalizedText>,
 }
 
+impl Translations {
+    /// True for a document without translations: one of read-model generation 1.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.description.is_none() && self.attributes.is_empty()
+    }
+}
+
 #[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -99,11 +106,12 @@ pub struct ProductView {
     pub attributes: Attributes,
     pub status: ProductStatus,
     pub images: Vec<ImageView>,
-    /// The locale whose text was served for `name`.
-    #[serde(default)]
+    /// The locale whose text was served for `name`. Absent only from documents of read-model
+    /// generation 1 (v1), served as they were until generation 2 goes live.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub locale: String,
-    /// Every localized text in every locale.
-    #[serde(default)]
+    /// Every localized text in every locale; absent only where `locale` is.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
     pub translations: Translations,
     /// The number of events the product has: its `ETag`.
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]

@@ -386,9 +386,12 @@ fn an_untyped_product_keeps_v1_string_attributes() {
         price: Money::new(100, "EUR"),
         stock: 0,
     });
+    // v1 read a non-string attribute as a malformed body: a wrong type, not a broken rule
     assert_eq!(
-        invalid(decide(&Product::default(), command, false)),
-        ["attributes.weight"]
+        decide(&Product::default(), command, false),
+        Err(ProductError::WrongType {
+            field: "attributes.weight".into()
+        })
     );
     let attributes: Attributes = serde_json::from_value(json!({"colour": "red"})).unwrap();
     assert_eq!(attributes["colour"], AttributeValue::Text("red".into()));

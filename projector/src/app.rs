@@ -1,8 +1,9 @@
 //! The projector's two long-running processes, each built and then run until stopped, with
 //! `/health/*` and `/metrics` on a listener of its own:
 //!
-//! - [`ReadModelsProcess`] (`projector run`): consumes the events and keeps both read models,
-//!   and refills Redis when it comes back empty.
+//! - [`ReadModelsProcess`] (`projector run`): consumes the events and keeps both read models
+//!   of this release's generation, brings that generation live when it is new, and refills
+//!   Redis when it comes back empty.
 //! - [`ImagesProcess`] (`projector images`): renders the renditions of attached images and
 //!   sweeps the originals of uploads that were never attached.
 //!
@@ -30,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::consumer::{report_status, Stats};
+use crate::generation::Upgrade;
 use crate::images::{ImageConsumer, ImageWorker};
 use crate::read_models::{Projector, ReadModels};
 use crate::sweep::Sweep;
@@ -82,6 +84,14 @@ impl Operations {
     }
 }
 
+/// Connections like `pool`'s whose read-model tables are this release's generation's.
+pub fn own_generation(pool: PgPool) -> PgPool {
+    catalog_read_model::generation::pool_in(
+        &pool,
+        &catalog_read_model::generation::schema(catalog_read_model::generation::GENERATION),
+    )
+}
+
 /// Runs `tasks` until they stop, then closes the pool: how each process ends.
 async fn stop(tasks: Tasks, pool: PgPool, process: &str) -> anyhow::Result<()> {
     let stopped = tasks.run_until_stopped().await;
@@ -102,7 +112,10 @@ pub struct ReadModelsProcess {
 impl ReadModelsProcess {
     /// Redis is connected lazily: the consumer must start, and wait, while Redis is away.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = catalog_support::db::pool(config.database_url.expose(), POOL_SIZE)?;
+        let pool = own_generation(catalog_support::db::pool(
+            config.database_url.expose(),
+            POOL_SIZE,
+        )?);
         let redis =
             RedisReadModel::new(config.redis_url.expose(), &config.namespace, REDIS_TIMEOUT)?;
         let stats = Arc::new(Stats::default());
@@ -143,16 +156,23 @@ impl ReadModelsProcess {
                 shutdown.clone(),
             ),
         );
+        let schema = Schema::new(config.default_locale.clone());
+        let topology = Topology::new(&config.namespace).with_shards(config.shards);
+        let upgrade = Upgrade {
+            pool: pool.clone(),
+            redis: redis.clone(),
+            schema: schema.clone(),
+            topology: topology.clone(),
+            amqp_url: config.amqp_url.expose().to_string(),
+        };
+        tasks.spawn("read-model generation", upgrade.run(shutdown.clone()));
         let projector = Projector {
             handler: Arc::new(ReadModels {
-                postgres: PgReadModel::new(
-                    pool.clone(),
-                    Schema::new(config.default_locale.clone()),
-                ),
+                postgres: PgReadModel::new(pool.clone(), schema),
                 redis,
                 stats: Arc::clone(&stats),
             }),
-            topology: Topology::new(&config.namespace).with_shards(config.shards),
+            topology,
             placement: config.placement,
             stats,
             concurrency: 1,

@@ -1,14 +1,17 @@
 //! The `projector` binary: `run` (the default) keeps the read models, `images` runs the image
-//! worker, and the one-shot `rebuild` and `verify` rebuild and check the read models.
+//! worker, and the one-shot `rebuild`, `verify` and `retire` rebuild and check the read models
+//! and drop older generations.
 
 use std::process::ExitCode;
 
 use catalog_read_model::redis::RedisReadModel;
+use catalog_store::broker::Topology;
 use catalog_support::config;
 use catalog_support::shutdown::Shutdown;
 use clap::{Parser, Subcommand};
-use projector::app::{ImagesProcess, ReadModelsProcess};
+use projector::app::{own_generation, ImagesProcess, ReadModelsProcess};
 use projector::config::Config;
+use projector::generation::retire;
 use projector::rebuild::{rebuild, Target};
 use projector::verify::verify;
 
@@ -34,6 +37,9 @@ enum Command {
     /// Replay every product and compare with both read models, and recompute every event's hash
     /// chain; exit 1 on any mismatch or broken link.
     Verify,
+    /// Drop what older read-model generations left (tables, documents, queues) once a newer
+    /// one is live; run when no process of the previous release is left.
+    Retire,
 }
 
 #[tokio::main]
@@ -105,12 +111,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Retire => {
+            let pool = catalog_support::db::pool(config.database_url.expose(), 2)?;
+            let topology = Topology::new(&config.namespace).with_shards(config.shards);
+            let retired = retire(
+                &pool,
+                config.redis_url.expose(),
+                &config.namespace,
+                &topology,
+                config.amqp_url.expose(),
+            )
+            .await?;
+            println!("retired read-model generations: {retired:?}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// The one-shot commands connect eagerly: they cannot do their work without either.
 async fn connect(config: &Config) -> anyhow::Result<(sqlx::PgPool, RedisReadModel)> {
-    let pool = catalog_support::db::pool(config.database_url.expose(), 8)?;
+    let pool = own_generation(catalog_support::db::pool(config.database_url.expose(), 8)?);
     let redis = RedisReadModel::connect(config.redis_url.expose(), &config.namespace).await?;
     Ok((pool, redis))
 }

@@ -1,5 +1,5 @@
 //! `projector rebuild`: drops the read models and replays them from the event store while the
-//! system runs.
+//! system runs; also how a new read-model generation is first filled (see [`crate::generation`]).
 //!
 //! The PostgreSQL model is rebuilt in one transaction that first takes an EXCLUSIVE lock on
 //! `product_view`: readers keep reading the old rows until the commit, and the live consumer
@@ -39,6 +39,8 @@ pub struct Rebuilt {
     pub products: u64,
     /// From the start of the rebuild to its commit.
     pub elapsed: Duration,
+    /// The position of the last event replayed: the live consumer applies those after it.
+    pub through: i64,
 }
 
 impl Rebuilt {
@@ -80,7 +82,7 @@ pub async fn rebuild(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *source)
         .await?;
-    let total = catalog_store::log::count(&mut source).await?;
+    let (total, through) = catalog_store::log::count(&mut source).await?;
     let bar = if progress {
         ProgressBar::new(total as u64)
     } else {
@@ -141,6 +143,7 @@ pub async fn rebuild(
         events,
         products,
         elapsed: started.elapsed(),
+        through,
     })
 }
 

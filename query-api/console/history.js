@@ -22,6 +22,11 @@ const LABELS = {
 function show(field, value) {
   if (value == null || value === "") return "—";
   if (field === "price") return formatMoney(value);
+  // A localized text (name, description, an ltext attribute): each locale's text.
+  if (typeof value === "object" && !Array.isArray(value)
+      && Object.values(value).every((text) => typeof text === "string")) {
+    return Object.entries(value).map(([tag, text]) => `${tag}: ${text}`).join(" · ");
+  }
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_read_model::generation;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
@@ -53,10 +54,17 @@ impl Application {
             config.redis_timeout,
         )
         .context("REDIS_URL cannot be used")?;
+        // The live generation is learnt from PostgreSQL once it answers (`generations`).
+        redis.follow(0);
         let blobs = BlobStore::from_url(&config.blob_store)?;
+        // Read models are read through the live generation's views.
+        let pool = generation::pool_in(&pool, generation::LIVE_SCHEMA);
         let lists = match &config.database_replica_url {
-            Some(url) => catalog_support::db::pool(url.expose(), config.database_max_connections)
-                .context("DATABASE_REPLICA_URL cannot be used")?,
+            Some(url) => generation::pool_in(
+                &catalog_support::db::pool(url.expose(), config.database_max_connections)
+                    .context("DATABASE_REPLICA_URL cannot be used")?,
+                generation::LIVE_SCHEMA,
+            ),
             None => pool.clone(),
         };
         let local = Arc::new(LocalCache::new(config.local_cache_bytes));
@@ -72,6 +80,7 @@ impl Application {
                 local.clone(),
             )),
             versions: VersionWatch::new(local),
+            schema: catalog_domain::Schema::new(config.default_locale.clone()),
             config: Arc::new(config),
             status: StatusCache::default(),
             redis,
@@ -105,6 +114,15 @@ impl Application {
         let watch =
             Arc::clone(&self.state.versions).run(self.state.redis.clone(), shutdown.clone());
         tasks.spawn("version announcements", watch);
+        tasks.spawn(
+            "read-model generation",
+            crate::generations::follow_live(
+                self.state.pool.clone(),
+                self.state.redis.clone(),
+                Arc::clone(&self.state.reader.local),
+                shutdown.clone(),
+            ),
+        );
         tracing::info!(addr = %self.local_addr(), "query-api listening");
         tasks.spawn(
             "HTTP server",

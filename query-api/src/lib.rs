@@ -6,6 +6,8 @@
 //!   versions).
 //! - [`locale`]: which locale a reader wants (`?locale=`, `Accept-Language`).
 //! - [`reader`]: one product from the local cache, Redis, then PostgreSQL with single-flight loads.
+//! - [`generations`]: following the live read-model generation (Redis; PostgreSQL reads go
+//!   through the live views).
 //! - [`local_cache`]: the products read recently, as JSON bytes, kept coherent by announcements.
 //! - [`versions`]: read-your-writes waits on the projector's version announcements.
 //! - [`console`]: the web console, its files compiled into the binary.
@@ -16,6 +18,7 @@ pub mod app;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod generations;
 pub mod local_cache;
 pub mod locale;
 pub mod openapi;

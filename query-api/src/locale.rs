@@ -30,10 +30,12 @@ pub fn wanted(
         None => headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|value| value.to_str().ok())
-            .map(accept_language::parse)
+            .map(accept_language::parse_with_quality)
             .unwrap_or_default()
             .iter()
-            .filter_map(|tag| Locale::parse(tag).ok())
+            // q=0 means "not this one" (RFC 9110, 12.4.2).
+            .filter(|(_, quality)| *quality > 0.0)
+            .filter_map(|(tag, _)| Locale::parse(tag).ok())
             .collect(),
     };
     Ok(Wanted {

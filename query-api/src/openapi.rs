@@ -63,6 +63,35 @@ pub struct ByIdParams {
     min_version: Option<u64>,
 }
 
+/// Which locale a localized read answers in (`GET /products`, `/products/{id}`, its versions).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct LocaleParams {
+    /// The locale to answer in, a BCP 47 tag (e.g. `de-CH`); it wins over `Accept-Language`.
+    /// Each text falls back from it to its language, then the default locale, then the lowest
+    /// tag the product has. A malformed tag is 422.
+    #[param(
+        max_length = 35,
+        // language, script and region; other well-formed tags (variants, extensions) are
+        // accepted too
+        pattern = "^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$",
+        nullable = false
+    )]
+    locale: Option<String>,
+}
+
+/// The reader's locales, as browsers send them (with [`LocaleParams`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct AcceptLanguage {
+    /// The locales the reader prefers, with q-values, when `locale` is not given; malformed
+    /// entries are passed over. Responses vary by it.
+    #[param(rename = "Accept-Language", nullable = false)]
+    accept_language: Option<String>,
+}
+
 /// The sort order of a list: a field, descending with a leading `-`.
 #[derive(ToSchema)]
 #[schema(as = ProductSort)]

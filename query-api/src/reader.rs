@@ -118,7 +118,7 @@ impl ProductReader {
     async fn load(&self, id: &str) -> Result<Option<Document>, LoadError> {
         let ticket = self.local.ticket();
         self.postgres_loads.fetch_add(1, Ordering::Relaxed);
-        let view = catalog_read_model::postgres::view(&self.pool, id)
+        let view = catalog_read_model::postgres::live_view(&self.pool, id)
             .await
             .map_err(|err| {
                 if catalog_support::db::is_unavailable(&err) {
@@ -127,11 +127,11 @@ impl ProductReader {
                     LoadError::Failed(format!("loading {id}: {err}"))
                 }
             })?;
-        let Some(view) = view else {
+        let Some((view, generation)) = view else {
             return Ok(None);
         };
         // Version-guarded: never overwrites a newer document the projector wrote meanwhile.
-        if let Err(err) = self.redis.put(&view).await {
+        if let Err(err) = self.redis.put_in(generation, &view).await {
             tracing::debug!(error = %err, "could not refill Redis");
         }
         let document = Document {

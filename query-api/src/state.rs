@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use catalog_domain::Schema;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
@@ -39,4 +40,7 @@ pub struct Shared {
     pub blobs: BlobStore,
     /// The last `GET /status` answer, shared by every caller for a second.
     pub status: StatusCache,
+    /// How stored events are read (history, past versions, product types): older shapes
+    /// upcast, v1's plain texts in the default locale.
+    pub schema: Schema,
 }

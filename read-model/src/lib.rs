@@ -5,11 +5,14 @@
 //!   events to a view that every writing path shares.
 //! - [`listing`]: `GET /products`' filters, search, sort and keyset pages over `product_view`.
 //! - [`redis`]: the Redis documents (one per product, version-guarded) and the refill lease.
+//! - [`generation`]: the read models' generations, built beside the live one and switched to
+//!   without downtime when a release changes their shape.
 //! - [`replay`]: every product folded from the event store, for rebuild and verify.
 //! - [`error`]: why applying an event failed: transient, failing or permanent.
 
 /// Why applying an event failed: transient, failing or permanent.
 pub mod error;
+pub mod generation;
 pub mod listing;
 pub mod postgres;
 pub mod redis;

@@ -209,6 +209,20 @@ pub async fn view(pool: &PgPool, id: &str) -> sqlx::Result<Option<ProductView>> 
     Ok(doc.map(|d| d.0))
 }
 
+/// The stored view of product `id` through the live views, with the generation it was read
+/// from, which the same statement sees (the switch changes both in one transaction): where a
+/// write-back to Redis belongs.
+pub async fn live_view(pool: &PgPool, id: &str) -> sqlx::Result<Option<(ProductView, i32)>> {
+    let row: Option<(Json<ProductView>, i32)> = sqlx::query_as(
+        "SELECT doc, (SELECT generation FROM public.read_model_generations \
+                      WHERE state = 'live') FROM product_view WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(doc, generation)| (doc.0, generation)))
+}
+
 /// Folds `events` (one product's, in sequence order) onto its locked row, `current`. Answers
 /// what happened and the view to write, if it moved forward; the caller writes and commits.
 async fn apply_in(

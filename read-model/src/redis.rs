@@ -1,5 +1,6 @@
 //! The Redis read model: one ProductView document per product, written only forward.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use catalog_support::health::{Dependency, Need};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ErrorKind, RedisError, Script};
 use tokio::sync::OnceCell;
+
+use crate::generation::{redis_prefix, GENERATION};
 
 /// Writes the document unless Redis already holds a newer version, and announces the new
 /// version on the namespace's channel (read-your-writes waiters listen there). Atomic, so two
@@ -38,6 +41,10 @@ struct Inner {
     timeout: Duration,
     cool_down_until: Mutex<Option<Instant>>,
     namespace: String,
+    /// The read-model generation whose documents are read and written: this release's,
+    /// unless told otherwise (query-api follows the live one); 0 while unknown, when every
+    /// read misses and nothing is written.
+    generation: AtomicI32,
     put: Script,
 }
 
@@ -63,6 +70,7 @@ impl RedisReadModel {
                 timeout,
                 cool_down_until: Mutex::new(None),
                 namespace: namespace.to_string(),
+                generation: AtomicI32::new(GENERATION),
                 put: Script::new(PUT),
             }),
         })
@@ -114,9 +122,31 @@ impl RedisReadModel {
         &self.inner.client
     }
 
+    /// The read-model generation whose documents this handle reads and writes; 0 while
+    /// unknown.
+    pub fn generation(&self) -> i32 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Reads and writes `generation`'s documents from now on (0: none until told again).
+    pub fn follow(&self, generation: i32) {
+        self.inner.generation.store(generation, Ordering::Release);
+    }
+
+    fn prefix(&self) -> String {
+        redis_prefix(&self.inner.namespace, self.generation())
+    }
+
     /// `{…}` is a Redis Cluster hash tag: all of one product's keys live on one shard.
     pub fn key(&self, id: &str) -> String {
-        format!("{}:product:{{{id}}}", self.inner.namespace)
+        self.key_in(self.generation(), id)
+    }
+
+    fn key_in(&self, generation: i32, id: &str) -> String {
+        format!(
+            "{}:product:{{{id}}}",
+            redis_prefix(&self.inner.namespace, generation)
+        )
     }
 
     /// The pub/sub channel every write announces `<id>:<version>` on: read-your-writes waiters
@@ -127,12 +157,21 @@ impl RedisReadModel {
 
     /// True if written, false if Redis held a newer version.
     pub async fn put(&self, view: &ProductView) -> redis::RedisResult<bool> {
+        self.put_in(self.generation(), view).await
+    }
+
+    /// Writes `view` as a document of `generation`, whichever this handle follows: a view read
+    /// from PostgreSQL is written back to the generation it was read from.
+    pub async fn put_in(&self, generation: i32, view: &ProductView) -> redis::RedisResult<bool> {
+        if generation == 0 {
+            return Ok(false);
+        }
         let doc = serde_json::to_string(view).expect("a view serializes");
         let mut conn = self.connection().await?;
         let written: i32 = self
             .inner
             .put
-            .key(self.key(&view.id))
+            .key(self.key_in(generation, &view.id))
             .arg(view.version)
             .arg(doc)
             .arg(self.versions_channel())
@@ -144,7 +183,7 @@ impl RedisReadModel {
 
     /// Writes many views in one round trip per batch.
     pub async fn put_many(&self, views: &[ProductView]) -> redis::RedisResult<()> {
-        if views.is_empty() {
+        if views.is_empty() || self.generation() == 0 {
             return Ok(());
         }
         let mut conn = self.connection().await?;
@@ -180,13 +219,16 @@ impl RedisReadModel {
 
     /// The stored JSON of a product, unparsed.
     pub async fn get_raw(&self, id: &str) -> redis::RedisResult<Option<String>> {
+        if self.generation() == 0 {
+            return Ok(None);
+        }
         let mut conn = self.connection().await?;
         conn.hget(self.key(id), "doc").await
     }
 
     /// Every product id that has a document, for verification.
     pub async fn ids(&self) -> redis::RedisResult<Vec<String>> {
-        let prefix = format!("{}:product:{{", self.inner.namespace);
+        let prefix = format!("{}:product:{{", self.prefix());
         Ok(self
             .keys()
             .await?
@@ -201,7 +243,7 @@ impl RedisReadModel {
 
     async fn keys(&self) -> redis::RedisResult<Vec<String>> {
         let mut conn = self.connection().await?;
-        let pattern = format!("{}:product:{{*}}", self.inner.namespace);
+        let pattern = format!("{}:product:{{*}}", self.prefix());
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -237,7 +279,7 @@ impl RedisReadModel {
     /// restart or a flush removes it together with the documents: its absence is how the
     /// projector learns that it must fill Redis again (see `projector::refill`).
     fn filled_marker(&self) -> String {
-        format!("{}:read-model-filled", self.inner.namespace)
+        format!("{}:read-model-filled", self.prefix())
     }
 
     /// Whether the filled marker exists: Redis holds the whole read model, or a refill of it is

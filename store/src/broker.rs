@@ -1,7 +1,7 @@
 //! RabbitMQ: the topology every process declares the same way, and the event as it travels.
 //!
 //! ```text
-//! <ns>.events (topic) ──product.#──────────────> <ns>.projector ──x-delivery-limit──> <ns>.projector.dead
+//! <ns>.events (topic) ──product.#──────────────> <ns>.projector-g2 ──x-delivery-limit──> <ns>.projector-g2.dead
 //!                     └─product.Image*──────────> <ns>.images    ──x-delivery-limit──> <ns>.images.dead
 //! <ns>.<consumer>.retry.<delay> (TTL) ──dead-letters back──> <ns>.<consumer>
 //! ```
@@ -15,8 +15,8 @@
 //! product always lands in the same one of K queues, each with single-active-consumer:
 //!
 //! ```text
-//! <ns>.events ──product.#──> <ns>.projector.shards (x-consistent-hash) ──> <ns>.projector.0 … <ns>.projector.K-1
-//! <ns>.projector.<k>.retry.<delay> ──dead-letters back──> <ns>.projector.<k>
+//! <ns>.events ──product.#──> <ns>.projector-g2.shards (x-consistent-hash) ──> <ns>.projector-g2.0 … .K-1
+//! <ns>.projector-g2.<k>.retry.<delay> ──dead-letters back──> <ns>.projector-g2.<k>
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,8 +34,10 @@ use serde::{Deserialize, Serialize};
 /// A consumer's queue and where its messages are routed from.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerSpec {
-    /// The consumer's part of every queue name: `<ns>.<name>`, `<ns>.<name>.dead`, ….
+    /// The consumer's name in metrics and logs.
     pub name: &'static str,
+    /// The consumer's part of every queue name: `<ns>.<queues>`, `<ns>.<queues>.dead`, ….
+    pub queues: &'static str,
     /// Routing-key patterns on the events exchange (topic syntax: `product.#`) whose messages
     /// the consumer receives.
     pub bindings: &'static [&'static str],
@@ -45,17 +47,30 @@ pub struct ConsumerSpec {
 }
 
 /// The projector: every product event, spread over the shards by product (when there are
-/// several) so that each product's events stay in order.
-pub const PROJECTOR: ConsumerSpec = ConsumerSpec {
-    name: "projector",
-    bindings: &["product.#"],
-    sharded: true,
-};
+/// several) so that each product's events stay in order. Each read-model generation has
+/// queues of its own (see `catalog_read_model::generation`): while a release builds its
+/// generation, the previous release's projector keeps consuming its own.
+pub const PROJECTOR: ConsumerSpec = projector_of(2);
+
+/// The projector of read-model `generation`; v1's (generation 1) is `projector`.
+pub const fn projector_of(generation: i32) -> ConsumerSpec {
+    ConsumerSpec {
+        name: "projector",
+        queues: match generation {
+            1 => "projector",
+            2 => "projector-g2",
+            _ => panic!("name the queues of a new read-model generation here"),
+        },
+        bindings: &["product.#"],
+        sharded: true,
+    }
+}
 
 /// The image worker: only the events that attach or remove an image, taken from one queue by
 /// competing consumers.
 pub const IMAGES: ConsumerSpec = ConsumerSpec {
     name: "images",
+    queues: "images",
     bindings: &["product.ImageAttached", "product.ImageRemoved"],
     sharded: false,
 };
@@ -141,13 +156,13 @@ impl Topology {
 
     /// The consumer's work queue when unsharded; the stem of its shard queues' names otherwise.
     pub fn queue(&self, consumer: &ConsumerSpec) -> String {
-        format!("{}.{}", self.namespace, consumer.name)
+        format!("{}.{}", self.namespace, consumer.queues)
     }
 
     /// Where the consumer's given-up messages are kept for inspection: one per consumer, shared
     /// by its shards. Nothing consumes it.
     pub fn dead_queue(&self, consumer: &ConsumerSpec) -> String {
-        format!("{}.{}.dead", self.namespace, consumer.name)
+        format!("{}.{}.dead", self.namespace, consumer.queues)
     }
 
     /// The delay queue that returns messages to `work_queue` after `delay`: each work queue has
@@ -275,24 +290,7 @@ impl Topology {
     /// Deletes everything of this namespace (tests clean up with it).
     pub async fn delete_all(&self, channel: &Channel) -> lapin::Result<()> {
         for consumer in CONSUMERS {
-            let mut queues = vec![self.dead_queue(&consumer)];
-            for queue in self.work_queues(&consumer) {
-                queues.extend(RETRY_DELAYS.iter().map(|d| self.retry_queue(&queue, *d)));
-                queues.push(queue);
-            }
-            for queue in queues {
-                channel
-                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                    .await?;
-            }
-            if self.sharded(&consumer) {
-                channel
-                    .exchange_delete(
-                        self.shard_exchange(&consumer).as_str().into(),
-                        ExchangeDeleteOptions::default(),
-                    )
-                    .await?;
-            }
+            self.delete_consumer(channel, &consumer).await?;
         }
         channel
             .exchange_delete(
@@ -300,6 +298,35 @@ impl Topology {
                 ExchangeDeleteOptions::default(),
             )
             .await
+    }
+
+    /// Deletes the consumer's queues (work, shard, retry and dead-letter) and its shard
+    /// exchange: a consumer retired for good, such as an old read-model generation's
+    /// projector. Messages still in them are gone.
+    pub async fn delete_consumer(
+        &self,
+        channel: &Channel,
+        consumer: &ConsumerSpec,
+    ) -> lapin::Result<()> {
+        let mut queues = vec![self.dead_queue(consumer)];
+        for queue in self.work_queues(consumer) {
+            queues.extend(RETRY_DELAYS.iter().map(|d| self.retry_queue(&queue, *d)));
+            queues.push(queue);
+        }
+        for queue in queues {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+        if self.sharded(consumer) {
+            channel
+                .exchange_delete(
+                    self.shard_exchange(consumer).as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -196,11 +196,15 @@ pub async fn head(pool: &PgPool) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
     .await
 }
 
-/// How many product events the store holds.
-pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Product'")
-        .fetch_one(conn)
-        .await
+/// How many product events the store holds, and the position of the last of them (0 when
+/// none): what a replay in the same snapshot reads through.
+pub async fn count(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(max(position), 0) FROM events \
+         WHERE aggregate_type = 'Product'",
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Every product's events in (product, sequence) order, through a server-side cursor, so that

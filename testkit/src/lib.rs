@@ -92,7 +92,8 @@ pub fn operations(document: &Value) -> std::collections::BTreeSet<(String, Strin
 /// projector, all in a namespace of its own. Dropping it stops everything and deletes the
 /// namespace's queues, exchange and Redis keys, even when the test failed.
 pub struct World {
-    /// The test's own database (from `sqlx::test`), which every component uses.
+    /// The test's own database (from `sqlx::test`), which every component uses, with the
+    /// read-model tables of this release's generation (see [`read_model_pool`]).
     pub pool: PgPool,
     /// `t<uuid>`: the prefix of the world's exchange, queues and Redis keys.
     pub namespace: String,
@@ -240,7 +241,7 @@ impl World {
         let projector_shutdown = Shutdown::default();
         let world = Self {
             token: issue(SECRET, "delivery-tester", "catalog:write"),
-            pool,
+            pool: read_model_pool(&pool),
             namespace,
             base,
             client: reqwest::Client::new(),
@@ -284,7 +285,8 @@ impl World {
         Topology::new(&self.namespace)
     }
 
-    /// Starts an in-process projector (again, after `stop_projector`).
+    /// Starts an in-process projector (again, after `stop_projector`), which brings its
+    /// read-model generation live as `projector run` does.
     pub fn start_projector(&self) {
         let projector = Projector {
             handler: Arc::new(ReadModels {
@@ -298,6 +300,14 @@ impl World {
             concurrency: 1,
         };
         let shutdown = self.projector_shutdown.clone();
+        let upgrade = projector::generation::Upgrade {
+            pool: self.pool.clone(),
+            redis: self.redis.clone(),
+            schema: Schema::default(),
+            topology: self.topology(),
+            amqp_url: self.amqp_url.clone(),
+        };
+        tokio::spawn(upgrade.run(shutdown.clone()));
         tokio::spawn(projector::refill::keep_redis_filled(
             self.pool.clone(),
             self.redis.clone(),
@@ -560,6 +570,12 @@ pub async fn tap_events(
         )
         .await
         .unwrap()
+}
+
+/// Connections to `pool`'s database whose read-model tables are this release's generation's,
+/// as the projector's are: what a test reads and writes the read model's tables through.
+pub fn read_model_pool(pool: &PgPool) -> PgPool {
+    projector::app::own_generation(pool.clone())
 }
 
 /// How many products' PostgreSQL read-model version differs from their last stored event.

@@ -100,7 +100,8 @@ struct Running {
 
 /// The whole of Catalog as separate processes; see the module's doc.
 pub struct System {
-    /// The test's own database, which every service's `DATABASE_URL` names.
+    /// The test's own database, which every service's `DATABASE_URL` names, with the
+    /// read-model tables of this release's generation (see [`crate::read_model_pool`]).
     pub pool: PgPool,
     /// `s<uuid>`: the services' `CATALOG_NAMESPACE`.
     pub namespace: String,
@@ -193,7 +194,7 @@ impl System {
             .expect("Redis answers");
         let mut system = Self {
             token: crate::issue(SECRET, "system-tester", "catalog:write catalog:audit"),
-            pool,
+            pool: crate::read_model_pool(&pool),
             namespace,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

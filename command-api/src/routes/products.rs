@@ -173,19 +173,6 @@ pub(crate) async fn create(
     ctx: RequestContext,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
-    // v1's contract: an untyped product's attributes are strings, and another JSON type is a
-    // malformed body (400), as before types existed.
-    if body.product_type.is_none() {
-        if let Some(key) = body
-            .attributes
-            .as_ref()
-            .and_then(|a| catalog_domain::attributes::untyped(a).err())
-        {
-            return Err(ApiError::BadRequest(format!(
-                "attributes.{key} must be a string: the attributes of a product without a type are strings"
-            )));
-        }
-    }
     let mut missing = Missing::default();
     let create = CreateProduct {
         sku: missing.take("sku", body.sku),

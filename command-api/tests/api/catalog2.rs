@@ -266,5 +266,12 @@ async fn localized_text_is_stored_per_locale_at_event_version_2(pool: PgPool) {
     body["description"] = Value::Null;
     body["attributes"] = json!({"weight": 5});
     assert_problem(app.create(body).await, StatusCode::BAD_REQUEST).await;
+    let patched = app
+        .request(Method::PATCH, &format!("/products/{id}"))
+        .json(&json!({"attributes": {"weight": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(patched, StatusCode::BAD_REQUEST).await;
     assert_eq!(app.event_count().await, 1);
 }

@@ -31,6 +31,8 @@ async fn applied_rows(pool: &PgPool) -> i64 {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_projector_killed_mid_stream_loses_nothing(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     let world = World::start(pool.clone(), Options::new(true, false)).await;
     let mut ids = Vec::new();
     for i in 0..8 {

@@ -9,3 +9,4 @@ mod kill;
 mod outage;
 mod rebuild;
 mod relay;
+mod upgrade;

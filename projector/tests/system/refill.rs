@@ -9,6 +9,8 @@ use crate::helpers::*;
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn an_emptied_redis_is_refilled_by_the_projector(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     let system = System::start(
         pool.clone(),
         &[Service::CommandApi, Service::Projector],

@@ -56,6 +56,8 @@ fn handled_events(logs: &[Value]) -> usize {
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_scaled_out_catalog_loses_a_projector_and_an_image_worker_and_stays_exact(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     guard_order(&pool).await;
     // Three projectors share four shards: 0 and 3, 1, and 2 are their own.
     let env = [
@@ -208,6 +210,8 @@ async fn a_scaled_out_catalog_loses_a_projector_and_an_image_worker_and_stays_ex
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn one_projector_drains_a_backlog_spread_over_four_shards_without_reconnecting(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     // Small batches: many of them, each acknowledged as it ends.
     let env = [("PROJECTOR_SHARDS", "4"), ("PROJECTOR_PREFETCH", "8")];
     let mut system = System::start(pool.clone(), &[Service::CommandApi], &env).await;

@@ -79,6 +79,8 @@ async fn stop_and_restart(system: &mut System, service: Service, farewell: &str)
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn sigterm_under_load_loses_nothing(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     let mut system = System::start(
         pool.clone(),
         &[

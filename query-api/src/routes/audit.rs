@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{FieldChange, Product, ProductEvent, ProductView, Schema};
+use catalog_domain::{FieldChange, Product, ProductEvent, ProductView};
 use catalog_read_model::postgres::{fold, Folded};
 use catalog_store::log::{self, AuditedEvent};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::locale;
-use crate::openapi::{self as doc, HistoryParams, ProductPath, VersionPath};
+use crate::openapi::{
+    self as doc, AcceptLanguage, HistoryParams, LocaleParams, ProductPath, VersionPath,
+};
 use crate::state::AppState;
 use catalog_support::http::etag;
 use catalog_support::problem::CommonError;
@@ -88,20 +90,14 @@ async fn replay(app: &AppState, id: &str, up_to: i64) -> Result<Option<Folded>, 
     let events = log::read_events(&mut conn, id, 0, up_to)
         .await
         .map_err(CommonError::database)?;
-    fold(id, None, &events, &schema(app)).map_err(|err| ApiError::from(anyhow::Error::new(err)))
-}
-
-/// How this installation reads stored events: older shapes upcast, v1's plain texts in the
-/// default locale.
-fn schema(app: &AppState) -> Schema {
-    Schema::new(app.config.default_locale.clone())
+    fold(id, None, &events, &app.schema).map_err(|err| ApiError::from(anyhow::Error::new(err)))
 }
 
 /// A stored event as the domain reads it, upcast to today's shape; one that does not decode
 /// is a fault of the store.
 fn decode(app: &AppState, stored: &AuditedEvent) -> Result<ProductEvent, ApiError> {
     stored
-        .decode(&schema(app))
+        .decode(&app.schema)
         .map_err(|e| ApiError::from(anyhow::anyhow!("stored event unreadable: {e}")))
 }
 
@@ -221,7 +217,7 @@ pub(crate) async fn history(
     path = "/products/{id}/versions/{n}",
     tag = "audit",
     operation_id = "productVersion",
-    params(ProductPath, VersionPath),
+    params(ProductPath, VersionPath, LocaleParams, AcceptLanguage),
     responses(
         (status = 200, description = "The product right after event `n`, rebuilt from the event \
          store", body = ProductView, headers(

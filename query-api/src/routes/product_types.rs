@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{AttributeDefinition, ProductType, Schema};
+use catalog_domain::{AttributeDefinition, ProductType};
 use catalog_store::log;
 use catalog_support::http::etag;
 use catalog_support::problem::CommonError;
@@ -47,8 +47,7 @@ pub(crate) struct TypeList {
 
 /// The types in the event store (one with `key`), folded, in key order.
 async fn read(app: &AppState, key: Option<&str>) -> Result<Vec<ProductTypeView>, ApiError> {
-    let schema = Schema::new(app.config.default_locale.clone());
-    let events = log::product_type_events(&app.pool, &schema, key)
+    let events = log::product_type_events(&app.pool, &app.schema, key)
         .await
         .map_err(|err| match err.downcast::<sqlx::Error>() {
             Ok(db) => ApiError::from(CommonError::database(db)),

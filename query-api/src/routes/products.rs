@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::locale;
-use crate::openapi::{self as doc, ByIdParams, ListParams, ProductPath};
+use crate::openapi::{
+    self as doc, AcceptLanguage, ByIdParams, ListParams, LocaleParams, ProductPath,
+};
 use crate::state::AppState;
 use catalog_read_model::listing::ListQuery;
 use catalog_support::http::etag;
@@ -62,7 +64,7 @@ fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     path = "/products/{id}",
     tag = "products",
     operation_id = "getProduct",
-    params(ProductPath, ByIdParams, ("If-None-Match" = Option<String>, Header, nullable = false,
+    params(ProductPath, ByIdParams, LocaleParams, AcceptLanguage, ("If-None-Match" = Option<String>, Header, nullable = false,
         description = "The product's ETag (`\"<version>\"`, a list of tags, or `*`): 304 \
         without a body if it names the current version")),
     responses(
@@ -143,7 +145,7 @@ pub(crate) struct Page {
     path = "/products",
     tag = "products",
     operation_id = "listProducts",
-    params(ListParams),
+    params(ListParams, LocaleParams, AcceptLanguage),
     responses(
         (status = 200, description = "A page of products", body = Page, links(
             ("NextPage" = (operation_id = "listProducts", parameters(

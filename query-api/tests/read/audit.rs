@@ -122,7 +122,8 @@ async fn history_lists_every_event_with_who_and_why(pool: PgPool) {
     assert_eq!(items[0]["changes"][5]["to"], "draft");
     assert_eq!(
         items[1]["changes"],
-        json!([{"field": "name", "from": "Product HIST-1", "to": "Renamed"}])
+        // Localized text changes as texts per locale (a plain string is the default locale's)
+        json!([{"field": "name", "from": {"en": "Product HIST-1"}, "to": {"en": "Renamed"}}])
     );
     assert_eq!(
         items[3]["changes"],

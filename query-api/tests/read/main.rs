@@ -3,6 +3,7 @@
 
 mod audit;
 mod by_id;
+mod catalog2;
 mod cli;
 mod console;
 mod explain;

@@ -27,7 +27,7 @@ async fn replica_of(primary: &PgPool) -> (String, String, PgPool) {
         .await
         .unwrap();
     catalog_support::db::MIGRATOR.run(&replica).await.unwrap();
-    (name, url, replica)
+    (name, url, read_model_pool(&replica))
 }
 
 const COLUMNS: &str = "id, sku, name, description, category, status, price_amount, \
@@ -35,6 +35,8 @@ const COLUMNS: &str = "id, sku, name, description, category, status, price_amoun
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn lists_are_read_from_the_replica_and_products_by_id_from_the_primary(pool: PgPool) {
+    // The read model's tables are this release's generation's.
+    let pool = read_model_pool(&pool);
     let (replica_name, replica_url, replica) = replica_of(&pool).await;
     let options = Options {
         query_api_env: vec![("DATABASE_REPLICA_URL", replica_url)],

@@ -1,0 +1,197 @@
+//! A v1 installation upgrades to Catalog 2 while it serves: the new projector builds read-model
+//! generation 2 beside generation 1, catches up, switches query-api over, and `retire` drops
+//! generation 1, with no read failing on the way.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog_read_model::generation;
+use projector::rebuild::{rebuild, Target};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+/// The migrations a v1 installation ran: those before read-model generations.
+async fn v1_migrations() -> Migrator {
+    let all = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"));
+    let v1 = std::env::temp_dir().join(format!("catalog-v1-migrations-{}", std::process::id()));
+    std::fs::create_dir_all(&v1).unwrap();
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.as_str() < "20261202000011" {
+            std::fs::copy(&path, v1.join(&name)).unwrap();
+        }
+    }
+    Migrator::new(v1.as_path()).await.unwrap()
+}
+
+/// What v1's projector had left in generation 1 for the events stored: today's fold, without
+/// the fields Catalog 2 added to the document.
+async fn v1_read_model(pool: &PgPool) {
+    let redis =
+        catalog_read_model::redis::RedisReadModel::new(REDIS_URL, "unused", Duration::from_secs(2))
+            .unwrap();
+    rebuild(
+        pool,
+        &redis,
+        &catalog_domain::Schema::default(),
+        Target::Postgres,
+        false,
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE public.product_view SET doc = doc - 'type' - 'locale' - 'translations'")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_v1_installation_switches_to_generation_2_under_load_without_a_failed_read(pool: PgPool) {
+    // Given a v1 installation: v1's schema, v1 events, generation 1 filled
+    v1_migrations().await.run(&pool).await.unwrap();
+    seed_v1_events(&pool, 200, 3).await;
+    v1_read_model(&pool).await;
+    // When it is migrated to this release
+    catalog_support::db::MIGRATOR.run(&pool).await.unwrap();
+    assert_eq!(generation::live(&pool).await.unwrap(), Some(1));
+    assert_eq!(
+        generation::state(&pool, 2).await.unwrap().as_deref(),
+        Some("building")
+    );
+
+    // Then query-api serves generation 1 until generation 2 is live
+    let options = Options {
+        query_api: true,
+        ..Options::new(true, false)
+    };
+    let world = World::start(pool.clone(), options).await;
+    let before = world
+        .read(&format!("/products/{}", seeded_id(7)), None)
+        .await;
+    assert_eq!(before.status(), StatusCode::OK);
+    let before: Value = before.json().await.unwrap();
+    assert_eq!(before["name"], "Product 7");
+    assert!(before.get("translations").is_none(), "{before}");
+
+    // While commands and reads keep flowing, the projector of this release starts
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let readers: Vec<_> = (0..2)
+        .map(|reader| {
+            let (base, _) = world.query.clone().unwrap();
+            let (stop, reads, failed) = (stop.clone(), reads.clone(), failed.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let path = match n % 3 {
+                        0 => "/products?limit=20&sort=name".to_string(),
+                        1 => format!("/products/{}", seeded_id((n * 7 + reader) % 200 + 1)),
+                        _ => "/products?q=Product&limit=5".to_string(),
+                    };
+                    let status = client
+                        .get(format!("{base}{path}"))
+                        .send()
+                        .await
+                        .map(|r| r.status());
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if status.as_ref().ok() != Some(&StatusCode::OK) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("{path}: {status:?}");
+                    }
+                }
+            })
+        })
+        .collect();
+    let writer = {
+        let stop = stop.clone();
+        let world = &world;
+        async move {
+            let mut versions = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = seeded_id(n % 200 + 1);
+                versions.push((id.clone(), world.adjust(&id, 1).await));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            versions
+        }
+    };
+    let switch = async {
+        world.start_projector();
+        let live = eventually(Duration::from_secs(60), || async {
+            (generation::live(&pool).await.ok()?? == 2).then_some(())
+        })
+        .await;
+        // Some reads after the switch, still under load.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        live
+    };
+    let (versions, live) = tokio::join!(writer, switch);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert!(live.is_some(), "generation 2 did not go live");
+    println!(
+        "{} reads and {} commands across the switch",
+        reads.load(Ordering::Relaxed),
+        versions.len()
+    );
+    assert!(reads.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "reads failed during the switch"
+    );
+
+    // And generation 2 holds every write, in the new shape, for query-api too
+    world.wait_for_quiescence().await;
+    assert_eq!(world.verify().await, Vec::<String>::new());
+    let (id, version) = versions.last().cloned().expect("the writer wrote");
+    let after = world
+        .read(&format!("/products/{id}?min_version={version}"), None)
+        .await;
+    assert_eq!(after.status(), StatusCode::OK);
+    let after: Value = after.json().await.unwrap();
+    assert_eq!(after["version"], version);
+    assert_eq!(after["locale"], "en");
+    assert_eq!(after["translations"]["name"]["en"], after["name"]);
+
+    // When generation 1 is retired, it is gone and reads go on
+    let retired = projector::generation::retire(
+        &pool,
+        REDIS_URL,
+        &world.namespace,
+        &world.topology(),
+        &world.amqp_url,
+    )
+    .await
+    .unwrap();
+    assert_eq!(retired, vec![1]);
+    let table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('public.product_view')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(table, None);
+    assert_eq!(
+        world
+            .read(&format!("/products/{}", seeded_id(7)), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        world.read("/products?limit=5", None).await.status(),
+        StatusCode::OK
+    );
+}
