@@ -280,7 +280,8 @@ impl Client {
     pub async fn create(&self, sku: &str, stock: i64, record: &mut Record) -> Option<Ack> {
         let body = json!({
             "sku": sku,
-            "name": format!("Product {sku}"),
+            // Catalog 2: texts in two locales, so faults meet localized writes and reads.
+            "name": {"en": format!("Product {sku}"), "de": format!("Produkt {sku}")},
             "price": {"amount": 1000, "currency": "EUR"},
             "stock": stock,
             "category": "chaos",
@@ -513,7 +514,14 @@ async fn work(
                 .await;
             acked(answer, id, Kind::Price, 0, Some(&product), &mut record)
         } else if next(mix.details) {
-            let body = json!({"name": format!("Renamed by {worker} #{}", rng.u32(..))});
+            let n = rng.u32(..);
+            let body = match rng.bool() {
+                true => json!({"name": format!("Renamed by {worker} #{n}")}),
+                false => json!({"name": {
+                    "en": format!("Renamed by {worker} #{n}"),
+                    "de-CH": format!("Umbenannt von {worker} #{n}")
+                }}),
+            };
             let path = format!("/products/{product}");
             let (answer, id) = client
                 .command(Method::PATCH, &path, Body::Json(body), None, &mut record)

@@ -277,9 +277,16 @@ pub fn typed_attributes() -> Object {
         .build()
 }
 
-/// A type key: `[a-z0-9-]{1,64}`.
-pub fn type_key() -> Object {
-    string(1, catalog_domain::product_type::TYPE_KEY_MAX)
+/// A type key, or `null` for none (an untyped product): what a ProductView's `type` holds, so
+/// a client may send back what it read.
+pub fn optional_type_key() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .min_length(Some(1))
+        .max_length(Some(catalog_domain::product_type::TYPE_KEY_MAX))
         .pattern(Some(catalog_domain::product_type::TYPE_KEY_PATTERN))
         .examples([json!("mug")])
         .build()

@@ -3,6 +3,7 @@
 // problem+json, so every view can show the service's own words.
 
 const TOKEN_KEY = "catalog.console.token";
+const LOCALE_KEY = "catalog.console.locale";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -75,6 +76,25 @@ export function describe(err) {
   return [err.message, ...fields].join(" — ");
 }
 
+// ---- the locale products are read in: the browser's (Accept-Language) unless one is named ----
+
+export function chosenLocale() {
+  return sessionStorage.getItem(LOCALE_KEY);
+}
+
+export function setLocale(tag) {
+  if (tag) sessionStorage.setItem(LOCALE_KEY, tag);
+  else sessionStorage.removeItem(LOCALE_KEY);
+  window.dispatchEvent(new Event("catalog:locale"));
+}
+
+/** `path` asking for the chosen locale, when it reads products. */
+function localized(path) {
+  const tag = chosenLocale();
+  if (!tag || !path.startsWith("/products")) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}locale=${encodeURIComponent(tag)}`;
+}
+
 // ---- reads ----
 
 async function problemOf(response) {
@@ -91,7 +111,7 @@ async function problemOf(response) {
 
 /** GET from the query API; `auth` sends the token (history, versions). */
 export async function read(path, { auth = false, signal } = {}) {
-  const response = await fetch(path, {
+  const response = await fetch(localized(path), {
     headers: { Accept: "application/json", ...(auth ? authorization() : {}) },
     signal,
   });

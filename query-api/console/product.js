@@ -334,11 +334,17 @@ export function productView(root, id, params) {
         textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }),
       ], (values) => {
         const body = {};
-        if (values.name !== p.name) body.name = values.name;
-        if (values.description !== (p.description ?? "")) body.description = values.description || null;
+        const texts = p.translations ?? {};
+        if (values.name !== p.name) body.name = edited(texts.name, p.name, p.locale, values.name);
+        if (values.description !== (p.description ?? "")) {
+          body.description = values.description ? edited(texts.description, p.description, p.locale, values.description) : null;
+        }
         if (values.category !== (p.category ?? "")) body.category = values.category || null;
         const attrs = parseAttributes(values.attributes);
-        if (JSON.stringify(attrs) !== JSON.stringify(sorted(p.attributes ?? {}))) body.attributes = attrs;
+        if (JSON.stringify(attrs) !== JSON.stringify(sorted(p.attributes ?? {}))) {
+          body.attributes = Object.fromEntries(Object.entries(attrs).map(([key, value]) =>
+            [key, edited(texts.attributes?.[key], p.attributes?.[key], p.locale, value)]));
+        }
         if (!Object.keys(body).length) return null;
         return (version) => command("PATCH", `/products/${id}`, { body, ifMatch: version });
       }),
@@ -432,6 +438,19 @@ export function productView(root, id, params) {
     }
     return true;
   }
+}
+
+/**
+ * An edited text as the service takes it. A localized one (`texts`: tag → text) keeps its other
+ * locales: the new text replaces the one that was shown (`shown`, in the tag that holds it, else
+ * `locale`). A text without translations is sent as it is.
+ */
+function edited(texts, shown, locale, value) {
+  if (!texts || !Object.keys(texts).length) return value;
+  const tag = Object.keys(texts).find((t) => t === locale && texts[t] === shown)
+    ?? Object.keys(texts).find((t) => texts[t] === shown)
+    ?? locale;
+  return { ...texts, [tag]: value };
 }
 
 function input(label, name, value, attrs = {}) {

@@ -15,7 +15,7 @@ catalog_support::problem_set!(
 );
 catalog_support::problem_set!(
     /// What reading a past version can answer besides its success.
-    pub VersionErrors = [401, 403, 404, 503]
+    pub VersionErrors = [401, 403, 404, 422, 503]
 );
 catalog_support::problem_set!(
     /// What reading one product can answer besides its success.

@@ -105,7 +105,7 @@ pub struct System {
     pub pool: PgPool,
     /// `s<uuid>`: the services' `CATALOG_NAMESPACE`.
     pub namespace: String,
-    /// A token with both scopes.
+    /// A token with every scope (write, audit, admin).
     pub token: String,
     /// The client of the test's requests, with a 30-second timeout.
     pub client: reqwest::Client,
@@ -193,7 +193,11 @@ impl System {
             .await
             .expect("Redis answers");
         let mut system = Self {
-            token: crate::issue(SECRET, "system-tester", "catalog:write catalog:audit"),
+            token: crate::issue(
+                SECRET,
+                "system-tester",
+                "catalog:write catalog:audit catalog:admin",
+            ),
             pool: crate::read_model_pool(&pool),
             namespace,
             client: reqwest::Client::builder()

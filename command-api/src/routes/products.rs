@@ -56,9 +56,10 @@ pub(crate) struct CreateBody {
     #[schema(value_type = String, schema_with = doc::sku)]
     sku: Option<String>,
     /// The key of the product's type, fixed for life: its attributes are checked against the
-    /// type's definitions. Without it the product is untyped (v1's free string attributes).
+    /// type's definitions. Without it (or `null`) the product is untyped (v1's free string
+    /// attributes).
     #[serde(rename = "type")]
-    #[schema(value_type = Option<String>, schema_with = doc::type_key)]
+    #[schema(value_type = Option<String>, schema_with = doc::optional_type_key)]
     product_type: Option<String>,
     /// 1 to 200 characters, not all white space, in each locale.
     #[schema(value_type = String, schema_with = doc::localized_name)]

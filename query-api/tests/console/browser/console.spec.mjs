@@ -1,9 +1,10 @@
 // The console as a person uses it, in Chromium, against the running services: search, open a
-// product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, and
-// look at an older version from the timeline. Each step saves a screenshot.
+// product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, look
+// at an older version from the timeline, define a product type, and read a product in another
+// locale. Each step saves a screenshot.
 //
 // Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
-// "system-tester", scopes catalog:write and catalog:audit) and CONSOLE_ARTIFACTS.
+// "system-tester", scopes catalog:write, catalog:audit and catalog:admin) and CONSOLE_ARTIFACTS.
 
 import { expect, test } from "@playwright/test";
 import { mkdirSync } from "node:fs";
@@ -271,4 +272,60 @@ test("a new product is created from its form", async () => {
   await page.getByRole("button", { name: "Create" }).click();
   await expect(page.locator(".form-message")).toContainText("SKU");
   await shot("09-create-refused");
+});
+
+test("a product type is defined, changed compatibly, and refused an incompatible change", async () => {
+  await page.getByRole("link", { name: "Types", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Product types");
+  await page.getByRole("link", { name: "New type" }).click();
+  await page.getByLabel("Key", { exact: true }).fill("mug");
+  await page.getByLabel("Name", { exact: true }).fill("Mug");
+  await page.getByRole("button", { name: "Add attribute" }).click();
+  const attribute = (n) => page.locator("tr.attribute").nth(n);
+  await attribute(0).getByLabel("Attribute name").fill("volume_ml");
+  await attribute(0).getByLabel("Attribute type").selectOption("number");
+  await page.getByRole("button", { name: "Create type" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("mug · v1");
+
+  // A new optional attribute is a compatible change.
+  await page.getByRole("button", { name: "Add attribute" }).click();
+  await attribute(1).getByLabel("Attribute name").fill("colour");
+  await attribute(1).getByLabel("Attribute type").selectOption("enum");
+  await attribute(1).getByLabel("Enum values").fill("white, blue");
+  await page.getByRole("button", { name: "Save type" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("mug · v2");
+  await expect(attribute(1).getByLabel("Enum values")).toHaveValue("white, blue");
+  await shot("10-product-type");
+
+  // Making it required would break products without it: the service says why.
+  await attribute(1).getByLabel("Required").check();
+  await page.getByRole("button", { name: "Save type" }).click();
+  await expect(page.locator(".form-message")).toContainText("cannot become required");
+  await page.getByRole("link", { name: "← Product types" }).click();
+  await expect(page.locator("table.types tbody tr")).toHaveCount(1);
+  await expect(page.locator("table.types")).toContainText("volume_ml, colour");
+});
+
+test("a product is read in the locale chosen, else in the browser's", async () => {
+  const created = await send("POST", "/products", {
+    sku: "CUP-L10N", name: { en: "Tea cup", de: "Teetasse" }, price: { amount: 500, currency: "EUR" },
+  });
+  await waitForReadModel(created.id, created.version);
+  await page.goto(`/console/#/products/${created.id}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Tea cup");
+  const locale = page.getByLabel("Locale", { exact: true });
+  await locale.fill("de");
+  await locale.press("Tab");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Teetasse");
+  await shot("11-locale");
+
+  // Editing the name in German changes the German text only.
+  await page.getByText("Edit details").click();
+  const details = page.locator('form[data-form="details"]');
+  await details.getByLabel("Name", { exact: true }).fill("Teeschale");
+  await details.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Teeschale");
+  await locale.fill("");
+  await locale.press("Tab");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Tea cup");
 });
