@@ -278,7 +278,48 @@ impl Client {
 
     /// Creates a product with `stock` and returns its id.
     pub async fn create(&self, sku: &str, stock: i64, record: &mut Record) -> Option<Ack> {
-        let body = json!({
+        self.create_with(sku, stock, None, record).await
+    }
+
+    /// Defines [`CHAOS_TYPE`], which [`Client::create_typed`] products are typed with; true
+    /// when it is defined.
+    pub async fn define_type(&self) -> bool {
+        let body = json!({"name": "Chaos mug", "attributes": [
+            {"name": "volume_ml", "type": "number", "required": true},
+            {"name": "material", "type": "ltext", "required": true},
+            {"name": "colour", "type": "enum", "values": ["blue", "white"]}
+        ]});
+        let path = format!("/product-types/{CHAOS_TYPE}");
+        let (answer, _) = self
+            .command(
+                Method::PUT,
+                &path,
+                Body::Json(body),
+                None,
+                &mut Record::default(),
+            )
+            .await;
+        matches!(answer, Answer::Ok(_))
+    }
+
+    /// Creates a product of [`CHAOS_TYPE`] with typed attributes.
+    pub async fn create_typed(&self, sku: &str, stock: i64, record: &mut Record) -> Option<Ack> {
+        let attributes = json!({
+            "volume_ml": 330,
+            "material": {"en": "stoneware", "de": "Steinzeug"},
+            "colour": "blue"
+        });
+        self.create_with(sku, stock, Some(attributes), record).await
+    }
+
+    async fn create_with(
+        &self,
+        sku: &str,
+        stock: i64,
+        typed: Option<Value>,
+        record: &mut Record,
+    ) -> Option<Ack> {
+        let mut body = json!({
             "sku": sku,
             // Catalog 2: texts in two locales, so faults meet localized writes and reads.
             "name": {"en": format!("Product {sku}"), "de": format!("Produkt {sku}")},
@@ -286,6 +327,10 @@ impl Client {
             "stock": stock,
             "category": "chaos",
         });
+        if let Some(attributes) = typed {
+            body["type"] = json!(CHAOS_TYPE);
+            body["attributes"] = attributes;
+        }
         let (answer, request_id) = self
             .command(Method::POST, "/products", Body::Json(body), None, record)
             .await;
@@ -326,6 +371,9 @@ pub enum Answer {
 }
 
 const BOUNDARY: &str = "catalog-chaos-boundary-7d1f";
+
+/// The product type half the workload's products have.
+pub const CHAOS_TYPE: &str = "chaos-mug";
 
 fn multipart(image: &Bytes) -> Vec<u8> {
     let mut body = Vec::with_capacity(image.len() + 256);
@@ -417,11 +465,18 @@ impl Load {
         let mut ids = Vec::new();
         let mut versions = HashMap::new();
         let run = uuid::Uuid::new_v4().simple().to_string();
+        // Catalog 2: every other product typed, so faults meet typed writes and reads too.
+        anyhow::ensure!(
+            client.define_type().await,
+            "the workload's product type could not be defined"
+        );
         for i in 0..products {
-            let ack = client
-                .create(&format!("C-{}-{i}", &run[..8]), 1_000, &mut setup)
-                .await
-                .ok_or_else(|| anyhow::anyhow!("the workload's products could not be created"))?;
+            let sku = format!("C-{}-{i}", &run[..8]);
+            let ack = match i % 2 {
+                0 => client.create_typed(&sku, 1_000, &mut setup).await,
+                _ => client.create(&sku, 1_000, &mut setup).await,
+            }
+            .ok_or_else(|| anyhow::anyhow!("the workload's products could not be created"))?;
             versions.insert(ack.product.clone(), ack.version);
             ids.push(ack.product);
         }

@@ -5,6 +5,7 @@
 
 import { ApiError, canWrite, command, describe, hasScope, maxLength, productAt, read, skuPattern, upload } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
+import { inLocale, textLocaleField, typedAttributes } from "./attributes.js";
 import { changes, diffTable, timeline } from "./history.js";
 import { picture, renditionUrl } from "./images.js";
 
@@ -99,6 +100,7 @@ export function productView(root, id, params) {
     const attrs = Object.entries(p.attributes ?? {});
     return h("dl", { class: "facts" },
       fact("SKU", p.sku),
+      fact("Type", p.type ? h("a", { href: `#/types/${p.type}` }, p.type) : "—", "type"),
       fact("Price", formatMoney(p.price), "price"),
       fact("Stock", String(p.stock), "stock"),
       fact("Category", p.category ?? "—"),
@@ -326,24 +328,40 @@ export function productView(root, id, params) {
     const p = product;
     const digits = minorDigits(p.price.currency);
     const attributes = Object.entries(p.attributes ?? {}).map(([k, v]) => `${k} = ${v}`).join("\n");
+    const texts = p.translations ?? {};
+    // A typed product's attributes get a control each, once its type is read.
+    const typed = { read: null };
+    const attributeSlot = h("div", { class: "attribute-slot" }, p.type
+      ? h("p", {}, "Loading the type's attributes…")
+      : textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }));
+    if (p.type) {
+      read(`/product-types/${encodeURIComponent(p.type)}`)
+        .then((type) => {
+          const inputs = typedAttributes(type.attributes, p.attributes ?? {});
+          typed.read = inputs.read;
+          replace(attributeSlot, inputs.element);
+        })
+        .catch((err) => replace(attributeSlot, h("p", { class: "error" }, describe(err))));
+    }
     return h("div", { class: "forms" },
       editForm("Edit details", "details", [
         input("Name", "name", p.name, { required: true, maxlength: maxLength("name") }),
         textarea("Description", "description", p.description ?? "", { maxlength: maxLength("description"), rows: 4 }),
         input("Category", "category", p.category ?? "", { maxlength: maxLength("category") }),
-        textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }),
-      ], (values) => {
+        attributeSlot,
+      ], (values, form) => {
         const body = {};
-        const texts = p.translations ?? {};
         if (values.name !== p.name) body.name = edited(texts.name, p.name, p.locale, values.name);
         if (values.description !== (p.description ?? "")) {
           body.description = values.description ? edited(texts.description, p.description, p.locale, values.description) : null;
         }
         if (values.category !== (p.category ?? "")) body.category = values.category || null;
-        const attrs = parseAttributes(values.attributes);
-        if (JSON.stringify(attrs) !== JSON.stringify(sorted(p.attributes ?? {}))) {
-          body.attributes = Object.fromEntries(Object.entries(attrs).map(([key, value]) =>
-            [key, edited(texts.attributes?.[key], p.attributes?.[key], p.locale, value)]));
+        if (p.type && !typed.read) throw new Error("The type's attributes are still loading.");
+        // As shown (each text in the locale on view), to see whether anything changed.
+        const shown = p.type ? typed.read(form, (d, raw) => raw) : parseAttributes(values.attributes);
+        if (JSON.stringify(sorted(shown)) !== JSON.stringify(sorted(p.attributes ?? {}))) {
+          body.attributes = Object.fromEntries(Object.entries(shown).map(([key, value]) =>
+            [key, typeof value === "string" ? edited(texts.attributes?.[key], p.attributes?.[key], p.locale, value) : value]));
         }
         if (!Object.keys(body).length) return null;
         return (version) => command("PATCH", `/products/${id}`, { body, ifMatch: version });
@@ -376,7 +394,7 @@ export function productView(root, id, params) {
         const values = Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, String(v).trim()]));
         let send;
         try {
-          send = prepare(values);
+          send = prepare(values, form);
         } catch (err) {
           message.textContent = err.message;
           return;
@@ -480,17 +498,45 @@ function parseAttributes(text) {
 /** The page for a new product; `onCreated(id)` opens it. */
 export function newProductView(root) {
   const message = h("p", { class: "form-message", role: "status" });
+  const untyped = () => textarea("Attributes (one key = value per line)", "attributes", "", { rows: 3 });
+  const attributeSlot = h("div", { class: "attribute-slot" }, untyped());
+  let typed = null;
+  const typeSelect = h("select", { name: "type" }, h("option", { value: "" }, "(none: free text attributes)"));
+  const types = new Map();
+  read("/product-types")
+    .then(({ items }) => {
+      for (const t of items) {
+        types.set(t.key, t);
+        typeSelect.append(h("option", { value: t.key }, `${t.name} (${t.key})`));
+      }
+    })
+    .catch(() => { /* no types to choose: the product is untyped */ });
+  typeSelect.addEventListener("change", () => {
+    const type = types.get(typeSelect.value);
+    typed = type ? typedAttributes(type.attributes) : null;
+    replace(attributeSlot, typed ? typed.element : untyped());
+  });
   const form = h("form", {
     class: "edit create", onsubmit: async (e) => {
       e.preventDefault();
       const v = Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, String(x).trim()]));
       const digits = minorDigits(v.currency);
+      const tag = v.text_locale;
+      let attributes;
+      try {
+        attributes = typed ? typed.read(form, (d, raw) => inLocale(tag, raw)) : parseAttributes(v.attributes ?? "");
+      } catch (err) {
+        message.textContent = err.message;
+        return;
+      }
       const body = {
-        sku: v.sku, name: v.name,
+        sku: v.sku, name: inLocale(tag, v.name),
+        type: v.type || undefined,
         price: { amount: Math.round(Number(v.amount) * 10 ** digits), currency: v.currency },
         stock: v.stock === "" ? undefined : Number(v.stock),
-        description: v.description || undefined,
+        description: v.description ? inLocale(tag, v.description) : undefined,
         category: v.category || undefined,
+        attributes: Object.keys(attributes).length ? attributes : undefined,
       };
       message.textContent = "Creating…";
       try {
@@ -504,12 +550,15 @@ export function newProductView(root) {
   },
   h("h1", {}, "New product"),
   input("SKU", "sku", "", { required: true, maxlength: maxLength("sku"), pattern: skuPattern() }),
+  field("Type", typeSelect),
+  textLocaleField(),
   input("Name", "name", "", { required: true, maxlength: maxLength("name") }),
   textarea("Description", "description", "", { maxlength: maxLength("description"), rows: 4 }),
   input("Category", "category", "", { maxlength: maxLength("category") }),
   input("Price", "amount", "", { type: "number", min: 0, step: "0.01", required: true }),
   input("Currency", "currency", "EUR", { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
   input("Stock", "stock", "0", { type: "number", min: 0, step: 1 }),
+  attributeSlot,
   h("button", { type: "submit" }, "Create"), message);
   replace(root, form);
 }

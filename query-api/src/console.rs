@@ -57,7 +57,7 @@ macro_rules! assets {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-static ASSETS: [Asset; 13] = assets![
+static ASSETS: [Asset; 14] = assets![
     "index.html" => "text/html; charset=utf-8",
     "console.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
@@ -71,6 +71,7 @@ static ASSETS: [Asset; 13] = assets![
     "history.js" => JS,
     "status.js" => JS,
     "types.js" => JS,
+    "attributes.js" => JS,
 ];
 
 /// Each asset's ETag: a hash of its bytes, so it changes exactly when the file does.

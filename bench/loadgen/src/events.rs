@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use catalog_domain::{AttributeValue, Details, Locale, LocalizedText, Money, ProductEvent};
+use catalog_domain::{
+    AttributeDefinition, AttributeKind, AttributeValue, Details, Level, Locale, LocalizedText,
+    Money, ProductEvent, ProductTypeEvent,
+};
 use cqrs_es::DomainEvent;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -24,9 +27,32 @@ pub async fn run(database_url: &str, products: usize, per_product: usize) -> any
     let mut rows = String::new();
     for first in (0..products).step_by(PRODUCTS_PER_COPY) {
         rows.clear();
+        if first == 0 {
+            // The type every fourth product (the mugs) is typed with.
+            let mug = mug_type();
+            let row = Row {
+                aggregate_type: "ProductType",
+                id: "mug",
+                sequence: 1,
+                event_type: mug.type_name(),
+                event_version: mug.event_version(),
+                payload: serde_json::to_string(&mug)?,
+            };
+            // Not counted: `written` is what a rebuild replays, the products' events.
+            row.push(&mut rows, 0)?;
+        }
         for n in first..(first + PRODUCTS_PER_COPY).min(products) {
+            let id = product_id(n);
             for (sequence, event) in history(n, per_product).iter().enumerate() {
-                push_row(&mut rows, n, sequence as u64 + 1, event)?;
+                let row = Row {
+                    aggregate_type: "Product",
+                    id: &id,
+                    sequence: sequence as u64 + 1,
+                    event_type: event.type_name(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_string(event)?,
+                };
+                row.push(&mut rows, n)?;
                 written += 1;
             }
         }
@@ -74,16 +100,31 @@ fn history(n: usize, events: usize) -> Vec<ProductEvent> {
         format!("Die Beschreibung von Produkt {n}, lang genug, um echt zu sein."),
     ));
     details.category = Some(["mugs", "shirts", "lamps", "books"][n % 4].to_string());
-    details.attributes = BTreeMap::from([
-        ("colour".to_string(), AttributeValue::from("blue")),
-        ("size".to_string(), AttributeValue::from("M")),
-    ]);
+    // The mugs are typed: a number, a text per locale and an enum, as their type defines.
+    let product_type = n.is_multiple_of(4).then(|| "mug".to_string());
+    details.attributes = match product_type {
+        Some(_) => BTreeMap::from([
+            (
+                "volume_ml".to_string(),
+                AttributeValue::Number((250 + n % 200).into()),
+            ),
+            (
+                "material".to_string(),
+                AttributeValue::Localized(texts("stoneware".to_string(), "Steinzeug".to_string())),
+            ),
+            ("colour".to_string(), AttributeValue::from("blue")),
+        ]),
+        None => BTreeMap::from([
+            ("colour".to_string(), AttributeValue::from("blue")),
+            ("size".to_string(), AttributeValue::from("M")),
+        ]),
+    };
     let mut price = Money::new(1000 + (n as i64 % 9000), "EUR");
     let mut stock = 100i64;
     let mut published = false;
     let mut history = vec![ProductEvent::ProductCreated {
         sku: format!("SKU-{n}"),
-        product_type: None,
+        product_type,
         details: details.clone(),
         price: price.clone(),
         stock,
@@ -131,26 +172,56 @@ fn history(n: usize, events: usize) -> Vec<ProductEvent> {
     history
 }
 
-/// One row in COPY's text format: tab-separated, backslashes doubled (serde_json escapes every
-/// tab and newline inside strings, so those never appear raw).
-fn push_row(
-    rows: &mut String,
-    n: usize,
+/// The type of the seeded mugs.
+fn mug_type() -> ProductTypeEvent {
+    let attribute = |name: &str, kind, required| AttributeDefinition {
+        name: name.to_string(),
+        kind,
+        required,
+        values: None,
+        level: Level::Product,
+        facet: false,
+    };
+    ProductTypeEvent::ProductTypeCreated {
+        key: "mug".to_string(),
+        name: "Mug".to_string(),
+        attributes: vec![
+            attribute("volume_ml", AttributeKind::Number, true),
+            attribute("material", AttributeKind::Ltext, true),
+            AttributeDefinition {
+                values: Some(vec!["blue".to_string(), "white".to_string()]),
+                ..attribute("colour", AttributeKind::Enum, false)
+            },
+        ],
+    }
+}
+
+/// One stored event, as a row of the events table.
+struct Row<'a> {
+    aggregate_type: &'a str,
+    id: &'a str,
     sequence: u64,
-    event: &ProductEvent,
-) -> anyhow::Result<()> {
-    let payload = serde_json::to_string(event)?.replace('\\', "\\\\");
-    let metadata = json!({
-        "actor": "bench",
-        "request_id": format!("bench-{n}-{sequence}"),
-        "correlation_id": format!("bench-{n}"),
-    });
-    writeln!(
-        rows,
-        "Product\t{}\t{sequence}\t{}\t{}\t{payload}\t{metadata}",
-        product_id(n),
-        event.type_name(),
-        event.event_version(),
-    )?;
-    Ok(())
+    event_type: &'a str,
+    event_version: String,
+    payload: String,
+}
+
+impl Row<'_> {
+    /// The row in COPY's text format: tab-separated, backslashes doubled (serde_json escapes
+    /// every tab and newline inside strings, so those never appear raw). `n` names the seeding
+    /// request in the metadata.
+    fn push(&self, rows: &mut String, n: usize) -> anyhow::Result<()> {
+        let payload = self.payload.replace('\\', "\\\\");
+        let metadata = json!({
+            "actor": "bench",
+            "request_id": format!("bench-{n}-{}", self.sequence),
+            "correlation_id": format!("bench-{n}"),
+        });
+        writeln!(
+            rows,
+            "{}\t{}\t{}\t{}\t{}\t{payload}\t{metadata}",
+            self.aggregate_type, self.id, self.sequence, self.event_type, self.event_version,
+        )?;
+        Ok(())
+    }
 }

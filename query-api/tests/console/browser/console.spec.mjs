@@ -329,3 +329,51 @@ test("a product is read in the locale chosen, else in the browser's", async () =
   await locale.press("Tab");
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Tea cup");
 });
+
+test("a typed product is created with an input of each attribute's kind, in a locale", async () => {
+  await send("PUT", "/product-types/cup", {
+    name: "Cup",
+    attributes: [
+      { name: "material", type: "ltext", required: true },
+      { name: "volume_ml", type: "number" },
+      { name: "dishwasher_safe", type: "boolean" },
+      { name: "colour", type: "enum", values: ["white", "blue"] },
+      { name: "released", type: "date" },
+    ],
+  });
+  await page.goto("/console/#/new");
+  await page.getByLabel("SKU", { exact: true }).fill("CUP-TYPED");
+  await page.getByLabel("Type", { exact: true }).selectOption("cup");
+  await page.getByLabel("Texts in", { exact: true }).fill("de");
+  await page.getByLabel("Name", { exact: true }).fill("Tasse");
+  await page.getByLabel("material", { exact: true }).fill("Steinzeug");
+  await page.getByLabel("volume_ml (optional)").fill("250");
+  await page.getByLabel("dishwasher_safe (optional)").selectOption("true");
+  await page.getByLabel("colour (optional)").selectOption("blue");
+  await page.getByLabel("released (optional)").fill("2026-03-01");
+  await page.getByLabel("Price", { exact: true }).fill("9.50");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Tasse");
+  const attributes = page.locator('[data-fact="attributes"]');
+  for (const shown of ["material: Steinzeug", "volume_ml: 250", "dishwasher_safe: true", "colour: blue", "released: 2026-03-01"]) {
+    await expect(attributes).toContainText(shown);
+  }
+  await shot("12-typed-product");
+
+  // The edit form has the same controls, filled; a change to one keeps the others.
+  await page.getByText("Edit details").click();
+  const details = page.locator('form[data-form="details"]');
+  await expect(details.getByLabel("colour (optional)")).toHaveValue("blue");
+  await details.getByLabel("volume_ml (optional)").fill("300");
+  await details.getByRole("button", { name: "Save" }).click();
+  await expect(attributes).toContainText("volume_ml: 300");
+  await expect(attributes).toContainText("material: Steinzeug");
+
+  // The texts were stored in German, the values as their kinds.
+  const id = page.url().split("/products/")[1];
+  const stored = await (await reads.get(`/products/${id}`)).json();
+  expect(stored.type).toBe("cup");
+  expect(stored.translations.name).toEqual({ de: "Tasse" });
+  expect(stored.translations.attributes.material).toEqual({ de: "Steinzeug" });
+  expect(stored.attributes).toMatchObject({ volume_ml: 300, dishwasher_safe: true, colour: "blue", released: "2026-03-01" });
+});
