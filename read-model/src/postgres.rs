@@ -144,7 +144,8 @@ pub async fn behind_since(
     sqlx::query_as(
         "SELECT count(DISTINCT e.aggregate_id), min(e.recorded_at) FROM events e \
            LEFT JOIN product_view v ON v.id = e.aggregate_id \
-           WHERE e.position > $1 AND (v.version IS NULL OR v.version < e.sequence)",
+           WHERE e.position > $1 AND e.aggregate_type = 'Product' \
+             AND (v.version IS NULL OR v.version < e.sequence)",
     )
     .bind(after)
     .fetch_one(pool)
@@ -154,7 +155,8 @@ pub async fn behind_since(
 /// Products whose view is not at their last event's version, over the whole store: a full
 /// scan, for tests and checks that wait for the read model to catch up.
 pub const PRODUCTS_BEHIND: &str = "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v \
-     FROM events GROUP BY aggregate_id) e LEFT JOIN product_view p ON p.id = e.aggregate_id \
+     FROM events WHERE aggregate_type = 'Product' GROUP BY aggregate_id) e \
+     LEFT JOIN product_view p ON p.id = e.aggregate_id \
      WHERE p.version IS DISTINCT FROM e.v";
 
 /// Images attached but not yet rendered.

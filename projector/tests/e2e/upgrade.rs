@@ -126,6 +126,17 @@ async fn a_v1_installation_switches_to_generation_2_under_load_without_a_failed_
         }
     };
     let switch = async {
+        // A product type defined meanwhile: its events are no product's, and must not hold the
+        // switch back.
+        let defined = world
+            .client
+            .put(format!("{}/product-types/mug", world.base))
+            .bearer_auth(world.token_for("admin", "catalog:admin"))
+            .json(&serde_json::json!({"name": "Mug", "attributes": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(defined.status(), StatusCode::CREATED);
         world.start_projector();
         let live = eventually(Duration::from_secs(60), || async {
             (generation::live(&pool).await.ok()?? == 2).then_some(())
