@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use catalog_support::problem::{CommonError, Problem};
+use catalog_support::problem::{CommonError, FieldViolation, Problem};
 
 /// Every way a read can fail. [`IntoResponse`] turns each into `application/problem+json` with
 /// its status and problem type (`urn:catalog:problem:<type>`).
@@ -18,6 +18,13 @@ pub enum ApiError {
     /// `catalog_support::problem`.
     #[error(transparent)]
     Common(#[from] CommonError),
+}
+
+/// One bad parameter: 422 with it as the only entry of `errors`.
+impl From<FieldViolation> for ApiError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::Common(CommonError::Validation(vec![violation]))
+    }
 }
 
 impl From<anyhow::Error> for ApiError {

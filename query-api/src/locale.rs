@@ -5,28 +5,28 @@
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use catalog_domain::{Locale, Wanted};
-use catalog_support::problem::CommonError;
-
-use crate::error::ApiError;
+use catalog_support::problem::FieldViolation;
 
 /// The header every localized response varies by.
 pub const VARY: (HeaderName, HeaderValue) =
     (header::VARY, HeaderValue::from_static("Accept-Language"));
 
 /// The reader's wishes from the query string (`locale`) and the headers. A malformed
-/// `?locale=` is the reader's mistake (422); malformed entries of `Accept-Language`, which
-/// browsers send unasked, are passed over.
+/// `?locale=` is the reader's mistake (422, reported with the request's other bad parameters);
+/// malformed entries of `Accept-Language`, which browsers send unasked, are passed over.
 pub fn wanted(
     query: Option<&str>,
     headers: &HeaderMap,
     default: &Locale,
-) -> Result<Wanted, ApiError> {
+) -> Result<Wanted, FieldViolation> {
     let named = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(name, _)| name == "locale")
         .map(|(_, value)| value.into_owned());
     let accepted = match named {
-        Some(raw) => vec![Locale::parse(&raw)
-            .map_err(|message| ApiError::from(CommonError::invalid("locale", &message)))?],
+        Some(raw) => vec![Locale::parse(&raw).map_err(|message| FieldViolation {
+            field: "locale".to_string(),
+            message,
+        })?],
         None => headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|value| value.to_str().ok())
@@ -81,6 +81,6 @@ mod tests {
             &HeaderMap::new(),
             &Locale::default(),
         );
-        assert!(err.is_err());
+        assert_eq!(err.unwrap_err().field, "locale");
     }
 }

@@ -130,8 +130,8 @@ impl ProductReader {
         let Some((view, generation)) = view else {
             return Ok(None);
         };
-        // Version-guarded: never overwrites a newer document the projector wrote meanwhile.
-        if let Err(err) = self.redis.put_in(generation, &view).await {
+        // Version-guarded: never overwrites what the projector wrote meanwhile.
+        if let Err(err) = self.redis.write_back(generation, &view).await {
             tracing::debug!(error = %err, "could not refill Redis");
         }
         let document = Document {

@@ -17,7 +17,8 @@ use crate::generation::{redis_prefix, GENERATION};
 /// writers racing can never leave an older document behind.
 const PUT: &str = r#"
 local current = redis.call('HGET', KEYS[1], 'version')
-if current and tonumber(current) > tonumber(ARGV[1]) then
+if current and (tonumber(current) > tonumber(ARGV[1])
+    or (ARGV[5] == 'newer' and tonumber(current) == tonumber(ARGV[1]))) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2])
@@ -157,12 +158,27 @@ impl RedisReadModel {
 
     /// True if written, false if Redis held a newer version.
     pub async fn put(&self, view: &ProductView) -> redis::RedisResult<bool> {
-        self.put_in(self.generation(), view).await
+        self.write(self.generation(), view, false).await
     }
 
-    /// Writes `view` as a document of `generation`, whichever this handle follows: a view read
-    /// from PostgreSQL is written back to the generation it was read from.
-    pub async fn put_in(&self, generation: i32, view: &ProductView) -> redis::RedisResult<bool> {
+    /// Writes back `view`, read from PostgreSQL's `generation`, as a document of that
+    /// generation (whichever this handle follows), unless Redis holds its version or a newer
+    /// one: a write-back never replaces what the projector wrote, even of the same version
+    /// (which, across a switch of generations, may have another shape).
+    pub async fn write_back(
+        &self,
+        generation: i32,
+        view: &ProductView,
+    ) -> redis::RedisResult<bool> {
+        self.write(generation, view, true).await
+    }
+
+    async fn write(
+        &self,
+        generation: i32,
+        view: &ProductView,
+        only_newer: bool,
+    ) -> redis::RedisResult<bool> {
         if generation == 0 {
             return Ok(false);
         }
@@ -176,6 +192,7 @@ impl RedisReadModel {
             .arg(doc)
             .arg(self.versions_channel())
             .arg(format!("{}:{}", view.id, view.version))
+            .arg(if only_newer { "newer" } else { "" })
             .invoke_async(&mut conn)
             .await?;
         Ok(written == 1)

@@ -92,3 +92,29 @@ async fn an_older_version_never_replaces_a_newer_document() {
     assert!(redis.put(&next).await.unwrap());
     assert_eq!(redis.get(id).await.unwrap(), Some(next));
 }
+
+#[tokio::test]
+async fn a_write_back_never_replaces_the_same_version() {
+    let (redis, _namespace) = model().await;
+    let id = "0190a000-0000-7000-8000-000000000002";
+    let generation = redis.generation();
+    let projected = view(id, 3, 30);
+    assert!(redis.put(&projected).await.unwrap());
+    // A view of the same version read from PostgreSQL (across a switch of generations, in
+    // another shape) stays out; the projector's document stays.
+    let mut loaded = view(id, 3, 30);
+    loaded.locale = String::new();
+    assert!(!redis.write_back(generation, &loaded).await.unwrap());
+    assert_eq!(redis.get(id).await.unwrap(), Some(projected));
+    // A newer one, or one Redis lacks, is written back.
+    assert!(redis
+        .write_back(generation, &view(id, 4, 40))
+        .await
+        .unwrap());
+    let other = "0190a000-0000-7000-8000-000000000003";
+    assert!(redis
+        .write_back(generation, &view(other, 1, 10))
+        .await
+        .unwrap());
+    assert_eq!(redis.get(other).await.unwrap().map(|v| v.version), Some(1));
+}

@@ -58,10 +58,6 @@ pub fn document() -> Document {
 /// Every route of command-api: the commands behind authentication, the rate limit and
 /// idempotency, then health, metrics and the OpenAPI document, which need no token.
 pub fn router(state: AppState) -> Router {
-    let writer = RequireScope {
-        auth: Arc::clone(&state.auth),
-        scope: SCOPE_WRITE,
-    };
     // Uploads carry multipart framing around the file; this much room keeps a file of exactly
     // the limit from being refused for its envelope.
     let upload_body = state.config.upload_max_bytes + 64 * 1024;
@@ -71,34 +67,14 @@ pub fn router(state: AppState) -> Router {
         max_body: state.config.max_json_body.max(upload_body),
         run_limit: state.config.request_timeout,
     };
-    // Layers on the protected group run outermost first: authentication, then the rate limit
-    // (per authenticated client; a refused request claims no idempotency key), then
-    // idempotency, so a replay is only ever served to the actor who made the first request.
-    let commands = products::router()
-        .merge(images::router().layer(DefaultBodyLimit::max(upload_body)))
-        .route_layer(middleware::from_fn_with_state(
-            idempotency,
-            idempotency::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.rate_limiter.clone(),
-            rate_limit::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(writer, require_scope))
-        .layer(DefaultBodyLimit::max(state.config.max_json_body))
-        .layer(Extension(BodyLimit(state.config.max_json_body)));
-    let admin = RequireScope {
-        auth: Arc::clone(&state.auth),
-        scope: SCOPE_ADMIN,
-    };
-    let administration = product_types::router()
-        .route_layer(middleware::from_fn_with_state(
-            state.rate_limiter.clone(),
-            rate_limit::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(admin, require_scope))
-        .layer(DefaultBodyLimit::max(state.config.max_json_body))
-        .layer(Extension(BodyLimit(state.config.max_json_body)));
+    let commands = guarded(
+        products::router().merge(images::router().layer(DefaultBodyLimit::max(upload_body))),
+        &state,
+        SCOPE_WRITE,
+        Some(idempotency),
+    );
+    // A definition is idempotent by itself: sending it again changes nothing.
+    let administration = guarded(product_types::router(), &state, SCOPE_ADMIN, None);
     let health = health_checks(&state);
     Router::new()
         .merge(commands)
@@ -111,6 +87,37 @@ pub fn router(state: AppState) -> Router {
         // the router holds when it is set.
         .fallback(catalog_support::http::not_found)
         .method_not_allowed_fallback(catalog_support::http::method_not_allowed)
+}
+
+/// `routes` behind the layers every command passes, outermost first: authentication with
+/// `scope`, then the rate limit (per authenticated client; a refused request claims no
+/// idempotency key), then idempotency when given, so a replay is only ever served to the actor
+/// who made the first request; and the JSON body limit.
+fn guarded(
+    routes: Router<AppState>,
+    state: &AppState,
+    scope: &'static str,
+    idempotency: Option<Idempotency>,
+) -> Router<AppState> {
+    let routes = match idempotency {
+        Some(idempotency) => routes.route_layer(middleware::from_fn_with_state(
+            idempotency,
+            idempotency::middleware,
+        )),
+        None => routes,
+    };
+    let scope = RequireScope {
+        auth: Arc::clone(&state.auth),
+        scope,
+    };
+    routes
+        .route_layer(middleware::from_fn_with_state(
+            state.rate_limiter.clone(),
+            rate_limit::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(scope, require_scope))
+        .layer(DefaultBodyLimit::max(state.config.max_json_body))
+        .layer(Extension(BodyLimit(state.config.max_json_body)))
 }
 
 /// Without PostgreSQL no command can be taken. The others degrade one feature each and leave

@@ -16,7 +16,7 @@ use crate::openapi::{
 use crate::state::AppState;
 use catalog_read_model::listing::ListQuery;
 use catalog_support::http::etag;
-use catalog_support::problem::{CommonError, FieldViolation};
+use catalog_support::problem::CommonError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -168,12 +168,7 @@ pub(crate) async fn list(
         (locale, parsed) => {
             // Every bad parameter at once, the locale's among them.
             let mut errors = parsed.err().unwrap_or_default();
-            if locale.is_err() {
-                errors.push(FieldViolation {
-                    field: "locale".into(),
-                    message: "must be a BCP 47 language tag".into(),
-                });
-            }
+            errors.extend(locale.err());
             return Err(CommonError::Validation(errors).into());
         }
     };
