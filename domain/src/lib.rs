@@ -19,6 +19,8 @@
 //! - [`changes`]: what an event changed, field by field, from the state before and after `apply`.
 //! - [`rules`]: the field rules of the HTTP contract, checked here so every entry point shares them.
 //! - [`money`]: prices in minor units with an ISO 4217 currency.
+//! - [`prices`]: price lists by currency, channel and validity window, and the selection reads
+//!   make (Catalog 2).
 //! - [`error`]: why a command was refused.
 //! - [`view`]: the ProductView read models serve, mapped from the aggregate's state.
 //!
@@ -33,6 +35,7 @@ pub mod events;
 pub mod fields;
 pub mod locale;
 pub mod money;
+pub mod prices;
 pub mod product;
 pub mod product_type;
 pub mod rules;
