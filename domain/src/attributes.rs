@@ -118,14 +118,7 @@ mod tests {
     use crate::locale::Locale;
 
     fn errors(attributes: &[(&str, &str)]) -> Vec<String> {
-        let mut v = Violations::default();
-        v.attributes(&attributes.iter().copied().collect());
-        v.into_result()
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        crate::rules::broken(|v| v.attributes(&attributes.iter().copied().collect()))
     }
 
     #[test]

@@ -177,15 +177,7 @@ mod tests {
     }
 
     fn fields(prices: &[Price]) -> Vec<String> {
-        let mut violations = Violations::default();
-        violations.prices("prices", prices);
-        violations
-            .into_result()
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        crate::rules::broken(|v| v.prices("prices", prices))
     }
 
     #[test]

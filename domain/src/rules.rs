@@ -35,6 +35,14 @@ pub const TEXT_LIMITS: [(&str, usize); 5] = [
     ("reason", REASON_MAX),
 ];
 
+/// The fields `check` finds broken, in the order found: how the rules' tests read a check.
+#[cfg(test)]
+pub(crate) fn broken(check: impl FnOnce(&mut Violations)) -> Vec<String> {
+    let mut violations = Violations::default();
+    check(&mut violations);
+    violations.0.into_iter().map(|e| e.field).collect()
+}
+
 /// Collects the fields that break a rule.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldError>);
@@ -171,11 +179,7 @@ impl Violations {
 mod tests {
     use super::*;
 
-    fn errors(check: impl FnOnce(&mut Violations)) -> Vec<String> {
-        let mut v = Violations::default();
-        check(&mut v);
-        v.0.into_iter().map(|e| e.field).collect()
-    }
+    use super::broken as errors;
 
     #[test]
     fn sku_accepts_the_documented_alphabet_and_length() {
