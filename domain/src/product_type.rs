@@ -272,15 +272,40 @@ impl ProductType {
         found
     }
 
-    /// Checks a product's `attributes` against the type, adding each broken rule to
-    /// `violations` as `attributes.<name>`, and answers them as stored: an `ltext` given as a
-    /// plain string becomes a text in `default`. `attributes` are the product's whole set (an
-    /// update replaces them whole), so a required one missing is reported too.
+    /// Checks a product's `attributes` against the type's product-level definitions, adding
+    /// each broken rule to `violations` as `attributes.<name>`, and answers them as stored: an
+    /// `ltext` given as a plain string becomes a text in `default`. `attributes` are the
+    /// product's whole set (an update replaces them whole), so a required one missing is
+    /// reported too.
     pub fn check_attributes(
         &self,
         attributes: Attributes,
         default: &Locale,
         violations: &mut Violations,
+    ) -> Attributes {
+        self.check_level(Level::Product, attributes, default, violations, true)
+    }
+
+    /// Checks a variant's `attributes` against the type's `level: "variant"` definitions, as
+    /// [`Self::check_attributes`] does a product's. Required ones are required of every variant
+    /// but the master, whose variant attributes are optional (a v1 product's master has none).
+    pub fn check_variant_attributes(
+        &self,
+        attributes: Attributes,
+        master: bool,
+        default: &Locale,
+        violations: &mut Violations,
+    ) -> Attributes {
+        self.check_level(Level::Variant, attributes, default, violations, !master)
+    }
+
+    fn check_level(
+        &self,
+        level: Level,
+        attributes: Attributes,
+        default: &Locale,
+        violations: &mut Violations,
+        required: bool,
     ) -> Attributes {
         let mut checked = Attributes::new();
         for (name, value) in attributes {
@@ -292,10 +317,15 @@ impl ProductType {
                 );
                 continue;
             };
-            if definition.level == Level::Variant {
+            if definition.level != level {
                 violations.push(
                     field,
-                    "is a variant attribute: each variant holds its own value",
+                    match definition.level {
+                        Level::Variant => {
+                            "is a variant attribute: each variant holds its own value"
+                        }
+                        Level::Product => "is a product attribute: the product holds its value",
+                    },
                 );
                 continue;
             }
@@ -304,8 +334,9 @@ impl ProductType {
             }
         }
         for definition in &self.attributes {
-            if definition.required
-                && definition.level == Level::Product
+            if required
+                && definition.required
+                && definition.level == level
                 && !checked.contains_key(&definition.name)
                 && !violations.names(&format!("attributes.{}", definition.name))
             {

@@ -396,3 +396,82 @@ fn an_untyped_product_keeps_v1_string_attributes() {
     let attributes: Attributes = serde_json::from_value(json!({"colour": "red"})).unwrap();
     assert_eq!(attributes["colour"], AttributeValue::Text("red".into()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Variant attributes
+// ---------------------------------------------------------------------------------------------
+
+/// The fields a variant's `attributes` break, sorted, and what is stored when none is broken.
+fn check_variant(attributes: serde_json::Value, master: bool) -> (Vec<String>, Attributes) {
+    let mut violations = catalog_domain::rules::Violations::default();
+    let checked = mug_type().check_variant_attributes(
+        serde_json::from_value(attributes).unwrap(),
+        master,
+        &english(),
+        &mut violations,
+    );
+    let broken = violations
+        .into_result()
+        .err()
+        .map(fields)
+        .unwrap_or_default();
+    (broken, checked)
+}
+
+#[test]
+fn a_variant_holds_the_types_variant_attributes_only() {
+    // Given the mug type, whose size is per variant
+    // When a variant names its size
+    let (broken, checked) = check_variant(json!({"size": "M"}), false);
+    // Then it is stored as given
+    assert!(broken.is_empty(), "{broken:?}");
+    assert_eq!(checked["size"], AttributeValue::Text("M".into()));
+    // When a variant names a size off the list, a product attribute and an unknown one
+    let (broken, _) = check_variant(
+        json!({"size": "XXL", "material": "porcelain", "handle": "round"}),
+        false,
+    );
+    // Then each is refused at once
+    assert_eq!(
+        broken,
+        [
+            "attributes.handle",
+            "attributes.material",
+            "attributes.size"
+        ]
+    );
+}
+
+#[test]
+fn a_required_variant_attribute_binds_every_variant_but_the_master() {
+    // Given a type whose size is required per variant
+    let mut definition = define(mug_attributes());
+    for attribute in &mut definition.attributes {
+        if attribute.level == Level::Variant {
+            attribute.required = true;
+        }
+    }
+    let mut product_type = ProductType::default();
+    product_type.apply(ProductTypeEvent::ProductTypeCreated {
+        key: definition.key,
+        name: definition.name,
+        attributes: definition.attributes,
+    });
+    let check = |master| {
+        let mut violations = catalog_domain::rules::Violations::default();
+        product_type.check_variant_attributes(
+            Attributes::new(),
+            master,
+            &english(),
+            &mut violations,
+        );
+        violations
+            .into_result()
+            .err()
+            .map(fields)
+            .unwrap_or_default()
+    };
+    // Then a variant without one is refused, the master (a v1 product's has none) is not
+    assert_eq!(check(false), ["attributes.size"]);
+    assert!(check(true).is_empty());
+}
