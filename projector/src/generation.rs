@@ -23,6 +23,9 @@ const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(1);
 /// How often the generation's progress is checked until it is live.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
+/// The longest wait between attempts that failed.
+const RETRY_AT_MOST: Duration = Duration::from_secs(10);
+
 /// What bringing the generation live needs: the projector's own connections.
 pub struct Upgrade {
     /// Connections whose tables are this generation's.
@@ -50,20 +53,29 @@ impl Upgrade {
     /// Runs until the generation is live, retrying after failures (a dependency away), then
     /// waits for `shutdown`: a supervised task must not end on its own.
     pub async fn run(self, shutdown: Shutdown) {
+        let mut failing = CHECK_EVERY;
         loop {
-            match self.step().await {
+            let wait = match self.step().await {
                 Ok(Progress::Live) => break,
-                Ok(Progress::CatchingUp) => {}
+                Ok(Progress::CatchingUp) => {
+                    failing = CHECK_EVERY;
+                    CHECK_EVERY
+                }
                 Err(err) => {
                     tracing::warn!(
                         error = format!("{err:#}"),
                         generation = GENERATION,
-                        "read-model generation not live yet; retrying"
+                        retry_in = ?failing,
+                        "read-model generation not live yet"
                     );
+                    // A dependency away, or the migrations not run yet: back off.
+                    let wait = failing;
+                    failing = (failing * 2).min(RETRY_AT_MOST);
+                    wait
                 }
-            }
+            };
             tokio::select! {
-                () = tokio::time::sleep(CHECK_EVERY) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = shutdown.wait() => return,
             }
         }
