@@ -283,48 +283,38 @@ mod tests {
 
     #[test]
     fn check_reports_every_broken_rule_and_canonicalises() {
-        let mut violations = Violations::default();
-        let checked =
-            text(&[("de-ch", "x"), ("en", "")]).check("name", &mut violations, |v, f, t| {
+        let mut checked = LocalizedText::default();
+        let fields = crate::rules::broken(|violations| {
+            checked = text(&[("de-ch", "x"), ("en", "")]).check("name", violations, |v, f, t| {
                 if t.is_empty() {
                     v.push(f, "must not be blank");
                 }
             });
-        let fields: Vec<String> = violations
-            .into_result()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        });
         assert_eq!(fields, ["name.en"]);
         assert_eq!(checked.texts().keys().collect::<Vec<_>>(), ["de-CH", "en"]);
 
-        let mut violations = Violations::default();
-        text(&[]).check("name", &mut violations, |_, _, _| {});
-        text(&[("xx!", "a")]).check("description", &mut violations, |_, _, _| {});
-        text(&[("de-ch", "a"), ("de-CH", "b")]).check("name", &mut violations, |_, _, _| {});
-        // qaa–qtz are the languages reserved for local use: 51 distinct well-formed tags.
-        let many: Vec<(String, String)> = (0..51u8)
-            .map(|i| {
-                let tag = format!(
-                    "q{}{}",
-                    char::from(b'a' + i / 26),
-                    char::from(b'a' + i % 26)
-                );
-                (tag, "t".to_string())
-            })
-            .collect();
-        LocalizedText::from_map(many.into_iter().collect()).check(
-            "name",
-            &mut violations,
-            |_, _, _| {},
-        );
-        let fields: Vec<String> = violations
-            .into_result()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields = crate::rules::broken(|violations| {
+            text(&[]).check("name", violations, |_, _, _| {});
+            text(&[("xx!", "a")]).check("description", violations, |_, _, _| {});
+            text(&[("de-ch", "a"), ("de-CH", "b")]).check("name", violations, |_, _, _| {});
+            // qaa–qtz are the languages reserved for local use: 51 distinct well-formed tags.
+            let many: Vec<(String, String)> = (0..51u8)
+                .map(|i| {
+                    let tag = format!(
+                        "q{}{}",
+                        char::from(b'a' + i / 26),
+                        char::from(b'a' + i % 26)
+                    );
+                    (tag, "t".to_string())
+                })
+                .collect();
+            LocalizedText::from_map(many.into_iter().collect()).check(
+                "name",
+                violations,
+                |_, _, _| {},
+            );
+        });
         assert!(fields.contains(&"name".to_string()), "{fields:?}");
         assert!(
             fields.contains(&"description.xx!".to_string()),

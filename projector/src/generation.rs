@@ -123,13 +123,7 @@ impl Upgrade {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('catalog_read_model_build'))")
             .execute(&mut *lock)
             .await?;
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM public.read_model_generations WHERE generation = $1",
-        )
-        .bind(GENERATION)
-        .fetch_optional(&mut *lock)
-        .await?;
-        if state.as_deref() != Some("building") {
+        if generation::state(&mut *lock, GENERATION).await?.as_deref() != Some("building") {
             return Ok(());
         }
         let connection = broker::connect(&self.amqp_url)

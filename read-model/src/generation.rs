@@ -16,7 +16,7 @@
 //! (replaced, still there for the previous release), `retired` (dropped).
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 /// The generation this release writes: the shape of `ProductView` it produces.
 pub const GENERATION: i32 = 2;
@@ -58,12 +58,34 @@ pub fn pool_in(pool: &PgPool, schema: &str) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// The state of `generation`, `None` when no migration declared it.
-pub async fn state(pool: &PgPool, generation: i32) -> sqlx::Result<Option<String>> {
+/// The state of `generation`, `None` when no migration declared it; on a pool, or inside a
+/// transaction that decides on it.
+pub async fn state<'c>(
+    executor: impl PgExecutor<'c>,
+    generation: i32,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT state FROM public.read_model_generations WHERE generation = $1")
         .bind(generation)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
+}
+
+/// Moves the generations `filter` selects (a condition on `generation`, bound as `$1`) to
+/// `state`.
+async fn set_state(
+    conn: &mut PgConnection,
+    filter: &str,
+    generation: i32,
+    state: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "UPDATE public.read_model_generations SET state = $2, changed_at = now() WHERE {filter}"
+    ))
+    .bind(generation)
+    .bind(state)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The event position a built `generation` was replayed through.
@@ -112,23 +134,18 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     sqlx::query("LOCK TABLE public.read_model_generations IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let built = state_in(&mut tx, generation).await?.as_deref() == Some("built");
+    let built = state(&mut *tx, generation).await?.as_deref() == Some("built");
     if !built {
         return Ok(false);
     }
-    sqlx::query(
-        "UPDATE public.read_model_generations SET state = 'retiring', changed_at = now() \
-         WHERE state = 'live'",
+    set_state(
+        &mut tx,
+        "state = 'live' AND generation <> $1",
+        generation,
+        "retiring",
     )
-    .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE public.read_model_generations SET state = 'live', changed_at = now() \
-         WHERE generation = $1",
-    )
-    .bind(generation)
-    .execute(&mut *tx)
-    .await?;
+    set_state(&mut tx, "generation = $1", generation, "live").await?;
     let tables = schema(generation);
     for table in ["product_view", "product_image_view"] {
         // The generations share the columns the views expose; one that changes them replaces
@@ -148,13 +165,6 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     Ok(true)
 }
 
-async fn state_in(conn: &mut PgConnection, generation: i32) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT state FROM public.read_model_generations WHERE generation = $1")
-        .bind(generation)
-        .fetch_optional(conn)
-        .await
-}
-
 /// The generations replaced by a newer live one and not yet dropped.
 pub async fn retiring(pool: &PgPool) -> sqlx::Result<Vec<i32>> {
     sqlx::query_scalar(
@@ -169,7 +179,7 @@ pub async fn retiring(pool: &PgPool) -> sqlx::Result<Vec<i32>> {
 /// them, so PostgreSQL would refuse the drop if they did.
 pub async fn drop_tables(pool: &PgPool, generation: i32) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    if state_in(&mut tx, generation).await?.as_deref() != Some("retiring") {
+    if state(&mut *tx, generation).await?.as_deref() != Some("retiring") {
         return Ok(());
     }
     let tables = schema(generation);
@@ -182,13 +192,7 @@ pub async fn drop_tables(pool: &PgPool, generation: i32) -> sqlx::Result<()> {
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(
-        "UPDATE public.read_model_generations SET state = 'retired', changed_at = now() \
-         WHERE generation = $1",
-    )
-    .bind(generation)
-    .execute(&mut *tx)
-    .await?;
+    set_state(&mut tx, "generation = $1", generation, "retired").await?;
     tx.commit().await
 }
 

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use crate::product_types::ProductTypeStore;
 use crate::repository::{
-    decide_until_stored, load_error, Attempt, EventRepository, LoadRow, StoreError, LOAD_EVENTS,
+    decide_until_stored, load_rows, Attempt, EventRepository, LoadRow, StoreError, LOAD_EVENTS,
 };
 
 /// The result of a command: the product's version afterwards and the events it stored (none
@@ -152,12 +152,7 @@ impl ProductStore {
         &self,
         id: &str,
     ) -> Result<EventStoreAggregateContext<Product>, StoreError> {
-        let rows: Vec<LoadRow> = sqlx::query_as(LOAD)
-            .bind(Product::TYPE)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(load_error)?;
+        let rows = load_rows::<Product, _>(&self.pool, LOAD, id).await?;
         match self.fold(id, rows)? {
             Some(context) => Ok(context),
             None => {
@@ -167,12 +162,7 @@ impl ProductStore {
                     product_id = id,
                     "unreadable snapshot; replaying every event"
                 );
-                let rows: Vec<LoadRow> = sqlx::query_as(LOAD_EVENTS)
-                    .bind(Product::TYPE)
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(load_error)?;
+                let rows = load_rows::<Product, _>(&self.pool, LOAD_EVENTS, id).await?;
                 Ok(self.fold(id, rows)?.expect("no snapshot was read"))
             }
         }

@@ -11,7 +11,7 @@ use cqrs_es::{Aggregate, EventStore};
 use sqlx::PgPool;
 
 use crate::repository::{
-    decide_until_stored, load_error, Attempt, EventRepository, LoadRow, StoreError, LOAD_EVENTS,
+    decide_until_stored, load_rows, Attempt, EventRepository, StoreError, LOAD_EVENTS,
 };
 
 /// What defining a type did.
@@ -55,12 +55,7 @@ impl ProductTypeStore {
         &self,
         key: &str,
     ) -> Result<EventStoreAggregateContext<ProductType>, StoreError<ProductTypeError>> {
-        let mut rows: Vec<LoadRow> = sqlx::query_as(LOAD_EVENTS)
-            .bind(ProductType::TYPE)
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(load_error)?;
+        let mut rows = load_rows::<ProductType, _>(&self.pool, LOAD_EVENTS, key).await?;
         rows.sort_unstable_by_key(|row| row.sequence);
         let mut context = EventStoreAggregateContext {
             aggregate_id: key.to_string(),

@@ -258,7 +258,22 @@ fn contention_retry() -> ExponentialBuilder {
         .with_jitter()
 }
 
-pub(crate) fn load_error<R>(err: sqlx::Error) -> StoreError<R> {
+/// The rows `sql` ([`LOAD_EVENTS`], or a load with the snapshot) reads of aggregate `id` of
+/// type `A`.
+pub(crate) async fn load_rows<A: Aggregate, R>(
+    pool: &PgPool,
+    sql: &'static str,
+    id: &str,
+) -> Result<Vec<LoadRow>, StoreError<R>> {
+    sqlx::query_as(sql)
+        .bind(A::TYPE)
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(load_error)
+}
+
+fn load_error<R>(err: sqlx::Error) -> StoreError<R> {
     if catalog_support::db::is_unavailable(&err) {
         tracing::warn!(error = %err, "event store unavailable");
         StoreError::Unavailable
