@@ -82,29 +82,32 @@ impl Violations {
     /// of 1 to [`ATTRIBUTE_KEY_MAX`] characters, values of at most [`ATTRIBUTE_VALUE_MAX`], no
     /// NUL in either. A broken rule of one entry is reported as `attributes.<key>`.
     pub fn attributes(&mut self, attributes: &BTreeMap<&str, &str>) {
+        self.attributes_under("attributes", attributes);
+    }
+
+    /// Strings under v1's rules for attributes, reported under `field` (`attributes`,
+    /// `variant_attributes`) and `<field>.<key>`.
+    pub fn attributes_under(&mut self, field: &str, attributes: &BTreeMap<&str, &str>) {
         if attributes.len() > ATTRIBUTES_MAX {
-            self.push(
-                "attributes",
-                format!("must have at most {ATTRIBUTES_MAX} entries"),
-            );
+            self.push(field, format!("must have at most {ATTRIBUTES_MAX} entries"));
         }
         for (key, value) in attributes {
             let key_len = key.chars().count();
             if key_len == 0 || key_len > ATTRIBUTE_KEY_MAX {
                 self.push(
-                    format!("attributes.{key}"),
+                    format!("{field}.{key}"),
                     format!("key must be 1 to {ATTRIBUTE_KEY_MAX} characters"),
                 );
             }
             if value.chars().count() > ATTRIBUTE_VALUE_MAX {
                 self.push(
-                    format!("attributes.{key}"),
+                    format!("{field}.{key}"),
                     format!("value must be at most {ATTRIBUTE_VALUE_MAX} characters"),
                 );
             }
             if key.contains('\0') || value.contains('\0') {
                 self.push(
-                    format!("attributes.{}", key.escape_default()),
+                    format!("{field}.{}", key.escape_default()),
                     "must not contain the NUL character (U+0000)",
                 );
             }

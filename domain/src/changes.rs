@@ -13,13 +13,14 @@ use crate::details::DetailField;
 use crate::events::ProductEvent;
 use crate::fields::Field;
 use crate::product::Product;
+use crate::variants::Variant;
 
 /// One field an event changed: its name and its value before and after (JSON, `null` when unset).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
-    /// `sku`, `name`, `description`, `category`, `price`, `stock`, `status` or
-    /// `attributes.<key>`.
+    /// `sku`, `name`, `description`, `category`, `price`, `prices`, `stock`, `status`,
+    /// `variant_attributes`, `attributes.<key>` or `variants.<id>`.
     #[cfg_attr(feature = "openapi", schema(example = "price"))]
     pub field: String,
     /// The value before: a string, a number, a price (`{amount, currency}`) or `null`.
@@ -30,8 +31,10 @@ pub struct FieldChange {
 
 impl Product {
     /// Every field whose value differs between `self` and `next`, in [`Field::all`] order, then
-    /// one entry per attribute key that differs, keys in sorted order. A product that does not
-    /// exist yet has no value in any field (`null`). Images are not listed.
+    /// one entry per attribute key that differs, keys in sorted order, then one per variant
+    /// other than the master that differs (`variants.<id>`, the variant whole or `null`), in
+    /// the order they were added. A product that does not exist yet has no value in any field
+    /// (`null`). Images are not listed.
     pub fn changes(&self, next: &Product) -> Vec<FieldChange> {
         let mut changes = Vec::new();
         let mut compare = |field: String, from: Value, to: Value| {
@@ -64,6 +67,27 @@ impl Product {
                 );
             }
         }
+        fn others(product: &Product) -> Vec<&Variant> {
+            product.variants.iter().filter(|v| !v.is_master()).collect()
+        }
+        let (before, after) = (others(self), others(next));
+        let mut ids: Vec<&str> = before.iter().map(|v| v.id.as_str()).collect();
+        ids.extend(
+            after
+                .iter()
+                .map(|v| v.id.as_str())
+                .filter(|id| !before.iter().any(|v| v.id == *id)),
+        );
+        for id in ids {
+            let value = |variants: &[&Variant]| {
+                variants.iter().find(|v| v.id == id).map_or(Value::Null, |v| {
+                    serde_json::json!({
+                        "sku": v.sku, "attributes": v.attributes, "prices": v.prices, "stock": v.stock
+                    })
+                })
+            };
+            compare(format!("variants.{id}"), value(&before), value(&after));
+        }
         changes
     }
 
@@ -80,15 +104,22 @@ impl Product {
         let Some(status) = self.status else {
             return Value::Null;
         };
+        let master = self.master();
         match field {
-            Field::Sku => Value::from(self.sku.as_str()),
+            Field::Sku => Value::from(self.sku()),
             // The attributes come as the whole map; `changes` compares it key by key.
             Field::Detail(detail) => detail.value(&self.details),
-            Field::Price => self.price.as_ref().map_or(Value::Null, |price| {
-                serde_json::to_value(price).expect("Money serialises")
-            }),
-            Field::Stock => Value::from(self.stock),
+            Field::Price => self
+                .price()
+                .map_or(Value::Null, |price| serde_json::json!(price)),
+            Field::Prices => master
+                .filter(|m| m.prices.len() > 1)
+                .map_or(Value::Null, |m| serde_json::json!(m.prices)),
+            Field::Stock => Value::from(self.stock()),
             Field::Status => Value::from(status.as_str()),
+            Field::VariantAttributes => master
+                .filter(|m| !m.attributes.is_empty())
+                .map_or(Value::Null, |m| serde_json::json!(m.attributes)),
         }
     }
 
@@ -138,6 +169,7 @@ mod tests {
             details: details(),
             price: eur(1999),
             stock: 5,
+            variant_attributes: Default::default(),
         }
     }
 
@@ -199,6 +231,7 @@ mod tests {
             },
             price: eur(500),
             stock: 0,
+            variant_attributes: Default::default(),
         });
         // Then only the fields it has are listed, stock too
         assert_eq!(

@@ -9,6 +9,8 @@ use crate::details::UpdateDetails;
 use crate::events::{ImageOriginal, Rendition};
 use crate::locale::TextInput;
 use crate::money::Money;
+use crate::prices::Price;
+use crate::variants::AddVariant;
 
 /// What a product can be asked to do. Values arrive unchecked; the aggregate checks them.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +19,14 @@ pub enum ProductCommand {
     Create(CreateProduct),
     /// Change some of the descriptive fields; no event when every given value is the current one.
     UpdateDetails(UpdateDetails),
-    /// Set a new price; no event when it is the current one.
+    /// v1's price change: replace the master's undated price without channel in that
+    /// currency, keeping the rest of its list; no event when it is the current one.
     ChangePrice(Money),
-    /// Move the stock level; refused with `InsufficientStock` if it would go below zero.
+    /// Move a variant's stock level; refused with `InsufficientStock` if it would go below
+    /// zero, `VariantNotFound` for a variant the product does not hold.
     AdjustStock {
+        /// The variant: [`MASTER`](crate::variants::MASTER) for v1's stock.
+        variant_id: String,
         /// Signed change of the stock level; must not be zero.
         delta: i64,
         /// Why, kept in history: not blank, at most [`REASON_MAX`](crate::rules::REASON_MAX)
@@ -50,6 +56,28 @@ pub enum ProductCommand {
         /// characters.
         reason: String,
     },
+    /// Add a variant beside the master.
+    AddVariant(AddVariant),
+    /// Replace a variant's variant-level attributes (the master's too); no event when they
+    /// are the current ones.
+    ChangeVariant {
+        /// The variant.
+        variant_id: String,
+        /// The whole new set.
+        attributes: Attributes,
+    },
+    /// Remove a variant; refused with `MasterVariant` for the master.
+    RemoveVariant {
+        /// The variant.
+        variant_id: String,
+    },
+    /// Replace a variant's whole price list; no event when it is the current one.
+    SetPrices {
+        /// The variant: [`MASTER`](crate::variants::MASTER) for the product's own list.
+        variant_id: String,
+        /// The whole new list.
+        prices: Vec<Price>,
+    },
 }
 
 impl ProductCommand {
@@ -67,6 +95,10 @@ impl ProductCommand {
             Self::RemoveImage { .. } => "remove_image",
             Self::RecordImageProcessed(_) => "record_image_processed",
             Self::RecordImageFailed { .. } => "record_image_failed",
+            Self::AddVariant(_) => "add_variant",
+            Self::ChangeVariant { .. } => "change_variant",
+            Self::RemoveVariant { .. } => "remove_variant",
+            Self::SetPrices { .. } => "set_prices",
         }
     }
 }
@@ -93,6 +125,8 @@ pub struct CreateProduct {
     pub price: Money,
     /// First stock level: not negative.
     pub stock: i64,
+    /// The master variant's variant-level attributes; may be empty.
+    pub variant_attributes: Attributes,
 }
 
 /// An image to attach to a product, its original already stored.

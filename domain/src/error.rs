@@ -82,6 +82,28 @@ pub enum ProductError {
         /// The image's current status: `ready` or `failed`.
         status: String,
     },
+    /// A command naming a variant the product does not hold: never added, or removed.
+    #[error("variant not found")]
+    VariantNotFound,
+    /// A variant whose variant attribute values another variant of the product holds.
+    #[error("variant {variant_id} has the same variant attribute values")]
+    DuplicateVariant {
+        /// The variant that holds them.
+        variant_id: String,
+    },
+    /// `AddVariant` to a product that holds the most variants allowed besides its master.
+    #[error("a product holds at most {limit} variants besides its master")]
+    TooManyVariants {
+        /// [`MAX_VARIANTS`](crate::variants::MAX_VARIANTS).
+        limit: usize,
+    },
+    /// `RemoveVariant` naming the master: every product has one.
+    #[error("the master variant cannot be removed")]
+    MasterVariant,
+    /// `AddVariant` with a SKU a variant of the same product holds. Across products the SKU
+    /// registry refuses it before the command runs.
+    #[error("SKU {0} is taken")]
+    SkuTaken(String),
 }
 
 impl ProductError {
@@ -101,6 +123,11 @@ impl ProductError {
             Self::ImageNotFound => "image_not_found",
             Self::ImageAlreadyAttached(_) => "image_already_attached",
             Self::ImageNotProcessing { .. } => "image_not_processing",
+            Self::VariantNotFound => "variant_not_found",
+            Self::DuplicateVariant { .. } => "duplicate_variant",
+            Self::TooManyVariants { .. } => "too_many_variants",
+            Self::MasterVariant => "master_variant",
+            Self::SkuTaken(_) => "sku_taken",
         }
     }
 

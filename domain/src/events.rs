@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::attributes::Attributes;
 use crate::details::Details;
 use crate::money::Money;
+use crate::prices::Price;
 
 /// The rendition names of the HTTP contract, smallest first.
 pub const RENDITION_NAMES: [&str; 4] = ["thumb", "small", "medium", "large"];
@@ -55,10 +57,13 @@ pub enum ProductEvent {
         /// Its descriptive fields, flattened into the payload.
         #[serde(flatten)]
         details: Details,
-        /// Its first price.
+        /// Its first price: the master variant's base price.
         price: Money,
-        /// Its first stock level, never negative.
+        /// Its first stock level, never negative: the master variant's.
         stock: i64,
+        /// The master variant's variant-level attributes (v3); none on older events.
+        #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+        variant_attributes: Attributes,
     },
     /// Descriptive fields changed. Recorded only when at least one value differs.
     DetailsUpdated {
@@ -68,14 +73,15 @@ pub enum ProductEvent {
         /// Names of the fields whose value changed, for history and diffs.
         changed: Vec<String>,
     },
-    /// The price changed. Recorded only when the new price differs from the old.
+    /// The master variant's undated price without channel in `previous`'s currency was
+    /// replaced by `price` (v1's one price). Recorded only when the new price differs.
     PriceChanged {
         /// The price from this event on.
         price: Money,
         /// The price it replaced, so history shows both sides without replaying.
         previous: Money,
     },
-    /// The stock level moved, never below zero.
+    /// The master variant's stock level moved, never below zero.
     StockAdjusted {
         /// The signed change, never zero: positive for stock added, negative for stock taken.
         delta: i64,
@@ -130,6 +136,52 @@ pub enum ProductEvent {
         /// Why, for people: what the image's `failure` shows.
         reason: String,
     },
+    /// A variant was added beside the master.
+    VariantAdded {
+        /// Its id, unique within the product.
+        variant_id: String,
+        /// Its SKU, held for the variant's life.
+        sku: String,
+        /// Its variant-level attributes, as checked.
+        attributes: Attributes,
+        /// Its price list, possibly empty.
+        prices: Vec<Price>,
+        /// Its first stock level, never negative.
+        stock: i64,
+    },
+    /// A variant's variant-level attributes were replaced (the master's too).
+    VariantAttributesChanged {
+        /// The variant.
+        variant_id: String,
+        /// The whole new set.
+        attributes: Attributes,
+    },
+    /// A variant other than the master was removed; its SKU is free again.
+    VariantRemoved {
+        /// The variant removed.
+        variant_id: String,
+        /// The SKU it held, so that its reservation can be released from the event alone.
+        sku: String,
+    },
+    /// The stock level of a variant other than the master moved, never below zero (the
+    /// master's is `StockAdjusted`).
+    VariantStockAdjusted {
+        /// The variant.
+        variant_id: String,
+        /// The signed change, never zero.
+        delta: i64,
+        /// Why, as the client stated it.
+        reason: String,
+        /// Its stock level after the adjustment.
+        stock: i64,
+    },
+    /// A variant's whole price list was replaced (the master's too).
+    PricesSet {
+        /// The variant.
+        variant_id: String,
+        /// The whole new list.
+        prices: Vec<Price>,
+    },
 }
 
 impl ProductEvent {
@@ -147,6 +199,11 @@ impl ProductEvent {
             Self::ImageRemoved { .. } => "ImageRemoved",
             Self::ImageProcessed { .. } => "ImageProcessed",
             Self::ImageProcessingFailed { .. } => "ImageProcessingFailed",
+            Self::VariantAdded { .. } => "VariantAdded",
+            Self::VariantAttributesChanged { .. } => "VariantAttributesChanged",
+            Self::VariantRemoved { .. } => "VariantRemoved",
+            Self::VariantStockAdjusted { .. } => "VariantStockAdjusted",
+            Self::PricesSet { .. } => "PricesSet",
         }
     }
 }

@@ -11,18 +11,25 @@ pub enum Field {
     Sku,
     /// One of the descriptive fields.
     Detail(DetailField),
-    /// The price, listed whole as `{amount, currency}`.
+    /// The price, listed whole as `{amount, currency}`: the master's base price.
     Price,
-    /// The stock level.
+    /// The master's price list, when it holds more than its base price (`null` otherwise,
+    /// so a change of v1's one price is listed once, as `price`).
+    Prices,
+    /// The stock level: the master's.
     Stock,
     /// The lifecycle status: draft, published or archived.
     Status,
+    /// The master's variant-level attributes, listed whole (`null` while it has none).
+    VariantAttributes,
 }
 
 impl Field {
     /// Every field, in the order history lists their changes: the SKU, the descriptive fields
-    /// but the attributes, price, stock, status, and the attributes last, since their changes
-    /// are listed one key at a time (`attributes.<key>`). Images are not fields.
+    /// but the attributes, price, prices, stock, status, the master's variant attributes, and
+    /// the attributes last, since their changes are listed one key at a time
+    /// (`attributes.<key>`). Images are not fields; the other variants are listed after them,
+    /// one entry each (`variants.<id>`).
     pub fn all() -> Vec<Self> {
         let details = DetailField::ALL
             .into_iter()
@@ -30,8 +37,11 @@ impl Field {
             .map(Self::Detail);
         std::iter::once(Self::Sku)
             .chain(details)
-            .chain([Self::Price, Self::Stock, Self::Status])
-            .chain([Self::Detail(DetailField::Attributes)])
+            .chain([Self::Price, Self::Prices, Self::Stock, Self::Status])
+            .chain([
+                Self::VariantAttributes,
+                Self::Detail(DetailField::Attributes),
+            ])
             .collect()
     }
 
@@ -42,8 +52,10 @@ impl Field {
             Self::Sku => "sku",
             Self::Detail(detail) => detail.name(),
             Self::Price => "price",
+            Self::Prices => "prices",
             Self::Stock => "stock",
             Self::Status => "status",
+            Self::VariantAttributes => "variant_attributes",
         }
     }
 }
@@ -82,12 +94,19 @@ mod tests {
     fn history_lists_every_field_once_in_the_console_order() {
         let all = Field::all();
         let names: Vec<&str> = all.iter().map(|f| f.name()).collect();
-        // The SKU first, then the descriptive fields, the price, stock and status, and the
-        // attributes (listed key by key) last.
+        // The SKU first, then the descriptive fields, the prices, stock and status, the
+        // master's variant attributes, and the attributes (listed key by key) last.
         assert_eq!(names[..4], ["sku", "name", "description", "category"]);
         assert_eq!(
-            names[names.len() - 4..],
-            ["price", "stock", "status", "attributes"]
+            names[names.len() - 6..],
+            [
+                "price",
+                "prices",
+                "stock",
+                "status",
+                "variant_attributes",
+                "attributes"
+            ]
         );
         for detail in DetailField::ALL {
             let times = all.iter().filter(|f| **f == Field::Detail(detail)).count();

@@ -21,6 +21,8 @@
 //! - [`money`]: prices in minor units with an ISO 4217 currency.
 //! - [`prices`]: price lists by currency, channel and validity window, and the selection reads
 //!   make (Catalog 2).
+//! - [`variants`]: a product's variants, the master first: their SKUs, attributes, price lists
+//!   and stock, and the commands on them (Catalog 2).
 //! - [`error`]: why a command was refused.
 //! - [`view`]: the ProductView read models serve, mapped from the aggregate's state.
 //!
@@ -40,6 +42,7 @@ pub mod product;
 pub mod product_type;
 pub mod rules;
 pub mod schema;
+pub mod variants;
 pub mod versions;
 pub mod view;
 
@@ -52,10 +55,12 @@ pub use events::{ImageOriginal, ProductEvent, Rendition, RENDITION_NAMES};
 pub use fields::Field;
 pub use locale::{Locale, LocalizedText, TextInput, Wanted};
 pub use money::{currency_codes, Money};
+pub use prices::Price;
 pub use product::{Image, ImageStatus, Product, ProductStatus, MAX_IMAGES};
 pub use product_type::{
     AttributeDefinition, AttributeKind, DefineProductType, Level, ProductType, ProductTypeError,
     ProductTypeEvent,
 };
 pub use schema::{DecodeError, Schema};
+pub use variants::{AddVariant, Variant, MASTER, MAX_VARIANTS};
 pub use view::{ImageView, ProductView, RenditionView};

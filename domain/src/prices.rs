@@ -122,6 +122,49 @@ impl Violations {
     }
 }
 
+/// What a read selects prices by (`currency`, `channel`, `at`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The currency; the product's first price's when absent.
+    pub currency: Option<String>,
+    /// The channel whose prices win over those for every channel.
+    pub channel: Option<String>,
+    /// The instant the prices must be valid at; `None` selects undated prices only.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Selection {
+    /// The selection a read without parameters makes: the default currency, every channel, now.
+    pub fn now() -> Self {
+        Self {
+            currency: None,
+            channel: None,
+            at: Some(Utc::now()),
+        }
+    }
+
+    /// The selection stored documents are made with: undated prices for every channel, so a
+    /// document depends on the events alone, never on when it was projected (reads select
+    /// again).
+    pub fn stored() -> Self {
+        Self {
+            currency: None,
+            channel: None,
+            at: None,
+        }
+    }
+
+    /// The price this selection picks from `prices` in `currency`.
+    pub fn pick<'a>(&self, prices: &'a [Price], currency: &str) -> Option<&'a Price> {
+        match self.at {
+            Some(at) => select(prices, currency, self.channel.as_deref(), at),
+            None => prices
+                .iter()
+                .find(|p| p.money.currency == currency && p.channel.is_none() && !p.is_dated()),
+        }
+    }
+}
+
 /// The price a reader is served from a variant's list: among the prices in `currency` valid
 /// at `at`, those for `channel` if any, else those for every channel; of these, a dated price
 /// wins over the undated one. `None` when none applies.

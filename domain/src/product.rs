@@ -13,7 +13,9 @@ use crate::error::ProductError;
 use crate::events::{ImageOriginal, ProductEvent, Rendition};
 use crate::locale::Locale;
 use crate::money::Money;
+use crate::prices::Price;
 use crate::rules::Violations;
+use crate::variants::{Variant, MASTER};
 
 /// Most images one product may hold at once (the HTTP contract's limit).
 pub const MAX_IMAGES: usize = 20;
@@ -101,17 +103,14 @@ impl Image {
 pub struct Product {
     /// Lifecycle status; `None` until created.
     pub status: Option<ProductStatus>,
-    /// The SKU it was created with; no command changes it. Empty until created.
-    pub sku: String,
     /// The key of its product type, fixed at creation; `None` for an untyped product.
     #[serde(default)]
     pub product_type: Option<String>,
     /// The descriptive fields; empty until created.
     pub details: Details,
-    /// The current price; `None` only until created.
-    pub price: Option<Money>,
-    /// The stock level; never negative.
-    pub stock: i64,
+    /// Its variants, the master first: empty only until created. A state stored before
+    /// variants existed has no such field, and is refolded from the events rather than read.
+    pub variants: Vec<Variant>,
     /// Attached images in attachment order, at most [`MAX_IMAGES`].
     pub images: Vec<Image>,
 }
@@ -129,6 +128,26 @@ impl Product {
     /// Whether the product has been created; an archived product still exists.
     pub fn exists(&self) -> bool {
         self.status.is_some()
+    }
+
+    /// The master's SKU, which the product was created with (v1's `sku`); empty until created.
+    pub fn sku(&self) -> &str {
+        self.master().map_or("", |m| m.sku.as_str())
+    }
+
+    /// The master's stock (v1's `stock`); 0 until created.
+    pub fn stock(&self) -> i64 {
+        self.master().map_or(0, |m| m.stock)
+    }
+
+    /// The master's base price (v1's `price`); `None` only until created.
+    pub fn price(&self) -> Option<&Money> {
+        self.master().and_then(Variant::base_price)
+    }
+
+    /// Every SKU the product holds, the master's first.
+    pub fn skus(&self) -> impl Iterator<Item = &str> {
+        self.variants.iter().map(|v| v.sku.as_str())
     }
 
     fn image(&self, image_id: &str) -> Result<&Image, ProductError> {
@@ -169,7 +188,18 @@ impl Product {
             ProductCommand::Create(_) => unreachable!("handled above"),
             ProductCommand::UpdateDetails(update) => self.update_details(update, context),
             ProductCommand::ChangePrice(price) => self.change_price(price),
-            ProductCommand::AdjustStock { delta, reason } => self.adjust_stock(delta, reason),
+            ProductCommand::AdjustStock {
+                variant_id,
+                delta,
+                reason,
+            } => self.adjust_stock(variant_id, delta, reason),
+            ProductCommand::AddVariant(add) => self.add_variant(add, context),
+            ProductCommand::ChangeVariant {
+                variant_id,
+                attributes,
+            } => self.change_variant(variant_id, attributes, context),
+            ProductCommand::RemoveVariant { variant_id } => self.remove_variant(&variant_id),
+            ProductCommand::SetPrices { variant_id, prices } => self.set_prices(variant_id, prices),
             ProductCommand::Publish => match status {
                 ProductStatus::Published => Err(ProductError::AlreadyPublished),
                 _ => Ok(vec![ProductEvent::ProductPublished {}]),
@@ -179,7 +209,7 @@ impl Product {
                 _ => Err(ProductError::NotPublished),
             },
             ProductCommand::Archive => Ok(vec![ProductEvent::ProductArchived {
-                sku: self.sku.clone(),
+                sku: self.sku().to_string(),
             }]),
             ProductCommand::AttachImage(attach) => self.attach_image(attach),
             ProductCommand::RemoveImage { image_id } => {
@@ -203,19 +233,27 @@ impl Product {
         }
     }
 
-    /// The first attribute of an untyped product that is not a string, as `attributes.<name>`:
-    /// a malformed body rather than a broken rule (see [`ProductError::WrongType`]).
+    /// The first attribute of an untyped product that is not a string, as `attributes.<name>`
+    /// (`variant_attributes.<name>`): a malformed body rather than a broken rule (see
+    /// [`ProductError::WrongType`]).
     fn wrong_type(&self, command: &ProductCommand) -> Option<String> {
-        let attributes = match command {
-            ProductCommand::Create(create) if create.product_type.is_none() => &create.attributes,
-            ProductCommand::UpdateDetails(update) if self.product_type.is_none() => {
-                update.attributes.as_ref()?
-            }
-            _ => return None,
+        let untyped = |attributes| {
+            crate::attributes::untyped(attributes)
+                .err()
+                .map(|key| format!("attributes.{key}"))
         };
-        crate::attributes::untyped(attributes)
-            .err()
-            .map(|key| format!("attributes.{key}"))
+        match command {
+            ProductCommand::Create(create) if create.product_type.is_none() => {
+                untyped(&create.attributes).or_else(|| {
+                    untyped(&create.variant_attributes).map(|field| format!("variant_{field}"))
+                })
+            }
+            _ if self.product_type.is_some() => None,
+            ProductCommand::UpdateDetails(update) => untyped(update.attributes.as_ref()?),
+            ProductCommand::AddVariant(add) => untyped(&add.attributes),
+            ProductCommand::ChangeVariant { attributes, .. } => untyped(attributes),
+            _ => None,
+        }
     }
 
     fn create(
@@ -248,6 +286,18 @@ impl Product {
             attributes: (!typed_but_unknown).then_some(create.attributes),
         }
         .applied_to(&Details::default(), context, &mut violations);
+        let variant_attributes = if typed_but_unknown {
+            create.variant_attributes
+        } else {
+            Self::checked_variant_attributes(
+                create.product_type.as_deref(),
+                context,
+                "variant_attributes",
+                create.variant_attributes,
+                true,
+                &mut violations,
+            )?
+        };
         violations.money("price", &create.price);
         violations.stock(create.stock);
         violations.into_result().map_err(ProductError::Invalid)?;
@@ -257,6 +307,7 @@ impl Product {
             details,
             price: create.price,
             stock: create.stock,
+            variant_attributes,
         }])
     }
 
@@ -293,39 +344,6 @@ impl Product {
             return Ok(vec![]);
         }
         Ok(vec![ProductEvent::DetailsUpdated { details, changed }])
-    }
-
-    fn change_price(&self, price: Money) -> Result<Vec<ProductEvent>, ProductError> {
-        let mut violations = Violations::default();
-        violations.money("", &price);
-        violations.into_result().map_err(ProductError::Invalid)?;
-        let previous = self.price.clone().expect("a created product has a price");
-        if previous == price {
-            return Ok(vec![]);
-        }
-        Ok(vec![ProductEvent::PriceChanged { price, previous }])
-    }
-
-    fn adjust_stock(&self, delta: i64, reason: String) -> Result<Vec<ProductEvent>, ProductError> {
-        let mut violations = Violations::default();
-        violations.delta(delta);
-        violations.reason("reason", &reason);
-        violations.into_result().map_err(ProductError::Invalid)?;
-        let insufficient = ProductError::InsufficientStock {
-            available: self.stock,
-            delta,
-        };
-        let stock = match self.stock.checked_add(delta) {
-            Some(stock) if stock >= 0 => stock,
-            Some(_) => return Err(insufficient),
-            None if delta < 0 => return Err(insufficient),
-            None => return Err(ProductError::invalid("delta", "stock would overflow")),
-        };
-        Ok(vec![ProductEvent::StockAdjusted {
-            delta,
-            reason,
-            stock,
-        }])
     }
 
     fn attach_image(&self, attach: AttachImage) -> Result<Vec<ProductEvent>, ProductError> {
@@ -410,17 +428,33 @@ impl Aggregate for Product {
                 details,
                 price,
                 stock,
+                variant_attributes,
             } => {
                 self.status = Some(ProductStatus::Draft);
-                self.sku = sku;
                 self.product_type = product_type;
                 self.details = details;
-                self.price = Some(price);
-                self.stock = stock;
+                self.variants = vec![Variant {
+                    id: MASTER.to_string(),
+                    sku,
+                    attributes: variant_attributes,
+                    prices: vec![Price::base(price)],
+                    stock,
+                }];
             }
             ProductEvent::DetailsUpdated { details, .. } => self.details = details,
-            ProductEvent::PriceChanged { price, .. } => self.price = Some(price),
-            ProductEvent::StockAdjusted { stock, .. } => self.stock = stock,
+            ProductEvent::PriceChanged { price, previous } => {
+                if let Some(master) = self.variant_mut(MASTER) {
+                    match master.undated_in(&previous.currency) {
+                        Some(at) => master.prices[at] = Price::base(price),
+                        None => master.prices.insert(0, Price::base(price)),
+                    }
+                }
+            }
+            ProductEvent::StockAdjusted { stock, .. } => {
+                if let Some(master) = self.variant_mut(MASTER) {
+                    master.stock = stock;
+                }
+            }
             ProductEvent::ProductPublished {} => self.status = Some(ProductStatus::Published),
             ProductEvent::ProductUnpublished {} => self.status = Some(ProductStatus::Draft),
             ProductEvent::ProductArchived { .. } => self.status = Some(ProductStatus::Archived),
@@ -454,6 +488,42 @@ impl Aggregate for Product {
                 if let Some(image) = self.image_mut(&image_id) {
                     image.status = ImageStatus::Failed;
                     image.failure = Some(reason);
+                }
+            }
+            ProductEvent::VariantAdded {
+                variant_id,
+                sku,
+                attributes,
+                prices,
+                stock,
+            } => self.variants.push(Variant {
+                id: variant_id,
+                sku,
+                attributes,
+                prices,
+                stock,
+            }),
+            ProductEvent::VariantAttributesChanged {
+                variant_id,
+                attributes,
+            } => {
+                if let Some(variant) = self.variant_mut(&variant_id) {
+                    variant.attributes = attributes;
+                }
+            }
+            ProductEvent::VariantRemoved { variant_id, .. } => {
+                self.variants.retain(|v| v.id != variant_id);
+            }
+            ProductEvent::VariantStockAdjusted {
+                variant_id, stock, ..
+            } => {
+                if let Some(variant) = self.variant_mut(&variant_id) {
+                    variant.stock = stock;
+                }
+            }
+            ProductEvent::PricesSet { variant_id, prices } => {
+                if let Some(variant) = self.variant_mut(&variant_id) {
+                    variant.prices = prices;
                 }
             }
         }

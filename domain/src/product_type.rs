@@ -283,33 +283,51 @@ impl ProductType {
         default: &Locale,
         violations: &mut Violations,
     ) -> Attributes {
-        self.check_level(Level::Product, attributes, default, violations, true)
+        self.check_level(
+            Level::Product,
+            "attributes",
+            attributes,
+            default,
+            violations,
+            true,
+        )
     }
 
     /// Checks a variant's `attributes` against the type's `level: "variant"` definitions, as
     /// [`Self::check_attributes`] does a product's. Required ones are required of every variant
     /// but the master, whose variant attributes are optional (a v1 product's master has none).
+    /// Broken rules are reported under `field` (`attributes` or `variant_attributes`).
     pub fn check_variant_attributes(
         &self,
+        field: &str,
         attributes: Attributes,
         master: bool,
         default: &Locale,
         violations: &mut Violations,
     ) -> Attributes {
-        self.check_level(Level::Variant, attributes, default, violations, !master)
+        self.check_level(
+            Level::Variant,
+            field,
+            attributes,
+            default,
+            violations,
+            !master,
+        )
     }
 
     fn check_level(
         &self,
         level: Level,
+        field: &str,
         attributes: Attributes,
         default: &Locale,
         violations: &mut Violations,
         required: bool,
     ) -> Attributes {
         let mut checked = Attributes::new();
+        let prefix = field;
         for (name, value) in attributes {
-            let field = format!("attributes.{}", name.escape_default());
+            let field = format!("{prefix}.{}", name.escape_default());
             let Some(definition) = self.attribute(&name) else {
                 violations.push(
                     field,
@@ -338,9 +356,9 @@ impl ProductType {
                 && definition.required
                 && definition.level == level
                 && !checked.contains_key(&definition.name)
-                && !violations.names(&format!("attributes.{}", definition.name))
+                && !violations.names(&format!("{prefix}.{}", definition.name))
             {
-                violations.push(format!("attributes.{}", definition.name), "is required");
+                violations.push(format!("{prefix}.{}", definition.name), "is required");
             }
         }
         checked

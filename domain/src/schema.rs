@@ -37,7 +37,17 @@ const UPCASTERS: &[Upcaster] = &[
         to: "2",
         upcast: texts_in_default_locale,
     },
+    Upcaster {
+        event_type: "ProductCreated",
+        from: "2",
+        to: "3",
+        upcast: master_without_variant_attributes,
+    },
 ];
+
+/// v2 → v3 of `ProductCreated`: v3 may name the master variant's variant-level attributes;
+/// a v2 product's master has none, which is what an absent field reads as.
+fn master_without_variant_attributes(_: &mut Map<String, Value>, _: &Schema) {}
 
 /// v1 → v2 of the events that carry details: v1 held `name` and `description` as plain
 /// strings, which the contract reads as text in the default locale. v1's attributes were

@@ -5,7 +5,8 @@
 /// Today's version of each event's shape, by event type. Absent types are at "1".
 pub(crate) const VERSIONS: &[(&str, &str)] = &[
     // v2: `name` and `description` are localized texts (tag → text); `type`; typed attributes.
-    ("ProductCreated", "2"),
+    // v3: `variant_attributes`, the master variant's (absent: none).
+    ("ProductCreated", "3"),
     // v2: `name` and `description` are localized texts; typed attributes.
     ("DetailsUpdated", "2"),
 ];

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::attributes::{AttributeValue, Attributes};
 use crate::locale::{LocalizedText, Wanted};
 use crate::money::Money;
+use crate::prices::{Price, Selection};
 use crate::product::{ImageStatus, Product, ProductStatus};
 
 #[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
@@ -86,6 +87,44 @@ impl Translations {
 #[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VariantView {
+    /// `master` for the master variant.
+    pub id: String,
+    pub sku: String,
+    /// Its variant-level attributes; `ltext` values in the locale served.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
+    pub attributes: Attributes,
+    /// Its whole price list.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<PriceView>))]
+    pub prices: Vec<Price>,
+    /// The price selected for the read's `currency`, `channel` and `at`; `null` when none
+    /// applies.
+    pub price: Option<Money>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub stock: i64,
+}
+
+/// A price of a list: `{amount, currency, channel?, valid_from?, valid_until?}`.
+#[cfg(feature = "openapi")]
+#[allow(dead_code)] // only its schema is used
+#[derive(utoipa::ToSchema)]
+#[schema(as = Price)]
+pub struct PriceView {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    amount: i64,
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
+    currency: String,
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
+    channel: Option<String>,
+    /// Inclusive; open when absent.
+    valid_from: Option<DateTime<Utc>>,
+    /// Exclusive; open when absent.
+    valid_until: Option<DateTime<Utc>>,
+}
+
+#[allow(missing_docs)] // documented in the HTTP contract; a doc comment here would change the OpenAPI document
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductView {
     #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
@@ -96,7 +135,10 @@ pub struct ProductView {
     /// In the locale served (see `locale`).
     pub name: String,
     pub description: Option<String>,
-    pub price: Money,
+    /// The master's price selected for the read's `currency`, `channel` and `at` (by
+    /// default its base price); `null` when none applies.
+    pub price: Option<Money>,
+    /// The master's stock.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub stock: i64,
     pub category: Option<String>,
@@ -113,6 +155,10 @@ pub struct ProductView {
     /// Every localized text in every locale; absent only where `locale` is.
     #[serde(default, skip_serializing_if = "Translations::is_empty")]
     pub translations: Translations,
+    /// Every variant, the master first. Absent only from documents of read-model generations
+    /// before variants (1 and 2), served as they were until generation 3 goes live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantView>,
     /// The number of events the product has: its `ETag`.
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: u64,
@@ -147,12 +193,12 @@ impl ProductView {
         };
         let mut view = Self {
             id: id.to_string(),
-            sku: product.sku.clone(),
+            sku: product.sku().to_string(),
             product_type: product.product_type.clone(),
             name: String::new(),
             description: None,
-            price: product.price.clone()?,
-            stock: product.stock,
+            price: Some(product.price()?.clone()),
+            stock: product.stock(),
             category: details.category.clone(),
             attributes: details.attributes.clone(),
             status,
@@ -182,12 +228,55 @@ impl ProductView {
                 .collect(),
             locale: String::new(),
             translations,
+            variants: product
+                .variants
+                .iter()
+                .map(|variant| VariantView {
+                    id: variant.id.clone(),
+                    sku: variant.sku.clone(),
+                    attributes: variant.attributes.clone(),
+                    prices: variant.prices.clone(),
+                    price: None,
+                    stock: variant.stock,
+                })
+                .collect(),
             version,
             created_at,
             updated_at,
         };
         view.localize(wanted);
+        view.select_prices(&Selection::stored());
         Some(view)
+    }
+
+    /// Sets every variant's `price`, and the top-level `price` (the master's), to the price
+    /// `selection` picks from its list (see [`crate::prices::select`]); the currency by
+    /// default is the product's first price's. A document stored before variants (read-model
+    /// generations 1 and 2) keeps its one price, or none when another currency is asked for.
+    pub fn select_prices(&mut self, selection: &Selection) {
+        let Some(master) = self.variants.first() else {
+            if selection
+                .currency
+                .as_deref()
+                .is_some_and(|currency| self.price.as_ref().is_some_and(|p| p.currency != currency))
+            {
+                self.price = None;
+            }
+            return;
+        };
+        let Some(currency) = selection
+            .currency
+            .clone()
+            .or_else(|| master.prices.first().map(|p| p.money.currency.clone()))
+        else {
+            return;
+        };
+        for variant in &mut self.variants {
+            variant.price = selection
+                .pick(&variant.prices, &currency)
+                .map(|p| p.money.clone());
+        }
+        self.price = self.variants[0].price.clone();
     }
 
     /// Serves every localized field in the locale `wanted` picks (each field on its own: see
@@ -212,6 +301,11 @@ impl ProductView {
         for (name, texts) in &translations.attributes {
             let value = AttributeValue::Localized(texts.clone()).localized(wanted);
             self.attributes.insert(name.clone(), value);
+        }
+        for variant in &mut self.variants {
+            for value in variant.attributes.values_mut() {
+                *value = value.localized(wanted);
+            }
         }
     }
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use catalog_domain::{
     AttachImage, AttributeValue, Attributes, Context, CreateProduct, Details, ImageOriginal,
-    ImageStatus, Locale, LocalizedText, Money, Product, ProductCommand, ProductError, ProductEvent,
-    ProductStatus, RecordImageProcessed, Rendition, TextInput, UpdateDetails, MAX_IMAGES,
-    RENDITION_NAMES,
+    ImageStatus, Locale, LocalizedText, Money, Price, Product, ProductCommand, ProductError,
+    ProductEvent, ProductStatus, RecordImageProcessed, Rendition, TextInput, UpdateDetails, MASTER,
+    MAX_IMAGES, RENDITION_NAMES,
 };
 use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use cqrs_es::{Aggregate, DomainEvent};
@@ -102,6 +102,7 @@ fn create(command: NewProduct) -> ProductCommand {
         attributes,
         price: command.price,
         stock: command.stock,
+        variant_attributes: Attributes::new(),
     })
 }
 
@@ -112,6 +113,7 @@ fn created() -> ProductEvent {
         details: details(),
         price: eur(1999),
         stock: 5,
+        variant_attributes: Default::default(),
     }
 }
 
@@ -137,6 +139,7 @@ fn stock_adjusted(delta: i64, stock: i64) -> ProductEvent {
 
 fn adjust_stock(delta: i64, reason: &str) -> ProductCommand {
     ProductCommand::AdjustStock {
+        variant_id: MASTER.into(),
         delta,
         reason: reason.into(),
     }
@@ -305,6 +308,31 @@ fn one_of_each_event() -> Vec<ProductEvent> {
         removed("img-1", vec!["originals/img-1".into()]),
         processed("img-1"),
         processing_failed("img-1"),
+        ProductEvent::VariantAdded {
+            variant_id: "v-1".into(),
+            sku: "TSHIRT-L".into(),
+            attributes: attributes(&[("size", "L")]),
+            prices: vec![Price::base(eur(2199))],
+            stock: 4,
+        },
+        ProductEvent::VariantAttributesChanged {
+            variant_id: "v-1".into(),
+            attributes: attributes(&[("size", "XL")]),
+        },
+        ProductEvent::VariantRemoved {
+            variant_id: "v-1".into(),
+            sku: "TSHIRT-L".into(),
+        },
+        ProductEvent::VariantStockAdjusted {
+            variant_id: "v-1".into(),
+            delta: 2,
+            reason: "delivery".into(),
+            stock: 6,
+        },
+        ProductEvent::PricesSet {
+            variant_id: MASTER.into(),
+            prices: vec![Price::base(eur(1999)), Price::base(Money::new(2099, "USD"))],
+        },
     ]
 }
 
@@ -345,6 +373,7 @@ fn creating_with_only_the_required_fields_gives_empty_optional_details_and_zero_
             },
             price: Money::new(0, "JPY"),
             stock: 0,
+            variant_attributes: Default::default(),
         }]);
 }
 
@@ -734,6 +763,7 @@ fn clearing_a_field_that_is_already_empty_records_nothing() {
         },
         price: eur(1),
         stock: 0,
+        variant_attributes: Default::default(),
     };
     given(vec![bare])
         .when(update(UpdateDetails {
@@ -789,9 +819,9 @@ fn updating_with_values_that_break_the_rules_names_every_broken_field() {
 #[test]
 fn changing_the_price_records_the_new_and_the_previous_price() {
     given(vec![created()])
-        .when(ProductCommand::ChangePrice(Money::new(2499, "USD")))
+        .when(ProductCommand::ChangePrice(eur(2499)))
         .then_expect_events(vec![ProductEvent::PriceChanged {
-            price: Money::new(2499, "USD"),
+            price: eur(2499),
             previous: eur(1999),
         }]);
 }
@@ -820,12 +850,14 @@ fn changing_the_price_to_the_current_price_records_nothing() {
 }
 
 #[test]
-fn changing_only_the_currency_is_a_price_change() {
+fn a_price_in_another_currency_comes_first_and_keeps_the_rest() {
+    // v1's `PUT /price` in a new currency: the client reads back the price it set (the first
+    // price is what a read without `currency` serves), and the EUR price stays.
     given(vec![created()])
         .when(ProductCommand::ChangePrice(Money::new(1999, "USD")))
-        .then_expect_events(vec![ProductEvent::PriceChanged {
-            price: Money::new(1999, "USD"),
-            previous: eur(1999),
+        .then_expect_events(vec![ProductEvent::PricesSet {
+            variant_id: MASTER.into(),
+            prices: vec![Price::base(Money::new(1999, "USD")), Price::base(eur(1999))],
         }]);
 }
 
@@ -964,6 +996,7 @@ fn adjusting_stock_past_the_largest_integer_is_refused_as_invalid() {
         details: details(),
         price: eur(1),
         stock: i64::MAX,
+        variant_attributes: Default::default(),
     };
     assert_eq!(
         invalid_fields(given(vec![full]), adjust_stock(1, "overflow")),
@@ -1284,10 +1317,10 @@ fn replaying_the_creation_gives_a_draft_with_the_created_values() {
     let product = Product::replay(&[created()]);
     assert!(product.exists());
     assert_eq!(product.status, Some(ProductStatus::Draft));
-    assert_eq!(product.sku, SKU);
+    assert_eq!(product.sku(), SKU);
     assert_eq!(product.details, details());
-    assert_eq!(product.price, Some(eur(1999)));
-    assert_eq!(product.stock, 5);
+    assert_eq!(product.price(), Some(&eur(1999)));
+    assert_eq!(product.stock(), 5);
     assert!(product.images.is_empty());
 }
 
@@ -1320,10 +1353,10 @@ fn replaying_a_history_gives_the_latest_details_price_stock_and_status() {
     ];
     let product = Product::replay(&history);
     assert_eq!(product.status, Some(ProductStatus::Published));
-    assert_eq!(product.sku, SKU);
+    assert_eq!(product.sku(), SKU);
     assert_eq!(product.details, new_details);
-    assert_eq!(product.price, Some(Money::new(2999, "USD")));
-    assert_eq!(product.stock, 12);
+    assert_eq!(product.price(), Some(&Money::new(2999, "USD")));
+    assert_eq!(product.stock(), 12);
 }
 
 #[test]
@@ -1409,7 +1442,7 @@ fn replaying_equals_applying_the_events_one_by_one() {
     }
     let replayed = Product::replay(&history);
     assert_eq!(replayed, applied);
-    assert_eq!(replayed.stock, 0);
+    assert_eq!(replayed.stock(), 0);
     assert_eq!(replayed.images[0].status, ImageStatus::Ready);
 }
 
@@ -1431,8 +1464,8 @@ fn replaying_the_events_a_command_produced_gives_the_state_the_next_command_sees
         history.extend(events);
     }
     let product = Product::replay(&history);
-    assert_eq!(product.stock, 3);
-    assert_eq!(product.price, Some(eur(1499)));
+    assert_eq!(product.stock(), 3);
+    assert_eq!(product.price(), Some(&eur(1499)));
     assert_eq!(product.status, Some(ProductStatus::Published));
     assert_eq!(product.images[0].status, ImageStatus::Ready);
     assert_eq!(
@@ -1472,17 +1505,22 @@ fn every_event_type_is_its_variant_name_at_its_current_version() {
         "ImageRemoved",
         "ImageProcessed",
         "ImageProcessingFailed",
+        "VariantAdded",
+        "VariantAttributesChanged",
+        "VariantRemoved",
+        "VariantStockAdjusted",
+        "PricesSet",
     ];
     let events = one_of_each_event();
     assert_eq!(events.len(), expected.len());
     for (event, name) in events.iter().zip(expected) {
         assert_eq!(event.event_type(), name);
-        // The shapes that carry details are at version 2 (localized texts, typed attributes);
-        // the others have never changed.
-        let version = if matches!(name, "ProductCreated" | "DetailsUpdated") {
-            "2"
-        } else {
-            "1"
+        // The shapes that carry details are at version 2 (localized texts, typed attributes),
+        // the creation at 3 (the master's variant attributes); the others have never changed.
+        let version = match name {
+            "ProductCreated" => "3",
+            "DetailsUpdated" => "2",
+            _ => "1",
         };
         assert_eq!(event.event_version(), version, "{name}");
         // The stored payload is tagged with the same name.

@@ -215,6 +215,7 @@ fn create_typed(attributes: serde_json::Value) -> ProductCommand {
         attributes: serde_json::from_value::<Attributes>(attributes).unwrap(),
         price: Money::new(900, "EUR"),
         stock: 0,
+        variant_attributes: Attributes::new(),
     })
 }
 
@@ -385,6 +386,7 @@ fn an_untyped_product_keeps_v1_string_attributes() {
         attributes: serde_json::from_value(json!({"colour": "red", "weight": 5})).unwrap(),
         price: Money::new(100, "EUR"),
         stock: 0,
+        variant_attributes: Attributes::new(),
     });
     // v1 read a non-string attribute as a malformed body: a wrong type, not a broken rule
     assert_eq!(
@@ -405,6 +407,7 @@ fn an_untyped_product_keeps_v1_string_attributes() {
 fn check_variant(attributes: serde_json::Value, master: bool) -> (Vec<String>, Attributes) {
     let mut violations = catalog_domain::rules::Violations::default();
     let checked = mug_type().check_variant_attributes(
+        "attributes",
         serde_json::from_value(attributes).unwrap(),
         master,
         &english(),
@@ -460,6 +463,7 @@ fn a_required_variant_attribute_binds_every_variant_but_the_master() {
     let check = |master| {
         let mut violations = catalog_domain::rules::Violations::default();
         product_type.check_variant_attributes(
+            "variant_attributes",
             Attributes::new(),
             master,
             &english(),
@@ -472,6 +476,6 @@ fn a_required_variant_attribute_binds_every_variant_but_the_master() {
             .unwrap_or_default()
     };
     // Then a variant without one is refused, the master (a v1 product's has none) is not
-    assert_eq!(check(false), ["attributes.size"]);
+    assert_eq!(check(false), ["variant_attributes.size"]);
     assert!(check(true).is_empty());
 }

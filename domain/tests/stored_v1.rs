@@ -76,7 +76,7 @@ fn a_stored_version_1_stream_replays_into_the_product_it_recorded() {
     let product = Product::replay(&decoded("en"));
 
     assert_eq!(product.status, Some(ProductStatus::Archived));
-    assert_eq!(product.sku, "FIXTURE-V1-1796220870");
+    assert_eq!(product.sku(), "FIXTURE-V1-1796220870");
     assert_eq!(product.product_type, None, "v1 products are untyped");
     // v1's plain texts are the default locale's
     let name: Vec<(&String, &String)> = product.details.name.texts().iter().collect();
@@ -94,9 +94,9 @@ fn a_stored_version_1_stream_replays_into_the_product_it_recorded() {
         !product.details.attributes.contains_key("volume_ml"),
         "the update replaced the attributes"
     );
-    let price = product.price.expect("a price");
+    let price = product.price().expect("a price");
     assert_eq!((price.amount, price.currency.as_str()), (1499, "EUR"));
-    assert_eq!(product.stock, 3, "5, then a sale of 2");
+    assert_eq!(product.stock(), 3, "5, then a sale of 2");
 
     // Two uploads: one rendered, one that failed and was removed.
     assert_eq!(product.images.len(), 1);
