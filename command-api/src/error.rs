@@ -24,7 +24,8 @@ pub enum ApiError {
         /// The limit the body went over, in bytes.
         limit: usize,
     },
-    /// A create named a SKU already held by a product that is not archived: 409 `sku-taken`.
+    /// A create or a new variant named a SKU already held by a variant of a product that is
+    /// not archived: 409 `sku-taken`.
     #[error("the SKU {0:?} is already used by another product")]
     SkuTaken(String),
     /// The product refused the command in its current state: 409, the type naming the refusal
@@ -78,6 +79,8 @@ impl From<ProductError> for ApiError {
             }
             ProductError::NotFound => CommonError::NotFound("product not found").into(),
             ProductError::ImageNotFound => CommonError::NotFound("image not found").into(),
+            ProductError::VariantNotFound => CommonError::NotFound("variant not found").into(),
+            ProductError::SkuTaken(sku) => Self::SkuTaken(sku),
             ProductError::TypeUnavailable(_) => {
                 CommonError::Internal(anyhow::Error::new(err)).into()
             }
@@ -139,8 +142,13 @@ fn refusal_kind(err: &ProductError) -> &'static str {
         ProductError::ImageAlreadyAttached(_) => "image-already-attached",
         ProductError::ImageNotProcessing { .. } => "image-not-processing",
         ProductError::AlreadyExists => "product-exists",
+        ProductError::DuplicateVariant { .. } => "duplicate-variant",
+        ProductError::TooManyVariants { .. } => "too-many-variants",
+        ProductError::MasterVariant => "master-variant",
         ProductError::NotFound
         | ProductError::ImageNotFound
+        | ProductError::VariantNotFound
+        | ProductError::SkuTaken(_)
         | ProductError::Invalid(_)
         | ProductError::WrongType { .. }
         | ProductError::TypeUnavailable(_) => "conflict",

@@ -275,7 +275,7 @@ impl Idempotency {
             aggregate_id: id,
             sequence: version,
             event_type,
-            image_id,
+            added_id,
         }) = stored
         else {
             return Ok(None);
@@ -286,7 +286,7 @@ impl Idempotency {
             version,
             "an abandoned idempotent request had stored its event; answering as it did"
         );
-        let response = crate::respond::answer(&event_type, &id, version as u64, image_id);
+        let response = crate::respond::answer(&event_type, &id, version as u64, added_id);
         let mut response = self.complete(actor, key, response).await;
         response
             .headers_mut()

@@ -87,17 +87,53 @@ pub(crate) fn uploaded(id: String, version: u64, image_id: String) -> Response {
     response
 }
 
+/// A variant added: `{id, version, variant_id}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VariantAccepted)]
+pub(crate) struct VariantAdded {
+    /// The product's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// The product's version after the variant was added.
+    #[schema(minimum = 1)]
+    version: u64,
+    /// The new variant's id, as in the product's `variants` and `/variants/{variant_id}`.
+    #[schema(format = Uuid)]
+    variant_id: String,
+}
+
+/// 201 `{id, version, variant_id}`, the answer to a new variant, with the version as ETag and
+/// the product, which lists the variant, as `Location`.
+pub(crate) fn variant_added(id: String, version: u64, variant_id: String) -> Response {
+    let location =
+        HeaderValue::from_str(&format!("/products/{id}")).expect("a UUID path is a valid header");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(VariantAdded {
+            id,
+            version,
+            variant_id,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
 /// The answer a command gave, rebuilt from the event it stored: for a request whose process
-/// died before its answer was kept (see `idempotency`).
+/// died before its answer was kept (see `idempotency`). `added_id` is the id of what the
+/// command added (an image, a variant).
 pub(crate) fn answer(
     event_type: &str,
     id: &str,
     version: u64,
-    image_id: Option<String>,
+    added_id: Option<String>,
 ) -> Response {
-    match (event_type, image_id) {
+    match (event_type, added_id) {
         ("ProductCreated", _) => created(id, version),
         ("ImageAttached", Some(image_id)) => uploaded(id.to_string(), version, image_id),
+        ("VariantAdded", Some(variant_id)) => variant_added(id.to_string(), version, variant_id),
         _ => accepted(StatusCode::OK, id, version),
     }
 }

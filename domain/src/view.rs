@@ -249,6 +249,15 @@ impl ProductView {
         Some(view)
     }
 
+    /// The master's base price, by which lists filter and sort, whatever price a read
+    /// selected; a document stored before variants has only that one.
+    pub fn base_price(&self) -> Option<&Money> {
+        match self.variants.first() {
+            Some(master) => master.prices.first().map(|p| &p.money),
+            None => self.price.as_ref(),
+        }
+    }
+
     /// Sets every variant's `price`, and the top-level `price` (the master's), to the price
     /// `selection` picks from its list (see [`crate::prices::select`]); the currency by
     /// default is the product's first price's. A document stored before variants (read-model

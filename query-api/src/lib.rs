@@ -23,6 +23,7 @@ pub mod local_cache;
 pub mod locale;
 pub mod openapi;
 pub mod pipeline;
+pub mod prices;
 pub mod reader;
 pub mod routes;
 pub mod state;

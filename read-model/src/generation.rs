@@ -1,8 +1,8 @@
 //! Read-model generations: how the read models change shape without downtime.
 //!
 //! A view's shape is fixed per generation. When a release changes it (Catalog 2 added `type`,
-//! `locale` and `translations`), the release's projector builds its generation beside the
-//! one query-api reads: PostgreSQL tables in a schema of their own (`read_model_<n>`; v1's
+//! `locale` and `translations` in generation 2, `variants` in generation 3), the release's
+//! projector builds its generation beside the one query-api reads: PostgreSQL tables in a schema of their own (`read_model_<n>`; v1's
 //! generation 1 is in `public`), Redis documents under a prefix of their own
 //! (`<ns>:g<n>:product:{id}`), fed by a broker queue of their own (see
 //! `catalog_store::broker::PROJECTOR`) so the previous release's projector keeps the old
@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 /// The generation this release writes: the shape of `ProductView` it produces.
-pub const GENERATION: i32 = 2;
+pub const GENERATION: i32 = 3;
 
 /// The schema of the views query-api reads, pointed at the live generation's tables.
 pub const LIVE_SCHEMA: &str = "read_model";
@@ -138,9 +138,11 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     if !built {
         return Ok(false);
     }
+    // The live generation, and an older one built or building that never went live (its
+    // release was skipped), are replaced.
     set_state(
         &mut tx,
-        "state = 'live' AND generation <> $1",
+        "generation <> $1 AND (state = 'live' OR (generation < $1 AND state IN ('building', 'built')))",
         generation,
         "retiring",
     )

@@ -86,7 +86,9 @@ impl Cursor {
             sort: sort.key,
             desc: sort.descending,
             name: (sort.key == SortKey::Name).then(|| last.name.clone()),
-            price: (sort.key == SortKey::Price).then_some(last.price.amount),
+            price: (sort.key == SortKey::Price)
+                .then(|| last.base_price().map(|p| p.amount))
+                .flatten(),
             updated: (sort.key == SortKey::Updated).then_some(last.updated_at),
             id: last.id.clone(),
         }
@@ -133,6 +135,7 @@ pub struct ListQuery {
     status: StatusFilter,
     category: Option<String>,
     q: Option<String>,
+    sku: Option<String>,
     min_price: Option<i64>,
     max_price: Option<i64>,
     currency: Option<String>,
@@ -155,6 +158,7 @@ impl ListQuery {
             status: StatusFilter::Live,
             category: None,
             q: None,
+            sku: None,
             min_price: None,
             max_price: None,
             currency: None,
@@ -195,6 +199,14 @@ impl ListQuery {
                         bad("q", "must not contain the NUL character (U+0000)");
                     } else {
                         query.q = Some(value);
+                    }
+                }
+                "sku" => {
+                    let mut violations = catalog_domain::rules::Violations::default();
+                    violations.sku(&value);
+                    match violations.into_result() {
+                        Ok(()) => query.sku = Some(value),
+                        Err(found) => found.iter().for_each(|e| bad("sku", &e.message)),
                     }
                 }
                 "min_price" | "max_price" => match value.parse::<i64>() {
@@ -288,6 +300,17 @@ impl ListQuery {
             sql.push(" AND search @@ websearch_to_tsquery('simple', ")
                 .push_bind(q)
                 .push(")");
+        }
+        if let Some(sku) = &self.sku {
+            // Any variant's SKU, through generation 3's index over them (the expression is
+            // the index's, verbatim); documents of earlier generations hold only the master's.
+            sql.push(
+                " AND (jsonb_path_query_array(doc, '$.variants[*].sku') @> jsonb_build_array(",
+            )
+            .push_bind(sku)
+            .push("::text) OR sku = ")
+            .push_bind(sku)
+            .push(")");
         }
         if let Some(currency) = &self.currency {
             sql.push(" AND price_currency = ").push_bind(currency);

@@ -329,8 +329,9 @@ pub async fn write_views(conn: &mut PgConnection, folded: &[Folded]) -> sqlx::Re
         descriptions.push(view.description.clone());
         categories.push(view.category.clone());
         statuses.push(view.status.as_str().to_string());
-        amounts.push(view.price.amount);
-        currencies.push(view.price.currency.clone());
+        let price = view.base_price().expect("a product has its base price");
+        amounts.push(price.amount);
+        currencies.push(price.currency.clone());
         stocks.push(view.stock);
         versions.push(view.version as i64);
         created.push(view.created_at);

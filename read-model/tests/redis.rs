@@ -51,10 +51,10 @@ fn view(id: &str, version: u64, stock: i64) -> ProductView {
         sku: "GUARD-1".into(),
         name: format!("at version {version}"),
         description: None,
-        price: Money {
+        price: Some(Money {
             amount: 500,
             currency: "EUR".into(),
-        },
+        }),
         stock,
         category: None,
         attributes: BTreeMap::new(),
@@ -63,6 +63,7 @@ fn view(id: &str, version: u64, stock: i64) -> ProductView {
         product_type: None,
         locale: "en".into(),
         translations: Default::default(),
+        variants: Vec::new(),
         version,
         created_at: now,
         updated_at: now,

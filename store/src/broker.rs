@@ -1,7 +1,7 @@
 //! RabbitMQ: the topology every process declares the same way, and the event as it travels.
 //!
 //! ```text
-//! <ns>.events (topic) ──product.#──────────────> <ns>.projector-g2 ──x-delivery-limit──> <ns>.projector-g2.dead
+//! <ns>.events (topic) ──product.#──────────────> <ns>.projector-g3 ──x-delivery-limit──> <ns>.projector-g3.dead
 //!                     └─product.Image*──────────> <ns>.images    ──x-delivery-limit──> <ns>.images.dead
 //! <ns>.<consumer>.retry.<delay> (TTL) ──dead-letters back──> <ns>.<consumer>
 //! ```
@@ -15,8 +15,8 @@
 //! product always lands in the same one of K queues, each with single-active-consumer:
 //!
 //! ```text
-//! <ns>.events ──product.#──> <ns>.projector-g2.shards (x-consistent-hash) ──> <ns>.projector-g2.0 … .K-1
-//! <ns>.projector-g2.<k>.retry.<delay> ──dead-letters back──> <ns>.projector-g2.<k>
+//! <ns>.events ──product.#──> <ns>.projector-g3.shards (x-consistent-hash) ──> <ns>.projector-g3.0 … .K-1
+//! <ns>.projector-g3.<k>.retry.<delay> ──dead-letters back──> <ns>.projector-g3.<k>
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub struct ConsumerSpec {
 /// several) so that each product's events stay in order. Each read-model generation has
 /// queues of its own (see `catalog_read_model::generation`): while a release builds its
 /// generation, the previous release's projector keeps consuming its own.
-pub const PROJECTOR: ConsumerSpec = projector_of(2);
+pub const PROJECTOR: ConsumerSpec = projector_of(3);
 
 /// The projector of read-model `generation`; v1's (generation 1) is `projector`.
 pub const fn projector_of(generation: i32) -> ConsumerSpec {
@@ -59,6 +59,7 @@ pub const fn projector_of(generation: i32) -> ConsumerSpec {
         queues: match generation {
             1 => "projector",
             2 => "projector-g2",
+            3 => "projector-g3",
             _ => panic!("name the queues of a new read-model generation here"),
         },
         bindings: &["product.#"],

@@ -113,6 +113,9 @@ impl ProductStore {
             ProductCommand::UpdateDetails(update) if update.attributes.is_some() => {
                 product.product_type.as_deref()
             }
+            ProductCommand::AddVariant(_) | ProductCommand::ChangeVariant { .. } => {
+                product.product_type.as_deref()
+            }
             _ => None,
         };
         let Some(key) = key else { return Ok(None) };
@@ -126,8 +129,23 @@ impl ProductStore {
     /// Checks `command` against a product that does not exist yet, with the definition of the
     /// type it names: how a create is checked before its SKU is reserved.
     pub async fn check_new(&self, command: &ProductCommand) -> Result<(), StoreError> {
-        let product = Product::default();
-        let product_type = self.type_for(&product, command).await?;
+        self.check_against(&Product::default(), command).await
+    }
+
+    /// Checks `command` against product `id` as it stands, writing nothing: how a new
+    /// variant is checked before its SKU is reserved. The command may still be refused when
+    /// it runs, if the product changes in between.
+    pub async fn check(&self, id: &str, command: &ProductCommand) -> Result<(), StoreError> {
+        let (product, _) = self.load(id).await?;
+        self.check_against(&product, command).await
+    }
+
+    async fn check_against(
+        &self,
+        product: &Product,
+        command: &ProductCommand,
+    ) -> Result<(), StoreError> {
+        let product_type = self.type_for(product, command).await?;
         let context = Context {
             product_type: product_type.as_ref(),
             default_locale: &self.schema.default_locale,

@@ -140,8 +140,9 @@ pub struct RequestEvent {
     pub sequence: i64,
     /// The event's type name, which decides the shape of the answer.
     pub event_type: String,
-    /// The attached image's id, for `ImageAttached`.
-    pub image_id: Option<String>,
+    /// The id of what the request added, which its answer names: the image's for
+    /// `ImageAttached`, the variant's for `VariantAdded`.
+    pub added_id: Option<String>,
 }
 
 /// The last event stored with `actor`'s `Idempotency-Key` `key`, if the request stored any.
@@ -152,7 +153,8 @@ pub async fn event_of_request(
 ) -> sqlx::Result<Option<RequestEvent>> {
     sqlx::query_as(
         "SELECT aggregate_id, sequence, event_type, \
-                payload->'ImageAttached'->>'image_id' AS image_id FROM events \
+                coalesce(payload->'ImageAttached'->>'image_id', \
+                         payload->'VariantAdded'->>'variant_id') AS added_id FROM events \
          WHERE metadata ? 'idempotency_key' \
            AND metadata->>'actor' = $1 AND metadata->>'idempotency_key' = $2 \
          ORDER BY sequence DESC LIMIT 1",

@@ -1,14 +1,18 @@
-//! The SKU registry: one live product per SKU, enforced by a unique table beside the event
-//! store (see migrations/…_sku_reservations.sql for the protocol).
+//! The SKU registry: one live variant per SKU across every product, enforced by a unique table
+//! beside the event store (see migrations/…_sku_reservations.sql for the protocol). A product
+//! holds one reservation per variant: its master's, taken by the create, and one per variant
+//! added.
 
 use sqlx::PgPool;
 
-/// A reservation younger than this whose product has no events yet belongs to a create still in
-/// flight; older, its creator died between reserving and storing, and it can be reclaimed.
+/// A reservation younger than this whose product holds no variant with its SKU belongs to a
+/// create or an added variant still in flight; older, its writer died between reserving and
+/// storing (or the release after a removal failed), and it can be reclaimed.
 const IN_FLIGHT_GRACE_SECS: f64 = 30.0;
 
-/// The registry of reserved SKUs: a create reserves its SKU before storing its event and
-/// releases it if the create fails; an archive releases it for reuse.
+/// The registry of reserved SKUs: a create or a new variant reserves its SKU before storing its
+/// event and releases it if the command is refused; removing a variant releases its SKU, and
+/// archiving a product every SKU it holds.
 pub struct SkuRegistry {
     pool: PgPool,
 }
@@ -19,7 +23,8 @@ impl SkuRegistry {
         Self { pool }
     }
 
-    /// Reserves `sku` for `product_id`: false if a live product holds it.
+    /// Reserves `sku` for `product_id`: false if a variant of a live product holds it (this
+    /// product's own included).
     #[tracing::instrument(skip(self))]
     pub async fn reserve(&self, sku: &str, product_id: &str) -> sqlx::Result<bool> {
         // Two rounds at most: the second follows the reclaim of a dead reservation.
@@ -43,17 +48,28 @@ impl SkuRegistry {
         Ok(false)
     }
 
-    /// Deletes the reservation of `sku` if its holder is archived, or never got created and is
-    /// past its grace period. True if the SKU is free to reserve again.
+    /// Deletes the reservation of `sku` if its holder is archived, or, past the grace period,
+    /// holds no variant with that SKU: never created, or removed since. True if the SKU is
+    /// free to reserve again.
     async fn reclaim_if_dead(&self, sku: &str) -> sqlx::Result<bool> {
+        // A variant holds the SKU from the event that stored it (the creation, for the
+        // master) until a later `VariantRemoved` names it. Payloads are tagged by event type.
         let deleted = sqlx::query(
             "DELETE FROM sku_reservations r \
              WHERE r.sku = $1 AND ( \
                EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Product' \
                        AND e.aggregate_id = r.product_id AND e.event_type = 'ProductArchived') \
-               OR (NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Product' \
-                               AND e.aggregate_id = r.product_id) \
-                   AND r.reserved_at < now() - make_interval(secs => $2)))",
+               OR (r.reserved_at < now() - make_interval(secs => $2) AND NOT EXISTS ( \
+                   SELECT 1 FROM events held WHERE held.aggregate_type = 'Product' \
+                     AND held.aggregate_id = r.product_id \
+                     AND held.event_type IN ('ProductCreated', 'VariantAdded') \
+                     AND held.payload -> held.event_type ->> 'sku' = r.sku \
+                     AND NOT EXISTS ( \
+                       SELECT 1 FROM events gone WHERE gone.aggregate_type = 'Product' \
+                         AND gone.aggregate_id = r.product_id \
+                         AND gone.event_type = 'VariantRemoved' \
+                         AND gone.sequence > held.sequence \
+                         AND gone.payload -> 'VariantRemoved' ->> 'sku' = r.sku))))",
         )
         .bind(sku)
         .bind(IN_FLIGHT_GRACE_SECS)
@@ -63,14 +79,15 @@ impl SkuRegistry {
         if deleted > 0 {
             tracing::info!(
                 sku,
-                "reclaimed the reservation of an archived or never-created product"
+                "reclaimed the reservation of an archived product or of a variant it does not hold"
             );
         }
         Ok(deleted > 0)
     }
 
-    /// Releases `product_id`'s hold on `sku`: after a failed create (compensation) or an archive.
-    /// A failure is logged, not returned: the next create of the SKU reclaims it anyway.
+    /// Releases `product_id`'s hold on `sku`: after a refused create or new variant
+    /// (compensation), or a variant's removal. A failure is logged, not returned: the next
+    /// reservation of the SKU reclaims it anyway.
     pub async fn release(&self, sku: &str, product_id: &str) {
         let result = sqlx::query("DELETE FROM sku_reservations WHERE sku = $1 AND product_id = $2")
             .bind(sku)
@@ -79,6 +96,18 @@ impl SkuRegistry {
             .await;
         if let Err(err) = result {
             tracing::warn!(sku, product_id, error = %err, "could not release SKU reservation; it will be reclaimed lazily");
+        }
+    }
+
+    /// Releases every SKU `product_id` holds: after its archive. A failure is logged, not
+    /// returned: the next reservation of each SKU reclaims it anyway.
+    pub async fn release_all(&self, product_id: &str) {
+        let result = sqlx::query("DELETE FROM sku_reservations WHERE product_id = $1")
+            .bind(product_id)
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(product_id, error = %err, "could not release the SKU reservations of an archived product; they will be reclaimed lazily");
         }
     }
 }

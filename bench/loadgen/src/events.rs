@@ -128,6 +128,7 @@ fn history(n: usize, events: usize) -> Vec<ProductEvent> {
         details: details.clone(),
         price: price.clone(),
         stock,
+        variant_attributes: Default::default(),
     }];
     while history.len() < events {
         let event = match rng.u8(..100) {

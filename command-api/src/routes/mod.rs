@@ -3,6 +3,7 @@
 pub(crate) mod images;
 pub(crate) mod product_types;
 pub(crate) mod products;
+pub(crate) mod variants;
 
 use std::sync::Arc;
 
@@ -37,6 +38,12 @@ use crate::state::AppState;
         products::publish,
         products::unpublish,
         products::archive,
+        variants::add,
+        variants::change,
+        variants::remove,
+        variants::adjust_stock,
+        variants::set_prices,
+        variants::set_master_prices,
         images::upload,
         images::remove,
         product_types::define,
@@ -44,6 +51,7 @@ use crate::state::AppState;
     modifiers(&UpdateNeedsAField, &UploadIsAnImage),
     tags(
         (name = "products", description = "Product commands"),
+        (name = "variants", description = "Variants (the master, id `master`, holds v1's SKU, price and stock) and price lists"),
         (name = "images", description = "Product images: uploads and removals"),
         (name = "product-types", description = "Product types (scope `catalog:admin`): typed attribute definitions"),
     ),
@@ -68,7 +76,9 @@ pub fn router(state: AppState) -> Router {
         run_limit: state.config.request_timeout,
     };
     let commands = guarded(
-        products::router().merge(images::router().layer(DefaultBodyLimit::max(upload_body))),
+        products::router()
+            .merge(variants::router())
+            .merge(images::router().layer(DefaultBodyLimit::max(upload_body))),
         &state,
         SCOPE_WRITE,
         Some(idempotency),

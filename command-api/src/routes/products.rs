@@ -8,6 +8,7 @@ use axum::routing::{patch, post, put};
 use axum::Router;
 use catalog_domain::{
     Attributes, CreateProduct, Money, ProductCommand, ProductError, TextInput, UpdateDetails,
+    MASTER,
 };
 use catalog_support::problem::{CommonError, FieldViolation};
 use serde::{Deserialize, Deserializer};
@@ -75,15 +76,20 @@ pub(crate) struct CreateBody {
     category: Option<String>,
     #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::typed_attributes)]
     attributes: Option<Attributes>,
+    /// The master variant's variant-level attributes (a typed product's `level: "variant"`
+    /// ones; strings on an untyped product). Optional, also where the type requires them of
+    /// other variants.
+    #[schema(value_type = Option<BTreeMap<String, String>>, schema_with = doc::typed_attributes)]
+    variant_attributes: Option<Attributes>,
 }
 
 /// Collects the required fields a body left out, so that they are reported together with the
 /// rules the present fields break.
 #[derive(Default)]
-struct Missing(Vec<FieldViolation>);
+pub(super) struct Missing(pub(super) Vec<FieldViolation>);
 
 impl Missing {
-    fn take<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
+    pub(super) fn take<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
         value.unwrap_or_else(|| {
             self.0.push(FieldViolation {
                 field: field.to_string(),
@@ -93,7 +99,15 @@ impl Missing {
         })
     }
 
-    fn money(&mut self, prefix: &str, money: Option<MoneyBody>) -> Money {
+    /// Records a value that cannot be read as the rule of `field` says.
+    pub(super) fn invalid(&mut self, field: &str, message: &str) {
+        self.0.push(FieldViolation {
+            field: field.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    pub(super) fn money(&mut self, prefix: &str, money: Option<MoneyBody>) -> Money {
         let field = |leaf: &str| {
             if prefix.is_empty() {
                 leaf.to_string()
@@ -113,7 +127,7 @@ impl Missing {
     /// Runs the domain's own checks on a command built from the body, then reports missing
     /// fields and broken rules in one 422. A rule broken only by a missing field's placeholder
     /// is not reported twice.
-    fn check(self, decided: Result<(), StoreError>) -> Result<(), ApiError> {
+    pub(super) fn check(self, decided: Result<(), StoreError>) -> Result<(), ApiError> {
         let mut errors = self.0;
         match decided {
             Err(StoreError::Refused(ProductError::Invalid(found))) => {
@@ -184,6 +198,7 @@ pub(crate) async fn create(
         attributes: body.attributes.unwrap_or_default(),
         price: missing.money("price", body.price),
         stock: body.stock.unwrap_or(0),
+        variant_attributes: body.variant_attributes.unwrap_or_default(),
     };
     // Checked before the SKU is reserved, so an invalid request never touches the registry.
     let command = ProductCommand::Create(create.clone());
@@ -372,6 +387,21 @@ pub(crate) struct StockBody {
     reason: Option<String>,
 }
 
+impl StockBody {
+    /// The adjustment of `variant_id`'s stock, or 422 naming the missing fields.
+    pub(super) fn into_command(self, variant_id: String) -> Result<ProductCommand, ApiError> {
+        let mut missing = Missing::default();
+        let delta = missing.take("delta", self.delta);
+        let reason = missing.take("reason", self.reason);
+        missing.check(Ok(()))?;
+        Ok(ProductCommand::AdjustStock {
+            variant_id,
+            delta,
+            reason,
+        })
+    }
+}
+
 /// Adjust a product's stock.
 #[utoipa::path(
     post,
@@ -393,13 +423,7 @@ pub(crate) async fn adjust_stock(
     ctx: RequestContext,
     JsonBody(body): JsonBody<StockBody>,
 ) -> Result<Response, ApiError> {
-    let mut missing = Missing::default();
-    let delta = missing.take("delta", body.delta);
-    let reason = missing.take("reason", body.reason);
-    if !missing.0.is_empty() {
-        return Err(ApiError::from(CommonError::Validation(missing.0)));
-    }
-    let command = ProductCommand::AdjustStock { delta, reason };
+    let command = body.into_command(MASTER.to_string())?;
     let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }
@@ -470,10 +494,8 @@ pub(crate) async fn archive(
     ctx: RequestContext,
 ) -> Result<Response, ApiError> {
     let (id, committed) = run(&app, &id, ProductCommand::Archive, if_match, &ctx).await?;
-    for envelope in &committed.events {
-        if let catalog_domain::ProductEvent::ProductArchived { sku } = &envelope.payload {
-            app.skus.release(sku, &id).await;
-        }
+    if !committed.events.is_empty() {
+        app.skus.release_all(&id).await;
     }
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }

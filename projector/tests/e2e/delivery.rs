@@ -38,8 +38,8 @@ async fn commands_show_up_in_both_read_models(pool: PgPool) {
     assert_eq!(pg, redis, "both read models hold the same document");
     assert_eq!(pg.version, 5);
     assert_eq!(pg.name, "Renamed");
-    assert_eq!(pg.price.amount, 750);
-    assert_eq!(pg.price.currency, "USD");
+    assert_eq!(pg.price.as_ref().unwrap().amount, 750);
+    assert_eq!(pg.price.as_ref().unwrap().currency, "USD");
     assert_eq!(pg.stock, 70);
     assert_eq!(pg.status, ProductStatus::Published);
     assert_eq!(pg.attributes.get("a"), Some(&"b".into()));

@@ -233,7 +233,8 @@ pub(crate) async fn version_at(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
+    let (locale, selection) =
+        crate::prices::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
     let id = product_id(&id)?;
     let Some(n) = n.parse::<i64>().ok().filter(|n| *n >= 1) else {
         return Err(ApiError::from(CommonError::NotFound("no such version")));
@@ -246,6 +247,7 @@ pub(crate) async fn version_at(
     }
     let mut view = folded.view;
     view.localize(&locale);
+    view.select_prices(&selection);
     let mut response = Json(view).into_response();
     response
         .headers_mut()

@@ -9,11 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::locale;
 use crate::openapi::{
     self as doc, AcceptLanguage, ByIdParams, ListParams, LocaleParams, ProductPath,
 };
 use crate::state::AppState;
+use crate::{locale, prices};
 use catalog_read_model::listing::ListQuery;
 use catalog_support::http::etag;
 use catalog_support::problem::CommonError;
@@ -85,7 +85,8 @@ pub(crate) async fn one(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
+    let (locale, selection) =
+        prices::wanted(query.as_deref(), &headers, &app.config.default_locale)?;
     let wanted = min_version(query.as_deref())?;
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.hyphenated().to_string()) else {
         return Err(ApiError::from(CommonError::NotFound("product not found")));
@@ -102,14 +103,17 @@ pub(crate) async fn one(
     let mut response = if not_modified(&headers, document.version) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        // The stored bytes as they are, rendered in the default locale: a hot read in it
-        // serializes nothing. Another locale is rendered from the document's translations.
-        let body = if locale.is_default() {
+        // The stored bytes as they are, rendered in the default locale with undated prices: a
+        // hot read of them serializes nothing. Another locale is rendered from the document's
+        // translations, other prices from its price lists.
+        let body = if locale.is_default() && prices::stored_prices_serve(&selection, &document.body)
+        {
             document.body
         } else {
             let mut view: ProductView = serde_json::from_slice(&document.body)
                 .map_err(|e| ApiError::from(anyhow::anyhow!("stored document unreadable: {e}")))?;
             view.localize(&locale);
+            view.select_prices(&selection);
             Bytes::from(serde_json::to_vec(&view).expect("a view serialises"))
         };
         (
@@ -162,21 +166,29 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let locale = locale::wanted(query.as_deref(), &headers, &app.config.default_locale);
+    let selection = prices::selection(query.as_deref());
     let parsed = ListQuery::parse(query.as_deref());
-    let (locale, query) = match (locale, parsed) {
-        (Ok(locale), Ok(query)) => (locale, query),
-        (locale, parsed) => {
-            // Every bad parameter at once, the locale's among them.
+    let (locale, selection, query) = match (locale, selection, parsed) {
+        (Ok(locale), Ok(selection), Ok(query)) => (locale, selection, query),
+        (locale, selection, parsed) => {
+            // Every bad parameter at once, the locale's and the prices' among them; `currency`
+            // is both a filter and a selection, and is reported once.
             let mut errors = parsed.err().unwrap_or_default();
             errors.extend(locale.err());
+            for error in selection.err().unwrap_or_default() {
+                if !errors.iter().any(|e| e.field == error.field) {
+                    errors.push(error);
+                }
+            }
             return Err(CommonError::Validation(errors).into());
         }
     };
     let (mut items, next_cursor) = query.run(&app.lists).await.map_err(CommonError::database)?;
-    if !locale.is_default() {
-        for item in &mut items {
+    for item in &mut items {
+        if !locale.is_default() {
             item.localize(&locale);
         }
+        item.select_prices(&selection);
     }
     let mut response = Json(Page { items, next_cursor }).into_response();
     response
