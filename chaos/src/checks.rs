@@ -105,6 +105,7 @@ pub async fn check(system: &System, record: &Record) -> Findings {
     }
     acknowledged_exactly_once(&system.pool, record, &mut findings).await;
     stock_never_negative(&system.pool, &mut findings).await;
+    variant_stock_projected(&system.pool, &mut findings).await;
     verify(system, &mut findings).await;
     images(system, &mut findings).await;
     dead_letters(system, &mut findings).await;
@@ -189,22 +190,63 @@ async fn acknowledged_exactly_once(pool: &PgPool, record: &Record, findings: &mu
     }
 }
 
-/// The stock an event leaves the product with (payloads are tagged with the event's type).
+/// The stock an event leaves its variant with (payloads are tagged with the event's type): the
+/// master's for `ProductCreated` and `StockAdjusted`.
 pub const STOCK: &str = "COALESCE(payload->'StockAdjusted'->>'stock', \
-                         payload->'ProductCreated'->>'stock')::bigint";
+                         payload->'ProductCreated'->>'stock', \
+                         payload->'VariantAdded'->>'stock', \
+                         payload->'VariantStockAdjusted'->>'stock')::bigint";
+
+/// The variant whose stock an event of [`STOCK_EVENTS`] sets.
+const VARIANT: &str = "COALESCE(payload->'VariantAdded'->>'variant_id', \
+                       payload->'VariantStockAdjusted'->>'variant_id', 'master')";
+
+/// The events that set a variant's stock.
+const STOCK_EVENTS: &str =
+    "('ProductCreated', 'StockAdjusted', 'VariantAdded', 'VariantStockAdjusted')";
 
 async fn stock_never_negative(pool: &PgPool, findings: &mut Findings) {
-    let negative: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT aggregate_id, min({STOCK}) FROM events \
-         WHERE event_type IN ('ProductCreated', 'StockAdjusted') \
-         GROUP BY aggregate_id HAVING min({STOCK}) < 0"
+    let negative: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT aggregate_id, {VARIANT}, min({STOCK}) FROM events \
+         WHERE event_type IN {STOCK_EVENTS} \
+         GROUP BY aggregate_id, {VARIANT} HAVING min({STOCK}) < 0"
     ))
     .fetch_all(pool)
     .await
     .expect("the event store answers");
     findings.negative_stock = negative.len();
-    for (product, min) in negative {
-        findings.note(format!("stock of {product} went down to {min}"));
+    for (product, variant, min) in negative {
+        findings.note(format!(
+            "stock of {product}'s variant {variant} went down to {min}"
+        ));
+    }
+}
+
+/// Every variant's stock in the PostgreSQL read model is the one its last stock event left.
+async fn variant_stock_projected(pool: &PgPool, findings: &mut Findings) {
+    let differing: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(&format!(
+        "WITH latest AS ( \
+           SELECT DISTINCT ON (aggregate_id, {VARIANT}) aggregate_id, {VARIANT} AS variant, \
+                  {STOCK} AS stock \
+           FROM events WHERE event_type IN {STOCK_EVENTS} \
+           ORDER BY aggregate_id, {VARIANT}, sequence DESC) \
+         SELECT l.aggregate_id, l.variant, (v->>'stock')::bigint, l.stock FROM latest l \
+         JOIN product_view p ON p.id = l.aggregate_id \
+         LEFT JOIN LATERAL jsonb_array_elements(p.doc->'variants') v ON v->>'id' = l.variant \
+         WHERE p.status <> 'archived' \
+           AND (v->>'stock')::bigint IS DISTINCT FROM l.stock \
+           AND NOT EXISTS (SELECT 1 FROM events r WHERE r.aggregate_id = l.aggregate_id \
+                           AND r.event_type = 'VariantRemoved' \
+                           AND r.payload->'VariantRemoved'->>'variant_id' = l.variant)"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("the event store and the read model answer");
+    findings.mismatches += differing.len();
+    for (product, variant, projected, stored) in differing.into_iter().take(5) {
+        findings.note(format!(
+            "variant {variant} of {product}: stock {projected:?} in the read model, {stored} stored"
+        ));
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Kind {
     Price,
     Stock,
     StockIfMatch,
+    VariantAdd,
+    VariantStock,
     Publish,
     Unpublish,
     Upload,
@@ -101,6 +103,8 @@ pub struct Endpoints {
 pub struct Mix {
     pub stock: u32,
     pub stock_if_match: u32,
+    /// Stock adjustments of a variant other than the master.
+    pub variant_stock: u32,
     pub price: u32,
     pub details: u32,
     pub publish: u32,
@@ -111,8 +115,9 @@ pub struct Mix {
 
 impl Mix {
     pub const SHOP: Mix = Mix {
-        stock: 30,
-        stock_if_match: 15,
+        stock: 25,
+        stock_if_match: 10,
+        variant_stock: 10,
         price: 10,
         details: 10,
         publish: 4,
@@ -137,6 +142,8 @@ pub struct Client {
 struct Shared {
     client: Client,
     products: Mutex<Vec<String>>,
+    /// The variant beside the master of each product created at the start.
+    variants: HashMap<String, String>,
     /// The latest version a client was told of, per product.
     versions: Mutex<HashMap<String, u64>>,
     mix: Mix,
@@ -337,6 +344,51 @@ impl Client {
         acked(answer, request_id, Kind::Create, 0, None, record)
     }
 
+    /// Adds a variant with `stock` to product `id`; its ack and the variant's id.
+    pub async fn add_variant(
+        &self,
+        id: &str,
+        sku: &str,
+        stock: i64,
+        record: &mut Record,
+    ) -> Option<(Ack, String)> {
+        let body = json!({"sku": sku, "attributes": {"size": "XL"}, "stock": stock,
+                          "prices": [{"amount": 1200, "currency": "EUR"}]});
+        let path = format!("/products/{id}/variants");
+        let (answer, request_id) = self
+            .command(Method::POST, &path, Body::Json(body), None, record)
+            .await;
+        let variant = match &answer {
+            Answer::Ok(body) => body["variant_id"].as_str().map(str::to_string),
+            _ => None,
+        };
+        let ack = acked(answer, request_id, Kind::VariantAdd, 0, Some(id), record)?;
+        Some((ack, variant?))
+    }
+
+    /// Adjusts the stock of product `id`'s variant `variant` by `delta`.
+    pub async fn adjust_variant(
+        &self,
+        id: &str,
+        variant: &str,
+        delta: i64,
+        record: &mut Record,
+    ) -> Option<Ack> {
+        let body = json!({"delta": delta, "reason": "chaos"});
+        let path = format!("/products/{id}/variants/{variant}/stock-adjustments");
+        let (answer, request_id) = self
+            .command(Method::POST, &path, Body::Json(body), None, record)
+            .await;
+        acked(
+            answer,
+            request_id,
+            Kind::VariantStock,
+            delta,
+            Some(id),
+            record,
+        )
+    }
+
     /// Adjusts stock by `delta`, optionally only at `if_match`.
     pub async fn adjust(
         &self,
@@ -448,7 +500,8 @@ pub fn acked(
 }
 
 impl Load {
-    /// Starts `workers` clients over `products` (created first, each with plenty of stock).
+    /// Starts `workers` clients over `products` (created first, each with plenty of stock and
+    /// a variant beside its master, typed and untyped alternately).
     /// The load stops by itself after `limit` commands. Each client makes its choices from a
     /// generator forked off `rng`, so the same seed gives every client the same choices.
     pub async fn start(
@@ -464,6 +517,7 @@ impl Load {
         let mut setup = Record::default();
         let mut ids = Vec::new();
         let mut versions = HashMap::new();
+        let mut variants = HashMap::new();
         let run = uuid::Uuid::new_v4().simple().to_string();
         // Catalog 2: every other product typed, so faults meet typed writes and reads too.
         anyhow::ensure!(
@@ -477,6 +531,12 @@ impl Load {
                 _ => client.create(&sku, 1_000, &mut setup).await,
             }
             .ok_or_else(|| anyhow::anyhow!("the workload's products could not be created"))?;
+            // Catalog 2: a variant of its own stock, so faults meet variant commands too.
+            let (ack, variant) = client
+                .add_variant(&ack.product, &format!("{sku}-XL"), 1_000, &mut setup)
+                .await
+                .ok_or_else(|| anyhow::anyhow!("the workload's variants could not be added"))?;
+            variants.insert(ack.product.clone(), variant);
             versions.insert(ack.product.clone(), ack.version);
             ids.push(ack.product);
         }
@@ -485,6 +545,7 @@ impl Load {
         let shared = Arc::new(Shared {
             client,
             products: Mutex::new(ids),
+            variants,
             versions: Mutex::new(versions),
             mix,
             image,
@@ -524,6 +585,7 @@ async fn work(
     let mix = shared.mix;
     let total = mix.stock
         + mix.stock_if_match
+        + mix.variant_stock
         + mix.price
         + mix.details
         + mix.publish
@@ -561,6 +623,17 @@ async fn work(
             client
                 .adjust(&product, delta, Some(known), &mut record)
                 .await
+        } else if next(mix.variant_stock) {
+            let delta = [-3, -2, -1, 1, 2, 3][rng.usize(..6)];
+            match shared.variants.get(&product) {
+                Some(variant) => {
+                    client
+                        .adjust_variant(&product, variant, delta, &mut record)
+                        .await
+                }
+                // Created during the run, without a variant: its master's stock instead.
+                None => client.adjust(&product, delta, None, &mut record).await,
+            }
         } else if next(mix.price) {
             let body = json!({"amount": rng.u64(100..100_000), "currency": "EUR"});
             let path = format!("/products/{product}/price");

@@ -138,13 +138,22 @@ pub struct ListParams {
         nullable = false
     )]
     q: Option<String>,
-    /// Lowest price, in minor units (with `max_price`: not above it).
+    /// The product holding this exact SKU on any of its variants.
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._-]+$",
+        nullable = false
+    )]
+    sku: Option<String>,
+    /// Lowest base price of the master, in minor units (with `max_price`: not above it).
     #[param(minimum = 0, maximum = 1_000_000_000_000_i64, nullable = false)]
     min_price: Option<i64>,
-    /// Highest price, in minor units.
+    /// Highest base price of the master, in minor units.
     #[param(minimum = 0, maximum = 1_000_000_000_000_i64, nullable = false)]
     max_price: Option<i64>,
-    /// Only prices in this currency (three upper-case letters).
+    /// Only products whose base price is in this currency (three upper-case letters); also
+    /// the currency the items' prices are selected in.
     #[param(pattern = "^[A-Z]{3}$", nullable = false)]
     currency: Option<String>,
     /// Default `-updated` (most recently changed first).
@@ -156,6 +165,31 @@ pub struct ListParams {
     /// Opaque: the `next_cursor` of the previous page, made for the same `sort`.
     #[param(nullable = false)]
     cursor: Option<String>,
+}
+
+/// How every variant's `price` is selected (with `currency`, of [`CurrencyParams`] or a
+/// list's): among its prices in the currency valid at `at`, those for `channel` if any, else
+/// those for every channel; a dated price wins over the undated one.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SelectionParams {
+    /// The sales channel whose prices win over those for every channel.
+    #[param(pattern = "^[a-z0-9-]{1,64}$", nullable = false)]
+    channel: Option<String>,
+    /// The instant the prices must be valid at, RFC 3339 (default now).
+    #[param(format = DateTime, nullable = false)]
+    at: Option<String>,
+}
+
+/// The currency a product's prices are selected in (default: its first price's).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CurrencyParams {
+    /// Three upper-case letters.
+    #[param(pattern = "^[A-Z]{3}$", nullable = false)]
+    currency: Option<String>,
 }
 
 /// Parameters of `GET /products/{id}/history`.

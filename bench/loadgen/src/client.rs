@@ -1,5 +1,5 @@
-//! command-api as the load generators use it: one pooled HTTP client, a token, stock
-//! adjustments that answer the product's new version.
+//! command-api as the load generators use it: one pooled HTTP client, a token, products and
+//! variants, stock adjustments that answer the product's new version.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub struct Api {
 struct Written {
     id: String,
     version: u64,
+    #[serde(default)]
+    variant_id: Option<String>,
 }
 
 /// One client shared by every task: its pool keeps a connection per concurrent request.
@@ -52,13 +54,47 @@ impl Api {
         Ok(written(response).await?.id)
     }
 
-    /// Adds one unit of stock (never refused, unlike removals) and answers the new version.
-    pub async fn adjust_stock(&self, http: &reqwest::Client, id: &str) -> anyhow::Result<u64> {
+    /// Adds a variant of `sku` to product `id` and answers its id.
+    pub async fn add_variant(
+        &self,
+        http: &reqwest::Client,
+        id: &str,
+        sku: &str,
+        size: usize,
+    ) -> anyhow::Result<String> {
+        let body = json!({
+            "sku": sku,
+            "attributes": {"size": format!("S{size}")},
+            "prices": [{"amount": 2099, "currency": "EUR"},
+                       {"amount": 1899, "currency": "EUR", "channel": "outlet"}],
+            "stock": 1_000_000,
+        });
         let response = http
-            .post(format!(
-                "{}/products/{id}/stock-adjustments",
-                self.command_api
-            ))
+            .post(format!("{}/products/{id}/variants", self.command_api))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        written(response)
+            .await?
+            .variant_id
+            .context("command-api answered a new variant without its id")
+    }
+
+    /// Adds one unit of stock (never refused, unlike removals) to product `id`'s master, or to
+    /// its `variant`, and answers the new version.
+    pub async fn adjust_stock(
+        &self,
+        http: &reqwest::Client,
+        id: &str,
+        variant: Option<&str>,
+    ) -> anyhow::Result<u64> {
+        let path = match variant {
+            Some(variant) => format!("/products/{id}/variants/{variant}/stock-adjustments"),
+            None => format!("/products/{id}/stock-adjustments"),
+        };
+        let response = http
+            .post(format!("{}{path}", self.command_api))
             .bearer_auth(&self.token)
             .json(&json!({"delta": 1, "reason": "bench"}))
             .send()
@@ -74,6 +110,13 @@ async fn written(response: reqwest::Response) -> anyhow::Result<Written> {
         bail!("command-api answered {status}: {body}");
     }
     Ok(response.json().await?)
+}
+
+/// The variants file beside a products file (`<ids>.variants`): `<product> <variant>` lines.
+pub fn variants_path(ids: &Path) -> std::path::PathBuf {
+    let mut path = ids.as_os_str().to_owned();
+    path.push(".variants");
+    path.into()
 }
 
 pub fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {

@@ -41,7 +41,7 @@ pub async fn run(
         let read = format!("{query_api}/products/{id}");
         tokio::spawn(async move {
             let sent = Instant::now();
-            let sample = match api.adjust_stock(&http, &id).await {
+            let sample = match api.adjust_stock(&http, &id, None).await {
                 Err(err) => Sample::Failed(err.to_string()),
                 Ok(version) => {
                     let answered = Instant::now();

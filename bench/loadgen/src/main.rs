@@ -42,6 +42,9 @@ enum Command {
         products: usize,
         #[arg(long, default_value_t = 16)]
         clients: usize,
+        /// Variants of the last product (the one the read row reads), besides its master.
+        #[arg(long, default_value_t = 1)]
+        wide: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -96,8 +99,9 @@ async fn main() -> ExitCode {
             api,
             products,
             clients,
+            wide,
             out,
-        } => seed::run(&api, products, clients, &out).await,
+        } => seed::run(&api, products, clients, wide, &out).await,
         Command::Write {
             api,
             ids,

@@ -120,7 +120,7 @@ fn cached_read(dir: &Path) -> anyhow::Result<Vec<Row>> {
     let ceiling = wrk(&read(dir, "read-ceiling.txt")?)?;
     let ratio = catalog.per_second / ceiling.per_second;
     Ok(vec![Row {
-        name: "1. cached read, GET /products/{id}, 64 connections (wrk)",
+        name: "1. cached read, GET /products/{id} of a product with 100 variants, 64 connections (wrk)",
         catalog: format!(
             "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
             catalog.per_second, catalog.p50_ms, catalog.p99_ms, catalog.errors
@@ -146,7 +146,7 @@ fn write(dir: &Path) -> anyhow::Result<Vec<Row>> {
     let errors = number(&catalog, "/errors")?;
     let ratio = per_second / tps;
     let mut rows = vec![Row {
-        name: "2. command write, stock adjustments, 32 clients",
+        name: "2. command write, stock adjustments (half of them a variant's), 32 clients",
         catalog: format!(
             "{per_second:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
             number(&catalog, "/latency/p50_ms")?,

@@ -117,13 +117,11 @@ impl Missing {
             .map(|(i, body)| {
                 let at = format!("{field}[{i}]");
                 let mut instant = |name: &str, value: Option<String>| {
-                    let raw = value?;
-                    DateTime::parse_from_rfc3339(&raw)
-                        .map(|t| t.with_timezone(&Utc))
-                        .map_err(|_| {
-                            self.invalid(&format!("{at}.{name}"), "must be an RFC 3339 date-time")
-                        })
-                        .ok()
+                    let parsed = DateTime::parse_from_rfc3339(&value?);
+                    if parsed.is_err() {
+                        self.invalid(&format!("{at}.{name}"), "must be an RFC 3339 date-time");
+                    }
+                    parsed.ok().map(|t| t.with_timezone(&Utc))
                 };
                 let valid_from = instant("valid_from", body.valid_from);
                 let valid_until = instant("valid_until", body.valid_until);
@@ -341,8 +339,12 @@ async fn replace_prices(
     let mut missing = Missing::default();
     let prices = missing.take("prices", body.prices);
     let prices = missing.prices("prices", prices);
-    missing.check(Ok(()))?;
     let command = ProductCommand::SetPrices { variant_id, prices };
+    if !missing.0.is_empty() {
+        // Reported with every rule the rest of the list breaks, as one 422.
+        let id = product_id(&id)?;
+        missing.check(app.store.check(&id, &command).await)?;
+    }
     let (id, committed) = run(app, &id, command, if_match, ctx).await?;
     Ok(accepted(StatusCode::OK, &id, committed.version))
 }

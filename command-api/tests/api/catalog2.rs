@@ -219,7 +219,7 @@ async fn typed_products_are_checked_against_their_type(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
-async fn localized_text_is_stored_per_locale_at_event_version_2(pool: PgPool) {
+async fn localized_text_is_stored_per_locale_at_the_current_event_version(pool: PgPool) {
     let app = TestApp::spawn_with(pool, &[("DEFAULT_LOCALE", "de")]).await;
     let mut body = product_body("CUP-L");
     body["name"] = json!({"en": "Cup", "de-ch": "Tasse"});
@@ -237,7 +237,7 @@ async fn localized_text_is_stored_per_locale_at_event_version_2(pool: PgPool) {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
     // Tags in canonical case; a plain string in the default locale
     assert_eq!(
         payload["ProductCreated"]["name"],

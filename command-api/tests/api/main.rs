@@ -12,3 +12,4 @@ mod idempotency;
 mod openapi;
 mod rate_limit;
 mod security;
+mod variants;

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use crate::helpers::*;
 
 /// Every command route of docs/API.md: (method, path).
-const COMMANDS: [(&str, &str); 9] = [
+const COMMANDS: [(&str, &str); 15] = [
     ("post", "/products"),
     ("patch", "/products/{id}"),
     ("put", "/products/{id}/price"),
@@ -18,6 +18,15 @@ const COMMANDS: [(&str, &str); 9] = [
     ("delete", "/products/{id}"),
     ("post", "/products/{id}/images"),
     ("delete", "/products/{id}/images/{image_id}"),
+    ("post", "/products/{id}/variants"),
+    ("patch", "/products/{id}/variants/{variant_id}"),
+    ("delete", "/products/{id}/variants/{variant_id}"),
+    (
+        "post",
+        "/products/{id}/variants/{variant_id}/stock-adjustments",
+    ),
+    ("put", "/products/{id}/variants/{variant_id}/prices"),
+    ("put", "/products/{id}/prices"),
 ];
 
 const OPERATIONAL: [&str; 5] = [

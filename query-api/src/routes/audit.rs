@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::locale;
 use crate::openapi::{
-    self as doc, AcceptLanguage, HistoryParams, LocaleParams, ProductPath, VersionPath,
+    self as doc, AcceptLanguage, CurrencyParams, HistoryParams, LocaleParams, ProductPath,
+    SelectionParams, VersionPath,
 };
 use crate::state::AppState;
 use catalog_support::http::etag;
@@ -217,7 +218,7 @@ pub(crate) async fn history(
     path = "/products/{id}/versions/{n}",
     tag = "audit",
     operation_id = "productVersion",
-    params(ProductPath, VersionPath, LocaleParams, AcceptLanguage),
+    params(ProductPath, VersionPath, CurrencyParams, SelectionParams, LocaleParams, AcceptLanguage),
     responses(
         (status = 200, description = "The product right after event `n`, rebuilt from the event \
          store", body = ProductView, headers(

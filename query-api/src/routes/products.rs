@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::openapi::{
-    self as doc, AcceptLanguage, ByIdParams, ListParams, LocaleParams, ProductPath,
+    self as doc, AcceptLanguage, ByIdParams, CurrencyParams, ListParams, LocaleParams, ProductPath,
+    SelectionParams,
 };
 use crate::state::AppState;
 use crate::{locale, prices};
@@ -64,7 +65,7 @@ fn min_version(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     path = "/products/{id}",
     tag = "products",
     operation_id = "getProduct",
-    params(ProductPath, ByIdParams, LocaleParams, AcceptLanguage, ("If-None-Match" = Option<String>, Header, nullable = false,
+    params(ProductPath, ByIdParams, CurrencyParams, SelectionParams, LocaleParams, AcceptLanguage, ("If-None-Match" = Option<String>, Header, nullable = false,
         description = "The product's ETag (`\"<version>\"`, a list of tags, or `*`): 304 \
         without a body if it names the current version")),
     responses(
@@ -149,7 +150,7 @@ pub(crate) struct Page {
     path = "/products",
     tag = "products",
     operation_id = "listProducts",
-    params(ListParams, LocaleParams, AcceptLanguage),
+    params(ListParams, SelectionParams, LocaleParams, AcceptLanguage),
     responses(
         (status = 200, description = "A page of products", body = Page, links(
             ("NextPage" = (operation_id = "listProducts", parameters(

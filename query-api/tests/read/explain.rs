@@ -89,6 +89,7 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
         "category=category-7",
         "category=category-7&sort=name",
         "q=SKU-4242",
+        "sku=SKU-4242",
         "min_price=1000&max_price=2000&currency=EUR&sort=price",
     ];
     for case in cases {

@@ -12,3 +12,4 @@ mod methods;
 mod openapi;
 mod replica;
 mod status;
+mod variants;
