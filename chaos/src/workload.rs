@@ -294,7 +294,8 @@ impl Client {
         let body = json!({"name": "Chaos mug", "attributes": [
             {"name": "volume_ml", "type": "number", "required": true},
             {"name": "material", "type": "ltext", "required": true},
-            {"name": "colour", "type": "enum", "values": ["blue", "white"]}
+            {"name": "colour", "type": "enum", "values": ["blue", "white"]},
+            {"name": "size", "type": "enum", "values": ["M", "XL"], "level": "variant"}
         ]});
         let path = format!("/product-types/{CHAOS_TYPE}");
         let (answer, _) = self

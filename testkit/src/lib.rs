@@ -75,6 +75,23 @@ pub fn database_url(pool: &PgPool) -> String {
     url.to_string()
 }
 
+/// The `field` names of a validation problem's `errors`, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields = values_of(&problem["errors"], "field");
+    fields.sort();
+    fields
+}
+
+/// The string `key` of each item of a JSON array, in order (the SKUs of a page's `items`).
+pub fn values_of(items: &Value, key: &str) -> Vec<String> {
+    items
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|item| item[key].as_str().expect("a string").to_string())
+        .collect()
+}
+
 /// Every (method, path) operation an OpenAPI document describes, the method lower-case.
 pub fn operations(document: &Value) -> std::collections::BTreeSet<(String, String)> {
     let mut operations = std::collections::BTreeSet::new();

@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::products::{product_id, run};
+use super::products::{done, product_id, run};
 use crate::error::ApiError;
 use crate::extract::{IfMatch, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, ImagePath, ProductPath};
-use crate::respond::{accepted, uploaded, Uploaded};
+use crate::respond::{uploaded, Uploaded};
 use crate::state::AppState;
 use catalog_support::problem::CommonError;
 
@@ -241,7 +241,6 @@ pub(crate) async fn remove(
     ctx: RequestContext,
 ) -> Result<Response, ApiError> {
     let command = ProductCommand::RemoveImage { image_id };
-    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
     // The blobs are deleted by the image worker on ImageRemoved, after the event is stored.
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, command, if_match, &ctx).await
 }

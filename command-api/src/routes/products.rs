@@ -264,6 +264,19 @@ pub(crate) struct UpdateBody {
     product_type: Option<Option<serde_json::Value>>,
 }
 
+/// Runs `command` on product `raw_id` and answers 200 `{id, version}`: every command on an
+/// existing product that answers nothing else.
+pub(super) async fn done(
+    app: &AppState,
+    raw_id: &str,
+    command: ProductCommand,
+    if_match: Option<IfMatch>,
+    ctx: &RequestContext,
+) -> Result<Response, ApiError> {
+    let (id, committed) = run(app, raw_id, command, if_match, ctx).await?;
+    Ok(accepted(StatusCode::OK, &id, committed.version))
+}
+
 pub(super) async fn run(
     app: &AppState,
     raw_id: &str,
@@ -424,8 +437,7 @@ pub(crate) async fn adjust_stock(
     JsonBody(body): JsonBody<StockBody>,
 ) -> Result<Response, ApiError> {
     let command = body.into_command(MASTER.to_string())?;
-    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, command, if_match, &ctx).await
 }
 
 /// Publish a draft product (409 if already published or archived).
@@ -447,8 +459,7 @@ pub(crate) async fn publish(
     if_match: Option<IfMatch>,
     ctx: RequestContext,
 ) -> Result<Response, ApiError> {
-    let (id, committed) = run(&app, &id, ProductCommand::Publish, if_match, &ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, ProductCommand::Publish, if_match, &ctx).await
 }
 
 /// Take a published product back to draft (409 if it is a draft or archived).
@@ -470,8 +481,7 @@ pub(crate) async fn unpublish(
     if_match: Option<IfMatch>,
     ctx: RequestContext,
 ) -> Result<Response, ApiError> {
-    let (id, committed) = run(&app, &id, ProductCommand::Unpublish, if_match, &ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, ProductCommand::Unpublish, if_match, &ctx).await
 }
 
 /// Archive a product: it accepts no command afterwards and frees its SKU; its events are never deleted.

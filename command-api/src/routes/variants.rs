@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::products::{product_id, run, Missing, StockBody};
+use super::products::{done, product_id, run, Missing, StockBody};
 use crate::error::ApiError;
 use crate::extract::{IfMatch, JsonBody, RequestContext};
 use crate::openapi::{self as doc, CommandHeaders, ProductPath};
@@ -231,8 +231,7 @@ pub(crate) async fn change(
         variant_id,
         attributes,
     };
-    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, command, if_match, &ctx).await
 }
 
 /// Remove a variant; its SKU is free again. The master cannot be removed (409
@@ -281,8 +280,7 @@ pub(crate) async fn adjust_stock(
     JsonBody(body): JsonBody<StockBody>,
 ) -> Result<Response, ApiError> {
     let command = body.into_command(variant_id)?;
-    let (id, committed) = run(&app, &id, command, if_match, &ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(&app, &id, command, if_match, &ctx).await
 }
 
 /// Replace a variant's whole price list.
@@ -345,6 +343,5 @@ async fn replace_prices(
         let id = product_id(&id)?;
         missing.check(app.store.check(&id, &command).await)?;
     }
-    let (id, committed) = run(app, &id, command, if_match, ctx).await?;
-    Ok(accepted(StatusCode::OK, &id, committed.version))
+    done(app, &id, command, if_match, ctx).await
 }

@@ -139,14 +139,7 @@ async fn a_product_lists_its_variants_master_first_each_with_its_selected_price(
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = bad.json().await.unwrap();
-    let mut fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    fields.sort();
-    assert_eq!(fields, ["at", "channel", "currency"]);
+    assert_eq!(error_fields(&problem), ["at", "channel", "currency"]);
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
@@ -159,13 +152,7 @@ async fn lists_select_prices_and_find_a_product_by_any_variants_sku(pool: PgPool
     // By a variant's SKU, exactly: the product, not the one whose SKU merely starts alike
     for sku in ["SHIRT-XL", "SHIRT"] {
         let page = get(&world, &format!("/products?sku={sku}")).await;
-        let ids: Vec<&str> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, [id.as_str()], "{sku}");
+        assert_eq!(values_of(&page["items"], "id"), [id.as_str()], "{sku}");
     }
     let page = get(&world, "/products?sku=NOPE").await;
     assert_eq!(page["items"], json!([]));
@@ -177,21 +164,9 @@ async fn lists_select_prices_and_find_a_product_by_any_variants_sku(pool: PgPool
     assert_eq!(amounts(&sale["items"][0]), [Some(800), Some(800), None]);
     // Filters and sorting use the master's base price, whatever is selected
     let cheap = get(&world, "/products?max_price=600&currency=EUR&sort=price").await;
-    let skus: Vec<&str> = cheap["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["sku"].as_str().unwrap())
-        .collect();
-    assert_eq!(skus, ["SHIRT-XXL"]);
+    assert_eq!(values_of(&cheap["items"], "sku"), ["SHIRT-XXL"]);
     let sorted = get(&world, "/products?sort=-price&at=2026-12-06T00:00:00Z").await;
-    let skus: Vec<&str> = sorted["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["sku"].as_str().unwrap())
-        .collect();
-    assert_eq!(skus, ["SHIRT", "SHIRT-XXL"]);
+    assert_eq!(values_of(&sorted["items"], "sku"), ["SHIRT", "SHIRT-XXL"]);
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
