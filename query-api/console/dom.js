@@ -66,6 +66,27 @@ export function minorDigits(currency) {
   }
 }
 
+/** 1999 EUR -> "19.99": an amount as a number input holds it, in major units. */
+export function toMajor(price) {
+  const digits = minorDigits(price.currency);
+  return (price.amount / 10 ** digits).toFixed(digits);
+}
+
+/** "19.99" EUR -> 1999: an amount typed in major units, in the currency's minor units. */
+export function toMinor(amount, currency) {
+  return Math.round(Number(amount) * 10 ** minorDigits(currency));
+}
+
+const shortDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** A price of a list in one line: "€8.00 · b2b · 5 Dec 2026, 00:00 – 8 Dec 2026, 00:00". */
+export function formatPrice(price) {
+  const from = price.valid_from ? shortDateTime.format(new Date(price.valid_from)) : null;
+  const until = price.valid_until ? shortDateTime.format(new Date(price.valid_until)) : null;
+  const when = from || until ? `${from ?? "…"} – ${until ?? "…"}` : null;
+  return [formatMoney(price), price.channel, when].filter(Boolean).join(" · ");
+}
+
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
@@ -87,8 +108,38 @@ export function statusBadge(status) {
 
 let fields = 0;
 
-/** A labelled control: the label names the control by `for`, so its name is the label alone. */
-export function field(label, control) {
+/**
+ * A labelled control: the label names the control by `for`, so its name is the label alone.
+ * `errorFor`, a field as the service's errors name it, adds the slot for its word on that field.
+ */
+export function field(label, control, errorFor) {
   control.id ||= `field-${++fields}`;
-  return h("div", { class: "field" }, h("label", { for: control.id }, label), control);
+  return h("div", { class: "field" }, h("label", { for: control.id }, label), control,
+    errorFor == null ? null : errorSlot(errorFor));
+}
+
+/** The place beside a control for the service's word on `name`, a field as its errors name it. */
+export function errorSlot(name) {
+  return h("span", { class: "field-error", dataset: { errorFor: name } });
+}
+
+/**
+ * Shows why a command was refused: each field error in `form`'s slot for that field (see
+ * `errorSlot`), the problem's detail and the errors no slot takes in `message`.
+ */
+export function showProblem(form, message, err) {
+  clearProblems(form);
+  const slots = [...form.querySelectorAll(".field-error")];
+  const unplaced = [];
+  for (const error of err.problem?.errors ?? []) {
+    const slot = slots.find((s) => s.dataset.errorFor === error.field);
+    if (slot) slot.textContent = error.message;
+    else unplaced.push(`${error.field}: ${error.message}`);
+  }
+  message.textContent = [err.message, ...unplaced].join(" — ");
+}
+
+/** Empties the slots of an earlier refusal. */
+export function clearProblems(form) {
+  for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
 }

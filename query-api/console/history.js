@@ -3,7 +3,7 @@
 // own fold, so the console shows a field's value before and after without knowing what an event
 // means.
 
-import { formatMoney, h, timeAgo } from "./dom.js";
+import { formatMoney, formatPrice, h, timeAgo } from "./dom.js";
 
 const LABELS = {
   ProductCreated: "Created",
@@ -17,11 +17,26 @@ const LABELS = {
   ImageRemoved: "Image removed",
   ImageProcessed: "Image rendered",
   ImageProcessingFailed: "Image failed",
+  VariantAdded: "Variant added",
+  VariantAttributesChanged: "Variant edited",
+  VariantRemoved: "Variant removed",
+  VariantStockAdjusted: "Variant stock adjusted",
+  PricesSet: "Prices set",
 };
+
+const attributeText = (attributes) => Object.entries(attributes ?? {}).map(([k, v]) => `${k}: ${v}`).join(", ");
 
 function show(field, value) {
   if (value == null || value === "") return "—";
   if (field === "price") return formatMoney(value);
+  if (field === "prices") return value.map(formatPrice).join("; ");
+  if (field === "variant_attributes") return attributeText(value);
+  // A variant other than the master, whole.
+  if (field.startsWith("variants.")) {
+    const prices = value.prices.length;
+    return [value.sku, attributeText(value.attributes), `${prices} price${prices === 1 ? "" : "s"}`, `stock ${value.stock}`]
+      .filter(Boolean).join(" · ");
+  }
   // A localized text (name, description, an ltext attribute): each locale's text.
   if (typeof value === "object" && !Array.isArray(value)
       && Object.values(value).every((text) => typeof text === "string")) {
@@ -31,30 +46,44 @@ function show(field, value) {
   return String(value);
 }
 
+/** The master's fields beside the product's own, as history lists them: its list beyond the
+ * base price (which is `price`), and its variant-level attributes. */
+const MASTER_FIELDS = {
+  prices: (master) => (master?.prices.length > 1 ? master.prices : null),
+  variant_attributes: (master) => (Object.keys(master?.attributes ?? {}).length ? master.attributes : null),
+};
+
 /**
  * [{field, from, to}] for every field that differs between two ProductViews, values shown. The
  * same fields, in the same order, as the changes the server sends with each history entry.
  */
 export function changes(before, after) {
   const out = [];
-  for (const field of ["sku", "name", "description", "category", "price", "stock", "status"]) {
-    if (JSON.stringify(before[field] ?? null) !== JSON.stringify(after[field] ?? null)) {
-      out.push({ field, from: show(field, before[field]), to: show(field, after[field]) });
-    }
+  const compare = (field, from, to) => {
+    if (JSON.stringify(from ?? null) !== JSON.stringify(to ?? null)) out.push({ field, from: show(field, from), to: show(field, to) });
+  };
+  const value = (product, field) => (MASTER_FIELDS[field] ? MASTER_FIELDS[field](product.variants?.[0]) : product[field]);
+  for (const field of ["sku", "name", "description", "category", "price", "prices", "stock", "status", "variant_attributes"]) {
+    compare(field, value(before, field), value(after, field));
   }
   const keys = new Set([...Object.keys(before.attributes ?? {}), ...Object.keys(after.attributes ?? {})]);
   for (const key of [...keys].sort()) {
-    const from = before.attributes?.[key];
-    const to = after.attributes?.[key];
-    if (from !== to) out.push({ field: `attributes.${key}`, from: show(key, from), to: show(key, to) });
+    compare(`attributes.${key}`, before.attributes?.[key], after.attributes?.[key]);
+  }
+  const others = (product) => (product.variants ?? []).slice(1);
+  const whole = (product, id) => {
+    const v = others(product).find((x) => x.id === id);
+    return v ? { sku: v.sku, attributes: v.attributes, prices: v.prices, stock: v.stock } : null;
+  };
+  for (const id of new Set([...others(before), ...others(after)].map((v) => v.id))) {
+    compare(`variants.${id}`, whole(before, id), whole(after, id));
   }
   return out;
 }
 
 /** A change as a history entry carries it (raw values, `null` when unset), its values shown. */
 function shown({ field, from, to }) {
-  const key = field.startsWith("attributes.") ? field.slice("attributes.".length) : field;
-  return { field, from: show(key, from), to: show(key, to) };
+  return { field, from: show(field, from), to: show(field, to) };
 }
 
 /** The rows of `changes` as a table: field, value before (crossed out), value after. */
@@ -78,6 +107,8 @@ function notes(entry) {
     case "ImageRemoved": return [`image ${d.image_id?.slice(0, 8)}`];
     case "ImageProcessed": return [`image ${d.image_id?.slice(0, 8)}`, `${d.width}×${d.height}`, `${Object.keys(d.renditions ?? {}).length} renditions`];
     case "ImageProcessingFailed": return [`image ${d.image_id?.slice(0, 8)}`, d.reason];
+    case "VariantAdded": case "VariantRemoved": return [d.sku];
+    case "VariantStockAdjusted": return [`${d.delta > 0 ? "+" : ""}${d.delta}`, d.reason];
     default: return [];
   }
 }

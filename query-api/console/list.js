@@ -5,6 +5,7 @@
 import { describe, read } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
 import { picture } from "./images.js";
+import { lowestPrice } from "./variants.js";
 
 const SORTS = [
   ["-updated", "Recently updated"],
@@ -128,6 +129,16 @@ export function listView(root, params) {
   };
 }
 
+/** The price a row shows: with several variants, the lowest of theirs ("from …"). */
+function priceCell(product) {
+  const count = product.variants?.length ?? 0;
+  if (count < 2) return h("span", { class: "row-price" }, formatMoney(product.price));
+  const lowest = lowestPrice(product);
+  return h("span", { class: "row-price" },
+    h("span", {}, lowest ? `from ${formatMoney(lowest)}` : formatMoney(product.price)),
+    h("span", { class: "row-variants" }, `${count} variants`));
+}
+
 function row(product) {
   const image = product.images?.find((i) => i.status === "ready") ?? product.images?.[0];
   return h("li", { class: "product-row", dataset: { id: product.id } },
@@ -137,7 +148,7 @@ function row(product) {
         h("span", { class: "row-name" }, product.name),
         h("span", { class: "row-sku" }, product.sku),
         product.category ? h("span", { class: "row-category" }, product.category) : null),
-      h("span", { class: "row-price" }, formatMoney(product.price)),
+      priceCell(product),
       h("span", { class: "row-stock" }, `${product.stock} in stock`),
       statusBadge(product.status),
       h("span", { class: "row-updated" }, timeAgo(product.updated_at))));

@@ -1,19 +1,20 @@
-// One product: its details, images in every rendition, history and past versions, and (with a
-// token that may write) the forms that change it. Every command names the version the form was
-// filled from (If-Match), so a change made meanwhile by someone else is a conflict shown to the
-// user, never a silent overwrite.
+// One product: its details, variants and their prices, images in every rendition, history and
+// past versions, and (with a token that may write) the forms that change it. Every command names
+// the version the form was filled from (If-Match), so a change made meanwhile by someone else is a
+// conflict shown to the user, never a silent overwrite.
 
 import { ApiError, canWrite, command, describe, hasScope, maxLength, productAt, read, skuPattern, upload } from "./api.js";
-import { field, formatMoney, h, minorDigits, replace, statusBadge, timeAgo } from "./dom.js";
+import { field, formatMoney, h, minorDigits, replace, showProblem, statusBadge, timeAgo, toMajor, toMinor } from "./dom.js";
 import { inLocale, textLocaleField, typedAttributes } from "./attributes.js";
 import { changes, diffTable, timeline } from "./history.js";
 import { picture, renditionUrl } from "./images.js";
+import { variantsTable } from "./variants.js";
 
 const WRITE = "catalog:write";
 const AUDIT = "catalog:audit";
 const RENDITIONS = ["thumb", "small", "medium", "large"];
 /** The fields the forms edit; a new version that leaves them alone is no conflict for a form. */
-const EDITABLE = ["name", "description", "category", "attributes", "price", "stock", "status"];
+const EDITABLE = ["name", "description", "category", "attributes", "price", "stock", "status", "variants"];
 const POLL_MS = 1000;
 const POLL_LIMIT_MS = 180_000;
 /** Uploads listed in the tray, newest first. */
@@ -27,6 +28,8 @@ export function productView(root, id, params) {
   let seen = null;
   let viewing = params.get("version") ? Number(params.get("version")) : null;
   let history = null;
+  /** The read of a typed product's type, shared by the forms that ask for its attributes. */
+  let typeRead = null;
   let disposed = false;
   let poll = null;
   const uploads = [];
@@ -56,6 +59,7 @@ export function productView(root, id, params) {
       product = version ? await productAt(id, version) : await read(`/products/${id}`);
       seen = product.version;
       history = null;
+      typeRead = null;
       render();
       watchImages();
     } catch (err) {
@@ -87,6 +91,11 @@ export function productView(root, id, params) {
           h("h2", { id: "images-title" }, `Images (${product.images.length})`),
           h("div", { class: "gallery", id: "gallery" }, product.images.map(imageCard)),
           !viewing && writer && product.status !== "archived" ? uploadForm() : null),
+        h("section", { class: "variants", "aria-labelledby": "variants-title" },
+          h("h2", { id: "variants-title" }, `Variants (${product.variants?.length ?? 0})`),
+          h("div", { id: "variants" }, variantsTable(product, !viewing && writer && product.status !== "archived"
+            ? { send: (run, options) => act(() => run(seen), { ...options, retry: run }), type: productType }
+            : {}))),
         h("section", { class: "history", "aria-labelledby": "history-title" },
           h("h2", { id: "history-title" }, "History"),
           historySection())));
@@ -101,7 +110,7 @@ export function productView(root, id, params) {
     return h("dl", { class: "facts" },
       fact("SKU", p.sku),
       fact("Type", p.type ? h("a", { href: `#/types/${p.type}` }, p.type) : "—", "type"),
-      fact("Price", formatMoney(p.price), "price"),
+      fact("Price", formatMoney(p.price) || "—", "price"),
       fact("Stock", String(p.stock), "stock"),
       fact("Category", p.category ?? "—"),
       fact("Description", p.description ?? "—", "description"),
@@ -131,6 +140,8 @@ export function productView(root, id, params) {
       const gallery = page.querySelector("#gallery");
       replace(gallery, past.images.length ? past.images.map(imageCard) : h("p", { class: "hint" }, "No images at this version."));
       page.querySelector("#images-title").textContent = `Images at version ${n} (${past.images.length})`;
+      replace(page.querySelector("#variants"), variantsTable(past));
+      page.querySelector("#variants-title").textContent = `Variants at version ${n} (${past.variants?.length ?? 0})`;
     } catch (err) {
       if (slot.isConnected) replace(slot, h("p", { class: "error" }, describe(err)));
     }
@@ -324,9 +335,15 @@ export function productView(root, id, params) {
     return h("div", { class: "actions" }, actions);
   }
 
+  function productType() {
+    typeRead ??= read(`/product-types/${encodeURIComponent(product.type)}`);
+    return typeRead;
+  }
+
   function forms() {
     const p = product;
-    const digits = minorDigits(p.price.currency);
+    // The base price, which this form changes: the price on view may be a dated one.
+    const price = p.variants?.[0]?.prices[0] ?? p.price;
     const attributes = Object.entries(p.attributes ?? {}).map(([k, v]) => `${k} = ${v}`).join("\n");
     const texts = p.translations ?? {};
     // A typed product's attributes get a control each, once its type is read.
@@ -335,7 +352,7 @@ export function productView(root, id, params) {
       ? h("p", {}, "Loading the type's attributes…")
       : textarea("Attributes (one key = value per line)", "attributes", attributes, { rows: 3 }));
     if (p.type) {
-      read(`/product-types/${encodeURIComponent(p.type)}`)
+      productType()
         .then((type) => {
           const inputs = typedAttributes(type.attributes, p.attributes ?? {});
           typed.read = inputs.read;
@@ -367,10 +384,10 @@ export function productView(root, id, params) {
         return (version) => command("PATCH", `/products/${id}`, { body, ifMatch: version });
       }),
       editForm("Price", "price", [
-        input("Amount", "amount", (p.price.amount / 10 ** digits).toFixed(digits), { type: "number", min: 0, step: 10 ** -digits, required: true }),
-        input("Currency", "currency", p.price.currency, { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
+        input("Amount", "amount", toMajor(price), { type: "number", min: 0, step: 10 ** -minorDigits(price.currency), required: true }),
+        input("Currency", "currency", price.currency, { required: true, maxlength: 3, pattern: "[A-Z]{3}", size: 4 }),
       ], (values) => {
-        const body = { amount: Math.round(Number(values.amount) * 10 ** minorDigits(values.currency)), currency: values.currency };
+        const body = { amount: toMinor(values.amount, values.currency), currency: values.currency };
         return (version) => command("PUT", `/products/${id}/price`, { body, ifMatch: version });
       }),
       editForm("Adjust stock", "stock", [
@@ -411,8 +428,9 @@ export function productView(root, id, params) {
   /**
    * Runs a command, then shows the product at the version it produced. A 412 opens the conflict
    * notice, from which `retry(version)` resends the same change against the current version.
+   * Another refusal is shown in `message`, its field errors beside the fields of `form` if given.
    */
-  async function act(run, { message, retry = null } = {}) {
+  async function act(run, { form, message, retry = null } = {}) {
     for (const button of page.querySelectorAll("button")) button.disabled = true;
     try {
       const done = await run();
@@ -422,6 +440,8 @@ export function productView(root, id, params) {
     } catch (err) {
       if (conflict(err, retry)) {
         if (message) message.textContent = "Not saved: the product changed meanwhile.";
+      } else if (form) {
+        showProblem(form, message, err);
       } else if (message) {
         message.textContent = describe(err);
       } else {
@@ -520,7 +540,6 @@ export function newProductView(root) {
     class: "edit create", onsubmit: async (e) => {
       e.preventDefault();
       const v = Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, String(x).trim()]));
-      const digits = minorDigits(v.currency);
       const tag = v.text_locale;
       let attributes;
       try {
@@ -532,7 +551,7 @@ export function newProductView(root) {
       const body = {
         sku: v.sku, name: inLocale(tag, v.name),
         type: v.type || undefined,
-        price: { amount: Math.round(Number(v.amount) * 10 ** digits), currency: v.currency },
+        price: { amount: toMinor(v.amount, v.currency), currency: v.currency },
         stock: v.stock === "" ? undefined : Number(v.stock),
         description: v.description ? inLocale(tag, v.description) : undefined,
         category: v.category || undefined,

@@ -57,7 +57,7 @@ macro_rules! assets {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-static ASSETS: [Asset; 14] = assets![
+static ASSETS: [Asset; 16] = assets![
     "index.html" => "text/html; charset=utf-8",
     "console.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
@@ -72,6 +72,8 @@ static ASSETS: [Asset; 14] = assets![
     "status.js" => JS,
     "types.js" => JS,
     "attributes.js" => JS,
+    "variants.js" => JS,
+    "prices.js" => JS,
 ];
 
 /// Each asset's ETag: a hash of its bytes, so it changes exactly when the file does.

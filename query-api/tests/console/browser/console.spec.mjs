@@ -1,7 +1,7 @@
 // The console as a person uses it, in Chromium, against the running services: search, open a
 // product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, look
-// at an older version from the timeline, define a product type, and read a product in another
-// locale. Each step saves a screenshot.
+// at an older version from the timeline, define a product type, read a product in another
+// locale, and add, price and remove a product's variants. Each step saves a screenshot.
 //
 // Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
 // "system-tester", scopes catalog:write, catalog:audit and catalog:admin) and CONSOLE_ARTIFACTS.
@@ -376,4 +376,200 @@ test("a typed product is created with an input of each attribute's kind, in a lo
   expect(stored.translations.name).toEqual({ de: "Tasse" });
   expect(stored.translations.attributes.material).toEqual({ de: "Steinzeug" });
   expect(stored.attributes).toMatchObject({ volume_ml: 300, dishwasher_safe: true, colour: "blue", released: "2026-03-01" });
+});
+
+/** A moment as a datetime-local input takes it: local time, to the minute. */
+const localInput = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+const variantRows = () => page.locator("table.variants > tbody > tr[data-variant]");
+const variantRow = (sku) => variantRows().filter({ has: page.locator(".variant-sku", { hasText: new RegExp(`^${sku}$`) }) });
+
+test("a variant is added from the product page, and its stock adjusted", async () => {
+  const created = await send("POST", "/products", {
+    sku: "TEE-1", name: "Linen tee", category: "textiles", price: { amount: 2500, currency: "EUR" }, stock: 5,
+  });
+  ids["TEE-1"] = created.id;
+  await waitForReadModel(created.id, created.version);
+  await page.goto(`/console/#/products/${created.id}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Linen tee");
+  await expect(page.locator("#variants-title")).toHaveText("Variants (1)");
+  await expect(variantRows()).toHaveCount(1);
+  await expect(variantRow("TEE-1")).toContainText("master");
+
+  await page.getByRole("button", { name: "New variant" }).click();
+  const form = page.locator('form[data-form="variant-new"]');
+  await form.getByLabel("SKU", { exact: true }).fill("TEE-1-L");
+  await form.getByLabel("Attribute key").fill("size");
+  await form.getByLabel("Attribute value").fill("L");
+  await form.getByLabel("Price in EUR (optional)").fill("22.00");
+  await form.getByLabel("Stock (optional)").fill("3");
+  await form.getByRole("button", { name: "Add variant" }).click();
+
+  await expect(variantRows()).toHaveCount(2);
+  await expect(page.locator("#variants-title")).toHaveText("Variants (2)");
+  const added = variantRow("TEE-1-L");
+  await expect(added).toContainText("size: L");
+  await expect(added.locator(".variant-price")).toContainText("22.00");
+  await expect(added.locator(".variant-stock")).toHaveText("3");
+  await expect(variantRows().first()).toContainText("TEE-1");
+  await shot("13-variant-added");
+
+  await added.getByRole("button", { name: "Stock" }).click();
+  const stock = page.locator('form[data-form="variant-stock"]');
+  await stock.getByLabel("Change (+ or −)").fill("-2");
+  await stock.getByLabel("Reason").fill("sold at the fair");
+  await stock.getByRole("button", { name: "Save" }).click();
+  await expect(variantRow("TEE-1-L").locator(".variant-stock")).toHaveText("1");
+  // The master's stock is its own.
+  await expect(variantRow("TEE-1").locator(".variant-stock")).toHaveText("5");
+  await expect(page.locator(".timeline > li").first()).toContainText("Variant stock adjusted");
+
+  // More than it holds is refused, in the service's words.
+  await variantRow("TEE-1-L").getByRole("button", { name: "Stock" }).click();
+  await stock.getByLabel("Change (+ or −)").fill("-5");
+  await stock.getByLabel("Reason").fill("a bigger order");
+  await stock.getByRole("button", { name: "Save" }).click();
+  await expect(stock.locator(".form-message")).toContainText("insufficient stock: 1 in stock");
+  await expect(variantRow("TEE-1-L").locator(".variant-stock")).toHaveText("1");
+  await stock.getByRole("button", { name: "Cancel" }).click();
+  await expect(stock).toHaveCount(0);
+});
+
+test("a variant with a SKU already taken, or the same attributes as another, is refused", async () => {
+  await page.getByRole("button", { name: "New variant" }).click();
+  const form = page.locator('form[data-form="variant-new"]');
+  await form.getByLabel("SKU", { exact: true }).fill("TEE-1-L");
+  await form.getByLabel("Attribute key").fill("size");
+  await form.getByLabel("Attribute value").fill("XL");
+  await form.getByRole("button", { name: "Add variant" }).click();
+  await expect(form.locator(".form-message")).toContainText('the SKU "TEE-1-L" is already used');
+  await shot("14-variant-refused");
+
+  await form.getByLabel("SKU", { exact: true }).fill("TEE-1-L2");
+  await form.getByLabel("Attribute value").fill("L");
+  await form.getByRole("button", { name: "Add variant" }).click();
+  await expect(form.locator(".form-message")).toContainText("same variant attribute values");
+  await expect(variantRows()).toHaveCount(2);
+  await form.getByRole("button", { name: "Cancel" }).click();
+});
+
+test("a price list takes a dated sale, its mistakes shown on the row that has them", async () => {
+  const day = 24 * 60 * 60 * 1000;
+  const yesterday = new Date(Date.now() - day);
+  const tomorrow = new Date(Date.now() + day);
+  await variantRow("TEE-1-L").getByRole("button", { name: "Prices" }).click();
+  const form = page.locator('form[data-form="variant-prices"]');
+  const price = (n) => form.locator("tbody.price").nth(n);
+  await expect(form.locator("tbody.price")).toHaveCount(1);
+  await expect(price(0).getByLabel("Amount")).toHaveValue("22.00");
+  await expect(price(0).getByLabel("Currency")).toHaveValue("EUR");
+
+  await form.getByRole("button", { name: "Add price" }).click();
+  await price(1).getByLabel("Amount").fill("18.00");
+  // A window that ends before it starts.
+  await price(1).getByLabel("Valid from").fill(localInput(tomorrow));
+  await price(1).getByLabel("Valid until").fill(localInput(yesterday));
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(price(1).locator('[data-error-for="prices[1].valid_from"]')).toHaveText("must be before valid_until");
+  await expect(price(0).locator(".field-error:not(:empty)")).toHaveCount(0);
+  await shot("15-price-list-refused");
+
+  await price(1).getByLabel("Valid from").fill(localInput(yesterday));
+  await price(1).getByLabel("Valid until").fill(localInput(tomorrow));
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toHaveCount(0);
+  const row = variantRow("TEE-1-L");
+  // The sale applies now, so it is the price selected.
+  await expect(row.locator(".variant-price > span").first()).toContainText("18.00");
+  await row.getByText("2 prices").click();
+  const list = row.locator(".price-summary li");
+  await expect(list).toHaveCount(2);
+  await expect(list.nth(0)).toContainText("22.00");
+  await expect(list.nth(1)).toContainText("18.00 · ");
+  await expect(page.locator(".timeline > li").first()).toContainText("Prices set");
+  await shot("16-price-list");
+
+  const stored = await (await reads.get(`/products/${ids["TEE-1"]}`)).json();
+  const sale = stored.variants[1].prices[1];
+  expect(sale).toMatchObject({ amount: 1800, currency: "EUR" });
+  expect(new Date(sale.valid_from).getTime()).toBe(new Date(localInput(yesterday)).getTime());
+  expect(new Date(sale.valid_until).getTime()).toBe(new Date(localInput(tomorrow)).getTime());
+});
+
+test("the list shows the lowest of the variants' prices and how many variants there are", async () => {
+  await page.goto("/console/#/?q=tee");
+  const row = rows().filter({ hasText: "Linen tee" });
+  await expect(row.locator(".row-price")).toContainText("from");
+  await expect(row.locator(".row-price")).toContainText("18.00");
+  await expect(row.locator(".row-variants")).toHaveText("2 variants");
+  await shot("17-list-variants");
+  // A product with its master only shows its one price.
+  await page.goto("/console/#/?q=apron");
+  await expect(rows().first().locator(".row-price")).toHaveText(/^\D*29\.00\D*$/);
+  await expect(rows().first().locator(".row-variants")).toHaveCount(0);
+});
+
+test("a variant is removed after a confirmation, and the master cannot be", async () => {
+  await page.goto(`/console/#/products/${ids["TEE-1"]}`);
+  await expect(variantRows()).toHaveCount(2);
+  await expect(variantRow("TEE-1").getByRole("button", { name: "Remove" })).toHaveCount(0);
+  page.once("dialog", (dialog) => dialog.accept());
+  await variantRow("TEE-1-L").getByRole("button", { name: "Remove" }).click();
+  await expect(variantRows()).toHaveCount(1);
+  await expect(page.locator("#variants-title")).toHaveText("Variants (1)");
+  await expect(page.locator(".timeline > li").first()).toContainText("Variant removed");
+  await expect(page.locator(".timeline > li").first()).toContainText("TEE-1-L");
+
+  // The version before still shows it.
+  const version = Number((await page.locator(".product-head .version").textContent()).match(/\d+/)[0]);
+  await page.getByRole("button", { name: `View version ${version - 1}`, exact: true }).click();
+  await expect(page.locator("#variants-title")).toHaveText(`Variants at version ${version - 1} (2)`);
+  await expect(variantRows()).toHaveCount(2);
+  await expect(page.getByRole("button", { name: "New variant" })).toHaveCount(0);
+  await page.getByRole("link", { name: "Back to the current version" }).click();
+  await expect(variantRows()).toHaveCount(1);
+
+  await page.goto("/console/#/?q=tee");
+  const row = rows().filter({ hasText: "Linen tee" });
+  await expect(row.locator(".row-price")).not.toContainText("from");
+  await expect(row.locator(".row-variants")).toHaveCount(0);
+});
+
+test("a typed product's variants get an input of each variant-level attribute", async () => {
+  await send("PUT", "/product-types/tee", {
+    name: "Tee",
+    attributes: [
+      { name: "fabric", type: "text" },
+      { name: "size", type: "enum", values: ["S", "M", "L"], required: true, level: "variant" },
+    ],
+  });
+  const created = await send("POST", "/products", {
+    sku: "TEE-TYPED", name: "Typed tee", type: "tee", price: { amount: 1500, currency: "EUR" },
+    attributes: { fabric: "linen" }, variant_attributes: { size: "S" },
+  });
+  await waitForReadModel(created.id, created.version);
+  await page.goto(`/console/#/products/${created.id}`);
+  await expect(variantRow("TEE-TYPED")).toContainText("size: S");
+
+  await page.getByRole("button", { name: "New variant" }).click();
+  const form = page.locator('form[data-form="variant-new"]');
+  await expect(form.getByLabel("size", { exact: true })).toBeVisible();
+  await expect(form.getByLabel("fabric (optional)")).toHaveCount(0);
+  await form.getByLabel("SKU", { exact: true }).fill("TEE-TYPED-M");
+  await form.getByLabel("size", { exact: true }).selectOption("M");
+  await form.getByRole("button", { name: "Add variant" }).click();
+  await expect(variantRow("TEE-TYPED-M")).toContainText("size: M");
+  // Added without a price: none is selected.
+  await expect(variantRow("TEE-TYPED-M").locator(".variant-price")).toContainText("no prices");
+
+  await variantRow("TEE-TYPED-M").getByRole("button", { name: "Edit" }).click();
+  const edit = page.locator('form[data-form="variant-attributes"]');
+  await expect(edit.getByLabel("size", { exact: true })).toHaveValue("M");
+  await edit.getByLabel("size", { exact: true }).selectOption("S");
+  await edit.getByRole("button", { name: "Save" }).click();
+  // The master holds S already.
+  await expect(edit.locator(".form-message")).toContainText("same variant attribute values");
+  await edit.getByLabel("size", { exact: true }).selectOption("L");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(variantRow("TEE-TYPED-M")).toContainText("size: L");
+  await shot("18-typed-variants");
 });
