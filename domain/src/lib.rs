@@ -22,7 +22,7 @@
 //! - [`prices`]: price lists by currency, channel and validity window, and the selection reads
 //!   make (Catalog 2).
 //! - [`variants`]: a product's variants, the master first: their SKUs, attributes, price lists
-//!   and stock, and the commands on them (Catalog 2).
+//!   and stock (Catalog 2); `variant_commands` decides the commands on them.
 //! - [`error`]: why a command was refused.
 //! - [`view`]: the ProductView read models serve, mapped from the aggregate's state.
 //!
@@ -42,6 +42,7 @@ pub mod product;
 pub mod product_type;
 pub mod rules;
 pub mod schema;
+mod variant_commands;
 pub mod variants;
 pub mod versions;
 pub mod view;
