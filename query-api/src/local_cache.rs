@@ -25,9 +25,26 @@ pub struct Document {
     pub version: u64,
     /// The JSON, served as it is.
     pub body: Bytes,
+    /// Whether a price of the product has a validity window: which price such a product is
+    /// served depends on the instant, so its bytes are not served as they are. Found once, when
+    /// the document is read from the next level, not on every request.
+    pub dated: bool,
 }
 
 impl Document {
+    /// The document of `version` in `body`.
+    pub fn new(version: u64, body: Bytes) -> Self {
+        // A key cannot appear inside a JSON string unescaped: no false negatives.
+        let dated = [&b"\"valid_from\":"[..], b"\"valid_until\":"]
+            .iter()
+            .any(|key| memchr::memmem::find(&body, key).is_some());
+        Self {
+            version,
+            body,
+            dated,
+        }
+    }
+
     /// A document as the read models store it; None if it carries no version.
     pub fn from_json(json: String) -> Option<Self> {
         #[derive(serde::Deserialize)]
@@ -35,10 +52,7 @@ impl Document {
             version: u64,
         }
         let Versioned { version } = serde_json::from_str(&json).ok()?;
-        Some(Self {
-            version,
-            body: Bytes::from(json),
-        })
+        Some(Self::new(version, Bytes::from(json)))
     }
 }
 
@@ -46,7 +60,7 @@ impl Document {
 struct Slot {
     version: u64,
     /// None: a newer version was announced and has not been read yet.
-    body: Option<Bytes>,
+    document: Option<Document>,
 }
 
 /// Products read recently, by id; shared by the reader, which fills it, and the version watch,
@@ -79,7 +93,7 @@ impl LocalCache {
             entries: Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|key: &String, slot: &Slot| {
-                    let body = slot.body.as_ref().map_or(0, Bytes::len);
+                    let body = slot.document.as_ref().map_or(0, |d| d.body.len());
                     u32::try_from(key.len() + body).unwrap_or(u32::MAX) + ENTRY_OVERHEAD
                 })
                 .time_to_live(TIME_TO_LIVE)
@@ -104,13 +118,9 @@ impl LocalCache {
         if !self.enabled() {
             return None;
         }
-        let slot = self.entries.get(id)?;
-        let body = slot.body?;
+        let document = self.entries.get(id)?.document?;
         LOCAL_HITS.increment(1);
-        Some(Document {
-            version: slot.version,
-            body,
-        })
+        Some(document)
     }
 
     /// Taken before reading from the next level, handed back with what it read.
@@ -127,10 +137,12 @@ impl LocalCache {
         self.entries.entry_by_ref(id).and_compute_with(|existing| {
             match existing.map(moka::Entry::into_value) {
                 Some(slot) if slot.version > document.version => Op::Nop,
-                Some(slot) if slot.version == document.version && slot.body.is_some() => Op::Nop,
+                Some(slot) if slot.version == document.version && slot.document.is_some() => {
+                    Op::Nop
+                }
                 _ => Op::Put(Slot {
                     version: document.version,
-                    body: Some(document.body.clone()),
+                    document: Some(document.clone()),
                 }),
             }
         });
@@ -147,7 +159,7 @@ impl LocalCache {
                 Some(slot) if slot.value().version >= version => Op::Nop,
                 _ => Op::Put(Slot {
                     version,
-                    body: None,
+                    document: None,
                 }),
             });
     }
@@ -167,10 +179,21 @@ mod tests {
     use super::*;
 
     fn doc(version: u64) -> Document {
-        Document {
-            version,
-            body: Bytes::from(format!("{{\"version\":{version}}}")),
-        }
+        Document::new(version, Bytes::from(format!("{{\"version\":{version}}}")))
+    }
+
+    #[test]
+    fn a_document_knows_whether_a_price_has_a_window() {
+        let dated = |json: &str| Document::new(1, Bytes::from(json.to_string())).dated;
+        assert!(!dated(
+            r#"{"prices":[{"amount":1,"currency":"EUR"}],"name":"\"valid_from\": x"}"#
+        ));
+        assert!(dated(
+            r#"{"prices":[{"amount":1,"currency":"EUR","valid_from":"2026-12-01T00:00:00Z"}]}"#
+        ));
+        assert!(dated(
+            r#"{"prices":[{"valid_until":"2026-12-01T00:00:00Z"}]}"#
+        ));
     }
 
     fn live() -> LocalCache {

@@ -134,10 +134,10 @@ impl ProductReader {
         if let Err(err) = self.redis.write_back(generation, &view).await {
             tracing::debug!(error = %err, "could not refill Redis");
         }
-        let document = Document {
-            version: view.version,
-            body: Bytes::from(serde_json::to_vec(&view).expect("a view serializes")),
-        };
+        let document = Document::new(
+            view.version,
+            Bytes::from(serde_json::to_vec(&view).expect("a view serializes")),
+        );
         self.local.offer(id, &document, ticket);
         Ok(Some(document))
     }

@@ -1,7 +1,8 @@
-//! A v1 installation upgrades to this release while it serves: the new projector builds
-//! this release's read-model generation beside generation 1, catches up, switches query-api
-//! over, and `retire` drops generation 1 (and generation 2, which it skipped), with no read
-//! failing on the way.
+//! An installation of an earlier release upgrades to this one while it serves: the new
+//! projector builds this release's read-model generation beside the live one, catches up,
+//! switches query-api over, and `retire` drops the older generations, with no read failing on
+//! the way. From v1 (generation 1, skipping generation 2) and from Catalog 2's first part
+//! (generation 2).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,29 +17,33 @@ use sqlx::PgPool;
 
 use crate::helpers::*;
 
-/// The migrations a v1 installation ran: those before read-model generations.
-async fn v1_migrations() -> Migrator {
+/// The migrations an earlier release ran: those before the one named `first_new`.
+async fn migrations_before(first_new: &str) -> Migrator {
     let all = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"));
-    let v1 = std::env::temp_dir().join(format!("catalog-v1-migrations-{}", std::process::id()));
-    std::fs::create_dir_all(&v1).unwrap();
+    let earlier = std::env::temp_dir().join(format!(
+        "catalog-migrations-before-{first_new}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&earlier).unwrap();
     for entry in std::fs::read_dir(all).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.as_str() < "20261202000011" {
-            std::fs::copy(&path, v1.join(&name)).unwrap();
+        if name.as_str() < first_new {
+            std::fs::copy(&path, earlier.join(&name)).unwrap();
         }
     }
-    Migrator::new(v1.as_path()).await.unwrap()
+    Migrator::new(earlier.as_path()).await.unwrap()
 }
 
-/// What v1's projector had left in generation 1 for the events stored: today's fold, without
-/// the fields Catalog 2 added to the document.
-async fn v1_read_model(pool: &PgPool) {
+/// What an earlier release's projector had left in the tables of `schema` for the events
+/// stored: today's fold, without the document's fields it did not know.
+async fn earlier_read_model(pool: &PgPool, schema: &str, unknown: &[&str]) {
+    let pool = generation::pool_in(pool, schema);
     let redis =
         catalog_read_model::redis::RedisReadModel::new(REDIS_URL, "unused", Duration::from_secs(2))
             .unwrap();
     rebuild(
-        pool,
+        &pool,
         &redis,
         &catalog_domain::Schema::default(),
         Target::Postgres,
@@ -46,12 +51,23 @@ async fn v1_read_model(pool: &PgPool) {
     )
     .await
     .unwrap();
-    sqlx::query(
-        "UPDATE public.product_view SET doc = doc - 'type' - 'locale' - 'translations' - 'variants'",
-    )
-        .execute(pool)
-        .await
-        .unwrap();
+    let unknown: Vec<String> = unknown.iter().map(|field| format!("'{field}'")).collect();
+    sqlx::query(&format!(
+        "UPDATE product_view SET doc = doc - {}",
+        unknown.join(" - ")
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+/// A query-api and a relay on `pool`, which holds an earlier release's installation.
+async fn serving(pool: &PgPool) -> World {
+    let options = Options {
+        query_api: true,
+        ..Options::new(true, false)
+    };
+    World::start(pool.clone(), options).await
 }
 
 #[sqlx::test(migrations = false)]
@@ -59,9 +75,18 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
     pool: PgPool,
 ) {
     // Given a v1 installation: v1's schema, v1 events, generation 1 filled
-    v1_migrations().await.run(&pool).await.unwrap();
+    migrations_before("20261202000011")
+        .await
+        .run(&pool)
+        .await
+        .unwrap();
     seed_v1_events(&pool, 200, 3).await;
-    v1_read_model(&pool).await;
+    earlier_read_model(
+        &pool,
+        "public",
+        &["type", "locale", "translations", "variants"],
+    )
+    .await;
     // When it is migrated to this release
     catalog_support::db::MIGRATOR.run(&pool).await.unwrap();
     assert_eq!(generation::live(&pool).await.unwrap(), Some(1));
@@ -79,11 +104,7 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
     );
 
     // Then query-api serves generation 1 until this release's is live
-    let options = Options {
-        query_api: true,
-        ..Options::new(true, false)
-    };
-    let world = World::start(pool.clone(), options).await;
+    let world = serving(&pool).await;
     let before = world
         .read(&format!("/products/{}", seeded_id(7)), None)
         .await;
@@ -92,7 +113,75 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
     assert_eq!(before["name"], "Product 7");
     assert!(before.get("translations").is_none(), "{before}");
 
-    // While commands and reads keep flowing, the projector of this release starts
+    // While commands and reads keep flowing, this release's projector builds and switches
+    switch_under_load(&pool, &world).await;
+    // When generations 1 and 2 are retired, they are gone and reads go on
+    retire(&pool, &world, &[1, 2]).await;
+    let table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('public.product_view')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(table, None);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_generation_2_installation_switches_to_this_generation_under_load_without_a_failed_read(
+    pool: PgPool,
+) {
+    // Given an installation of Catalog 2's first part: generation 2 live and filled, without
+    // variants
+    migrations_before("20261202000011")
+        .await
+        .run(&pool)
+        .await
+        .unwrap();
+    seed_v1_events(&pool, 200, 3).await;
+    migrations_before("20261203000012")
+        .await
+        .run(&pool)
+        .await
+        .unwrap();
+    earlier_read_model(&pool, "read_model_2", &["variants"]).await;
+    let mut conn = pool.acquire().await.unwrap();
+    generation::mark_built(&mut conn, 2, 0).await.unwrap();
+    drop(conn);
+    assert!(generation::go_live(&pool, 2).await.unwrap());
+    // When it is migrated to this release
+    catalog_support::db::MIGRATOR.run(&pool).await.unwrap();
+    assert_eq!(generation::live(&pool).await.unwrap(), Some(2));
+    assert_eq!(
+        generation::state(&pool, GENERATION)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("building")
+    );
+    // Then query-api serves generation 2's documents until this release's is live
+    let world = serving(&pool).await;
+    let before = world
+        .read(&format!("/products/{}", seeded_id(7)), None)
+        .await;
+    assert_eq!(before.status(), StatusCode::OK);
+    let before: Value = before.json().await.unwrap();
+    assert_eq!(before["translations"]["name"]["en"], "Product 7");
+    assert!(before.get("variants").is_none(), "{before}");
+    assert_eq!(before["price"]["amount"], 7);
+
+    switch_under_load(&pool, &world).await;
+    retire(&pool, &world, &[1, 2]).await;
+    let schema: Option<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = 'read_model_2'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    assert_eq!(schema, None);
+}
+
+/// Starts this release's projector while commands and reads keep flowing, waits for its
+/// generation to go live, and checks that no read failed and that the new generation holds
+/// every write in the new shape.
+async fn switch_under_load(pool: &PgPool, world: &World) {
     let stop = Arc::new(AtomicBool::new(false));
     let (reads, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let readers: Vec<_> = (0..2)
@@ -125,7 +214,6 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
         .collect();
     let writer = {
         let stop = stop.clone();
-        let world = &world;
         async move {
             let mut versions = Vec::new();
             let mut n = 0u64;
@@ -152,7 +240,7 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
         assert_eq!(defined.status(), StatusCode::CREATED);
         world.start_projector();
         let live = eventually(Duration::from_secs(60), || async {
-            (generation::live(&pool).await.ok()?? == GENERATION).then_some(())
+            (generation::live(pool).await.ok()?? == GENERATION).then_some(())
         })
         .await;
         // Some reads after the switch, still under load.
@@ -191,10 +279,12 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
     assert_eq!(after["translations"]["name"]["en"], after["name"]);
     assert_eq!(after["variants"][0]["id"], "master");
     assert_eq!(after["variants"][0]["stock"], after["stock"]);
+}
 
-    // When generations 1 and 2 are retired, they are gone and reads go on
+/// `projector retire`, which must drop `expected`; reads go on afterwards.
+async fn retire(pool: &PgPool, world: &World, expected: &[i32]) {
     let retired = projector::generation::retire(
-        &pool,
+        pool,
         REDIS_URL,
         &world.namespace,
         &world.topology(),
@@ -202,13 +292,7 @@ async fn a_v1_installation_switches_to_this_generation_under_load_without_a_fail
     )
     .await
     .unwrap();
-    assert_eq!(retired, vec![1, 2]);
-    let table: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('public.product_view')::text")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(table, None);
+    assert_eq!(retired, expected);
     assert_eq!(
         world
             .read(&format!("/products/{}", seeded_id(7)), None)

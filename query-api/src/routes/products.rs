@@ -107,7 +107,7 @@ pub(crate) async fn one(
         // The stored bytes as they are, rendered in the default locale with undated prices: a
         // hot read of them serializes nothing. Another locale is rendered from the document's
         // translations, other prices from its price lists.
-        let body = if locale.is_default() && prices::stored_prices_serve(&selection, &document.body)
+        let body = if locale.is_default() && prices::stored_prices_serve(&selection, document.dated)
         {
             document.body
         } else {
