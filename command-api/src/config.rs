@@ -58,6 +58,10 @@ pub struct Config {
     pub upload_max_pixels: u64,
     /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
     pub amqp_url: Secret,
+    /// `WEBHOOK_ALLOW_PRIVATE`: webhook subscriptions may name loopback, private and
+    /// link-local addresses (default false: such URLs are refused, 422). For a receiver on the
+    /// same private network; `projector webhooks` reads the same variable.
+    pub webhook_allow_private: bool,
     /// `RELAY_ENABLED`: run the outbox relay in this process (default true). Every replica may
     /// run it: an advisory lock keeps exactly one active.
     pub relay_enabled: bool,
@@ -121,6 +125,7 @@ impl Config {
                 &["amqp", "amqps"],
             )?,
             relay_enabled: env.parse("RELAY_ENABLED", true)?,
+            webhook_allow_private: env.parse("WEBHOOK_ALLOW_PRIVATE", false)?,
             relay_batch_size: env.parse("RELAY_BATCH_SIZE", 500i64)?.max(1),
             relay_rounds_in_flight: env.parse("RELAY_ROUNDS_IN_FLIGHT", 4usize)?.max(1),
             projector_shards: env.projector_shards()?,

@@ -16,6 +16,18 @@ use utoipa::{IntoParams, Modify};
 pub use catalog_support::openapi::BEARER;
 
 catalog_support::problem_set!(
+    /// What saving a webhook subscription can answer besides its success.
+    pub SubscriptionErrors = [400, 401, 403, 413, 415, 422, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What reading or removing a webhook subscription can answer besides its success.
+    pub SubscriptionReadErrors = [401, 403, 404, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What listing webhook subscriptions can answer besides its success.
+    pub SubscriptionListErrors = [401, 403, 429, 503]
+);
+catalog_support::problem_set!(
     /// What creating a product can answer besides its success.
     pub CreateErrors = [400, 401, 403, 409, 413, 415, 422, 429, 503]
 );

@@ -185,6 +185,26 @@ pub enum ProductEvent {
 }
 
 impl ProductEvent {
+    /// Every event type name [`Self::type_name`] returns: what a reader may filter on.
+    pub const TYPE_NAMES: &'static [&'static str] = &[
+        "ProductCreated",
+        "DetailsUpdated",
+        "PriceChanged",
+        "StockAdjusted",
+        "ProductPublished",
+        "ProductUnpublished",
+        "ProductArchived",
+        "ImageAttached",
+        "ImageRemoved",
+        "ImageProcessed",
+        "ImageProcessingFailed",
+        "VariantAdded",
+        "VariantAttributesChanged",
+        "VariantRemoved",
+        "VariantStockAdjusted",
+        "PricesSet",
+    ];
+
     /// The event's type name, as stored in `events.event_type` and used in routing keys.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -129,6 +129,9 @@ pub enum ProductTypeEvent {
 }
 
 impl ProductTypeEvent {
+    /// Every event type name [`Self::type_name`] returns.
+    pub const TYPE_NAMES: &'static [&'static str] = &["ProductTypeCreated", "ProductTypeChanged"];
+
     /// The event's type name, as stored in `events.event_type`.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -1,4 +1,4 @@
-//! The projector's two long-running processes, each built and then run until stopped, with
+//! The projector's long-running processes, each built and then run until stopped, with
 //! `/health/*` and `/metrics` on a listener of its own:
 //!
 //! - [`ReadModelsProcess`] (`projector run`): consumes the events and keeps both read models
@@ -6,6 +6,8 @@
 //!   Redis when it comes back empty.
 //! - [`ImagesProcess`] (`projector images`): renders the renditions of attached images and
 //!   sweeps the originals of uploads that were never attached.
+//! - [`WebhooksProcess`] (`projector webhooks`): delivers the change feed to the webhook
+//!   subscriptions.
 //!
 //! Their background tasks are supervised ([`Tasks`]): one that ends on its own stops the
 //! process with an error instead of leaving it half working.
@@ -69,16 +71,23 @@ impl Operations {
         })
     }
 
-    /// The tasks every process starts with: this listener and the periodic status line.
+    /// The tasks every consumer process starts with: this listener and the periodic status
+    /// line.
     fn start(self, stats: &Arc<Stats>, status_every: Duration, shutdown: &Shutdown) -> Tasks {
+        let mut tasks = self.serve(shutdown);
+        tasks.spawn(
+            "status report",
+            report_status(Arc::clone(stats), status_every, shutdown.clone()),
+        );
+        tasks
+    }
+
+    /// This listener alone, as the first of a process's tasks.
+    fn serve(self, shutdown: &Shutdown) -> Tasks {
         let mut tasks = Tasks::new(shutdown.clone());
         tasks.spawn(
             "metrics and health listener",
             catalog_support::http::serve(self.listener, self.router, shutdown.clone()),
-        );
-        tasks.spawn(
-            "status report",
-            report_status(Arc::clone(stats), status_every, shutdown.clone()),
         );
         tasks
     }
@@ -265,5 +274,53 @@ impl ImagesProcess {
                 .await;
         });
         stop(tasks, pool, "image worker").await
+    }
+}
+
+/// `projector webhooks`: the webhook dispatcher.
+pub struct WebhooksProcess {
+    pool: PgPool,
+    client: reqwest::Client,
+    settings: crate::webhooks::Settings,
+    operations: Operations,
+}
+
+impl WebhooksProcess {
+    /// Creates the (lazy) pool and the HTTP client and binds the listener; nothing is delivered
+    /// yet. Fails when the client cannot be built or the port is taken.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Beyond the usual share: one connection is held by LISTEN for good, and the leader's
+        // loop queries beside its delivery tasks (which hold one only between requests).
+        let pool = catalog_support::db::pool(config.database_url.expose(), POOL_SIZE + 2)?;
+        let client = crate::webhooks::client(&config.webhooks)
+            .context("building the webhook HTTP client")?;
+        // Subscriptions, checkpoints and the feed are all in PostgreSQL; receivers are not
+        // dependencies: one down is that subscription's failure, not the process's.
+        let dependencies = vec![Dependency::postgres(pool.clone())];
+        let operations = Operations::bind(config.webhook_http_addr, dependencies).await?;
+        Ok(Self {
+            pool,
+            client,
+            settings: config.webhooks,
+            operations,
+        })
+    }
+
+    /// Serves `/health/*` and `/metrics` and, while it holds the dispatcher's lock, delivers
+    /// until `shutdown`; requests in flight then finish (each within `WEBHOOK_TIMEOUT_SECS`)
+    /// and their outcomes are recorded before the pool closes.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let Self {
+            pool,
+            client,
+            settings,
+            operations,
+        } = self;
+        let mut tasks = operations.serve(&shutdown);
+        tasks.spawn(
+            "webhook dispatcher",
+            crate::webhooks::run(pool.clone(), client, settings, shutdown.clone()),
+        );
+        stop(tasks, pool, "webhook dispatcher").await
     }
 }

@@ -50,16 +50,22 @@ pub struct Config {
     /// `UPLOAD_ABANDONED_AFTER_SECS`: how old an upload's intent must be before it counts as
     /// abandoned. Must exceed command-api's `REQUEST_TIMEOUT_SECS`.
     pub upload_abandoned_after: Duration,
+    /// `WEBHOOK_HTTP_ADDR`: where the webhook dispatcher serves `/metrics` and `/health/*`.
+    pub webhook_http_addr: SocketAddr,
+    /// The webhook dispatcher's `WEBHOOK_*` settings: batch size, request timeout, retries,
+    /// pausing, the address policy, concurrency and polling (`webhooks::Settings`).
+    pub webhooks: crate::webhooks::Settings,
 }
 
 impl Config {
     /// Reads every setting from `env`; an unset or empty variable takes its default: database
     /// `catalog`, Redis and RabbitMQ (guest) on 127.0.0.1 at their standard ports, namespace
     /// `catalog`, prefetch 256, 1 shard, instance 0 of 1 replica with standby after 10 s,
-    /// `127.0.0.1:8082` (image worker: `:8083`), blobs in `file://./data/blobs`, as many images
-    /// at once as cores (2 when unknown), 50 million pixels, status every 10 s, upload sweep
-    /// every 60 s, uploads abandoned after 120 s. Prefetch, image concurrency and the status and
-    /// sweep intervals are raised to at least 1.
+    /// `127.0.0.1:8082` (image worker: `:8083`, webhook dispatcher: `:8084`), blobs in
+    /// `file://./data/blobs`, as many images at once as cores (2 when unknown), 50 million
+    /// pixels, status every 10 s, upload sweep every 60 s, uploads abandoned after 120 s, and
+    /// the webhook defaults of `webhooks::Settings::default`. Prefetch, image concurrency and
+    /// the status and sweep intervals are raised to at least 1.
     ///
     /// Fails naming the first variable whose value does not parse, has the wrong URL scheme or
     /// is out of range.
@@ -106,8 +112,71 @@ impl Config {
             upload_abandoned_after: Duration::from_secs(
                 env.parse("UPLOAD_ABANDONED_AFTER_SECS", 120u64)?,
             ),
+            webhook_http_addr: env.parse(
+                "WEBHOOK_HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8084)),
+            )?,
+            webhooks: webhooks(env)?,
         })
     }
+}
+
+/// The webhook dispatcher's settings. Values that would make it spin or never deliver (no
+/// concurrency, a zero timeout or poll interval, a batch outside the feed's page) are refused;
+/// a retry cap below the base is raised to it.
+fn webhooks<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::webhooks::Settings, ConfigError> {
+    let defaults = crate::webhooks::Settings::default();
+    let batch_size = env.parse("WEBHOOK_BATCH_SIZE", defaults.batch_size)?;
+    if !(1..=catalog_store::feed::PAGE_MAX).contains(&batch_size) {
+        return Err(ConfigError::new(
+            "WEBHOOK_BATCH_SIZE",
+            format!("must be between 1 and {}", catalog_store::feed::PAGE_MAX),
+        ));
+    }
+    let positive = |var: &str, value: u64| {
+        if value == 0 {
+            Err(ConfigError::new(var, "must be at least 1"))
+        } else {
+            Ok(value)
+        }
+    };
+    let timeout = positive(
+        "WEBHOOK_TIMEOUT_SECS",
+        env.parse("WEBHOOK_TIMEOUT_SECS", defaults.timeout.as_secs())?,
+    )?;
+    let retry_base = Duration::from_millis(env.parse(
+        "WEBHOOK_RETRY_BASE_MS",
+        defaults.retry_base.as_millis() as u64,
+    )?);
+    let retry_max = Duration::from_millis(env.parse(
+        "WEBHOOK_RETRY_MAX_MS",
+        defaults.retry_max.as_millis() as u64,
+    )?);
+    let concurrency = positive(
+        "WEBHOOK_CONCURRENCY",
+        env.parse("WEBHOOK_CONCURRENCY", defaults.concurrency as u64)?,
+    )?;
+    let poll_interval = positive(
+        "WEBHOOK_POLL_INTERVAL_MS",
+        env.parse(
+            "WEBHOOK_POLL_INTERVAL_MS",
+            defaults.poll_interval.as_millis() as u64,
+        )?,
+    )?;
+    Ok(crate::webhooks::Settings {
+        batch_size,
+        timeout: Duration::from_secs(timeout),
+        retry_base,
+        retry_max: retry_max.max(retry_base),
+        pause_after: Duration::from_secs(
+            env.parse("WEBHOOK_PAUSE_AFTER_SECS", defaults.pause_after.as_secs())?,
+        ),
+        allow_private: env.parse("WEBHOOK_ALLOW_PRIVATE", defaults.allow_private)?,
+        concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+        poll_interval: Duration::from_millis(poll_interval),
+    })
 }
 
 /// Which shards this replica prefers. An instance outside `0..PROJECTOR_REPLICAS` would prefer
@@ -159,6 +228,38 @@ mod tests {
             .err()
             .unwrap_or_else(|| panic!("{instance} of {replicas} was accepted"));
             assert_eq!(err.var, "PROJECTOR_INSTANCE");
+        }
+    }
+
+    #[test]
+    fn webhook_settings_default_to_the_contract_and_refuse_what_would_never_deliver() {
+        let config = |pairs: &[(&str, &str)]| Config::from_env(&from_pairs(pairs));
+        let webhooks = config(&[]).unwrap().webhooks;
+        assert_eq!(webhooks.batch_size, 100);
+        assert_eq!(webhooks.timeout, Duration::from_secs(10));
+        assert_eq!(webhooks.retry_max, Duration::from_secs(600));
+        assert_eq!(webhooks.pause_after, Duration::from_secs(86_400));
+        assert!(!webhooks.allow_private);
+        let webhooks = config(&[
+            ("WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("WEBHOOK_RETRY_BASE_MS", "50"),
+            ("WEBHOOK_RETRY_MAX_MS", "10"),
+        ])
+        .unwrap()
+        .webhooks;
+        assert!(webhooks.allow_private);
+        assert_eq!(webhooks.retry_max, Duration::from_millis(50));
+        for (var, value) in [
+            ("WEBHOOK_BATCH_SIZE", "0"),
+            ("WEBHOOK_BATCH_SIZE", "1001"),
+            ("WEBHOOK_TIMEOUT_SECS", "0"),
+            ("WEBHOOK_CONCURRENCY", "0"),
+            ("WEBHOOK_ALLOW_PRIVATE", "yes"),
+        ] {
+            let err = config(&[(var, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{var}={value} was accepted"));
+            assert_eq!(err.var, var);
         }
     }
 }

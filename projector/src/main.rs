@@ -1,6 +1,7 @@
 //! The `projector` binary: `run` (the default) keeps the read models, `images` runs the image
-//! worker, and the one-shot `rebuild`, `verify` and `retire` rebuild and check the read models
-//! and drop older generations.
+//! worker, `webhooks` delivers the change feed to webhook subscriptions, and the one-shot
+//! `rebuild`, `verify` and `retire` rebuild and check the read models and drop older
+//! generations.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use catalog_store::broker::Topology;
 use catalog_support::config;
 use catalog_support::shutdown::Shutdown;
 use clap::{Parser, Subcommand};
-use projector::app::{own_generation, ImagesProcess, ReadModelsProcess};
+use projector::app::{own_generation, ImagesProcess, ReadModelsProcess, WebhooksProcess};
 use projector::config::Config;
 use projector::generation::retire;
 use projector::rebuild::{rebuild, Target};
@@ -29,6 +30,8 @@ enum Command {
     Run,
     /// Run the image worker: renditions for attached images, blob deletion for removed ones.
     Images,
+    /// Deliver the change feed to webhook subscriptions.
+    Webhooks,
     /// Drop the read models and rebuild them from the event store.
     Rebuild {
         #[arg(long, value_enum, default_value = "all")]
@@ -73,6 +76,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Images => {
             let process = ImagesProcess::build(config).await?;
+            process.run_until_stopped(Shutdown::on_signals()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks => {
+            let process = WebhooksProcess::build(config).await?;
             process.run_until_stopped(Shutdown::on_signals()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -80,6 +80,7 @@ impl Application {
                 local.clone(),
             )),
             versions: VersionWatch::new(local),
+            streams: crate::feed::Streams::new(config.streams.clone()),
             schema: catalog_domain::Schema::new(config.default_locale.clone()),
             config: Arc::new(config),
             status: StatusCache::default(),
@@ -122,6 +123,10 @@ impl Application {
                 Arc::clone(&self.state.reader.local),
                 shutdown.clone(),
             ),
+        );
+        tasks.spawn(
+            "change feed notifications",
+            Arc::clone(&self.state.streams).listen(self.state.pool.clone(), shutdown.clone()),
         );
         tracing::info!(addr = %self.local_addr(), "query-api listening");
         tasks.spawn(

@@ -50,6 +50,10 @@ pub struct Config {
     pub blob_store: String,
     /// `REQUEST_TIMEOUT_SECS`: a request still running after this long is answered 503.
     pub request_timeout: Duration,
+    /// The change feed's streams: `SSE_STREAMS_PER_TOKEN` (default 4),
+    /// `SSE_HEARTBEAT_SECS` (at most 15, the contract's longest silence), `SSE_BUFFER_EVENTS`
+    /// (1024), `SSE_SLOW_CONSUMER_SECS` (30), `FEED_POLL_MS` (1000).
+    pub streams: crate::feed::StreamSettings,
     /// `LOCAL_CACHE_BYTES`: how much of the products read recently each process keeps in its
     /// own memory, in front of Redis; 0 turns the local cache off.
     pub local_cache_bytes: u64,
@@ -83,6 +87,15 @@ impl Config {
             blob_store: env.blob_store()?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             local_cache_bytes: env.parse("LOCAL_CACHE_BYTES", 32 * 1024 * 1024u64)?,
+            streams: crate::feed::StreamSettings {
+                per_token: env.parse("SSE_STREAMS_PER_TOKEN", 4usize)?,
+                heartbeat: Duration::from_secs(
+                    env.parse("SSE_HEARTBEAT_SECS", 15u64)?.clamp(1, 15),
+                ),
+                buffer: env.parse("SSE_BUFFER_EVENTS", 1024usize)?.max(1),
+                slow_after: Duration::from_secs(env.parse("SSE_SLOW_CONSUMER_SECS", 30u64)?),
+                poll: Duration::from_millis(env.parse("FEED_POLL_MS", 1000u64)?.max(10)),
+            },
         })
     }
 }

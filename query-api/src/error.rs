@@ -14,6 +14,12 @@ pub enum ApiError {
         /// The version asked for.
         wanted: u64,
     },
+    /// The token already has as many change-feed streams open as it may: 429.
+    #[error("this token already has {limit} change-feed streams open; close one first")]
+    TooManyStreams {
+        /// Streams allowed per token.
+        limit: usize,
+    },
     /// Invalid parameters (422), not found (404), unavailable (503), internal (500): mapped in
     /// `catalog_support::problem`.
     #[error(transparent)]
@@ -43,6 +49,13 @@ impl IntoResponse for ApiError {
                 self.to_string(),
             )
             .retry_after(1),
+            Self::TooManyStreams { .. } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                "Too many streams",
+                self.to_string(),
+            )
+            .retry_after(5),
             Self::Common(common) => common.into_problem(),
         };
         problem.into_response()

@@ -2,8 +2,10 @@
 //!
 //! - [`config`]: settings read from the environment.
 //! - [`app`]: building the service and running it until shutdown.
-//! - [`routes`]: products (by id, lists), product types, and the audit routes (history, past
-//!   versions).
+//! - [`routes`]: products (by id, lists), product types, the audit routes (history, past
+//!   versions) and the change feed.
+//! - [`feed`]: the change feed's Server-Sent Event streams: reading ahead, bounded buffers,
+//!   per-token limits.
 //! - [`locale`]: which locale a reader wants (`?locale=`, `Accept-Language`).
 //! - [`reader`]: one product from the local cache, Redis, then PostgreSQL with single-flight loads.
 //! - [`generations`]: following the live read-model generation (Redis; PostgreSQL reads go
@@ -18,6 +20,7 @@ pub mod app;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod feed;
 pub mod generations;
 pub mod local_cache;
 pub mod locale;

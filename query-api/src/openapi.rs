@@ -14,6 +14,14 @@ catalog_support::problem_set!(
     pub HistoryErrors = [401, 403, 404, 422, 503]
 );
 catalog_support::problem_set!(
+    /// What reading the change feed can answer besides its success.
+    pub FeedErrors = [401, 403, 422, 503]
+);
+catalog_support::problem_set!(
+    /// What opening the change feed's stream can answer besides its success.
+    pub StreamErrors = [401, 403, 422, 429, 503]
+);
+catalog_support::problem_set!(
     /// What reading a past version can answer besides its success.
     pub VersionErrors = [401, 403, 404, 422, 503]
 );
@@ -203,6 +211,56 @@ pub struct HistoryParams {
     /// Events per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u32>,
+}
+
+/// The event types a reader may filter on: every stored type's name.
+fn event_types() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let names = catalog_domain::ProductEvent::TYPE_NAMES
+        .iter()
+        .chain(catalog_domain::ProductTypeEvent::TYPE_NAMES);
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names.copied())),
+        )
+        .build()
+}
+
+/// Which events of the change feed, and from where.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FeedParams {
+    /// Events after this position (default 0: from the first).
+    #[param(minimum = 0, nullable = false)]
+    after: Option<i64>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    limit: Option<u32>,
+    /// Only these event types, comma-separated (`StockAdjusted,PriceChanged`); all when absent.
+    #[param(style = Form, explode = false, schema_with = event_types)]
+    types: Option<Vec<String>>,
+    /// Only this product's events.
+    #[param(nullable = false)]
+    product_id: Option<uuid::Uuid>,
+}
+
+/// Which events the stream sends, and from where; `Last-Event-ID` takes the place of `after`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StreamParams {
+    /// Events after this position (default 0: from the first).
+    #[param(minimum = 0, nullable = false)]
+    after: Option<i64>,
+    /// Only these event types, comma-separated (`StockAdjusted,PriceChanged`); all when absent.
+    #[param(style = Form, explode = false, schema_with = event_types)]
+    types: Option<Vec<String>>,
+    /// Only this product's events.
+    #[param(nullable = false)]
+    product_id: Option<uuid::Uuid>,
 }
 
 /// The version of a product: its number of events.

@@ -40,6 +40,8 @@ pub struct Shared {
     pub blobs: BlobStore,
     /// The last `GET /status` answer, shared by every caller for a second.
     pub status: StatusCache,
+    /// The change feed's open streams and what wakes them.
+    pub streams: Arc<crate::feed::Streams>,
     /// How stored events are read (history, past versions, product types): older shapes
     /// upcast, v1's plain texts in the default locale.
     pub schema: Schema,

@@ -8,10 +8,14 @@
 //! - [`product_types`]: the product types' write path, beside the products' in the same store.
 //! - [`log`]: reading stored events: one product's, every product's (replay), with their audit
 //!   columns (history, past versions).
+//! - [`feed`]: the change feed: every event in position order, each page proven final (no
+//!   transaction still running can commit an event before its end).
 //! - [`audit`]: recomputing the hash chains to find tampering.
 //! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ, in order.
 //! - [`broker`]: the RabbitMQ topology (exchange, queues, shards, retries, dead letters) and the
 //!   event as it travels on the broker.
+//! - [`webhooks`]: webhook subscriptions and their checkpoints, the delivery signature, and
+//!   the addresses a webhook may never reach.
 //! - [`skus`]: the SKU registry that keeps SKUs unique across live products.
 //! - [`blobs`]: the blob store of image originals and renditions (filesystem or S3).
 
@@ -19,8 +23,10 @@ pub mod audit;
 pub mod blobs;
 pub mod broker;
 pub mod event_store;
+pub mod feed;
 pub mod log;
 pub mod product_types;
 pub mod relay;
 pub mod repository;
 pub mod skus;
+pub mod webhooks;

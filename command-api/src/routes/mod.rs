@@ -3,6 +3,7 @@
 pub(crate) mod images;
 pub(crate) mod product_types;
 pub(crate) mod products;
+pub(crate) mod subscriptions;
 pub(crate) mod variants;
 
 use std::sync::Arc;
@@ -47,6 +48,10 @@ use crate::state::AppState;
         images::upload,
         images::remove,
         product_types::define,
+        subscriptions::list,
+        subscriptions::read,
+        subscriptions::subscribe,
+        subscriptions::unsubscribe,
     ),
     modifiers(&UpdateNeedsAField, &UploadIsAnImage),
     tags(
@@ -54,6 +59,7 @@ use crate::state::AppState;
         (name = "variants", description = "Variants (the master, id `master`, holds v1's SKU, price and stock) and price lists"),
         (name = "images", description = "Product images: uploads and removals"),
         (name = "product-types", description = "Product types (scope `catalog:admin`): typed attribute definitions"),
+        (name = "subscriptions", description = "Webhook subscriptions to the change feed (scope `catalog:admin`), delivered by `projector webhooks`"),
     ),
 )]
 struct CommandApi;
@@ -84,7 +90,12 @@ pub fn router(state: AppState) -> Router {
         Some(idempotency),
     );
     // A definition is idempotent by itself: sending it again changes nothing.
-    let administration = guarded(product_types::router(), &state, SCOPE_ADMIN, None);
+    let administration = guarded(
+        product_types::router().merge(subscriptions::router()),
+        &state,
+        SCOPE_ADMIN,
+        None,
+    );
     let health = health_checks(&state);
     Router::new()
         .merge(commands)

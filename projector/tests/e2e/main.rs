@@ -10,3 +10,4 @@ mod outage;
 mod rebuild;
 mod relay;
 mod upgrade;
+mod webhooks;

@@ -1,6 +1,7 @@
 //! Every route of query-api, grouped by resource and merged in [`router`].
 
 pub(crate) mod audit;
+pub(crate) mod feed;
 pub(crate) mod images;
 pub(crate) mod product_types;
 pub(crate) mod products;
@@ -33,6 +34,8 @@ use crate::state::AppState;
         product_types::one,
         audit::history,
         audit::version_at,
+        feed::events,
+        feed::stream,
         images::rendition,
         status::status,
     ),
@@ -42,6 +45,7 @@ use crate::state::AppState;
         (name = "products", description = "Products as the read models hold them"),
         (name = "product-types", description = "Product types: the typed attributes their products are checked against"),
         (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
+        (name = "feed", description = "The change feed: every stored event in order, paged or live (scope `catalog:audit`)"),
         (name = "images", description = "Image renditions"),
         (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
     ),
@@ -60,7 +64,9 @@ pub fn router(state: AppState) -> Router {
         auth: Arc::clone(&state.auth),
         scope: SCOPE_AUDIT,
     };
-    let audit = audit::router().route_layer(middleware::from_fn_with_state(auditor, require_scope));
+    let audit = audit::router()
+        .merge(feed::router())
+        .route_layer(middleware::from_fn_with_state(auditor, require_scope));
     let mut checks = vec![
         Dependency::postgres(state.pool.clone()),
         // Reads fall back to PostgreSQL without Redis: degraded, still ready.
