@@ -80,6 +80,9 @@ export function listView(root, params) {
     Object.assign(filters, next);
     cursor = null;
     done = false;
+    // A page still loading for the old filters is ignored when it comes back (its generation
+    // is past), so it must not hold off the new list's first page either.
+    loading = false;
     generation++;
     rows.replaceChildren();
     loadPage();
