@@ -12,4 +12,5 @@ mod idempotency;
 mod openapi;
 mod rate_limit;
 mod security;
+mod subscriptions;
 mod variants;
