@@ -65,3 +65,17 @@ pub use product_type::{
 pub use schema::{DecodeError, Schema};
 pub use variants::{AddVariant, Variant, MASTER, MAX_VARIANTS};
 pub use view::{ImageView, ProductView, RenditionView};
+
+/// Every stored event type's name, of every aggregate: what readers of the event log (the
+/// change feed, webhook subscriptions) may filter on.
+pub fn event_type_names() -> impl Iterator<Item = &'static str> {
+    ProductEvent::TYPE_NAMES
+        .iter()
+        .chain(ProductTypeEvent::TYPE_NAMES)
+        .copied()
+}
+
+/// Whether `name` is a stored event type's name.
+pub fn is_event_type(name: &str) -> bool {
+    event_type_names().any(|known| known == name)
+}

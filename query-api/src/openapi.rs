@@ -216,14 +216,11 @@ pub struct HistoryParams {
 /// The event types a reader may filter on: every stored type's name.
 fn event_types() -> utoipa::openapi::Array {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    let names = catalog_domain::ProductEvent::TYPE_NAMES
-        .iter()
-        .chain(catalog_domain::ProductTypeEvent::TYPE_NAMES);
     ArrayBuilder::new()
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some(names.copied())),
+                .enum_values(Some(catalog_domain::event_type_names())),
         )
         .build()
 }

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{ProductEvent, ProductTypeEvent};
 use catalog_store::webhooks::{self, Subscription, SubscriptionSpec};
 use catalog_support::problem::{CommonError, FieldViolation};
 use serde::Deserialize;
@@ -122,9 +121,7 @@ async fn spec(body: SubscribeBody, allow_private: bool) -> Result<SubscriptionSp
     }
     let mut types: Vec<String> = Vec::new();
     for name in body.types.unwrap_or_default() {
-        if !ProductEvent::TYPE_NAMES.contains(&name.as_str())
-            && !ProductTypeEvent::TYPE_NAMES.contains(&name.as_str())
-        {
+        if !catalog_domain::is_event_type(&name) {
             invalid("types", format!("`{name}` is not an event type"));
         } else if !types.contains(&name) {
             types.push(name);

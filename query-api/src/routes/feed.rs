@@ -7,7 +7,6 @@ use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use catalog_domain::{ProductEvent, ProductTypeEvent};
 use catalog_store::feed::{self, FeedError, FeedEvent, FeedQuery, PAGE_MAX};
 use catalog_support::problem::{CommonError, FieldViolation};
 use serde::Serialize;
@@ -60,7 +59,7 @@ fn parse(raw: Option<&str>, limit_allowed: bool) -> Result<FeedQuery, ApiError> 
             "types" => {
                 // `types=` (or a stray comma) names no type: no filter from it.
                 for name in value.split(',').filter(|name| !name.is_empty()) {
-                    if is_event_type(name) {
+                    if catalog_domain::is_event_type(name) {
                         if !query.types.iter().any(|t| t == name) {
                             query.types.push(name.to_owned());
                         }
@@ -81,10 +80,6 @@ fn parse(raw: Option<&str>, limit_allowed: bool) -> Result<FeedQuery, ApiError> 
     } else {
         Err(ApiError::from(CommonError::Validation(errors)))
     }
-}
-
-fn is_event_type(name: &str) -> bool {
-    ProductEvent::TYPE_NAMES.contains(&name) || ProductTypeEvent::TYPE_NAMES.contains(&name)
 }
 
 impl From<FeedError> for ApiError {
@@ -207,7 +202,7 @@ mod tests {
 
     #[test]
     fn every_event_type_is_a_filter() {
-        let all = [ProductEvent::TYPE_NAMES, ProductTypeEvent::TYPE_NAMES].concat();
+        let all: Vec<&str> = catalog_domain::event_type_names().collect();
         let query = parse(Some(&format!("types={}", all.join(","))), true).unwrap();
         assert_eq!(query.types.len(), all.len());
         assert_eq!(query.limit, PAGE_DEFAULT);
