@@ -31,6 +31,9 @@ pub struct Findings {
     pub missing_blobs: usize,
     pub orphan_blobs: usize,
     pub dead_letters: u32,
+    /// Webhook deliveries out of order, badly signed, or holding events the subscription did
+    /// not ask for (events lost or repeated count as lost or duplicated).
+    pub misdelivered: usize,
     pub stale_reads: u64,
     pub unknown: u64,
     pub server_errors: u64,
@@ -62,12 +65,13 @@ impl Findings {
             && self.missing_blobs == 0
             && self.orphan_blobs == 0
             && self.dead_letters == 0
+            && self.misdelivered == 0
             && self.stale_reads == 0
             && self.server_errors == 0
             && self.unknown == 0
     }
 
-    fn note(&mut self, note: String) {
+    pub fn note(&mut self, note: String) {
         if self.notes.len() < 20 {
             self.notes.push(note);
         }

@@ -3,6 +3,7 @@
 //! duplicated or left inconsistent. Loopback only, bounded in time and commands.
 
 mod checks;
+mod receiver;
 mod report;
 mod scenarios;
 mod workload;
@@ -47,7 +48,7 @@ struct Args {
     seed: Option<u64>,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "projector",
     "command-api",
     "image-worker",
@@ -56,6 +57,7 @@ const SCENARIOS: [&str; 8] = [
     "postgres",
     "connections",
     "one-product",
+    "webhooks",
 ];
 
 const SHORT: [&str; 2] = ["projector", "rabbitmq"];
@@ -151,6 +153,7 @@ async fn main() -> ExitCode {
             "postgres" => scenarios::postgres_restart(&mut deps, settings, photo.clone()).await,
             "connections" => scenarios::connections_cut(&deps, settings, photo.clone()).await,
             "one-product" => scenarios::one_product(&deps, settings, photo.clone()).await,
+            "webhooks" => scenarios::webhooks(&deps, settings, photo.clone()).await,
             _ => unreachable!("names are checked above"),
         };
         eprintln!(

@@ -30,6 +30,7 @@ pub fn table(rows: &[Row], seed: u64) -> String {
             (f.missing_blobs as u64, "blobs missing"),
             (f.orphan_blobs as u64, "orphan blobs"),
             (u64::from(f.dead_letters), "dead letters"),
+            (f.misdelivered as u64, "webhook events misdelivered"),
             (f.stale_reads, "stale reads"),
             (f.server_errors, "5xx answers"),
             (f.unknown, "commands without answer"),
@@ -132,8 +133,10 @@ mod tests {
         idle.findings.acknowledged = 0;
         idle.findings.settled = false;
         idle.findings.failed_probes = 1;
+        idle.findings.misdelivered = 2;
         assert!(table(&[idle], 7).contains(
-            "| 0 | 0 | 0 | 0 | nothing acknowledged, never settled, 1 probes unanswered |"
+            "| 0 | 0 | 0 | 0 | nothing acknowledged, never settled, 2 webhook events misdelivered, \
+             1 probes unanswered |"
         ));
     }
 

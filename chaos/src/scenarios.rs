@@ -15,6 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::checks::{self, Findings};
+use crate::receiver::{self, Receiver};
 use crate::workload::{acked, Body, Client, Endpoints, Kind, Load, Mix, Record};
 use reqwest::Method;
 
@@ -94,12 +95,17 @@ async fn database(deps: &Deps) -> PgPool {
     pool
 }
 
-/// Where the services reach their dependencies, when not straight at the private instances.
+/// How a scenario's system differs from the default: where the services reach their
+/// dependencies, when not straight at the private instances, and what else runs.
 #[derive(Default)]
 struct Routes {
     postgres_port: Option<u16>,
     redis_url: Option<String>,
     amqp_url: Option<String>,
+    /// Services started besides [`Service::ALL`].
+    more_services: Vec<Service>,
+    /// Variables added to every service's environment.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Stage {
@@ -122,7 +128,7 @@ impl Stage {
             database_url =
                 database_url.replace(&format!(":{}/", deps.postgres.port()), &format!(":{port}/"));
         }
-        let env = [
+        let mut env = vec![
             // Short request limits, so that a request cut off by a fault is settled (its
             // idempotency key taken over, its upload swept) within the scenario.
             ("REQUEST_TIMEOUT_SECS".to_string(), "10".to_string()),
@@ -138,8 +144,13 @@ impl Stage {
                 routes.amqp_url.unwrap_or_else(|| deps.rabbit.amqp_url()),
             ),
         ];
+        env.extend(routes.env.into_iter().map(|(k, v)| (k.to_string(), v)));
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let system = System::start(pool, &Service::ALL, &pairs).await;
+        let services: Vec<Service> = Service::ALL
+            .into_iter()
+            .chain(routes.more_services)
+            .collect();
+        let system = System::start(pool, &services, &pairs).await;
         let endpoints = Endpoints {
             command: system.url(Service::CommandApi),
             query: system.url(Service::QueryApi),
@@ -233,13 +244,24 @@ impl Stage {
         Duration::from_millis(millis)
     }
 
-    async fn finish(mut self, scenario: &'static str, faults: String) -> Row {
+    async fn finish(self, scenario: &'static str, faults: String) -> Row {
+        self.finish_with(scenario, faults, async |_, _| {}).await
+    }
+
+    /// [`Stage::finish`], with the scenario's own checks (`more`) after the common ones.
+    async fn finish_with(
+        mut self,
+        scenario: &'static str,
+        faults: String,
+        more: impl AsyncFnOnce(&System, &mut Findings),
+    ) -> Row {
         let load = self.load.take().expect("the load runs");
         let mut record = load.stop().await;
         record.acks.append(&mut self.probes.acks);
         record.unknown += self.probes.unknown;
         record.server_errors += self.probes.server_errors;
         let mut findings = checks::check(&self.system, &record).await;
+        more(&self.system, &mut findings).await;
         findings.failed_probes = self.failed_probes.len();
         // First among the notes, which are capped: what follows a fault the system did not
         // recover from is mostly its consequence.
@@ -506,6 +528,7 @@ pub async fn connections_cut(deps: &Deps, settings: Settings, image: Bytes) -> R
             "amqp://guest:guest@127.0.0.1:{}/%2f",
             rabbit.port()
         )),
+        ..Routes::default()
     };
     let proxies = [&postgres, &redis, &rabbit];
     let mut stage = Stage::start_with(deps, settings, Mix::SHOP, image, routes).await;
@@ -631,4 +654,88 @@ pub async fn one_product(deps: &Deps, settings: Settings, image: Bytes) -> Row {
         ));
     }
     row
+}
+
+/// Scenario 9: webhook subscriptions delivered to a receiver that fails intermittently (500s,
+/// answers that hang past the dispatcher's timeout), goes down for a while, while the
+/// dispatcher is SIGKILLed mid-load: every subscription still gets every event it asked for,
+/// once, in order, signed.
+pub async fn webhooks(deps: &Deps, settings: Settings, image: Bytes) -> Row {
+    const SUBSCRIPTIONS: [(&str, &[&str]); 2] = [
+        ("everything", &[]),
+        ("stock", &["StockAdjusted", "VariantStockAdjusted"]),
+    ];
+    let down = if settings.short {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(30)
+    };
+    let kills = if settings.short { 1 } else { 3 };
+    let receiver = Receiver::start(settings.seed).await;
+    let routes = Routes {
+        more_services: vec![Service::Webhooks],
+        env: vec![
+            ("WEBHOOK_ALLOW_PRIVATE", "true".into()),
+            ("WEBHOOK_TIMEOUT_SECS", "1".into()),
+            ("WEBHOOK_RETRY_BASE_MS", "100".into()),
+            ("WEBHOOK_RETRY_MAX_MS", "2000".into()),
+            // Small batches: many deliveries, each a chance to fail.
+            ("WEBHOOK_BATCH_SIZE", "20".into()),
+            ("WEBHOOK_POLL_INTERVAL_MS", "200".into()),
+        ],
+        ..Routes::default()
+    };
+    let mut stage = Stage::start_with(deps, settings, Mix::SHOP, image, routes).await;
+    for (name, types) in SUBSCRIPTIONS {
+        let answer = stage
+            .system
+            .client
+            .put(format!(
+                "{}/subscriptions/{name}",
+                stage.system.url(Service::CommandApi)
+            ))
+            .bearer_auth(&stage.system.token)
+            .json(&serde_json::json!({
+                "url": receiver.url(name),
+                "secret": receiver::SECRET,
+                "types": types,
+                "from_position": 0,
+            }))
+            .send()
+            .await
+            .expect("command-api answers");
+        assert!(
+            answer.status().is_success(),
+            "subscription {name} is saved: {}",
+            answer.status()
+        );
+    }
+    receiver.set_failing(true);
+    for _ in 0..kills {
+        let wait = stage.pause(Duration::from_millis(500), Duration::from_secs(3));
+        stage.run_for(wait).await;
+        stage.system.kill(Service::Webhooks).await;
+        stage.system.start_service(Service::Webhooks).await;
+    }
+    stage.run_for(Duration::from_secs(1)).await;
+    receiver.set_down(true);
+    tokio::time::sleep(down).await;
+    receiver.set_down(false);
+    stage.probe(Instant::now()).await;
+    stage.run_for(Duration::from_secs(2)).await;
+    let (errors, hangs) = receiver.failures();
+    let faults = format!(
+        "{errors} 500s, {hangs} hangs, {} s down, {kills} dispatcher kill{}",
+        down.as_secs(),
+        if kills == 1 { "" } else { "s" }
+    );
+    stage
+        .finish_with(
+            "webhook receiver failing",
+            faults,
+            async |system, findings| {
+                receiver.check(&system.pool, &SUBSCRIPTIONS, findings).await;
+            },
+        )
+        .await
 }

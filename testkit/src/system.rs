@@ -30,6 +30,9 @@ pub enum Service {
     Projector,
     /// `projector images`: the image worker.
     ImageWorker,
+    /// `projector webhooks`: the webhook dispatcher. Not in [`Service::ALL`]: only the tests
+    /// of webhook delivery need it.
+    Webhooks,
 }
 
 impl Service {
@@ -41,6 +44,15 @@ impl Service {
         Service::ImageWorker,
     ];
 
+    /// Every service a [`System`] can run: each gets a port of its own.
+    const EVERY: [Service; 5] = [
+        Service::CommandApi,
+        Service::QueryApi,
+        Service::Projector,
+        Service::ImageWorker,
+        Service::Webhooks,
+    ];
+
     /// The service's name in messages and in its log file's name: `image-worker` for the image
     /// worker, whose binary is `projector`.
     pub fn name(self) -> &'static str {
@@ -49,6 +61,7 @@ impl Service {
             Service::QueryApi => "query-api",
             Service::Projector => "projector",
             Service::ImageWorker => "image-worker",
+            Service::Webhooks => "webhooks",
         }
     }
 
@@ -58,6 +71,7 @@ impl Service {
             Service::QueryApi => ("query-api", &[]),
             Service::Projector => ("projector", &["run"]),
             Service::ImageWorker => ("projector", &["images"]),
+            Service::Webhooks => ("projector", &["webhooks"]),
         }
     }
 
@@ -68,6 +82,7 @@ impl Service {
             Service::QueryApi => "QUERY_API_ADDR",
             Service::Projector => "PROJECTOR_HTTP_ADDR",
             Service::ImageWorker => "IMAGE_WORKER_HTTP_ADDR",
+            Service::Webhooks => "WEBHOOK_HTTP_ADDR",
         }
     }
 }
@@ -158,9 +173,9 @@ impl System {
         let namespace = format!("s{}", uuid::Uuid::new_v4().simple());
         let dir = std::env::temp_dir().join(format!("catalog-system-{namespace}"));
         std::fs::create_dir_all(dir.join("logs")).expect("the system's directory can be made");
-        let addrs: HashMap<Service, SocketAddr> = Service::ALL
+        let addrs: HashMap<Service, SocketAddr> = Service::EVERY
             .into_iter()
-            .zip(crate::private::free_ports(Service::ALL.len()))
+            .zip(crate::private::free_ports(Service::EVERY.len()))
             .map(|(s, port)| (s, SocketAddr::from(([127, 0, 0, 1], port))))
             .collect();
         let mut vars: Vec<(String, String)> = vec![
