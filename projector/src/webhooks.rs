@@ -33,8 +33,7 @@ use catalog_store::webhooks::{forbidden, signature, UrlRefused};
 use catalog_support::shutdown::Shutdown;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::CONTENT_TYPE;
-use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -89,13 +88,6 @@ pub const USER_AGENT: &str = concat!("Catalog-Webhooks/", env!("CARGO_PKG_VERSIO
 /// Names the dispatcher's advisory lock. Advisory locks are per database, as subscriptions
 /// are, so one name serves every deployment.
 const LOCK_NAME: &str = "catalog-webhooks";
-
-/// How long connecting the lock's connection may take: a database that does not answer must
-/// not keep a shutdown waiting.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often a standby asks for the lock again.
-const STANDBY_RETRY: Duration = Duration::from_secs(2);
 
 /// The first look again at a feed page held back by a running transaction: such a transaction
 /// usually ends within milliseconds, and nothing notifies when it does.
@@ -257,34 +249,16 @@ struct Failure(String);
 impl Dispatcher {
     /// Waits for the lock, then delivers until shutdown (Ok) or a failure (Err).
     async fn run_once(self: Arc<Self>) -> anyhow::Result<()> {
-        // The lock lives as long as this connection: if the process dies, PostgreSQL releases
-        // it and a standby takes over.
-        let options = self.pool.connect_options();
-        let connect = PgConnection::connect_with(&options);
-        let mut lock = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .context("webhook lock connection timed out")?
-            .context("webhook lock connection")?;
-        let mut announced = false;
-        loop {
-            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-                .bind(LOCK_NAME)
-                .fetch_one(&mut lock)
-                .await
-                .context("webhook lock connection")?;
-            if acquired {
-                break;
-            }
-            if !announced {
-                tracing::info!("another webhook dispatcher is active; standing by");
-                announced = true;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(STANDBY_RETRY) => {}
-                () = self.shutdown.wait() => return Ok(()),
-            }
-        }
-        tracing::info!("webhook dispatcher active");
+        let Some(mut lock) = catalog_store::leadership::acquire(
+            &self.pool,
+            LOCK_NAME,
+            "webhook dispatcher",
+            &self.shutdown,
+        )
+        .await?
+        else {
+            return Ok(());
+        };
         metrics::gauge!("catalog_webhook_dispatcher_active").set(1.0);
         let mut running = JoinSet::new();
         let led = Arc::clone(&self).lead(&mut lock, &mut running).await;
@@ -306,8 +280,7 @@ impl Dispatcher {
         lock: &mut PgConnection,
         running: &mut JoinSet<(String, anyhow::Result<Turn>)>,
     ) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen("catalog_events").await?;
+        let mut listener = catalog_store::event_store::listen_for_appends(&self.pool).await?;
         let mut busy: HashSet<String> = HashSet::new();
         let mut last_check: Option<Instant> = None;
         let mut held_back = false;

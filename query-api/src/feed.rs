@@ -21,7 +21,6 @@ use axum::response::sse::Event;
 use catalog_store::feed::{self, FeedEvent, FeedQuery};
 use catalog_support::shutdown::Shutdown;
 use futures::Stream;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 
@@ -122,13 +121,10 @@ impl Streams {
 
     /// Wakes the streams on every notification until the connection fails.
     async fn follow(&self, pool: &PgPool) -> sqlx::Error {
-        let mut listener = match PgListener::connect_with(pool).await {
+        let mut listener = match catalog_store::event_store::listen_for_appends(pool).await {
             Ok(listener) => listener,
             Err(err) => return err,
         };
-        if let Err(err) = listener.listen("catalog_events").await {
-            return err;
-        }
         loop {
             if let Err(err) = listener.recv().await {
                 return err;

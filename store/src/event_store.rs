@@ -38,6 +38,18 @@ pub struct ProductStore {
     appended: AppendSignal,
 }
 
+/// The channel [`AppendSignal`] notifies on after events are appended.
+const APPENDED: &str = "catalog_events";
+
+/// A listener woken after events are appended (by any writer using [`ProductStore`]): what the
+/// relay, the change feed's streams and the webhook dispatcher wait on between their polls. A
+/// notification says only "look again": they may be lost or merged, never the only trigger.
+pub async fn listen_for_appends(pool: &PgPool) -> sqlx::Result<sqlx::postgres::PgListener> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(APPENDED).await?;
+    Ok(listener)
+}
+
 /// Wakes the relays after events are appended: `NOTIFY catalog_events`, sent after the commit
 /// on a connection of its own rather than from inside the appending transaction, where it would
 /// serialize every commit behind PostgreSQL's notification lock (see the migration
@@ -65,7 +77,8 @@ impl AppendSignal {
             tokio::spawn(async move {
                 loop {
                     pending.notified().await;
-                    if let Err(err) = sqlx::query("SELECT pg_notify('catalog_events', '')")
+                    if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(APPENDED)
                         .execute(&pool)
                         .await
                     {

@@ -109,7 +109,9 @@ pub struct FeedEvent {
     pub hash: Vec<u8>,
 }
 
-fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+/// Serializes a stored hash as lowercase hex, as every read shows it (the feed, a product's
+/// history): `#[serde(serialize_with = "catalog_store::feed::hex_bytes")]`.
+pub fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&hex::encode(bytes))
 }
 

@@ -11,6 +11,8 @@
 //! - [`feed`]: the change feed: every event in position order, each page proven final (no
 //!   transaction still running can commit an event before its end).
 //! - [`audit`]: recomputing the hash chains to find tampering.
+//! - [`leadership`]: one active process among replicas, by a PostgreSQL advisory lock (the
+//!   relay, the webhook dispatcher).
 //! - [`relay`]: the outbox relay publishing every stored event to RabbitMQ, in order.
 //! - [`broker`]: the RabbitMQ topology (exchange, queues, shards, retries, dead letters) and the
 //!   event as it travels on the broker.
@@ -24,6 +26,7 @@ pub mod blobs;
 pub mod broker;
 pub mod event_store;
 pub mod feed;
+pub mod leadership;
 pub mod log;
 pub mod product_types;
 pub mod relay;

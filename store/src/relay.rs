@@ -21,8 +21,8 @@ use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{Confirmation, PublisherConfirm};
-use sqlx::postgres::{PgListener, PgPool};
-use sqlx::{Connection, PgConnection};
+use sqlx::postgres::PgPool;
+use sqlx::PgConnection;
 
 /// How one relay runs; see [`run`].
 #[derive(Clone)]
@@ -84,28 +84,13 @@ pub async fn run(pool: PgPool, config: RelayConfig, shutdown: Shutdown) {
 
 /// Waits for leadership, then relays until shutdown (Ok) or a failure (Err).
 async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> anyhow::Result<()> {
-    // The lock lives as long as this connection: if the process dies, PostgreSQL releases it
-    // and a standby takes over.
-    let mut lock = PgConnection::connect_with(&pool.connect_options())
-        .await
-        .context("relay lock connection")?;
     let lock_name = format!("catalog-relay:{}", config.namespace);
     // A standby needs no broker: nothing for readiness to report.
     config.link.set(true);
-    loop {
-        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(&lock_name)
-            .fetch_one(&mut lock)
-            .await?;
-        if acquired {
-            break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            () = shutdown.wait() => return Ok(()),
-        }
-    }
-    tracing::info!(namespace = %config.namespace, "relay active");
+    let Some(mut lock) = crate::leadership::acquire(pool, &lock_name, "relay", shutdown).await?
+    else {
+        return Ok(());
+    };
     // Checkpoints are written on the lock's connection without waiting for the WAL flush: one
     // lost in a crash only means its events are published again, which consumers already
     // take (delivery is at least once), and the relay stops paying a disk flush per batch.
@@ -113,8 +98,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .execute(&mut lock)
         .await?;
 
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen("catalog_events").await?;
+    let mut listener = crate::event_store::listen_for_appends(pool).await?;
 
     let connection = crate::broker::connect(&config.amqp_url)
         .await

@@ -51,7 +51,7 @@ pub(crate) struct HistoryEntry {
     #[schema(example = "1")]
     event_version: String,
     /// SHA-256 of this event chained to the previous one's, hex: what an auditor compares.
-    #[serde(serialize_with = "hex_bytes")]
+    #[serde(serialize_with = "catalog_store::feed::hex_bytes")]
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: Vec<u8>,
     /// Each field the event changed, with its value before and after (`null` where unset):
@@ -100,10 +100,6 @@ fn decode(app: &AppState, stored: &AuditedEvent) -> Result<ProductEvent, ApiErro
     stored
         .decode(&app.schema)
         .map_err(|e| ApiError::from(anyhow::anyhow!("stored event unreadable: {e}")))
-}
-
-fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&hex::encode(bytes))
 }
 
 /// One page of a product's history, oldest first.
