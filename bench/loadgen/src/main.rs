@@ -5,6 +5,7 @@
 mod ceiling;
 mod client;
 mod events;
+mod feed;
 mod lag;
 mod latency;
 mod report;
@@ -72,6 +73,20 @@ enum Command {
         rate: u32,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Also time each command's event on `GET /events/stream`, followed from after this
+        /// position (the feed's end before the load), with `AUDIT_TOKEN`.
+        #[arg(long)]
+        stream_after: Option<i64>,
+        #[arg(long, env = "AUDIT_TOKEN", requires = "stream_after")]
+        audit_token: Option<String>,
+    },
+    /// Pages through the whole change feed (`GET /events`) as one consumer and reports the
+    /// rate.
+    Feed {
+        #[command(flatten)]
+        feed: feed::Feed,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
     },
     /// Writes a synthetic history straight into an event store (through COPY, so the hash
     /// chain trigger runs): `products` products of `per_product` events each.
@@ -114,7 +129,19 @@ async fn main() -> ExitCode {
             ids,
             rate,
             seconds,
-        } => lag::run(&api, &query_api, &ids, rate, seconds).await,
+            stream_after,
+            audit_token,
+        } => {
+            let stream = stream_after.zip(audit_token).map(|(after, audit_token)| {
+                let feed = feed::Feed {
+                    query_api: query_api.clone(),
+                    audit_token,
+                };
+                (feed, after)
+            });
+            lag::run(&api, &query_api, &ids, rate, seconds, stream).await
+        }
+        Command::Feed { feed, limit } => feed::read_all(&feed, limit).await,
         Command::Events {
             database_url,
             products,

@@ -22,7 +22,7 @@ struct Row {
 type RowBuilder = fn(&Path) -> anyhow::Result<Vec<Row>>;
 
 pub fn run(dir: &Path) -> anyhow::Result<()> {
-    let builders: [RowBuilder; 6] = [cached_read, write, lag, rebuild, images, memory];
+    let builders: [RowBuilder; 7] = [cached_read, write, lag, rebuild, images, memory, feed];
     let mut rows = Vec::new();
     for build in builders {
         match build(dir) {
@@ -324,4 +324,57 @@ fn memory(dir: &Path) -> anyhow::Result<Vec<Row>> {
             }
         })
         .collect())
+}
+
+fn feed(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    if let (Ok(feed), Ok(copy)) = (json(dir, "feed.json"), json(dir, "feed-copy.json")) {
+        let rate = number(&feed, "/per_second")?;
+        let copy_rate = number(&copy, "/rows")? / number(&copy, "/seconds")?;
+        rows.push(Row {
+            name: "7. change feed read, GET /events from the start, pages of 1000, one consumer",
+            catalog: format!(
+                "{rate:.0} events/s over {:.0} events ({:.0} MB)",
+                number(&feed, "/events")?,
+                number(&feed, "/bytes")? / 1e6
+            ),
+            baseline: format!(
+                "COPY of the same rows' columns out of PostgreSQL in position order: {copy_rate:.0} rows/s"
+            ),
+            ratio: format!("{:.0}%", rate / copy_rate * 100.0),
+            goal: "≥ 25% of COPY",
+            met: Some(rate >= 0.25 * copy_rate),
+        });
+    }
+    let lag = json(dir, "lag.json");
+    if let Some(stream) = lag
+        .as_ref()
+        .ok()
+        .and_then(|lag| lag.get("stream"))
+        .filter(|s| !s.is_null())
+    {
+        let lag = lag.as_ref().expect("read above");
+        let p99 = number(stream, "/lag/p99_ms")?;
+        let missing = number(stream, "/missing")?;
+        rows.push(Row {
+            name: "7a. change feed stream lag, GET /events/stream during row 3's 500 commands/s",
+            catalog: format!(
+                "p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms over {} events, {missing} missing",
+                number(stream, "/lag/p50_ms")?,
+                number(stream, "/lag/max_ms")?,
+                number(stream, "/lag/count")?,
+            ),
+            baseline: format!(
+                "the read path's lag (row 3): p99 {:.1} ms",
+                number(lag, "/lag/p99_ms")?
+            ),
+            ratio: format!("{:.1}×", p99 / number(lag, "/lag/p99_ms")?),
+            goal: "lag p99 ≤ 50 ms",
+            met: Some(p99 <= 50.0 && missing == 0.0),
+        });
+    }
+    if rows.is_empty() {
+        bail!("neither feed.json nor a followed stream in lag.json");
+    }
+    Ok(rows)
 }
