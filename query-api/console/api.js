@@ -140,9 +140,11 @@ function retryDelay(response, attempt) {
   return seconds * 1000;
 }
 
-/** What every command carries: the token, its Idempotency-Key, and If-Match when given. */
+/** What every command carries: the token, its Idempotency-Key (none on a read), and If-Match
+ * when given. */
 function commandHeaders(ifMatch, key) {
-  const headers = { Accept: "application/json", "Idempotency-Key": key, ...authorization() };
+  const headers = { Accept: "application/json", ...authorization() };
+  if (key != null) headers["Idempotency-Key"] = key;
   if (ifMatch != null) headers["If-Match"] = `"${ifMatch}"`;
   return headers;
 }
@@ -169,7 +171,8 @@ export async function command(method, path, { body, ifMatch, key = newKey() } = 
       await sleep(retryDelay(null, attempt));
       continue;
     }
-    if (response.ok) return response.json();
+    // A DELETE that answers 204 has no body to read.
+    if (response.ok) return response.status === 204 ? null : response.json();
     const problem = await problemOf(response);
     if ((RETRYABLE.has(response.status) || RETRYABLE_KINDS.has(problem.type)) && attempt + 1 < ATTEMPTS) {
       await sleep(retryDelay(response, attempt));
@@ -177,6 +180,14 @@ export async function command(method, path, { body, ifMatch, key = newKey() } = 
     }
     throw new ApiError(response.status, problem);
   }
+}
+
+/**
+ * GET from the command API with the token: what only it serves (webhook subscriptions, whose
+ * scope is catalog:admin). Retried like a command; being a read, it carries no Idempotency-Key.
+ */
+export function commandRead(path) {
+  return command("GET", path, { key: null });
 }
 
 /**

@@ -1,12 +1,13 @@
 // The console's entry point: the header (token, locale, status strip) and a router over the
 // URL's fragment: #/ (the list, filters in its query), #/new, #/products/{id}[?version=n],
-// #/types, #/types/new, #/types/{key}.
+// #/types, #/types/new, #/types/{key}, #/subscriptions.
 
 import { canWrite, chosenLocale, claims, hasScope, loadConfig, setLocale, setToken, token } from "./api.js";
 import { h, replace } from "./dom.js";
 import { listView } from "./list.js";
 import { newProductView, productView } from "./product.js";
 import { statusStrip } from "./status.js";
+import { subscriptionsView } from "./subscriptions.js";
 import { newTypeView, typesView, typeView } from "./types.js";
 
 const main = document.querySelector("main");
@@ -21,7 +22,8 @@ function route() {
     : path === "/new" ? "new"
       : path === "/types" ? "types"
         : path === "/types/new" ? "new-type"
-          : type ? `type:${type[1]}` : "list";
+          : path === "/subscriptions" ? "subscriptions"
+            : type ? `type:${type[1]}` : "list";
   // The same page with other parameters (filters, a past version) updates in place.
   if (current?.key === key && current.view?.update) {
     current.view.update(params);
@@ -35,6 +37,7 @@ function route() {
   else if (key === "types") view = typesView(main);
   else if (key === "new-type") view = newTypeView(main);
   else if (type) view = typeView(main, type[1]);
+  else if (key === "subscriptions") view = subscriptionsView(main);
   else view = listView(main, params);
   current = { key, view };
   main.focus({ preventScroll: true });
@@ -44,8 +47,11 @@ function tokenBox() {
   const box = document.querySelector("#token");
   const dialog = document.querySelector("#token-dialog");
   const field = dialog.querySelector("textarea");
+  // Only an admin can read subscriptions, so only an admin is offered the page.
+  const subscriptions = document.querySelector("#nav-subscriptions");
   const show = () => {
     const c = claims();
+    subscriptions.hidden = !(canWrite() && hasScope("catalog:admin"));
     replace(box,
       c
         ? h("span", { class: `who${c.expired ? " expired" : ""}`, title: `scopes: ${c.scopes.join(" ") || "none"}` },

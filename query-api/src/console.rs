@@ -57,7 +57,7 @@ macro_rules! assets {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-static ASSETS: [Asset; 16] = assets![
+static ASSETS: [Asset; 17] = assets![
     "index.html" => "text/html; charset=utf-8",
     "console.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
@@ -71,6 +71,7 @@ static ASSETS: [Asset; 16] = assets![
     "history.js" => JS,
     "status.js" => JS,
     "types.js" => JS,
+    "subscriptions.js" => JS,
     "attributes.js" => JS,
     "variants.js" => JS,
     "prices.js" => JS,

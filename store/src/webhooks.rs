@@ -45,12 +45,19 @@ pub struct Subscription {
     pub failures: i32,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// Since when it has been failing (the first failed attempt after the last acknowledged
+    /// batch); `null` while deliveries succeed. It is paused once this is 24 hours old.
+    pub failing_since: Option<DateTime<Utc>>,
     /// When the dispatcher tries next.
     pub next_attempt_at: DateTime<Utc>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed through the API.
+    pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "name, url, types, status, delivered_position, failures, last_error, next_attempt_at";
+const COLUMNS: &str = "name, url, types, status, delivered_position, failures, last_error, \
+     failing_since, next_attempt_at, created_at, updated_at";
 
 /// Creates subscription `name` or changes it; `true` when it was created. Any change makes it
 /// `active` again and due at once (a paused subscription resumes); `from_position` moves its

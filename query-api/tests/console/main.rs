@@ -1,7 +1,9 @@
 //! The console in a real browser. This test runs the whole system (all four processes, on the
 //! test's own database, namespace and blob directory), then hands it to the Playwright suite in
-//! `browser/`, which drives Debian's Chromium through search, a product, an upload, a conflict
-//! and an older version, saving screenshots as it goes.
+//! `browser/`, which drives Debian's Chromium through search, a product, an upload, a conflict,
+//! an older version, product types, variants and webhook subscriptions, saving screenshots as
+//! it goes. The webhook dispatcher (`projector webhooks`) runs beside the services, so the
+//! suite sees a subscription whose receiver fails go from retrying to paused.
 //!
 //! Needs Node.js and Chromium (`/usr/bin/chromium`, or `CHROMIUM`); `scripts/test` installs
 //! both. The suite's npm packages are installed on first use from `package-lock.json`.
@@ -81,13 +83,33 @@ async fn the_console_works_in_chromium(pool: PgPool) {
     let command = system.url(Service::CommandApi);
     system.set_var("CORS_ALLOWED_ORIGINS", &query);
     system.set_var("CONSOLE_COMMAND_API_ORIGIN", &command);
-    for service in Service::ALL {
+    // The suite's webhook receiver listens on 127.0.0.1, which command-api and the dispatcher
+    // otherwise refuse. Retries come within a few hundred milliseconds, and a subscription
+    // failing for over five seconds is paused, so a failing one reaches `paused` in moments
+    // rather than the production day.
+    for (key, value) in [
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("WEBHOOK_TIMEOUT_SECS", "5"),
+        ("WEBHOOK_RETRY_BASE_MS", "200"),
+        ("WEBHOOK_RETRY_MAX_MS", "400"),
+        ("WEBHOOK_POLL_INTERVAL_MS", "200"),
+        ("WEBHOOK_PAUSE_AFTER_SECS", "5"),
+    ] {
+        system.set_var(key, value);
+    }
+    for service in Service::ALL.into_iter().chain([Service::Webhooks]) {
         system.start_service(service).await;
     }
 
     let artifacts = artifacts_dir();
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).expect("the artifacts directory can be made");
+    // A token that may edit but not administer: the pages of catalog:admin are not offered.
+    let editor = catalog_testkit::issue(
+        catalog_testkit::SECRET,
+        "console-editor",
+        "catalog:write catalog:audit",
+    );
     let run = Command::new("node")
         .arg(dir.join("node_modules/@playwright/test/cli.js"))
         .args(["test", "--config", "playwright.config.mjs"])
@@ -95,6 +117,7 @@ async fn the_console_works_in_chromium(pool: PgPool) {
         .env("QUERY_URL", &query)
         .env("COMMAND_URL", &command)
         .env("TOKEN", &system.token)
+        .env("EDITOR_TOKEN", &editor)
         .env("CHROMIUM", &chromium)
         .env("CONSOLE_ARTIFACTS", &artifacts)
         .stdin(Stdio::null())
@@ -121,5 +144,5 @@ async fn the_console_works_in_chromium(pool: PgPool) {
     );
     let screenshots =
         std::fs::read_dir(artifacts.join("screenshots")).map_or(0, std::iter::Iterator::count);
-    assert!(screenshots >= 9, "every step saved its screenshot");
+    assert!(screenshots >= 24, "every step saved its screenshot");
 }

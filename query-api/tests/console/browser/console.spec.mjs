@@ -1,15 +1,20 @@
 // The console as a person uses it, in Chromium, against the running services: search, open a
 // product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, look
 // at an older version from the timeline, define a product type, read a product in another
-// locale, and add, price and remove a product's variants. Each step saves a screenshot.
+// locale, add, price and remove a product's variants, and keep webhook subscriptions. Each
+// step saves a screenshot.
 //
 // Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
-// "system-tester", scopes catalog:write, catalog:audit and catalog:admin) and CONSOLE_ARTIFACTS.
+// "system-tester", scopes catalog:write, catalog:audit and catalog:admin), EDITOR_TOKEN (sub
+// "console-editor", without catalog:admin) and CONSOLE_ARTIFACTS, and runs the webhook
+// dispatcher, which may deliver to loopback and pauses a subscription failing for 5 seconds.
 
 import { expect, test } from "@playwright/test";
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 
-const { QUERY_URL, COMMAND_URL, TOKEN } = process.env;
+const { QUERY_URL, COMMAND_URL, TOKEN, EDITOR_TOKEN } = process.env;
 const ARTIFACTS = process.env.CONSOLE_ARTIFACTS ?? "artifacts";
 const SHOTS = `${ARTIFACTS}/screenshots`;
 mkdirSync(SHOTS, { recursive: true });
@@ -572,4 +577,190 @@ test("a typed product's variants get an input of each variant-level attribute", 
   await edit.getByRole("button", { name: "Save" }).click();
   await expect(variantRow("TEE-TYPED-M")).toContainText("size: L");
   await shot("18-typed-variants");
+});
+
+// ---- webhook subscriptions ----
+
+/**
+ * The suite's webhook receiver, on 127.0.0.1: `/flaky` answers 500 while `failing`, anything
+ * else 204. Each request is recorded with whether its Catalog-Signature is right for the secret
+ * its path was subscribed with.
+ */
+const receiver = { failing: false, requests: [], secrets: {}, server: null, url: null };
+
+function signedWith(secret, header, body) {
+  const { t, v1 } = Object.fromEntries((header ?? "").split(",").map((part) => part.split("=")));
+  return Boolean(t && v1) && createHmac("sha256", secret).update(`${t}.${body}`).digest("hex") === v1;
+}
+
+test.beforeAll(async () => {
+  receiver.server = createServer((request, response) => {
+    const chunks = [];
+    request.on("data", (chunk) => chunks.push(chunk));
+    request.on("end", () => {
+      const body = Buffer.concat(chunks).toString();
+      const path = request.url;
+      const failed = path === "/flaky" && receiver.failing;
+      receiver.requests.push({
+        path, failed,
+        signed: signedWith(receiver.secrets[path] ?? "", request.headers["catalog-signature"], body),
+      });
+      response.writeHead(failed ? 500 : 204).end();
+    });
+  });
+  await new Promise((resolve) => receiver.server.listen(0, "127.0.0.1", resolve));
+  receiver.url = `http://127.0.0.1:${receiver.server.address().port}`;
+});
+
+test.afterAll(async () => {
+  await new Promise((resolve) => (receiver.server ? receiver.server.close(resolve) : resolve()));
+});
+
+const subscriptionRows = () => page.locator("table.subscriptions > tbody > tr[data-subscription]");
+const subscriptionRow = (name) => page.locator(`table.subscriptions > tbody > tr[data-subscription="${name}"]`);
+const subscribeForm = () => page.locator('form[data-form="subscribe"]');
+
+/** Reads the list again until `check` passes: the dispatcher changes subscriptions meanwhile. */
+async function refreshUntil(check, timeout = 30_000) {
+  await expect(async () => {
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await check();
+  }).toPass({ timeout, intervals: [250, 500] });
+}
+
+test("webhook subscriptions: an admin adds one from the form, and it is listed as active", async () => {
+  await page.goto("/console/#/");
+  await page.getByRole("link", { name: "Webhooks", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Webhook subscriptions");
+  await expect(page).toHaveTitle("Webhook subscriptions · Catalog console");
+  await expect(page.locator("p.summary")).toHaveText("No webhook subscriptions yet: nothing is delivered.");
+  await expect(page.locator("table.subscriptions")).toBeHidden();
+
+  const form = subscribeForm();
+  receiver.secrets["/erp"] = "whsec-erp";
+  await form.getByLabel("Name", { exact: true }).fill("erp-sync");
+  await form.getByLabel("URL", { exact: true }).fill(`${receiver.url}/erp`);
+  await form.getByLabel("Secret", { exact: true }).fill("whsec-erp");
+  // The known event types, from the OpenAPI document, replace the free-text input.
+  await expect(form.locator("select[name=types]")).toBeVisible();
+  await form.getByLabel("Event types").selectOption(["ProductCreated", "StockAdjusted"]);
+  await form.getByRole("button", { name: "Add subscription" }).click();
+
+  const row = subscriptionRow("erp-sync");
+  await expect(row.locator(".badge")).toHaveText("active");
+  await expect(row.locator(".subscription-url")).toHaveText(`${receiver.url}/erp`);
+  await expect(row.locator(".subscription-types")).toHaveText("ProductCreated, StockAdjusted");
+  await expect(row.locator(".subscription-failures")).toHaveText("0");
+  await expect(row.getByRole("button", { name: "Resume" })).toHaveCount(0);
+  await expect(page.locator(".notice")).toContainText("Saved erp-sync: active");
+  await expect(form.getByLabel("Name", { exact: true })).toHaveValue("");
+  // Reads that overtake each other: the latest decides, and none leaves the list loading.
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await expect(page.locator("p.summary")).toHaveText("1 subscription");
+  await shot("19-subscription-added");
+
+  // New products reach it, signed with its secret; the secret itself is never returned.
+  const created = await send("POST", "/products", { sku: "HOOK-1", name: "Hooked mug", price: { amount: 900, currency: "EUR" } });
+  await waitForReadModel(created.id, created.version);
+  await expect.poll(() => receiver.requests.filter((r) => r.path === "/erp" && r.signed).length, { timeout: 20_000 }).toBeGreaterThan(0);
+  const stored = await (await commands.get("/subscriptions/erp-sync")).json();
+  expect(stored).not.toHaveProperty("secret");
+  expect(stored.types).toEqual(["ProductCreated", "StockAdjusted"]);
+});
+
+test("webhook subscriptions: a URL the service refuses is shown beside the form", async () => {
+  const form = subscribeForm();
+  await form.getByLabel("Name", { exact: true }).fill("ftp-drop");
+  // Loopback receivers are allowed here (WEBHOOK_ALLOW_PRIVATE), other schemes never are.
+  await form.getByLabel("URL", { exact: true }).fill("ftp://files.example.com/drop");
+  await form.getByLabel("Secret", { exact: true }).fill("whsec-ftp");
+  await form.getByRole("button", { name: "Add subscription" }).click();
+  await expect(form.locator('[data-error-for="url"]')).toHaveText("must be an http or https URL with a host");
+  await expect(form.locator(".form-message")).not.toBeEmpty();
+  await expect(subscriptionRows()).toHaveCount(1);
+  await shot("20-subscription-refused");
+});
+
+test("webhook subscriptions: one whose receiver fails is retried, then paused, and resumes", async () => {
+  receiver.failing = true;
+  receiver.secrets["/flaky"] = "whsec-search";
+  const form = subscribeForm();
+  await form.getByLabel("Name", { exact: true }).fill("search-index");
+  await form.getByLabel("URL", { exact: true }).fill(`${receiver.url}/flaky`);
+  await form.getByLabel("Secret", { exact: true }).fill("whsec-search");
+  // From the start of the feed: there is something to deliver at once.
+  await form.getByLabel("Start after position (optional)").fill("0");
+  await form.getByRole("button", { name: "Add subscription" }).click();
+  const row = subscriptionRow("search-index");
+  await expect(row.locator(".subscription-types")).toHaveText("all");
+
+  // The dispatcher's attempts fail: retrying, with the receiver's answer and the next attempt.
+  await refreshUntil(() => expect(row.locator(".badge")).toHaveText("retrying", { timeout: 500 }));
+  await expect(row.locator(".subscription-failures")).not.toHaveText("0");
+  await expect(row.locator(".subscription-error")).toContainText("HTTP 500 Internal Server Error");
+  await expect(row.locator(".subscription-error")).toContainText("failing since");
+  await expect(row.locator(".subscription-error")).toContainText("next attempt");
+  await expect(row.getByRole("button", { name: "Resume" })).toBeVisible();
+  await shot("21-subscription-retrying");
+
+  // Failing for longer than the dispatcher allows: paused, no longer retried.
+  await refreshUntil(() => expect(row.locator(".badge")).toHaveText("paused", { timeout: 500 }));
+  await expect(row.locator(".subscription-error")).toContainText("HTTP 500 Internal Server Error");
+  await expect(row.locator(".subscription-error")).toContainText("not retried until resumed");
+  await expect(row.locator(".subscription-position")).toHaveText("0");
+  await shot("22-subscription-paused");
+
+  // The receiver is back. Resuming asks for the secret, which the API never returns.
+  receiver.failing = false;
+  await row.getByRole("button", { name: "Resume" }).click();
+  const resume = page.locator('form[data-form="resume"]');
+  await expect(resume).toContainText("Resume search-index");
+  await resume.getByLabel("Secret", { exact: true }).fill("whsec-search");
+  await resume.getByRole("button", { name: "Resume" }).click();
+  await expect(page.locator(".notice")).toContainText("Resumed search-index: active");
+  await expect(resume).toHaveCount(0);
+  await expect(row.locator(".badge")).toHaveText("active");
+  await expect(row.locator(".subscription-failures")).toHaveText("0");
+  // Delivered this time, signed with the secret given: the checkpoint moves on.
+  await refreshUntil(() => expect(row.locator(".subscription-position")).not.toHaveText("0", { timeout: 500 }));
+  await expect(row.locator(".badge")).toHaveText("active");
+  expect(receiver.requests.some((r) => r.path === "/flaky" && !r.failed && r.signed)).toBe(true);
+  await shot("23-subscription-resumed");
+
+  // Removal asks first; declined, nothing happens.
+  page.once("dialog", (dialog) => dialog.dismiss());
+  await row.getByRole("button", { name: "Remove" }).click();
+  await expect(subscriptionRows()).toHaveCount(2);
+  page.once("dialog", (dialog) => dialog.accept());
+  await row.getByRole("button", { name: "Remove" }).click();
+  await expect(page.locator(".notice")).toHaveText("Removed search-index.");
+  await expect(row).toHaveCount(0);
+  await expect(subscriptionRows()).toHaveCount(1);
+  expect((await commands.get("/subscriptions/search-index")).status()).toBe(404);
+});
+
+test("webhook subscriptions: a token without catalog:admin is not offered them", async () => {
+  await page.goto("/console/#/");
+  await expect(page.getByRole("link", { name: "Webhooks", exact: true })).toBeVisible();
+  await page.getByRole("button", { name: "Token" }).click();
+  await page.getByLabel("Token", { exact: true }).fill(EDITOR_TOKEN);
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#token")).toContainText("console-editor");
+  await expect(page.getByRole("link", { name: "New product" })).toBeVisible();
+  await expect(page.locator("#nav-subscriptions")).toBeHidden();
+
+  await page.goto("/console/#/subscriptions");
+  await expect(page).toHaveTitle("Webhook subscriptions · Catalog console");
+  await expect(page.locator("main").getByRole("alert")).toHaveText("Webhook subscriptions need a token with scope catalog:admin.");
+  await expect(page.locator("table.subscriptions")).toHaveCount(0);
+  await expect(subscribeForm()).toHaveCount(0);
+  await shot("24-subscriptions-need-admin");
+
+  // The admin's token again: the page shows the list in place.
+  await page.getByRole("button", { name: "Token" }).click();
+  await page.getByLabel("Token", { exact: true }).fill(TOKEN);
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#nav-subscriptions")).toBeVisible();
+  await expect(subscriptionRow("erp-sync")).toBeVisible();
 });
