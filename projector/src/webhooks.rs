@@ -13,7 +13,8 @@
 //!
 //! One dispatcher is active per database, the holder of a PostgreSQL advisory lock on a
 //! connection of its own; standbys wait for it. The active one wakes on `catalog_events`
-//! (writers notify after their commit) or its poll interval, and delivers to up to
+//! (writers notify after their commit), on `catalog_subscriptions` (a subscription saved
+//! through the API) or its poll interval, and delivers to up to
 //! `WEBHOOK_CONCURRENCY` subscriptions at once, one batch at a time each.
 //!
 //! Receivers are outside Catalog, so they are held at arm's length: a request has a deadline,
@@ -281,6 +282,7 @@ impl Dispatcher {
         running: &mut JoinSet<(String, anyhow::Result<Turn>)>,
     ) -> anyhow::Result<()> {
         let mut listener = catalog_store::event_store::listen_for_appends(&self.pool).await?;
+        listener.listen(catalog_store::webhooks::CHANGED).await?;
         let mut busy: HashSet<String> = HashSet::new();
         let mut last_check: Option<Instant> = None;
         let mut held_back = false;

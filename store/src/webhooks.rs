@@ -59,6 +59,9 @@ pub struct Subscription {
 const COLUMNS: &str = "name, url, types, status, delivered_position, failures, last_error, \
      failing_since, next_attempt_at, created_at, updated_at";
 
+/// The channel notified after a subscription is saved, which the dispatcher listens on.
+pub const CHANGED: &str = "catalog_subscriptions";
+
 /// Creates subscription `name` or changes it; `true` when it was created. Any change makes it
 /// `active` again and due at once (a paused subscription resumes); `from_position` moves its
 /// checkpoint (and drops the batch in flight), and without it a new subscription starts after
@@ -94,6 +97,16 @@ pub async fn put(
     .bind(spec.from_position)
     .fetch_one(pool)
     .await?;
+    // After the commit, so the dispatcher reads the new row: a resumed or replayed
+    // subscription is delivered now rather than at the dispatcher's next poll. Lost, it costs
+    // only that poll.
+    if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANGED)
+        .execute(pool)
+        .await
+    {
+        tracing::debug!(error = %err, "could not wake the webhook dispatcher; it will poll");
+    }
     Ok((saved.subscription, saved.created))
 }
 

@@ -638,6 +638,36 @@ async fn webhook_deliveries_are_signed_with_the_subscriptions_secret(pool: PgPoo
     assert!(!verify(&header, &body, "another-secret").1);
 }
 
+/// Saving a subscription wakes an idle dispatcher: with a poll far longer than the test's
+/// patience, only the notification can explain a delivery within it.
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_saved_subscription_is_delivered_without_waiting_for_the_poll(pool: PgPool) {
+    let receiver = Receiver::start(Mode::Answer(StatusCode::OK)).await;
+    write_events(&pool, 1, 3).await;
+    let dispatcher = Dispatcher::start(&pool, &[("WEBHOOK_POLL_INTERVAL_MS", "600000")]);
+    eventually(PATIENCE, || async {
+        dispatcher
+            .log()
+            .contains("webhook dispatcher active")
+            .then_some(())
+    })
+    .await
+    .expect("the dispatcher becomes active");
+    // Idle now: its first round found nothing to deliver.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.attempts().is_empty());
+
+    subscribe(&pool, "woken", &receiver.url(), Some(0)).await;
+    let delivered = wait_until_delivered(&pool, "woken").await;
+    let positions: Vec<i64> = receiver
+        .attempts()
+        .iter()
+        .flat_map(Attempt::positions)
+        .collect();
+    assert_eq!(positions, stored_positions(&pool).await);
+    assert_eq!(delivered.status, "active");
+}
+
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_webhook_receiver_answering_500_is_retried_until_it_answers_and_nothing_is_lost(
     pool: PgPool,
