@@ -246,6 +246,7 @@ async fn read_ahead(
             Ok(page) => {
                 let full = page.events.len() as i64 == query.limit;
                 let held_back = page.held_back;
+                let progressed = !page.events.is_empty();
                 for event in page.events {
                     let position = event.position;
                     match tx.send_timeout(Box::new(event), settings.slow_after).await {
@@ -266,6 +267,12 @@ async fn read_ahead(
                     continue;
                 }
                 if held_back {
+                    // Under steady writes nearly every page stops at an event not yet final:
+                    // the back-off is for a transaction that stays open, so a page that moved
+                    // on starts it again, and the tail follows within milliseconds.
+                    if progressed {
+                        recheck = RECHECK_HELD_BACK;
+                    }
                     let wait = recheck;
                     recheck = (recheck * 2).min(settings.poll);
                     wait
