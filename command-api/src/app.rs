@@ -68,11 +68,14 @@ impl Application {
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
                     .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
             ),
-            store: Arc::new(ProductStore::new(
-                pool.clone(),
-                config.snapshot_every,
-                Schema::new(config.default_locale.clone()),
-            )),
+            store: Arc::new(
+                ProductStore::new(
+                    pool.clone(),
+                    config.snapshot_every,
+                    Schema::new(config.default_locale.clone()),
+                )
+                .caching(config.product_cache_entries),
+            ),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
             pool,

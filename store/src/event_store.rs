@@ -3,6 +3,15 @@
 //! cqrs-es's `CqrsFramework::execute` returns no version and runs its queries after the commit,
 //! where a crash loses them; the HTTP contract answers every command with the new version and
 //! the relay is the only path to the read side. So commands drive the `EventStore` trait here.
+//!
+//! A store may keep the products its commands last touched in memory ([`ProductStore::caching`]),
+//! so that a command on a warm product costs no read. The cache is never trusted to be current:
+//! another process (a second command-api, the image worker) may have appended since. What makes
+//! that safe is the append itself: it takes the next sequence under a unique key, so an append
+//! decided on a stale state loses like any other race, is forgotten and decided again on the
+//! stored state. Only appends can be proven that way, so every other outcome decided on a
+//! cached state (a refusal, a failed `If-Match`, nothing to do) is decided again on the stored
+//! state before it is answered.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +20,7 @@ use std::time::Instant;
 use catalog_domain::{Context, Product, ProductCommand, ProductType, Schema};
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, EventEnvelope, EventStore};
+use moka::ops::compute::Op;
 use sqlx::PgPool;
 
 use crate::product_types::ProductTypeStore;
@@ -36,6 +46,18 @@ pub struct ProductStore {
     schema: Schema,
     types: ProductTypeStore,
     appended: AppendSignal,
+    snapshot_every: usize,
+    /// Products as this store's last commands left them; `None` when not caching.
+    cache: Option<moka::sync::Cache<String, Arc<Cached>>>,
+}
+
+/// A product as the last command in this process stored it.
+struct Cached {
+    product: Product,
+    /// Its version: the sequence of its last event.
+    sequence: usize,
+    /// The snapshot counter cqrs-es carries (how many snapshots were taken).
+    snapshot: Option<usize>,
 }
 
 /// The channel [`AppendSignal`] notifies on after events are appended.
@@ -105,6 +127,45 @@ impl ProductStore {
             types: ProductTypeStore::new(pool.clone(), schema.clone()),
             pool,
             schema,
+            snapshot_every: snapshot_every.max(1),
+            cache: None,
+        }
+    }
+
+    /// Keeps up to `products` products in memory as this store's commands leave them (none when
+    /// 0), least recently used out first; see the module's doc for why a stale one is harmless.
+    #[must_use]
+    pub fn caching(mut self, products: u64) -> Self {
+        self.cache = (products > 0).then(|| moka::sync::Cache::new(products));
+        self
+    }
+
+    /// The cached product `id` as a load would give it, if this store holds it.
+    fn cached(&self, id: &str) -> Option<EventStoreAggregateContext<Product>> {
+        let cached = self.cache.as_ref()?.get(id)?;
+        Some(EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: cached.product.clone(),
+            current_sequence: cached.sequence,
+            current_snapshot: cached.snapshot,
+        })
+    }
+
+    /// Keeps `cached` for product `id` unless a later version is held already: two commands on
+    /// one product may finish in either order.
+    fn remember(&self, id: &str, cached: Cached) {
+        let Some(cache) = &self.cache else { return };
+        cache
+            .entry(id.to_string())
+            .and_compute_with(|held| match held {
+                Some(held) if held.value().sequence >= cached.sequence => Op::Nop,
+                _ => Op::Put(Arc::new(cached)),
+            });
+    }
+
+    fn forget(&self, id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
         }
     }
 
@@ -252,39 +313,32 @@ impl ProductStore {
         metadata: &HashMap<String, String>,
     ) -> Result<Committed, StoreError> {
         let attempt = || async {
-            let context = self.load_context(id).await?;
-            let current = context.current_sequence as u64;
-            if expected.is_some_and(|version| version != current) && current > 0 {
-                return Err(Attempt::Failed(StoreError::PreconditionFailed { current }));
-            }
-            let product_type = self.type_for(&context.aggregate, &command).await?;
-            let decision = Context {
-                product_type: product_type.as_ref(),
-                default_locale: &self.schema.default_locale,
-            };
-            // `decide` works on a borrowed state: cqrs-es 0.5 folds the new events into the
-            // context again when it snapshots, so a state already changed by `handle` would be
-            // snapshotted with every event applied twice.
-            let events = context
-                .aggregate
-                .decide(command.clone(), decision)
-                .map_err(|e| Attempt::Failed(StoreError::Refused(e)))?;
-            if events.is_empty() {
-                return Ok(Committed {
-                    version: current,
-                    events: vec![],
-                });
-            }
-            match self.store.commit(events, context, metadata.clone()).await {
-                Ok(events) => {
-                    self.appended.appended();
-                    Ok(Committed {
-                        version: events.last().map_or(current, |e| e.sequence as u64),
-                        events,
-                    })
+            if let Some(context) = self.cached(id) {
+                match self
+                    .decide_and_append(context, &command, expected, metadata)
+                    .await
+                {
+                    // Stored: the append's unique sequence proved the cached state current.
+                    Ok(committed) if !committed.events.is_empty() => return Ok(committed),
+                    // Lost to another writer, or an append whose outcome is unknown: never
+                    // decided again here (a commit whose answer was lost would run twice).
+                    Err(
+                        outcome @ (Attempt::Conflict
+                        | Attempt::Failed(
+                            StoreError::Unavailable | StoreError::Internal(_),
+                        )),
+                    ) => {
+                        self.forget(id);
+                        return Err(outcome);
+                    }
+                    // Refused, a failed If-Match, or nothing to do: perhaps only on a state
+                    // another process has moved on from. Decided again on the stored one.
+                    _ => self.forget(id),
                 }
-                Err(err) => Err(err.into()),
             }
+            let context = self.load_context(id).await?;
+            self.decide_and_append(context, &command, expected, metadata)
+                .await
         };
         let name = command.name();
         let started = Instant::now();
@@ -303,6 +357,75 @@ impl ProductStore {
         metrics::histogram!("catalog_command_duration_seconds", "command" => name)
             .record(started.elapsed().as_secs_f64());
         result
+    }
+
+    /// One attempt at `command` on `context`: check `If-Match`, decide, append, and keep the
+    /// product's new state when caching.
+    async fn decide_and_append(
+        &self,
+        context: EventStoreAggregateContext<Product>,
+        command: &ProductCommand,
+        expected: Option<u64>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed, Attempt<catalog_domain::ProductError>> {
+        let current = context.current_sequence as u64;
+        if expected.is_some_and(|version| version != current) && current > 0 {
+            return Err(Attempt::Failed(StoreError::PreconditionFailed { current }));
+        }
+        let product_type = self.type_for(&context.aggregate, command).await?;
+        let decision = Context {
+            product_type: product_type.as_ref(),
+            default_locale: &self.schema.default_locale,
+        };
+        // `decide` works on a borrowed state: cqrs-es 0.5 folds the new events into the
+        // context again when it snapshots, so a state already changed by `handle` would be
+        // snapshotted with every event applied twice.
+        let events = context
+            .aggregate
+            .decide(command.clone(), decision)
+            .map_err(|e| Attempt::Failed(StoreError::Refused(e)))?;
+        if events.is_empty() {
+            return Ok(Committed {
+                version: current,
+                events: vec![],
+            });
+        }
+        // What the cache keeps afterwards: the state before, the new events applied below,
+        // and cqrs-es's snapshot counter moved on when this append takes a snapshot.
+        let before = self.cache.is_some().then(|| {
+            let snapshots = self.snapshot_every - context.current_sequence % self.snapshot_every
+                <= events.len();
+            let snapshot = match (snapshots, context.current_snapshot) {
+                (true, counter) => Some(counter.map_or(1, |n| n + 1)),
+                (false, counter) => counter,
+            };
+            (context.aggregate.clone(), snapshot)
+        });
+        let id = context.aggregate_id.clone();
+        match self.store.commit(events, context, metadata.clone()).await {
+            Ok(events) => {
+                self.appended.appended();
+                let version = events.last().map_or(current, |e| e.sequence as u64);
+                if let Some((mut product, snapshot)) = before {
+                    for event in &events {
+                        product.apply(event.payload.clone());
+                    }
+                    self.remember(
+                        &id,
+                        Cached {
+                            product,
+                            sequence: version as usize,
+                            snapshot,
+                        },
+                    );
+                }
+                Ok(Committed { version, events })
+            }
+            Err(err) => {
+                self.forget(&id);
+                Err(err.into())
+            }
+        }
     }
 }
 
