@@ -60,7 +60,9 @@ impl Application {
         )
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
+        let records = catalog_support::db::unflushed(&pool, config.database_max_connections);
         let state: AppState = Arc::new(Shared {
+            records,
             blobs,
             relay_link: Link::default(),
             rate_limiter,
@@ -101,7 +103,7 @@ impl Application {
         let mut tasks = Tasks::new(shutdown.clone());
         let state = &self.state;
         let idempotency = Idempotency {
-            pool: state.pool.clone(),
+            pool: state.records.clone(),
             ttl: state.config.idempotency_ttl,
             max_body: 0,
             run_limit: state.config.request_timeout,

@@ -47,7 +47,10 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
 /// of [`middleware`] and of the hourly purge.
 #[derive(Clone)]
 pub struct Idempotency {
-    /// The database holding the records and the event store.
+    /// The database holding the records and the event store, on connections that do not wait
+    /// for each commit's WAL flush: a claim is flushed by the command's own append after it,
+    /// and a completion a crash loses is rebuilt from the command's event like any record left
+    /// without its response ([`catalog_support::db::unflushed`]).
     pub pool: PgPool,
     /// How long a key is remembered (`IDEMPOTENCY_TTL_HOURS`).
     pub ttl: Duration,

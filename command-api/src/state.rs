@@ -25,6 +25,10 @@ pub struct Shared {
     /// The PostgreSQL pool of the event store's database: idempotency records, upload intents,
     /// the relay, and the readiness check use it directly.
     pub pool: PgPool,
+    /// The same database without waiting for each commit's WAL flush: the idempotency records,
+    /// which a command's durable append flushes with it (see
+    /// [`catalog_support::db::unflushed`]).
+    pub records: PgPool,
     /// Checks the bearer tokens of the command routes (scope `catalog:write`).
     pub auth: Arc<Authenticator>,
     /// The event store every command is loaded from and appended to.

@@ -21,6 +21,25 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options.application_name("catalog")))
 }
 
+/// A second pool on `pool`'s database whose commits do not wait for their WAL flush
+/// (`synchronous_commit = off`), for records that only matter once a later durable commit of
+/// the same process has made them matter. PostgreSQL's WAL is one sequence: a durable commit
+/// flushes every record before it, so a record committed here before an event is appended is
+/// on disk once that append is; one committed after an append, if a crash loses it, is found
+/// missing and rebuilt from the event (the idempotency records' recovery). The commit still
+/// takes a round trip, but no disk flush of its own.
+pub fn unflushed(pool: &PgPool, max_connections: u32) -> PgPool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options)
+}
+
 /// True when the error means "the database cannot be reached right now", which a client should
 /// retry, as opposed to a bug or a refused statement.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
@@ -88,5 +107,19 @@ mod tests {
         ))));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
         assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn the_unflushed_pool_commits_without_waiting_for_the_flush_and_the_other_waits(
+        pool: PgPool,
+    ) {
+        let setting = |pool: PgPool| async move {
+            sqlx::query_scalar::<_, String>("SHOW synchronous_commit")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+        assert_eq!(setting(unflushed(&pool, 2)).await, "off");
+        assert_eq!(setting(pool).await, "on");
     }
 }

@@ -76,7 +76,7 @@ pub fn router(state: AppState) -> Router {
     // the limit from being refused for its envelope.
     let upload_body = state.config.upload_max_bytes + 64 * 1024;
     let idempotency = Idempotency {
-        pool: state.pool.clone(),
+        pool: state.records.clone(),
         ttl: state.config.idempotency_ttl,
         max_body: state.config.max_json_body.max(upload_body),
         run_limit: state.config.request_timeout,
