@@ -82,7 +82,7 @@ impl Api {
     }
 
     /// Adds one unit of stock (never refused, unlike removals) to product `id`'s master, or to
-    /// its `variant`, and answers the new version.
+    /// its `variant`, with an Idempotency-Key of its own, and answers the new version.
     pub async fn adjust_stock(
         &self,
         http: &reqwest::Client,
@@ -93,9 +93,12 @@ impl Api {
             Some(variant) => format!("/products/{id}/variants/{variant}/stock-adjustments"),
             None => format!("/products/{id}/stock-adjustments"),
         };
+        // As a client that retries safely would send it: the key's record is part of what a
+        // command costs.
         let response = http
             .post(format!("{}{path}", self.command_api))
             .bearer_auth(&self.token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"delta": 1, "reason": "bench"}))
             .send()
             .await?;

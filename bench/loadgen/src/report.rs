@@ -195,6 +195,30 @@ fn write(dir: &Path) -> anyhow::Result<Vec<Row>> {
             });
         }
     }
+    // What a team would get from the same crates used the way their docs show (bench/peer):
+    // the same seed and commands, none of Catalog's guarantees (hash chain, idempotency,
+    // outbox) on its side.
+    if let Ok(peer) = json(dir, "write-peer.json") {
+        let peer_per_second = number(&peer, "/per_second")?;
+        let peer_errors = number(&peer, "/errors")?;
+        let ratio = per_second / peer_per_second;
+        rows.push(Row {
+            name: "2d. … Catalog (row 2) vs a cqrs-es + postgres-es service (bench/peer), the same commands",
+            catalog: format!(
+                "{per_second:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
+                number(&catalog, "/latency/p50_ms")?,
+                number(&catalog, "/latency/p99_ms")?
+            ),
+            baseline: format!(
+                "cqrs-es + postgres-es, no hash chain, idempotency or outbox: {peer_per_second:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms, {peer_errors} errors",
+                number(&peer, "/latency/p50_ms")?,
+                number(&peer, "/latency/p99_ms")?
+            ),
+            ratio: format!("{ratio:.1}×"),
+            goal: "≥ 3× the peer",
+            met: Some(ratio >= 3.0 && errors == 0.0 && peer_errors == 0.0),
+        });
+    }
     Ok(rows)
 }
 
