@@ -35,8 +35,9 @@ pub struct Config {
     /// `SNAPSHOT_EVERY`: a product's state is snapshotted every this many events, so loading it
     /// reads at most this many events after the snapshot.
     pub snapshot_every: usize,
-    /// `PRODUCT_CACHE_ENTRIES` (default 10000, 0: none): products kept in memory as the last
-    /// command left them, so a command on a warm product reads nothing before it appends.
+    /// `PRODUCT_CACHE_ENTRIES` (default 0: none): products kept in memory as the last command
+    /// left them, so a command on a warm product reads nothing before it appends. Off by
+    /// default while command-api's idle memory has no room for it (docs/PERFORMANCE.md).
     pub product_cache_entries: u64,
     /// `IDEMPOTENCY_TTL_HOURS`: how long an Idempotency-Key is remembered (at least 24 by contract).
     pub idempotency_ttl: Duration,
@@ -112,7 +113,7 @@ impl Config {
             namespace: env.namespace()?,
             default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
             snapshot_every,
-            product_cache_entries: env.parse("PRODUCT_CACHE_ENTRIES", 10_000u64)?,
+            product_cache_entries: env.parse("PRODUCT_CACHE_ENTRIES", 0u64)?,
             idempotency_ttl: Duration::from_secs(ttl_hours * 3600),
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
