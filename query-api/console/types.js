@@ -18,8 +18,11 @@ function failure(err) {
 export function typesView(root) {
   document.title = "Product types · Catalog console";
   replace(root, h("h1", {}, "Product types"), h("p", {}, "Loading…"));
+  // An answer that comes after the page was left must not replace the page shown since.
+  let disposed = false;
   read("/product-types")
     .then(({ items }) => {
+      if (disposed) return;
       replace(root,
         h("div", { class: "heading-row" },
           h("h1", {}, "Product types"),
@@ -34,8 +37,10 @@ export function typesView(root) {
               h("td", {}, t.attributes.map((a) => a.name).join(", ") || "—"),
               h("td", {}, `v${t.version}`))))));
     })
-    .catch((err) => replace(root, h("h1", {}, "Product types"), failure(err)));
-  return {};
+    .catch((err) => {
+      if (!disposed) replace(root, h("h1", {}, "Product types"), failure(err));
+    });
+  return { dispose: () => { disposed = true; } };
 }
 
 /** One attribute definition as an editable row; `fixed` keeps its name (a stored attribute). */
@@ -100,9 +105,11 @@ function typeForm(type, onSaved) {
 /** One type: its attributes, and the form that changes it for an admin. */
 export function typeView(root, key) {
   document.title = `${key} · Product types · Catalog console`;
+  let disposed = false;
   const show = () => {
     read(`/product-types/${encodeURIComponent(key)}`)
       .then((type) => {
+        if (disposed) return;
         replace(root,
           h("p", {}, h("a", { href: "#/types" }, "← Product types")),
           h("h1", {}, type.name, " ", h("small", {}, `${type.key} · v${type.version}`)),
@@ -114,10 +121,12 @@ export function typeView(root, key) {
                 h("td", {}, a.name), h("td", {}, a.type), h("td", {}, (a.values ?? []).join(", ")),
                 h("td", {}, a.required ? "yes" : ""), h("td", {}, a.level ?? "product"), h("td", {}, a.facet ? "yes" : ""))))));
       })
-      .catch((err) => replace(root, h("p", {}, h("a", { href: "#/types" }, "← Product types")), failure(err)));
+      .catch((err) => {
+        if (!disposed) replace(root, h("p", {}, h("a", { href: "#/types" }, "← Product types")), failure(err));
+      });
   };
   show();
-  return {};
+  return { dispose: () => { disposed = true; } };
 }
 
 /** A new type. */

@@ -311,6 +311,39 @@ test("a product type is defined, changed compatibly, and refused an incompatible
   await expect(page.locator("table.types")).toContainText("volume_ml, colour");
 });
 
+test("the types list answering after another page was opened leaves that page alone", async () => {
+  // The list of types is held back until the console has moved on to the products. The
+  // browser's cache, which may hold the list from the test before, would answer unrouted.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const typesList = (url) => new URL(url).pathname.endsWith("/product-types");
+  let continued;
+  const answered = new Promise((resolve) => { continued = resolve; });
+  await page.route(typesList, async (route) => {
+    await held;
+    await route.continue();
+    continued();
+  });
+  // From the products, so that opening the types is a change of page (the test before ends
+  // on them).
+  await page.evaluate(() => { location.hash = "#/"; });
+  await expect(rows().first()).toBeVisible();
+  await page.evaluate(() => { location.hash = "#/types"; });
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Product types");
+  await page.evaluate(() => { location.hash = "#/"; });
+  await expect(rows().first()).toBeVisible();
+  release();
+  await answered;
+  await page.unroute(typesList);
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: false });
+  // Give the late answer's handler its turn before looking.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+  await expect(page.getByRole("heading", { level: 1 })).not.toHaveText("Product types");
+  await expect(rows().first()).toBeVisible();
+});
+
 test("a product is read in the locale chosen, else in the browser's", async () => {
   const created = await send("POST", "/products", {
     sku: "CUP-L10N", name: { en: "Tea cup", de: "Teetasse" }, price: { amount: 500, currency: "EUR" },
