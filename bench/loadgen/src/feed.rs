@@ -85,6 +85,7 @@ pub async fn follow(
     feed: &Feed,
     after: i64,
 ) -> anyhow::Result<(Arrivals, tokio::task::JoinHandle<()>)> {
+    // Not `client::http`: its 10 s request timeout would cut the stream, which lasts the load.
     let response = reqwest::Client::new()
         .get(format!("{}/events/stream", feed.query_api))
         .query(&[("after", after)])

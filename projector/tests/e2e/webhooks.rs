@@ -409,6 +409,15 @@ struct Row {
     pending_through: Option<i64>,
 }
 
+impl Row {
+    /// Whether the last attempt failed with an error mentioning `what`.
+    fn failed_with(&self, what: &str) -> bool {
+        self.last_error
+            .as_deref()
+            .is_some_and(|error| error.contains(what))
+    }
+}
+
 async fn row(pool: &PgPool, name: &str) -> Row {
     sqlx::query_as(
         "SELECT status, delivered_position, failures, last_error, pending_delivery, \
@@ -659,12 +668,7 @@ async fn a_saved_subscription_is_delivered_without_waiting_for_the_poll(pool: Pg
 
     subscribe(&pool, "woken", &receiver.url(), Some(0)).await;
     let delivered = wait_until_delivered(&pool, "woken").await;
-    let positions: Vec<i64> = receiver
-        .attempts()
-        .iter()
-        .flat_map(Attempt::positions)
-        .collect();
-    assert_eq!(positions, stored_positions(&pool).await);
+    assert_eq!(receiver.positions(), stored_positions(&pool).await);
     assert_eq!(delivered.status, "active");
 }
 
@@ -681,13 +685,7 @@ async fn a_webhook_receiver_answering_500_is_retried_until_it_answers_and_nothin
     let failing = wait_for_row(&pool, "flaky", "three failures", |r| r.failures >= 3).await;
     assert_eq!(failing.status, "retrying");
     assert_eq!(failing.delivered_position, 0);
-    assert!(
-        failing
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("500")),
-        "{failing:?}"
-    );
+    assert!(failing.failed_with("500"), "{failing:?}");
     let shown = webhooks::get(&pool, "flaky").await.unwrap().unwrap();
     assert_eq!(shown.status, "retrying");
     assert!(shown.failures >= 3);
@@ -716,13 +714,7 @@ async fn a_webhook_receiver_slower_than_the_timeout_counts_as_failed_and_is_retr
     // Slow until the failure is seen: a retry answered at once would clear it.
     let failed = wait_for_row(&pool, "slow", "a timeout", |r| r.failures >= 1).await;
     receiver.set(Mode::Answer(StatusCode::OK));
-    assert!(
-        failed
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("timed out")),
-        "{failed:?}"
-    );
+    assert!(failed.failed_with("timed out"), "{failed:?}");
     wait_until_delivered(&pool, "slow").await;
     let attempts = receiver.attempts();
     assert!(attempts.len() >= 2);
@@ -744,13 +736,7 @@ async fn a_webhook_receiver_that_is_down_gets_everything_in_order_once_up(pool: 
     let _dispatcher = Dispatcher::start(&pool, &[("WEBHOOK_BATCH_SIZE", "5")]);
 
     let failing = wait_for_row(&pool, "down", "two failures", |r| r.failures >= 2).await;
-    assert!(
-        failing
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("connect")),
-        "{failing:?}"
-    );
+    assert!(failing.failed_with("connect"), "{failing:?}");
     // More events while it is down, from another product.
     write_events(&pool, 2, 8).await;
 
@@ -770,13 +756,7 @@ async fn a_webhook_redirect_is_a_failure_and_is_not_followed(pool: PgPool) {
     let failing = wait_for_row(&pool, "moved", "two failures", |r| r.failures >= 2).await;
     assert_eq!(failing.status, "retrying");
     assert_eq!(failing.delivered_position, 0);
-    assert!(
-        failing
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("307")),
-        "{failing:?}"
-    );
+    assert!(failing.failed_with("307"), "{failing:?}");
     assert_eq!(receiver.target_hits(), 0, "the redirect was followed");
 }
 
