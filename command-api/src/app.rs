@@ -76,7 +76,8 @@ impl Application {
                     config.snapshot_every,
                     Schema::new(config.default_locale.clone()),
                 )
-                .caching(config.product_cache_entries),
+                .caching(config.product_cache_entries)
+                .grouped(config.append_grouping),
             ),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),

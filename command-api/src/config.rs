@@ -39,6 +39,10 @@ pub struct Config {
     /// left them, so a command on a warm product reads nothing before it appends. Off by
     /// default while command-api's idle memory has no room for it (docs/PERFORMANCE.md).
     pub product_cache_entries: u64,
+    /// `APPEND_WRITERS` (default 2) and `APPEND_GROUP_MAX` (default 64): how concurrent
+    /// commands' appends are grouped into one transaction: how many groups are written at
+    /// once, and how many commands one holds (docs/PERFORMANCE.md, group commit).
+    pub append_grouping: catalog_store::append::Grouping,
     /// `IDEMPOTENCY_TTL_HOURS`: how long an Idempotency-Key is remembered (at least 24 by contract).
     pub idempotency_ttl: Duration,
     /// `MAX_JSON_BODY_BYTES`: larger JSON bodies are refused with 413.
@@ -91,6 +95,7 @@ impl Config {
             return Err(ConfigError::new("SNAPSHOT_EVERY", "must be at least 1"));
         }
         let ttl_hours = env.parse("IDEMPOTENCY_TTL_HOURS", 24u64)?;
+        let grouping = catalog_store::append::Grouping::default();
         if ttl_hours < 24 {
             return Err(ConfigError::new(
                 "IDEMPOTENCY_TTL_HOURS",
@@ -114,6 +119,10 @@ impl Config {
             default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
             snapshot_every,
             product_cache_entries: env.parse("PRODUCT_CACHE_ENTRIES", 0u64)?,
+            append_grouping: catalog_store::append::Grouping {
+                writers: env.parse("APPEND_WRITERS", grouping.writers)?.max(1),
+                max_commands: env.parse("APPEND_GROUP_MAX", grouping.max_commands)?.max(1),
+            },
             idempotency_ttl: Duration::from_secs(ttl_hours * 3600),
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),

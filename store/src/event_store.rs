@@ -23,6 +23,7 @@ use cqrs_es::{Aggregate, EventEnvelope, EventStore};
 use moka::ops::compute::Op;
 use sqlx::PgPool;
 
+use crate::append::Grouping;
 use crate::product_types::ProductTypeStore;
 use crate::repository::{
     decide_until_stored, load_rows, Attempt, EventRepository, LoadRow, StoreError, LOAD_EVENTS,
@@ -119,10 +120,7 @@ impl ProductStore {
     /// events of older shapes and holds the locale plain texts are in.
     pub fn new(pool: PgPool, snapshot_every: usize, schema: Schema) -> Self {
         Self {
-            store: PersistedEventStore::new_snapshot_store(
-                EventRepository::new(pool.clone(), snapshot_every),
-                snapshot_every,
-            ),
+            store: Self::event_store(&pool, snapshot_every, Grouping::default()),
             appended: AppendSignal::new(pool.clone()),
             types: ProductTypeStore::new(pool.clone(), schema.clone()),
             pool,
@@ -130,6 +128,24 @@ impl ProductStore {
             snapshot_every: snapshot_every.max(1),
             cache: None,
         }
+    }
+
+    /// Writes appends in groups formed as `grouping` says (rather than the default).
+    #[must_use]
+    pub fn grouped(mut self, grouping: Grouping) -> Self {
+        self.store = Self::event_store(&self.pool, self.snapshot_every, grouping);
+        self
+    }
+
+    fn event_store(
+        pool: &PgPool,
+        snapshot_every: usize,
+        grouping: Grouping,
+    ) -> PersistedEventStore<EventRepository, Product> {
+        PersistedEventStore::new_snapshot_store(
+            EventRepository::new(pool.clone(), snapshot_every, grouping),
+            snapshot_every,
+        )
     }
 
     /// Keeps up to `products` products in memory as this store's commands leave them (none when

@@ -1,8 +1,10 @@
 //! What Catalog stores and how it leaves: the event store, the outbox relay that publishes it,
 //! the broker topology consumers bind to, and the blob store of image files.
 //!
-//! - [`repository`]: the events table every aggregate shares: append with the snapshot in one
-//!   statement, read an aggregate's events, decide again when another writer appended first.
+//! - [`repository`]: the events table every aggregate shares: append with the snapshot, read an
+//!   aggregate's events, decide again when another writer appended first.
+//! - [`append`]: group commit: concurrent commands' appends written in one statement and one
+//!   transaction, each command with its own outcome.
 //! - [`event_store`]: the write path: load (snapshot and events), decide, append, retry on
 //!   contention; the hash chain is computed by the database on insert.
 //! - [`product_types`]: the product types' write path, beside the products' in the same store.
@@ -21,6 +23,7 @@
 //! - [`skus`]: the SKU registry that keeps SKUs unique across live products.
 //! - [`blobs`]: the blob store of image originals and renditions (filesystem or S3).
 
+pub mod append;
 pub mod audit;
 pub mod blobs;
 pub mod broker;

@@ -10,6 +10,7 @@ use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, EventStore};
 use sqlx::PgPool;
 
+use crate::append::Grouping;
 use crate::repository::{
     decide_until_stored, load_rows, Attempt, EventRepository, StoreError, LOAD_EVENTS,
 };
@@ -36,7 +37,11 @@ impl ProductTypeStore {
     /// A store on `pool`; types are never snapshotted (a handful of events each).
     pub fn new(pool: PgPool, schema: Schema) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(EventRepository::new(pool.clone(), 1)),
+            store: PersistedEventStore::new_event_store(EventRepository::new(
+                pool.clone(),
+                1,
+                Grouping::default(),
+            )),
             pool,
             schema,
         }

@@ -1,5 +1,5 @@
 //! The events table every aggregate shares (products and product types alike): appending
-//! with the snapshot in one statement, reading an aggregate's events, and deciding again when
+//! with the snapshot, in groups with concurrent commands' appends ([`crate::append`]), reading an aggregate's events, and deciding again when
 //! another writer appended first. Each aggregate's write path ([`crate::event_store`],
 //! [`crate::product_types`]) builds on this one.
 
@@ -15,6 +15,8 @@ use cqrs_es::{Aggregate, AggregateError};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::append::{Append, AppendError, Appended, Grouping, Groups};
 
 /// Why a command was not stored. `R` is the aggregate's refusal: a [`ProductError`] for
 /// products, a `ProductTypeError` for product types.
@@ -50,94 +52,53 @@ pub enum StoreError<R = ProductError> {
 /// the command twice. It also labels a snapshot with the sequence of the last event committed,
 /// not of the last event folded into it. Here the snapshot is written in the same transaction,
 /// labelled with the sequence it really holds, and never fails the commit: it is only a cache.
+/// Appends go through [`crate::append`]'s groups, so concurrent commands share one commit.
 pub struct EventRepository {
     reads: PostgresEventRepository,
-    pool: PgPool,
+    groups: Groups,
     snapshot_every: usize,
 }
 
 impl EventRepository {
     /// A repository on `pool`. `snapshot_every` must be the interval the event store snapshots
-    /// at (at least 1): it tells which sequence a snapshot really holds.
-    pub fn new(pool: PgPool, snapshot_every: usize) -> Self {
+    /// at (at least 1): it tells which sequence a snapshot really holds. Appends are written
+    /// in groups formed as `grouping` says.
+    pub fn new(pool: PgPool, snapshot_every: usize, grouping: Grouping) -> Self {
         Self {
             reads: PostgresEventRepository::new(pool.clone()),
-            pool,
-            snapshot_every,
+            groups: Groups::new(pool, grouping),
+            snapshot_every: snapshot_every.max(1),
         }
     }
 
-    /// Appends the events, and the snapshot when one is due, in one statement: one round trip
-    /// and an implicit transaction, all or nothing. The rows are inserted in sequence order,
-    /// which the hash-chain trigger relies on.
-    async fn write<A: Aggregate>(
+    /// Appends the events, and the snapshot when one is due, with the next group of
+    /// concurrent appends ([`crate::append`]): all of them or none, committed before this
+    /// returns.
+    async fn write(
         &self,
         events: &[SerializedEvent],
         snapshot: Option<(String, Value, usize)>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), PersistenceError> {
         let Some(last) = events.last() else {
             return Ok(());
         };
-        let ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
-        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let versions: Vec<&str> = events.iter().map(|e| e.event_version.as_str()).collect();
-        let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
-        let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
-        let query = match snapshot {
-            None => sqlx::query(APPEND),
-            Some(_) => sqlx::query(APPEND_WITH_SNAPSHOT),
-        };
-        let mut query = query
-            .bind(A::TYPE)
-            .bind(&ids)
-            .bind(&sequences)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadata);
-        if let Some((aggregate_id, state, counter)) = snapshot {
-            // cqrs-es folds events into a snapshot up to the last multiple of the interval.
-            let folded_up_to = last.sequence - last.sequence % self.snapshot_every;
-            query = query
-                .bind(aggregate_id)
-                .bind(folded_up_to as i64)
-                .bind(counter as i64)
-                .bind(state);
+        // cqrs-es folds events into a snapshot up to the last multiple of the interval.
+        let folded_up_to = last.sequence - last.sequence % self.snapshot_every;
+        let snapshot = snapshot.map(|(_, state, counter)| (state, folded_up_to, counter));
+        match self.groups.append(Append::new(events, snapshot)).await {
+            Ok(Appended::Stored) => Ok(()),
+            Ok(Appended::Lost) => Err(PersistenceError::OptimisticLockError),
+            Err(err) => Err(persistence_error(err)),
         }
-        query.execute(&self.pool).await.map(|_| ())
     }
 }
 
-const APPEND: &str = "INSERT INTO events \
-     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-     SELECT $1, id, seq, ty, ver, payload, meta \
-     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
-       WITH ORDINALITY AS e(id, seq, ty, ver, payload, meta, n) \
-     ORDER BY n";
-
-/// The append as a data-modifying CTE beside the snapshot's upsert: one statement, so both or
-/// neither. A snapshot never moves backwards.
-const APPEND_WITH_SNAPSHOT: &str = "WITH appended AS (INSERT INTO events \
-     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-     SELECT $1, id, seq, ty, ver, payload, meta \
-     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
-       WITH ORDINALITY AS e(id, seq, ty, ver, payload, meta, n) \
-     ORDER BY n RETURNING 1) \
-     INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload) \
-     VALUES ($1, $8, $9, $10, $11) \
-     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
-       last_sequence = EXCLUDED.last_sequence, \
-       current_snapshot = EXCLUDED.current_snapshot, \
-       payload = EXCLUDED.payload \
-     WHERE snapshots.last_sequence < EXCLUDED.last_sequence";
-
-fn persistence_error(err: sqlx::Error) -> PersistenceError {
-    match &err {
+fn persistence_error(err: AppendError) -> PersistenceError {
+    match err.as_ref() {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
         }
-        _ if catalog_support::db::is_unavailable(&err) => {
+        unavailable if catalog_support::db::is_unavailable(unavailable) => {
             PersistenceError::ConnectionError(Box::new(err))
         }
         _ => PersistenceError::UnknownError(Box::new(err)),
@@ -174,9 +135,7 @@ impl PersistedEventRepository for EventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        self.write::<A>(events, snapshot_update)
-            .await
-            .map_err(persistence_error)
+        self.write(events, snapshot_update).await
     }
 
     async fn stream_events<A: Aggregate>(

@@ -4,64 +4,16 @@
 //! failed `If-Match` or "nothing to do" is checked against the stored state first. Two stores
 //! on one database stand for two command-api replicas (or command-api and the image worker).
 
-use std::collections::HashMap;
+mod support;
 
-use catalog_domain::{
-    Attributes, CreateProduct, Money, ProductCommand, ProductError, Schema, MASTER,
-};
+use catalog_domain::{ProductCommand, ProductError, Schema};
 use catalog_store::event_store::ProductStore;
 use catalog_store::repository::StoreError;
 use sqlx::PgPool;
+use support::{adjust, create, run, stored_stock};
 
 fn store(pool: &PgPool) -> ProductStore {
     ProductStore::new(pool.clone(), 50, Schema::default()).caching(100)
-}
-
-fn metadata() -> HashMap<String, String> {
-    HashMap::from([("actor".to_string(), "cache-test".to_string())])
-}
-
-fn create(sku: &str, stock: i64) -> ProductCommand {
-    ProductCommand::Create(CreateProduct {
-        sku: sku.into(),
-        product_type: None,
-        name: "Mug".into(),
-        description: None,
-        category: None,
-        attributes: Attributes::new(),
-        price: Money::new(900, "EUR"),
-        stock,
-        variant_attributes: Attributes::new(),
-    })
-}
-
-fn adjust(delta: i64) -> ProductCommand {
-    ProductCommand::AdjustStock {
-        variant_id: MASTER.into(),
-        delta,
-        reason: "count".into(),
-    }
-}
-
-/// Runs `command` through `store`; the version after it.
-async fn run(
-    store: &ProductStore,
-    id: &str,
-    command: ProductCommand,
-    expected: Option<u64>,
-) -> Result<u64, StoreError> {
-    store
-        .execute(id, command, expected, &metadata())
-        .await
-        .map(|committed| committed.version)
-}
-
-async fn stored_stock(pool: &PgPool, id: &str) -> i64 {
-    let (product, _) = ProductStore::new(pool.clone(), 50, Schema::default())
-        .load(id)
-        .await
-        .unwrap();
-    product.variants[0].stock
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
