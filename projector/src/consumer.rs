@@ -198,6 +198,15 @@ impl<H: Handler> Consumer<H> {
         let connection = broker::connect(amqp_url)
             .await
             .context("connecting to RabbitMQ")?;
+        // A failed connection does not always end the futures waiting on it (an ack, a
+        // publisher confirm, the consumer stream): every wait below also listens for the
+        // connection's own error, so a reset reconnects instead of hanging.
+        let mut lost = Box::pin(connection.events_listener().filter_map(|event| async move {
+            match event {
+                lapin::Event::Error(err) => Some(err),
+                _ => None,
+            }
+        }));
         let channel = connection.create_channel().await?;
         self.topology.declare_consumer(&channel, &spec).await?;
         // Retries and dead letters are published on their own confirmed channel before the
@@ -234,6 +243,7 @@ impl<H: Handler> Consumer<H> {
             // A free slot first, so prefetched messages wait in the broker's order.
             let slot = tokio::select! {
                 slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+                err = lost.next() => return Err(connection_lost(err)),
                 () = shutdown.wait() => break,
             };
             tokio::select! {
@@ -261,7 +271,10 @@ impl<H: Handler> Consumer<H> {
                                 None => break,
                             }
                         }
-                        worker.handle_in_order(batch).await.context("settling a message")?;
+                        tokio::select! {
+                            settled = worker.handle_in_order(batch) => settled.context("settling a message")?,
+                            err = lost.next() => return Err(connection_lost(err)),
+                        }
                         drop(slot);
                         if let Some(err) = broken {
                             return Err(err);
@@ -287,6 +300,7 @@ impl<H: Handler> Consumer<H> {
                     tracing::info!(queues = ?standby, "standing by to take over");
                     standby.clear();
                 }
+                err = lost.next() => return Err(connection_lost(err)),
                 failure = failed_rx.recv() => {
                     if let Some(err) = failure {
                         return Err(err.context("settling a message"));
@@ -320,6 +334,14 @@ impl<H: Handler> Consumer<H> {
                 "consumer" => self.handler.spec().name
             ),
         }
+    }
+}
+
+/// The error a connection reported (`None`: its event stream ended with it).
+fn connection_lost(err: Option<lapin::Error>) -> anyhow::Error {
+    match err {
+        Some(err) => anyhow::Error::new(err).context("the connection to RabbitMQ failed"),
+        None => anyhow::anyhow!("the connection to RabbitMQ closed"),
     }
 }
 
