@@ -169,6 +169,82 @@ async fn stored_hashes_match_the_chain_computed_from_its_definition(pool: PgPool
     assert_eq!(events[1].hash, second, "the second event's hash");
 }
 
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_hash_left_out_is_computed_a_supplied_one_is_checked_and_a_wrong_one_refused(
+    pool: PgPool,
+) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let insert = |sequence: i64, event_id: uuid::Uuid, hash: Option<Vec<u8>>| {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+               event_version, payload, metadata, event_id, recorded_at, hash) \
+             VALUES ('Product', $1, $2, 'StockAdjusted', '1', '{\"n\": 1}', '{}', $3, \
+               '2026-12-03T10:00:00.123456Z', $4)",
+        )
+        .bind(id.clone())
+        .bind(sequence)
+        .bind(event_id)
+        .bind(hash)
+    };
+    let stored = |sequence: i64| {
+        sqlx::query_as::<_, Stored>(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                    payload::text AS payload, metadata::text AS metadata, event_id, recorded_at, \
+                    hash FROM events WHERE aggregate_id = $1 AND sequence = $2",
+        )
+        .bind(id.clone())
+        .bind(sequence)
+    };
+
+    // Left out: the database computes it.
+    insert(1, uuid::Uuid::new_v4(), None)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let first = stored(1).fetch_one(&pool).await.unwrap();
+    assert_eq!(first.hash, chain_hash(None, &first));
+    let first_hash = first.hash.clone();
+
+    // Supplied, and right: stored as it is.
+    let mut second = Stored {
+        sequence: 2,
+        event_id: uuid::Uuid::new_v4(),
+        hash: Vec::new(),
+        ..first
+    };
+    let supplied = chain_hash(Some(&first_hash), &second);
+    insert(2, second.event_id, Some(supplied.clone()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    second = stored(2).fetch_one(&pool).await.unwrap();
+    assert_eq!(second.hash, supplied);
+
+    // Supplied, and wrong: one that hashes the right fields after the wrong predecessor, and
+    // one that is not a hash of anything. Both refused, nothing stored.
+    let third = Stored {
+        sequence: 3,
+        event_id: uuid::Uuid::new_v4(),
+        ..second
+    };
+    for wrong in [chain_hash(None, &third), vec![0u8; 32]] {
+        let err = insert(3, third.event_id, Some(wrong))
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let code = err
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code);
+        assert_eq!(code.as_deref(), Some("23000"), "{err}");
+        assert!(
+            err.to_string().contains("does not continue its chain"),
+            "{err}"
+        );
+    }
+    assert!(stored(3).fetch_optional(&pool).await.unwrap().is_none());
+    assert!(broken(&pool).await.is_empty(), "the chain verifies");
+}
+
 /// A change made by hand to one hashed column of a product's four events ({id} stands for the
 /// product), and every event verify must then name, as (product, sequence).
 struct Tamper {
