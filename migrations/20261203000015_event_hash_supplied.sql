@@ -27,3 +27,12 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- The hash function was declared IMMUTABLE while its body calls STABLE functions (to_char,
+-- convert_to), which kept PostgreSQL from inlining it: the trigger ran it through the SQL
+-- function executor, planning its body again on every row. Declared for what it is, it is
+-- inlined into the trigger's cached expression. Its body, and so every hash, is unchanged.
+-- Measured with pgbench, one INSERT into `events` per transaction, 32 clients
+-- (docs/PERFORMANCE.md): 3,234 TPS before, 4,089 after, against about 5,300 with no trigger.
+ALTER FUNCTION catalog_event_hash(bytea, text, text, bigint, text, text, jsonb, jsonb, uuid,
+    timestamptz) STABLE;
