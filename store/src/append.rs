@@ -46,9 +46,10 @@ pub struct Grouping {
 }
 
 impl Default for Grouping {
-    /// Two writers, so one group is being formed while the other is committed; at most 64
-    /// commands a group, which keeps the statement's arrays small. docs/PERFORMANCE.md has
-    /// the measurements behind both.
+    /// Two writers, so one group is being formed while the other is committed (measured
+    /// against one command a transaction in docs/PERFORMANCE.md, "Group commit"); at most 64
+    /// commands a group, which keeps the statement's arrays small and is more than 32
+    /// concurrent clients fill.
     fn default() -> Self {
         Self {
             writers: 2,
