@@ -95,13 +95,13 @@ impl Config {
             return Err(ConfigError::new("SNAPSHOT_EVERY", "must be at least 1"));
         }
         let ttl_hours = env.parse("IDEMPOTENCY_TTL_HOURS", 24u64)?;
-        let grouping = catalog_store::append::Grouping::default();
         if ttl_hours < 24 {
             return Err(ConfigError::new(
                 "IDEMPOTENCY_TTL_HOURS",
                 "must be at least 24 (the API promises keys are kept 24 hours)",
             ));
         }
+        let grouping = catalog_store::append::Grouping::default();
         Ok(Self {
             listen_addr: env.parse("COMMAND_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url: env.url(

@@ -191,13 +191,7 @@ async fn write_groups(
         }
         metrics::histogram!("catalog_append_group_commands").record(group.len() as f64);
         match write(&pool, &group).await {
-            Ok(stored) => answer(group.drain(..), |i| {
-                Ok(if stored.contains(&(i as i32)) {
-                    Appended::Stored
-                } else {
-                    Appended::Lost
-                })
-            }),
+            Ok(stored) => answer(group.drain(..), |i| Ok(appended(&stored, i))),
             Err(err) if group.len() == 1 || catalog_support::db::is_unavailable(&err) => {
                 let err = Arc::new(err);
                 answer(group.drain(..), |_| Err(Arc::clone(&err)));
@@ -205,17 +199,25 @@ async fn write_groups(
             Err(err) => {
                 tracing::debug!(error = %err, commands = group.len(), "group failed; writing each command alone");
                 let alone = group.drain(..).map(|waiting| async {
-                    let outcome = match write(&pool, std::slice::from_ref(&waiting)).await {
-                        Ok(stored) if stored.is_empty() => Ok(Appended::Lost),
-                        Ok(_) => Ok(Appended::Stored),
-                        Err(err) => Err(Arc::new(err)),
-                    };
+                    let outcome = write(&pool, std::slice::from_ref(&waiting))
+                        .await
+                        .map(|stored| appended(&stored, 0))
+                        .map_err(Arc::new);
                     // The command may have given up waiting: nothing to tell it.
                     let _ = waiting.reply.send(outcome);
                 });
                 futures::future::join_all(alone).await;
             }
         }
+    }
+}
+
+/// How command `index` of a group fared, given the indexes the statement stored.
+fn appended(stored: &[i32], index: usize) -> Appended {
+    if stored.contains(&(index as i32)) {
+        Appended::Stored
+    } else {
+        Appended::Lost
     }
 }
 
@@ -268,7 +270,6 @@ const APPEND_GROUP: &str = "SELECT catalog_append_group($1, $2, $3, $4, $5, $6, 
      $7::text[]::jsonb[], $8::text[]::jsonb[], $9, $10, $11, $12, $13, $14::text[]::jsonb[])";
 
 /// The group's events as the statement's parallel arrays.
-#[derive(Default)]
 struct Columns<'a> {
     commands: Vec<i32>,
     aggregate_types: Vec<&'a str>,

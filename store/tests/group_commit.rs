@@ -17,8 +17,12 @@ use support::{adjust, create, run, stored_stock};
 
 /// One writer, so a group held open keeps every later command waiting for the next.
 fn store(pool: &PgPool) -> Arc<ProductStore> {
+    snapshotting_every(pool, 50)
+}
+
+fn snapshotting_every(pool: &PgPool, events: usize) -> Arc<ProductStore> {
     Arc::new(
-        ProductStore::new(pool.clone(), 50, Schema::default()).grouped(Grouping {
+        ProductStore::new(pool.clone(), events, Schema::default()).grouped(Grouping {
             writers: 1,
             max_commands: 64,
         }),
@@ -211,12 +215,7 @@ async fn a_group_that_fails_as_a_whole_fails_only_the_command_at_fault(pool: PgP
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn a_snapshot_is_written_with_its_command_and_not_with_a_loser(pool: PgPool) {
     // Snapshots every 2 events: the second event of each product takes one.
-    let store = Arc::new(
-        ProductStore::new(pool.clone(), 2, Schema::default()).grouped(Grouping {
-            writers: 1,
-            max_commands: 64,
-        }),
-    );
+    let store = snapshotting_every(&pool, 2);
     let id = new_id();
     run(&store, &id, create("SNAP-1", 0), None).await.unwrap();
     let (a, b) = tokio::join!(
