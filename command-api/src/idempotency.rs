@@ -6,11 +6,14 @@
 //! finds the record still running waits for it and replays its response.
 //!
 //! The event a command appends carries its key (`idempotency_key` in the metadata), so the
-//! event store, not the key table, is the word on whether a command ran: a process that dies
-//! between the append and the completion of the record, or a commit whose answer was lost
-//! with its connection, leaves a record without a response. Whoever next claims such a record
-//! once it is abandoned looks for the key's event first and answers as the command did, and
-//! runs the command again only when no event holds the key.
+//! event store, not the key table, is the word on whether a command ran. A command that
+//! appends has its record answered by the append's own transaction (`catalog_store::append`):
+//! the record is marked answered by its event, and a retry rebuilds the answer from that event
+//! (and keeps it in the record). Only answers without an event (a refusal, a command that
+//! changed nothing) are stored here after the command. A process that dies before its append,
+//! or a commit whose answer was lost with its connection, leaves a record without an answer;
+//! whoever next claims such a record once it is abandoned looks for the key's event first and
+//! answers as the command did, and runs the command again only when no event holds the key.
 
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use catalog_support::auth::Actor;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use catalog_store::append;
 use catalog_store::log::{self, RequestEvent};
 
 use crate::error::ApiError;
@@ -74,6 +78,8 @@ struct Stored {
     status_code: Option<i16>,
     response_headers: Option<serde_json::Value>,
     response_body: Option<Vec<u8>>,
+    /// Answered by the event its command stored, whose answer is rebuilt on a retry.
+    answered_by_event: bool,
     expired: bool,
     abandoned: bool,
 }
@@ -126,8 +132,13 @@ async fn run(
         match idem.claim(&actor, &key, &hash).await {
             Err(err) => err.into_response(),
             Ok(Claim::Replay(response)) => response,
-            Ok(Claim::Run) => match idem.within_limit(next.run(request)).await {
-                Ok(response) => idem.complete(&actor, &key, response).await,
+            Ok(Claim::Run) => match idem
+                .within_limit(append::answering(next.run(request)))
+                .await
+            {
+                // The append that stored the command answered its record.
+                Ok((response, true)) if response.status().is_success() => response,
+                Ok((response, _)) => idem.complete(&actor, &key, response).await,
                 Err(unavailable) => {
                     // Cut off at the run limit: a retry may take the key over at once.
                     idem.release(&actor, &key).await;
@@ -199,13 +210,21 @@ impl Idempotency {
             if let Some(status) = stored.status_code {
                 return Ok(Claim::Replay(replay(status, stored)));
             }
-            if stored.abandoned {
+            // A record answered by its event, or abandoned by a request that may have stored
+            // one, is answered as the command did when the event is there.
+            if stored.answered_by_event || stored.abandoned {
                 if let Some(response) = self.settled_by_event(actor, key).await? {
+                    if !stored.answered_by_event {
+                        tracing::warn!(
+                            key,
+                            "an abandoned idempotent request had stored its event; answering as it did"
+                        );
+                    }
                     return Ok(Claim::Replay(response));
                 }
-                if self.take_over(actor, key).await? {
-                    return Ok(Claim::Run);
-                }
+            }
+            if stored.abandoned && self.take_over(actor, key).await? {
+                return Ok(Claim::Run);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::IdempotencyInProgress);
@@ -218,6 +237,7 @@ impl Idempotency {
     async fn load(&self, actor: &str, key: &str) -> Result<Option<Stored>, ApiError> {
         sqlx::query_as::<_, Stored>(
             "SELECT request_hash, status_code, response_headers, response_body, \
+                    status_code IS NULL AND completed_at IS NOT NULL AS answered_by_event, \
                     created_at < now() - make_interval(secs => $3) AS expired, \
                     status_code IS NULL AND created_at < now() - make_interval(secs => $4) AS abandoned \
              FROM idempotency_keys WHERE actor = $1 AND key = $2",
@@ -255,10 +275,10 @@ impl Idempotency {
 
     /// `command`, cut off at the run limit (503): after that a retry may take its key over, so
     /// it must not go on.
-    async fn within_limit(
+    async fn within_limit<T>(
         &self,
-        command: impl std::future::Future<Output = Response>,
-    ) -> Result<Response, ApiError> {
+        command: impl std::future::Future<Output = T>,
+    ) -> Result<T, ApiError> {
         tokio::time::timeout(self.run_limit, command)
             .await
             .map_err(|_| ApiError::from(CommonError::Unavailable("the event store")))
@@ -268,8 +288,9 @@ impl Idempotency {
         self.run_limit + ABANDON_MARGIN
     }
 
-    /// The answer of an unfinished request whose event is stored: the response it would have
-    /// given, now stored as the record's so that later retries replay it directly.
+    /// The answer of a request whose event is stored, rebuilt from the event: the response it
+    /// gave (or would have given), now stored as the record's so that later retries replay it
+    /// directly.
     async fn settled_by_event(&self, actor: &str, key: &str) -> Result<Option<Response>, ApiError> {
         let stored = log::event_of_request(&self.pool, actor, key)
             .await
@@ -283,12 +304,6 @@ impl Idempotency {
         else {
             return Ok(None);
         };
-        tracing::warn!(
-            key,
-            product = id,
-            version,
-            "an abandoned idempotent request had stored its event; answering as it did"
-        );
         let response = crate::respond::answer(&event_type, &id, version as u64, added_id);
         let mut response = self.complete(actor, key, response).await;
         response

@@ -15,7 +15,13 @@
 //! the group is written again alone, so a neighbour's failure never becomes a command's own.
 //! When the database cannot be reached, every command of the group learns that its outcome is
 //! unknown, as a single append would.
+//!
+//! A stored command that carries an idempotency key has its idempotency record answered in
+//! the same transaction (migration `…_group_answers_idempotency.sql`): the record's answer is
+//! the event. [`answering`] tells the caller so, and it writes nothing more.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use cqrs_es::persist::SerializedEvent;
@@ -58,10 +64,30 @@ impl Default for Grouping {
     }
 }
 
+tokio::task_local! {
+    /// Set by an append that stored a command carrying an idempotency key, inside
+    /// [`answering`].
+    static ANSWERED: Cell<bool>;
+}
+
+/// Runs `command` and tells whether an append inside it was stored with an idempotency key,
+/// and so answered that key's record in its own transaction: the caller then has no answer
+/// left to store. Appends outside such a scope are stored the same way and tell no one.
+pub async fn answering<F: Future>(command: F) -> (F::Output, bool) {
+    ANSWERED
+        .scope(Cell::new(false), async {
+            let output = command.await;
+            (output, ANSWERED.with(Cell::get))
+        })
+        .await
+}
+
 /// One command's append, in the columns `catalog_append_group` takes.
 pub(crate) struct Append {
     events: Vec<EventRow>,
     snapshot: Option<SnapshotRow>,
+    /// Whether its first event carries an idempotency key, whose record the append answers.
+    keyed: bool,
 }
 
 struct EventRow {
@@ -87,6 +113,9 @@ impl Append {
     /// cqrs-es's snapshot counter.
     pub(crate) fn new(events: &[SerializedEvent], snapshot: Option<(Value, usize, usize)>) -> Self {
         Self {
+            keyed: events
+                .first()
+                .is_some_and(|e| e.metadata.get("idempotency_key").is_some()),
             events: events
                 .iter()
                 .map(|e| EventRow {
@@ -145,13 +174,19 @@ impl Groups {
     /// lost, or failed).
     pub(crate) async fn append(&self, append: Append) -> Result<Appended, AppendError> {
         self.start();
+        let keyed = append.keyed;
         let (reply, outcome) = oneshot::channel();
         self.queue
             .send(Waiting { append, reply })
             .map_err(|_| Arc::new(sqlx::Error::WorkerCrashed))?;
-        outcome
+        let appended = outcome
             .await
-            .unwrap_or_else(|_| Err(Arc::new(sqlx::Error::WorkerCrashed)))
+            .unwrap_or_else(|_| Err(Arc::new(sqlx::Error::WorkerCrashed)));
+        if keyed && matches!(appended, Ok(Appended::Stored)) {
+            // Outside `answering` there is no one to tell.
+            let _ = ANSWERED.try_with(|answered| answered.set(true));
+        }
+        appended
     }
 
     fn start(&self) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog_domain::{ProductError, Schema};
-use catalog_store::append::Grouping;
+use catalog_store::append::{answering, Grouping};
 use catalog_store::event_store::ProductStore;
 use catalog_store::repository::StoreError;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -251,4 +251,80 @@ async fn a_snapshot_is_written_with_its_command_and_not_with_a_loser(pool: PgPoo
         "{snapshot:?} {at_two}"
     );
     assert_eq!(stored_stock(&pool, &id).await, 11);
+}
+
+/// `support::metadata()` with an idempotency key.
+fn keyed(key: &str) -> std::collections::HashMap<String, String> {
+    let mut metadata = support::metadata();
+    metadata.insert("idempotency_key".into(), key.into());
+    metadata
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_keyed_command_answers_its_record_in_the_transaction_that_stores_it(pool: PgPool) {
+    let store = store(&pool);
+    let id = new_id();
+    run(&store, &id, create("KEYED-1", 0), None).await.unwrap();
+    // The records the idempotency layer claims before its commands run.
+    for key in ["first", "second", "refused"] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, '\\x00')",
+        )
+        .bind(&support::metadata()["actor"])
+        .bind(key)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Both decided on version 1: unless one was decided after the other was stored, one loses
+    // its race and is stored by a later transaction, which must be the one answering its record.
+    let (first_key, second_key) = (keyed("first"), keyed("second"));
+    let (first, second) = tokio::join!(
+        answering(store.execute(&id, adjust(1), None, &first_key)),
+        answering(store.execute(&id, adjust(10), None, &second_key))
+    );
+    assert!(first.0.is_ok() && second.0.is_ok(), "{first:?} {second:?}");
+    assert!(
+        first.1 && second.1,
+        "a stored keyed command tells its caller"
+    );
+    let answered: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT k.key, k.xmin::text = (e.transaction_id::text::numeric % 4294967296)::text \
+           FROM idempotency_keys k \
+           JOIN events e ON e.metadata->>'idempotency_key' = k.key AND e.aggregate_id = $1 \
+          WHERE k.completed_at IS NOT NULL AND k.status_code IS NULL ORDER BY k.key",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        answered,
+        [("first".to_string(), true), ("second".to_string(), true)],
+        "each record answered by its own event's transaction"
+    );
+
+    // A refused command stores nothing and answers nothing.
+    let refused_key = keyed("refused");
+    let refused = answering(store.execute(&id, adjust(-100), None, &refused_key)).await;
+    assert!(
+        matches!(
+            refused.0,
+            Err(StoreError::Refused(ProductError::InsufficientStock { .. }))
+        ),
+        "{:?}",
+        refused.0
+    );
+    assert!(!refused.1);
+    let unanswered: bool = sqlx::query_scalar(
+        "SELECT completed_at IS NULL FROM idempotency_keys WHERE key = 'refused'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(unanswered);
+    // A command without a key has no record to answer.
+    let unkeyed = answering(run(&store, &id, adjust(1), None)).await;
+    assert_eq!(unkeyed.0.unwrap(), 4);
+    assert!(!unkeyed.1);
 }

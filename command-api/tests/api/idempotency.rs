@@ -459,6 +459,57 @@ async fn a_key_is_still_honoured_23_hours_after_its_first_use(pool: PgPool) {
     assert_eq!(stock(&app, &id).await, 13);
 }
 
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_stored_command_answers_its_record_in_its_own_transaction(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.create_product("IDEM-20").await; // stock 10
+    let first = adjust_with_key(&app, &id, 5, "same-transaction").await;
+    assert_eq!(first.status, StatusCode::OK);
+    // The record was answered by the transaction that stored the event, not by a statement of
+    // its own afterwards: its row version is that transaction's, and no response is kept yet.
+    let (same_transaction, status): (bool, Option<i16>) = sqlx::query_as(
+        "SELECT k.xmin::text = (e.transaction_id::text::numeric % 4294967296)::text, \
+                k.status_code \
+           FROM idempotency_keys k \
+           JOIN events e ON e.metadata->>'idempotency_key' = k.key \
+          WHERE k.key = 'same-transaction' AND k.completed_at IS NOT NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(same_transaction, "answered by the event's own transaction");
+    assert_eq!(status, None, "the answer is the event's");
+
+    // A retry is answered from the event, as the command was, and the answer is kept.
+    let retry = adjust_with_key(&app, &id, 5, "same-transaction").await;
+    assert_same_answer(&first, &retry);
+    let kept: Option<i16> = sqlx::query_scalar(
+        "SELECT status_code FROM idempotency_keys WHERE key = 'same-transaction'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, Some(200));
+    let again = adjust_with_key(&app, &id, 5, "same-transaction").await;
+    assert_same_answer(&first, &again);
+    assert_eq!(app.events(&id).await.len(), 2, "the command ran once");
+    assert_eq!(stock(&app, &id).await, 15);
+
+    // A refusal stores no event: its answer is kept by the record itself.
+    let refused = adjust_with_key(&app, &id, -1000, "refused").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    let kept: Option<i16> =
+        sqlx::query_scalar("SELECT status_code FROM idempotency_keys WHERE key = 'refused'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, Some(409));
+    assert_same_answer(
+        &refused,
+        &adjust_with_key(&app, &id, -1000, "refused").await,
+    );
+}
+
 /// Makes a completed record look like one whose process died after the command's event was
 /// stored but before its answer was kept: no response, claimed long ago.
 async fn forget_the_answer(app: &TestApp, key: &str) {
