@@ -4,6 +4,7 @@
 
 mod ceiling;
 mod client;
+mod cpu;
 mod events;
 mod feed;
 mod lag;
@@ -98,6 +99,27 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         per_product: usize,
     },
+    /// CPU time around a load. Without --since, prints a mark: the machine's and every
+    /// process's CPU time so far. With it, prints the seconds the machine and the named
+    /// processes spent since that mark.
+    Cpu {
+        /// A mark printed before the load.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// NAME=PID: a process whose time to report as NAME_s.
+        #[arg(long = "process", value_parser = cpu::named, requires = "since")]
+        processes: Vec<(String, String)>,
+        /// NAME=COMM: every process of that command name (as in /proc/<pid>/comm), summed
+        /// as NAME_s.
+        #[arg(long = "comm", value_parser = cpu::named, requires = "since")]
+        comms: Vec<(String, String)>,
+        /// What GNU time (`-f '%U %S'`) wrote about the load generator, reported as loadgen_s.
+        #[arg(long, requires = "since")]
+        loadgen: Option<PathBuf>,
+        /// Clock ticks per second of /proc's figures (`getconf CLK_TCK`).
+        #[arg(long, default_value_t = 100)]
+        clk_tck: u32,
+    },
     /// Reads the results of one bench/run and prints the markdown table.
     Report {
         #[arg(long)]
@@ -147,6 +169,19 @@ async fn main() -> ExitCode {
             products,
             per_product,
         } => events::run(&database_url, products, per_product).await,
+        Command::Cpu {
+            since,
+            processes,
+            comms,
+            loadgen,
+            clk_tck,
+        } => cpu::run(
+            since.as_deref(),
+            &processes,
+            &comms,
+            loadgen.as_deref(),
+            clk_tck,
+        ),
         Command::Report { dir } => report::run(&dir),
     };
     match result {
