@@ -61,12 +61,16 @@ COPY --from=builder \
     /usr/local/bin/
 # The binaries' defaults suit a developer's machine (127.0.0.1, ./data/blobs); in a container
 # they must listen on every interface and keep blobs on the volume.
+# MALLOC_ARENA_MAX: glibc gives each thread that allocates an arena of its own, up to eight per
+# core, and keeps their freed memory; two arenas keep an idle process about 1.5 MB smaller with no
+# measured cost in throughput (docs/PERFORMANCE.md). Raise it on machines with many cores.
 ENV COMMAND_API_ADDR=0.0.0.0:8080 \
     QUERY_API_ADDR=0.0.0.0:8081 \
     PROJECTOR_HTTP_ADDR=0.0.0.0:8082 \
     IMAGE_WORKER_HTTP_ADDR=0.0.0.0:8083 \
     BLOB_STORE=file:///data/blobs \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    MALLOC_ARENA_MAX=2
 # Numeric, so that orchestrators enforcing runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
 # command-api, query-api, projector and image worker (/metrics and /health/* on the last two).
