@@ -121,7 +121,7 @@ impl RequestContext {
             ("causation_id".to_string(), self.causation_id.clone()),
         ]);
         if let Some(key) = &self.idempotency_key {
-            metadata.insert("idempotency_key".to_string(), key.clone());
+            metadata.insert(catalog_store::log::IDEMPOTENCY_KEY.to_string(), key.clone());
         }
         metadata
     }

@@ -115,7 +115,7 @@ impl Append {
         Self {
             keyed: events
                 .first()
-                .is_some_and(|e| e.metadata.get("idempotency_key").is_some()),
+                .is_some_and(|e| e.metadata.get(crate::log::IDEMPOTENCY_KEY).is_some()),
             events: events
                 .iter()
                 .map(|e| EventRow {

@@ -129,6 +129,11 @@ pub async fn product_type_events(
         .collect()
 }
 
+/// The metadata field holding the `Idempotency-Key` of the request that stored an event: the
+/// command path writes it, and a stored key is how an idempotency record is answered by its
+/// event (here, and in the group's transaction, `crate::append`).
+pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+
 /// The last event a request stored, found by the actor and `Idempotency-Key` its metadata
 /// carries: how a retry learns the answer of a request whose process died before keeping it.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,7 +1,8 @@
 //! The events table every aggregate shares (products and product types alike): appending
 //! with the snapshot, in groups with concurrent commands' appends ([`crate::append`]),
-//! reading an aggregate's events, and deciding again when another writer appended first. Each aggregate's write path ([`crate::event_store`],
-//! [`crate::product_types`]) builds on this one.
+//! reading an aggregate's events, and deciding again when another writer appended first.
+//! Each aggregate's write path ([`crate::event_store`], [`crate::product_types`]) builds on
+//! this one.
 
 use std::future::Future;
 use std::time::Duration;
