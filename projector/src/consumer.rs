@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use catalog_store::broker::{
-    self, ConsumerSpec, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER, MAX_ATTEMPTS,
+    self, published_at, ConsumerSpec, Topology, WireEvent, ATTEMPT_HEADER, FAILURE_HEADER,
+    MAX_ATTEMPTS,
 };
 use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -283,7 +284,7 @@ impl<H: Handler> Consumer<H> {
                         let failed = failed_tx.clone();
                         tokio::spawn(async move {
                             let (queue, delivery) = delivery;
-                            let (outcome, span) = worker.process(&delivery).await;
+                            let (outcome, span) = worker.process(&delivery, Utc::now()).await;
                             // In the event's span, so retry and dead-letter lines carry its ids.
                             if let Err(err) = worker.settle(&queue, delivery, outcome).instrument(span).await {
                                 let _ = failed.try_send(err);
@@ -361,6 +362,8 @@ impl<H: Handler> Worker<H> {
     /// Handles deliveries that must keep their order: all at once through `handle_batch` when
     /// there are several, every one an event, and the batch succeeds; otherwise one at a time.
     async fn handle_in_order(&self, deliveries: Vec<(Arc<str>, Delivery)>) -> anyhow::Result<()> {
+        // Every one of them arrived by now: the batch is what had already arrived.
+        let received = Utc::now();
         if deliveries.len() > 1 {
             let events: Option<Vec<WireEvent>> = deliveries
                 .iter()
@@ -376,7 +379,7 @@ impl<H: Handler> Worker<H> {
                         let consumer = self.handler.spec().name;
                         for ((_, delivery), event) in deliveries.iter().zip(&events) {
                             self.note_redelivery(delivery);
-                            self.handled(event, &event_span(event));
+                            self.handled(event, delivery, received, &event_span(event));
                             metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => "ack")
                                 .increment(1);
                         }
@@ -403,7 +406,7 @@ impl<H: Handler> Worker<H> {
             }
         }
         for (queue, delivery) in deliveries {
-            let (outcome, span) = self.process(&delivery).await;
+            let (outcome, span) = self.process(&delivery, received).await;
             // In the event's span, so retry and dead-letter lines carry its ids.
             self.settle(&queue, delivery, outcome)
                 .instrument(span)
@@ -420,11 +423,33 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Records an event as handled: lag, position, and its line in the log.
-    fn handled(&self, event: &WireEvent, span: &tracing::Span) {
-        let lag = (Utc::now() - event.recorded_at).num_milliseconds().max(0) as u64;
-        metrics::histogram!("catalog_projection_lag_seconds", "consumer" => self.handler.spec().name)
+    /// Records an event as handled: its lag, split into stages where the relay stamped the
+    /// message, its position, and its line in the log.
+    fn handled(
+        &self,
+        event: &WireEvent,
+        delivery: &Delivery,
+        received: DateTime<Utc>,
+        span: &tracing::Span,
+    ) {
+        let consumer = self.handler.spec().name;
+        let now = Utc::now();
+        let lag = millis(now - event.recorded_at);
+        metrics::histogram!("catalog_projection_lag_seconds", "consumer" => consumer)
             .record(lag as f64 / 1000.0);
+        // Before publishing (the commit and the relay), in the broker (queue and delivery), and
+        // in this consumer (waiting for a batch to finish, and applying it).
+        let stages = published_at(&delivery.properties).map(|published| {
+            [
+                ("relay", seconds(published - event.recorded_at)),
+                ("broker", seconds(received - published)),
+                ("consumer", seconds(now - received)),
+            ]
+        });
+        for (stage, seconds) in stages.iter().flatten() {
+            metrics::histogram!("catalog_projection_stage_seconds", "consumer" => consumer, "stage" => *stage)
+                .record(*seconds);
+        }
         self.stats.last_lag_ms.store(lag, Ordering::Relaxed);
         // The highest, not the latest: the relay publishes in commit order, which can put a
         // higher position before a lower one, and shards interleave.
@@ -438,10 +463,24 @@ impl<H: Handler> Worker<H> {
             .set(highest as f64);
         // One line per event, in the event's span: with the request and correlation ids it
         // carries, the logs follow a change from its request to every consumer.
-        tracing::info!(parent: span, consumer = self.handler.spec().name, lag_ms = lag, "event handled");
+        // Fractions of a millisecond: the stages are what a 20 ms goal is split into.
+        let stage = |k: usize| stages.map(|s| (s[k].1 * 1e6).round() / 1e3);
+        tracing::info!(
+            parent: span,
+            consumer,
+            lag_ms = lag,
+            relay_ms = stage(0),
+            broker_ms = stage(1),
+            consumer_ms = stage(2),
+            "event handled"
+        );
     }
 
-    async fn process(&self, delivery: &Delivery) -> (Outcome, tracing::Span) {
+    async fn process(
+        &self,
+        delivery: &Delivery,
+        received: DateTime<Utc>,
+    ) -> (Outcome, tracing::Span) {
         self.note_redelivery(delivery);
         let event: WireEvent = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
@@ -459,7 +498,7 @@ impl<H: Handler> Worker<H> {
             .await;
         let outcome = match handled {
             Ok(Ok(())) => {
-                self.handled(&event, &span);
+                self.handled(&event, delivery, received, &span);
                 Outcome::Ack
             }
             Ok(Err(ApplyError::Permanent(err))) => Outcome::DeadLetter(format!("{err:#}")),
@@ -545,6 +584,17 @@ impl<H: Handler> Worker<H> {
 
 /// The span every log line about one event is written in: the ids that trace it to the request
 /// that caused it.
+/// Whole milliseconds of a span of time between two clocks, 0 when they disagree on its sign.
+fn millis(span: chrono::TimeDelta) -> u64 {
+    span.num_milliseconds().max(0) as u64
+}
+
+/// Seconds of a span of time between two clocks, to the microsecond; 0 when they disagree on
+/// its sign.
+fn seconds(span: chrono::TimeDelta) -> f64 {
+    span.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
+}
+
 fn event_span(event: &WireEvent) -> tracing::Span {
     tracing::info_span!(
         "event",

@@ -358,6 +358,20 @@ async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> lapin
         .map(|_| ())
 }
 
+/// The header the relay stamps on each message as it publishes it, in microseconds since the
+/// Unix epoch: with the event's `recorded_at` and the moment a consumer receives it, it splits
+/// an event's lag into the time before publishing (commit and relay), in the broker, and in the
+/// consumer. A message published without it (by hand, or by a test) is simply not split.
+pub const PUBLISHED_AT: &str = "published_at";
+
+/// When the relay published the message, if it says.
+pub fn published_at(properties: &BasicProperties) -> Option<DateTime<Utc>> {
+    match properties.headers().as_ref()?.inner().get(PUBLISHED_AT)? {
+        AMQPValue::LongLongInt(micros) => DateTime::from_timestamp_micros(*micros),
+        _ => None,
+    }
+}
+
 /// Connects to RabbitMQ once; callers decide how to retry.
 pub async fn connect(url: &str) -> lapin::Result<Connection> {
     Connection::connect(url, ConnectionProperties::default()).await
@@ -406,8 +420,9 @@ impl WireEvent {
     }
 
     /// Persistent, identified by the event id, with the ids a consumer logs or routes on as
-    /// headers so they can be read without parsing the body.
-    pub fn properties(&self) -> BasicProperties {
+    /// headers so they can be read without parsing the body, and stamped [`PUBLISHED_AT`] when
+    /// `published` says when.
+    pub fn properties(&self, published: Option<DateTime<Utc>>) -> BasicProperties {
         let mut headers = FieldTable::default();
         let mut put = |key: &str, value: AMQPValue| {
             headers.insert(ShortString::from(key), value);
@@ -418,6 +433,9 @@ impl WireEvent {
         put("position", AMQPValue::LongLongInt(self.position));
         for key in ["correlation_id", "causation_id", "request_id", "actor"] {
             put(key, string(self.metadata(key)));
+        }
+        if let Some(at) = published {
+            put(PUBLISHED_AT, AMQPValue::LongLongInt(at.timestamp_micros()));
         }
         BasicProperties::default()
             .with_delivery_mode(2)

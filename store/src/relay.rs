@@ -225,7 +225,7 @@ async fn publish(
                 event.routing_key().as_str().into(),
                 BasicPublishOptions::default(),
                 &body,
-                event.properties(),
+                event.properties(Some(chrono::Utc::now())),
             )
             .await?;
         confirms.push(confirm);

@@ -473,7 +473,7 @@ impl World {
                     event.routing_key().as_str().into(),
                     BasicPublishOptions::default(),
                     &serde_json::to_vec(event).unwrap(),
-                    event.properties(),
+                    event.properties(None),
                 )
                 .await
                 .unwrap()

@@ -11,6 +11,7 @@ mod lag;
 mod latency;
 mod report;
 mod seed;
+mod stages;
 mod write;
 
 use std::path::PathBuf;
@@ -120,6 +121,13 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         clk_tck: u32,
     },
+    /// Reads the projector's JSON log on stdin and prints where the events' lag was spent:
+    /// percentiles of the time before publishing, in the broker and in the consumer.
+    Stages {
+        /// The consumer whose `event handled` lines count.
+        #[arg(long, default_value = "projector")]
+        consumer: String,
+    },
     /// Reads the results of one bench/run and prints the markdown table.
     Report {
         #[arg(long)]
@@ -182,6 +190,7 @@ async fn main() -> ExitCode {
             loadgen.as_deref(),
             clk_tck,
         ),
+        Command::Stages { consumer } => stages::run(&consumer),
         Command::Report { dir } => report::run(&dir),
     };
     match result {

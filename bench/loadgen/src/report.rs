@@ -669,6 +669,14 @@ const PEER: Parts = &[
     ("PostgreSQL", &["postgres"]),
     ("load generator", &["loadgen"]),
 ];
+/// Row 3 reads as well as writes: query-api answers each command's read.
+const LAG: Parts = &[
+    ("command-api", &["command_api"]),
+    ("query-api", &["query_api"]),
+    ("PostgreSQL", &["postgres"]),
+    ("load generator", &["loadgen"]),
+    ("RabbitMQ + projector", &["rabbitmq", "projector"]),
+];
 /// pgbench's backends exit with it, before the second sample, so PostgreSQL's share is only
 /// in what the client leaves of the machine's time.
 const PGBENCH: Parts = &[("pgbench", &["loadgen"])];
@@ -852,6 +860,10 @@ fn cpu_rows(results: &Results, runs: &[WriteRun]) -> Vec<Row> {
 
 /// What `catalog-bench lag` printed.
 struct LagRun {
+    /// Commands per second asked for.
+    rate: f64,
+    /// Commands sent.
+    sent: f64,
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
@@ -885,6 +897,8 @@ fn lag_run(dir: &Path) -> anyhow::Result<LagRun> {
         }),
     };
     Ok(LagRun {
+        rate: number(&lag, "/rate")?,
+        sent: number(&lag, "/sent")?,
         p50_ms: number(&lag, "/lag/p50_ms")?,
         p99_ms: number(&lag, "/lag/p99_ms")?,
         max_ms: number(&lag, "/lag/max_ms")?,
@@ -901,8 +915,14 @@ fn lag(results: &Results) -> anyhow::Result<Vec<Row>> {
     let runs = results.each(lag_run)?;
     let p99 = over(&runs, |run| run.p99_ms);
     let errors: f64 = runs.iter().map(|run| run.errors).sum();
-    Ok(vec![Row {
-        name: results.name("3. end-to-end visibility lag, 500 commands/s", runs.len()),
+    let mut rows = vec![Row {
+        name: results.name(
+            &format!(
+                "3. end-to-end visibility lag, {} commands/s",
+                whole(median(&runs, |run| run.rate))
+            ),
+            runs.len(),
+        ),
         catalog: format!(
             "p50 {} ms, p99 {}, max {} ms over {} commands{} ({}/s achieved), {errors} errors",
             dec1(median(&runs, |run| run.p50_ms)),
@@ -918,9 +938,76 @@ fn lag(results: &Results) -> anyhow::Result<Vec<Row>> {
             over(&runs, |run| run.write_p99_ms).show(dec1, " ms")
         ),
         ratio: over(&runs, |run| run.p99_ms / run.write_p99_ms).show(dec1, "×"),
-        goal: "lag p99 ≤ 20 ms",
-        met: Some(p99.median <= 20.0 && errors == 0.0),
-    }])
+        goal: "lag p99 ≤ 20 ms at 500 commands/s",
+        // A slower load does not test the goal.
+        met: (median(&runs, |run| run.rate) >= 500.0)
+            .then_some(p99.median <= 20.0 && errors == 0.0),
+    }];
+    // Where the lag goes, for the runs that kept the projector's log of it.
+    let stages: Vec<Value> = results
+        .runs
+        .iter()
+        .filter_map(|dir| optional(dir, "lag-stages.json", json))
+        .collect();
+    if !stages.is_empty() {
+        let stage = |name: &str| -> anyhow::Result<String> {
+            let at = |quantile: &str| -> anyhow::Result<Vec<f64>> {
+                stages
+                    .iter()
+                    .map(|run| number(run, &format!("/{name}/{quantile}_ms")))
+                    .collect()
+            };
+            let (p50, p99) = (at("p50")?, at("p99")?);
+            Ok(format!(
+                "p50 {} / p99 {}",
+                dec1(median(&p50, |v| *v)),
+                over(&p99, |v| *v).show(dec1, " ms")
+            ))
+        };
+        rows.push(Row {
+            name: results.name(
+                "3a. where row 3's lag is spent, from the projector's own stamps",
+                stages.len(),
+            ),
+            catalog: format!(
+                "before publishing (commit and relay) {}; in RabbitMQ {}; in the projector \
+                 (waiting for the batch ahead, then applying) {}",
+                stage("relay")?,
+                stage("broker")?,
+                stage("consumer")?,
+            ),
+            baseline: format!("the whole lag as the projector saw it: {}", stage("lag")?),
+            ratio: "—".into(),
+            goal: "—",
+            met: None,
+        });
+    }
+    // The CPU the load cost: on two shared cores, how busy they were is what every stage of
+    // the lag queues behind.
+    let cpu: Vec<PerOp> = results
+        .runs
+        .iter()
+        .zip(&runs)
+        .filter_map(|(dir, run)| {
+            per_op(
+                &optional(dir, "cpu-lag.json", cpu_file)?,
+                run.sent,
+                LAG,
+                "rest",
+            )
+        })
+        .collect();
+    if !cpu.is_empty() {
+        rows.push(Row {
+            name: results.name("3b. CPU during row 3's load", cpu.len()),
+            catalog: per_op_text(&cpu, "command"),
+            baseline: "—".into(),
+            ratio: "—".into(),
+            goal: "—",
+            met: None,
+        });
+    }
+    Ok(rows)
 }
 
 fn rebuild(results: &Results) -> anyhow::Result<Vec<Row>> {
@@ -1069,7 +1156,7 @@ fn feed(results: &Results) -> anyhow::Result<Vec<Row>> {
         let missing: f64 = streams.iter().map(|(_, stream)| stream.missing).sum();
         rows.push(Row {
             name: results.name(
-                "7a. change feed stream lag, GET /events/stream during row 3's 500 commands/s",
+                "7a. change feed stream lag, GET /events/stream during row 3's commands",
                 streams.len(),
             ),
             catalog: format!(
@@ -1279,6 +1366,11 @@ tps = {tps:.6} (without initial connection time)
             (45.0, 30.0, 25.0, 1),
         ];
         let rebuild = [(60412.0, 3246.0), (62000.0, 3000.0), (58000.0, 3500.0)];
+        let stages = [
+            (38.0, 30.0, 2.5, 6.0),
+            (58.0, 45.0, 1.5, 12.0),
+            (43.0, 20.0, 3.5, 9.0),
+        ];
         for k in 0..3 {
             let run = |name: &str| format!("{}/{name}", k + 1);
             let (catalog, ceiling, p99, errors) = read[k];
@@ -1394,6 +1486,37 @@ tps = {tps:.6} (without initial connection time)
             dir.write(
                 &run("lag.json"),
                 &lag_json(p99, write_p99, stream_p99, missing),
+            );
+            dir.write(
+                &run("cpu-lag.json"),
+                &cpu_json(
+                    7500.0,
+                    [2.0, 3.0, 2.5][k],
+                    5.0,
+                    &[
+                        ("command_api", 0.5),
+                        ("query_api", 0.3),
+                        ("postgres", 0.6),
+                        ("loadgen", 0.2),
+                        ("rabbitmq", 0.2),
+                        ("projector", 0.1),
+                    ],
+                ),
+            );
+            // The stages' p99s in milliseconds: (the whole lag, relay, broker, consumer).
+            let (whole_p99, relay, broker, consumer) = stages[k];
+            let stage = |p50: f64, p99: f64| {
+                format!(r#"{{"count":7500,"p50_ms":{p50},"p99_ms":{p99},"max_ms":99.0}}"#)
+            };
+            dir.write(
+                &run("lag-stages.json"),
+                &format!(
+                    r#"{{"lag":{},"relay":{},"broker":{},"consumer":{}}}"#,
+                    stage(10.0 + k as f64, whole_p99),
+                    stage(2.0, relay),
+                    stage(1.0, broker),
+                    stage(4.0 - k as f64, consumer)
+                ),
             );
             let (rate, copy_ms) = rebuild[k];
             dir.write(
@@ -1517,6 +1640,23 @@ tps = {tps:.6} (without initial connection time)
         );
         assert_eq!(lag[3], "2.0× (1.5–3.0×)");
         assert_eq!(lag[5], "**no**", "a p99 of 45 ms misses 20 ms");
+        assert_eq!(
+            cells(&table, "3b.")[1],
+            "2.50 ms/command (2.00–3.00): command-api 0.50, query-api 0.30, PostgreSQL 0.60, \
+             load generator 0.20, RabbitMQ + projector 0.30, rest 0.60; machine 79% busy"
+        );
+        let stages = cells(&table, "3a.");
+        assert_eq!(
+            stages[1],
+            "before publishing (commit and relay) p50 2.0 / p99 30.0 ms (20.0–45.0); \
+             in RabbitMQ p50 1.0 / p99 2.5 ms (1.5–3.5); in the projector (waiting for the \
+             batch ahead, then applying) p50 3.0 / p99 9.0 ms (6.0–12.0)"
+        );
+        assert_eq!(
+            stages[2],
+            "the whole lag as the projector saw it: p50 11.0 / p99 43.0 ms (38.0–58.0)"
+        );
+        assert_eq!(stages[5], "—", "an explanation has no goal of its own");
         let stream = cells(&table, "7a.");
         assert!(
             stream[1].starts_with("p50 8.0 ms, p99 30.0 ms (25.0–35.0)")
