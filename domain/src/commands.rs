@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::attributes::Attributes;
 use crate::details::UpdateDetails;
 use crate::events::{ImageOriginal, Rendition};
+use crate::import::ImportProduct;
 use crate::locale::TextInput;
 use crate::money::Money;
 use crate::prices::Price;
@@ -71,6 +72,10 @@ pub enum ProductCommand {
         /// The variant.
         variant_id: String,
     },
+    /// Make the product what an import line describes: created with its variants when it does
+    /// not exist, otherwise changed where it differs ([`ImportProduct`]); all its events are
+    /// stored together. No event when nothing differs.
+    Import(ImportProduct),
     /// Replace a variant's whole price list; no event when it is the current one.
     SetPrices {
         /// The variant: [`MASTER`](crate::variants::MASTER) for the product's own list.
@@ -99,6 +104,7 @@ impl ProductCommand {
             Self::ChangeVariant { .. } => "change_variant",
             Self::RemoveVariant { .. } => "remove_variant",
             Self::SetPrices { .. } => "set_prices",
+            Self::Import(_) => "import",
         }
     }
 }

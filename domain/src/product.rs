@@ -173,6 +173,10 @@ impl Product {
         if let Some(field) = self.wrong_type(&command) {
             return Err(ProductError::WrongType { field });
         }
+        // Made of the other commands' decisions, which check the product's state themselves.
+        if let ProductCommand::Import(import) = command {
+            return self.import(import, context);
+        }
         let status = match (self.status, &command) {
             (None, ProductCommand::Create(_)) => {
                 return Self::create(command_create(command), context)
@@ -185,7 +189,9 @@ impl Product {
             return Err(ProductError::Archived);
         }
         match command {
-            ProductCommand::Create(_) => unreachable!("handled above"),
+            ProductCommand::Create(_) | ProductCommand::Import(_) => {
+                unreachable!("handled above")
+            }
             ProductCommand::UpdateDetails(update) => self.update_details(update, context),
             ProductCommand::ChangePrice(price) => self.change_price(price),
             ProductCommand::AdjustStock {

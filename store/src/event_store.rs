@@ -200,6 +200,8 @@ impl ProductStore {
     ) -> Result<Option<ProductType>, StoreError> {
         let key = match command {
             ProductCommand::Create(create) => create.product_type.as_deref(),
+            ProductCommand::Import(import) if !product.exists() => import.product_type.as_deref(),
+            ProductCommand::Import(_) => product.product_type.as_deref(),
             ProductCommand::UpdateDetails(update) if update.attributes.is_some() => {
                 product.product_type.as_deref()
             }
