@@ -65,6 +65,7 @@ impl Application {
             records,
             blobs,
             relay_link: Link::default(),
+            imports: Arc::default(),
             rate_limiter,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
@@ -113,6 +114,10 @@ impl Application {
             "idempotency key purge",
             purge_idempotency_keys(idempotency, shutdown.clone()),
         );
+        tasks.spawn(
+            "imports",
+            crate::imports::run(state.clone(), Arc::clone(&state.imports), shutdown.clone()),
+        );
         if state.config.relay_enabled {
             let config = &state.config;
             let relay = RelayConfig {
@@ -144,6 +149,11 @@ impl Application {
 pub fn app(state: AppState) -> Router {
     let options = HttpOptions {
         timeout: state.config.request_timeout,
+        long_requests: vec![(
+            axum::http::Method::POST,
+            "/imports",
+            state.config.import_upload_timeout,
+        )],
         cors_allowed_origins: state.config.cors_allowed_origins.clone(),
     };
     catalog_support::http::layers(routes::router(state), options)

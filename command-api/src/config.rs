@@ -62,6 +62,13 @@ pub struct Config {
     pub blob_store: String,
     /// `UPLOAD_MAX_BYTES`: larger uploads are refused with 413 (20 MiB by default).
     pub upload_max_bytes: usize,
+    /// `IMPORT_MAX_BYTES`: the largest file `POST /imports` takes (1 GiB); larger is 413.
+    pub import_max_bytes: u64,
+    /// `IMPORT_UPLOAD_TIMEOUT_SECS`: how long an import's upload may take (1 hour), in place of
+    /// `REQUEST_TIMEOUT_SECS`: a large file over a slow link takes minutes.
+    pub import_upload_timeout: Duration,
+    /// `IMPORT_CONCURRENCY`: lines of an import run at once (16); their appends share groups.
+    pub import_concurrency: usize,
     /// `UPLOAD_MAX_PIXELS`: images with more pixels are refused with 422 (50 megapixels).
     pub upload_max_pixels: u64,
     /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
@@ -132,6 +139,11 @@ impl Config {
             rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100u32)?.max(1),
             blob_store: env.blob_store()?,
             upload_max_bytes: env.parse("UPLOAD_MAX_BYTES", 20 * 1024 * 1024usize)?,
+            import_max_bytes: env.parse("IMPORT_MAX_BYTES", 1u64 << 30)?,
+            import_upload_timeout: Duration::from_secs(
+                env.parse("IMPORT_UPLOAD_TIMEOUT_SECS", 3600u64)?,
+            ),
+            import_concurrency: env.parse("IMPORT_CONCURRENCY", 16usize)?.max(1),
             upload_max_pixels: env.parse("UPLOAD_MAX_PIXELS", 50_000_000u64)?,
             amqp_url: env.url(
                 "AMQP_URL",

@@ -157,8 +157,16 @@ fn refusal_kind(err: &ProductError) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.into_problem().into_response()
+    }
+}
+
+impl ApiError {
+    /// The problem the error answers as: what a response carries, and what an import reports
+    /// for a line that failed.
+    pub fn into_problem(self) -> Problem {
         let detail = self.to_string();
-        let problem = match self {
+        match self {
             Self::BadRequest(_) => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "bad-request",
@@ -237,7 +245,6 @@ impl IntoResponse for ApiError {
                 detail,
             ),
             Self::Common(common) => common.into_problem(),
-        };
-        problem.into_response()
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod imports;
 pub mod openapi;
 pub mod rate_limit;
 pub mod respond;

@@ -41,4 +41,6 @@ pub struct Shared {
     pub blobs: BlobStore,
     /// The relay's connection to RabbitMQ, as readiness sees it.
     pub relay_link: Link,
+    /// Wakes this process's import worker when an upload has recorded a job.
+    pub imports: Arc<tokio::sync::Notify>,
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use crate::attributes::Attributes;
 use crate::details::UpdateDetails;
 use crate::events::{ImageOriginal, Rendition};
-use crate::import::ImportProduct;
 use crate::locale::TextInput;
 use crate::money::Money;
 use crate::prices::Price;
@@ -157,4 +156,55 @@ pub struct RecordImageProcessed {
     pub blurhash: Option<String>,
     /// The renditions written, keyed by name; must not be empty.
     pub renditions: BTreeMap<String, Rendition>,
+}
+
+/// A product as an import file has it: `POST /products`' fields and its variants. A field left
+/// out is left as it is (on a new product, as a create leaves it); the product's variants that
+/// the line does not name are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportProduct {
+    /// The master's SKU: what the line is matched to a product by.
+    pub sku: String,
+    /// The product's type key; fixed at creation, so a line for an existing product must name
+    /// the type it has.
+    pub product_type: Option<String>,
+    /// Display name, plain or per locale.
+    pub name: TextInput,
+    /// Description, plain or per locale.
+    pub description: Option<TextInput>,
+    /// Category.
+    pub category: Option<String>,
+    /// The whole attribute map.
+    pub attributes: Option<Attributes>,
+    /// The master's base price.
+    pub price: Money,
+    /// The master's stock level: an existing product's is adjusted to it.
+    pub stock: Option<i64>,
+    /// The master's variant-level attributes, the whole set.
+    pub variant_attributes: Option<Attributes>,
+    /// Variants beside the master, matched by SKU to the ones the product holds.
+    pub variants: Vec<ImportVariant>,
+}
+
+/// A variant as an import line has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportVariant {
+    /// The id the variant gets if the product does not hold its SKU yet (chosen by the caller,
+    /// as for [`AddVariant`]).
+    pub new_id: String,
+    /// Its SKU: what it is matched by.
+    pub sku: String,
+    /// Its variant-level attributes, the whole set.
+    pub attributes: Option<Attributes>,
+    /// Its whole price list.
+    pub prices: Option<Vec<Price>>,
+    /// Its stock level.
+    pub stock: Option<i64>,
+}
+
+impl ImportProduct {
+    /// Every SKU the line names, the master's first.
+    pub fn skus(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.sku.as_str()).chain(self.variants.iter().map(|v| v.sku.as_str()))
+    }
 }

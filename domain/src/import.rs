@@ -5,70 +5,15 @@
 
 use cqrs_es::Aggregate;
 
-use crate::attributes::Attributes;
-use crate::commands::{CreateProduct, ProductCommand};
+use crate::commands::{CreateProduct, ImportProduct, ProductCommand};
 use crate::details::{Context, UpdateDetails};
 use crate::error::{FieldError, ProductError};
 use crate::events::ProductEvent;
-use crate::locale::TextInput;
-use crate::money::Money;
-use crate::prices::Price;
 use crate::product::{Product, ProductStatus};
 use crate::variants::{AddVariant, MASTER};
 
 /// The reason stock changes of an import are recorded with.
 pub const IMPORT_REASON: &str = "import";
-
-/// A product as an import file has it: `POST /products`' fields and its variants. A field left
-/// out is left as it is (on a new product, as a create leaves it); the product's variants that
-/// the line does not name are kept.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportProduct {
-    /// The master's SKU: what the line is matched to a product by.
-    pub sku: String,
-    /// The product's type key; fixed at creation, so a line for an existing product must name
-    /// the type it has.
-    pub product_type: Option<String>,
-    /// Display name, plain or per locale.
-    pub name: TextInput,
-    /// Description, plain or per locale.
-    pub description: Option<TextInput>,
-    /// Category.
-    pub category: Option<String>,
-    /// The whole attribute map.
-    pub attributes: Option<Attributes>,
-    /// The master's base price.
-    pub price: Money,
-    /// The master's stock level: an existing product's is adjusted to it.
-    pub stock: Option<i64>,
-    /// The master's variant-level attributes, the whole set.
-    pub variant_attributes: Option<Attributes>,
-    /// Variants beside the master, matched by SKU to the ones the product holds.
-    pub variants: Vec<ImportVariant>,
-}
-
-/// A variant as an import line has it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportVariant {
-    /// The id the variant gets if the product does not hold its SKU yet (chosen by the caller,
-    /// as for [`AddVariant`]).
-    pub new_id: String,
-    /// Its SKU: what it is matched by.
-    pub sku: String,
-    /// Its variant-level attributes, the whole set.
-    pub attributes: Option<Attributes>,
-    /// Its whole price list.
-    pub prices: Option<Vec<Price>>,
-    /// Its stock level.
-    pub stock: Option<i64>,
-}
-
-impl ImportProduct {
-    /// Every SKU the line names, the master's first.
-    pub fn skus(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.sku.as_str()).chain(self.variants.iter().map(|v| v.sku.as_str()))
-    }
-}
 
 impl Product {
     /// The events that make this product what `import` describes: its creation and variants

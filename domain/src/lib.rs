@@ -50,12 +50,14 @@ pub mod view;
 
 pub use attributes::{AttributeValue, Attributes};
 pub use changes::FieldChange;
-pub use commands::{AttachImage, CreateProduct, ProductCommand, RecordImageProcessed};
+pub use commands::{
+    AttachImage, CreateProduct, ImportProduct, ImportVariant, ProductCommand, RecordImageProcessed,
+};
 pub use details::{Context, DetailField, Details, UpdateDetails};
 pub use error::{FieldError, ProductError};
 pub use events::{ImageOriginal, ProductEvent, Rendition, RENDITION_NAMES};
 pub use fields::Field;
-pub use import::{ImportProduct, ImportVariant, IMPORT_REASON};
+pub use import::IMPORT_REASON;
 pub use locale::{Locale, LocalizedText, TextInput, Wanted};
 pub use money::{currency_codes, Money};
 pub use prices::Price;

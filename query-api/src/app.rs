@@ -145,6 +145,7 @@ impl Application {
 pub fn app(state: AppState) -> Router {
     let options = HttpOptions {
         timeout: state.config.request_timeout,
+        long_requests: Vec::new(),
         cors_allowed_origins: state.config.cors_allowed_origins.clone(),
     };
     catalog_support::http::layers(routes::router(state), options)

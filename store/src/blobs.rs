@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use catalog_support::config::ConfigError;
 use catalog_support::health::{Dependency, Need};
@@ -121,6 +121,34 @@ impl BlobStore {
         }
     }
 
+    /// A blob written as it arrives, in parts, for files too large to hold in memory (an
+    /// import's upload). Nothing is stored under `key` until [`BlobWriter::finish`].
+    pub async fn writer(&self, key: &str) -> Result<BlobWriter, BlobError> {
+        let upload = self.store.put_multipart(&self.path(key)).await?;
+        Ok(BlobWriter(WriteMultipart::new(upload)))
+    }
+
+    /// The blob from byte `offset` on, as a stream of chunks: where a resumed reader
+    /// starts again.
+    pub async fn stream_from(
+        &self,
+        key: &str,
+        offset: u64,
+    ) -> Result<
+        impl futures::Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static,
+        BlobError,
+    > {
+        let options = GetOptions {
+            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.path(key), options).await {
+            Ok(result) => Ok(result.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(key.to_string())),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Deletes one blob; a blob already gone is fine.
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self.store.delete(&self.path(key)).await {
@@ -163,6 +191,35 @@ impl BlobStore {
         }
         Ok(keys.len())
     }
+}
+
+/// A blob being written part by part ([`BlobStore::writer`]).
+pub struct BlobWriter(WriteMultipart);
+
+impl BlobWriter {
+    /// Adds `bytes` to the blob, waiting while too many parts are still being sent.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), BlobError> {
+        self.0.wait_for_capacity(4).await?;
+        self.0.put(bytes);
+        Ok(())
+    }
+
+    /// Stores the blob whole.
+    pub async fn finish(self) -> Result<(), BlobError> {
+        self.0.finish().await?;
+        Ok(())
+    }
+
+    /// Gives the blob up: nothing is stored.
+    pub async fn abort(self) -> Result<(), BlobError> {
+        self.0.abort().await?;
+        Ok(())
+    }
+}
+
+/// The key of an uploaded import file.
+pub fn import_key(import_id: &str) -> String {
+    format!("imports/{import_id}.ndjson")
 }
 
 /// Key of an image's original: the content hash in the name keeps it immutable and verifiable.

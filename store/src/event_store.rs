@@ -237,6 +237,16 @@ impl ProductStore {
         product: &Product,
         command: &ProductCommand,
     ) -> Result<(), StoreError> {
+        self.decide_on(product, command).await.map(drop)
+    }
+
+    /// The events `command` would make on `product` as it stands, writing nothing: an
+    /// import's dry run counts with it.
+    pub async fn decide_on(
+        &self,
+        product: &Product,
+        command: &ProductCommand,
+    ) -> Result<Vec<catalog_domain::ProductEvent>, StoreError> {
         let product_type = self.type_for(product, command).await?;
         let context = Context {
             product_type: product_type.as_ref(),
@@ -244,7 +254,6 @@ impl ProductStore {
         };
         product
             .decide(command.clone(), context)
-            .map(drop)
             .map_err(StoreError::Refused)
     }
 

@@ -27,19 +27,10 @@ pub async fn acquire(
     role: &str,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Option<PgConnection>> {
-    let options = pool.connect_options();
-    let mut lock = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-        .await
-        .with_context(|| format!("{role} lock connection timed out"))?
-        .with_context(|| format!("{role} lock connection"))?;
+    let mut lock = connect(pool, role).await?;
     let mut announced = false;
     loop {
-        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(name)
-            .fetch_one(&mut lock)
-            .await
-            .with_context(|| format!("{role} lock connection"))?;
-        if acquired {
+        if locked(&mut lock, name, role).await? {
             tracing::info!(lock = name, "{role} active");
             return Ok(Some(lock));
         }
@@ -52,4 +43,32 @@ pub async fn acquire(
             () = shutdown.wait() => return Ok(None),
         }
     }
+}
+
+/// Takes the advisory lock `name` if no one holds it, answering the connection that holds it;
+/// `None` when another session does. For work items (an import job) rather than a role: the
+/// caller moves on to the next one instead of standing by.
+pub async fn try_acquire(
+    pool: &PgPool,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<Option<PgConnection>> {
+    let mut lock = connect(pool, role).await?;
+    Ok(locked(&mut lock, name, role).await?.then_some(lock))
+}
+
+async fn connect(pool: &PgPool, role: &str) -> anyhow::Result<PgConnection> {
+    let options = pool.connect_options();
+    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .with_context(|| format!("{role} lock connection timed out"))?
+        .with_context(|| format!("{role} lock connection"))
+}
+
+async fn locked(lock: &mut PgConnection, name: &str, role: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(name)
+        .fetch_one(lock)
+        .await
+        .with_context(|| format!("{role} lock connection"))
 }

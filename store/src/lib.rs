@@ -29,6 +29,7 @@ pub mod blobs;
 pub mod broker;
 pub mod event_store;
 pub mod feed;
+pub mod imports;
 pub mod leadership;
 pub mod log;
 pub mod product_types;

@@ -99,6 +99,15 @@ impl SkuRegistry {
         }
     }
 
+    /// The product holding `sku`, if one does: how an import finds the product a line is
+    /// for. The holder may be archived, or a create still in flight; the caller loads it.
+    pub async fn holder(&self, sku: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar("SELECT product_id FROM sku_reservations WHERE sku = $1")
+            .bind(sku)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Releases every SKU `product_id` holds: after its archive. A failure is logged, not
     /// returned: the next reservation of each SKU reclaims it anyway.
     pub async fn release_all(&self, product_id: &str) {

@@ -15,7 +15,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::problem::Problem;
@@ -31,6 +30,9 @@ pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id
 pub struct HttpOptions {
     /// A request still running after this long is answered 503.
     pub timeout: Duration,
+    /// Routes allowed longer than `timeout` (method, exact path, limit): uploads of files
+    /// too large to arrive within it.
+    pub long_requests: Vec<(Method, &'static str, Duration)>,
     /// Origins browsers may call from; empty turns CORS off.
     pub cors_allowed_origins: Vec<String>,
 }
@@ -95,9 +97,12 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
         // Inside the security headers, so that the problem made here gets them too.
         .layer(middleware::map_response(timed_out_as_problem))
         .layer(middleware::from_fn(observe))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            options.timeout,
+        .layer(middleware::from_fn_with_state(
+            TimeLimits {
+                default: options.timeout,
+                long: options.long_requests.into(),
+            },
+            time_limit,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -118,7 +123,32 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// The timeout layer answers 503 with an empty body; every error of Catalog is problem+json
+/// Each request's time limit, where some routes have their own.
+#[derive(Clone)]
+struct TimeLimits {
+    default: Duration,
+    long: std::sync::Arc<[(Method, &'static str, Duration)]>,
+}
+
+/// A request past its route's limit is answered 503 with an empty body (made a problem by
+/// [`timed_out_as_problem`]), and its handler dropped.
+async fn time_limit(
+    axum::extract::State(limits): axum::extract::State<TimeLimits>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    let limit = limits
+        .long
+        .iter()
+        .find(|(method, path, _)| request.method() == method && request.uri().path() == *path)
+        .map_or(limits.default, |(_, _, limit)| *limit);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// The time limit answers 503 with an empty body; every error of Catalog is problem+json
 /// with a `Retry-After`, so its answer is rewritten into one. A handler's own 503 always carries
 /// a content type (its problem), which is how the two are told apart.
 async fn timed_out_as_problem(response: Response) -> Response {
@@ -359,19 +389,58 @@ mod tests {
                 "late"
             }),
         );
+        // With and without routes of their own limit: the plain layer and the per-route one.
+        for long_requests in [
+            vec![],
+            vec![(Method::POST, "/upload", Duration::from_secs(60))],
+        ] {
+            let options = HttpOptions {
+                timeout: Duration::from_millis(20),
+                long_requests,
+                cors_allowed_origins: Vec::new(),
+            };
+            let request = axum::http::Request::get("/slow")
+                .body(Body::empty())
+                .unwrap();
+            let response = layers(slow.clone(), options)
+                .oneshot(request)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                crate::problem::CONTENT_TYPE
+            );
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_route_with_a_longer_limit_gets_it() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "done"
+        };
+        let routes = Router::new().route("/upload", axum::routing::post(slow).get(slow));
         let options = HttpOptions {
             timeout: Duration::from_millis(20),
+            long_requests: vec![(Method::POST, "/upload", Duration::from_secs(60))],
             cors_allowed_origins: Vec::new(),
         };
-        let request = axum::http::Request::get("/slow")
+        let app = layers(routes, options);
+        let post = axum::http::Request::post("/upload")
             .body(Body::empty())
             .unwrap();
-        let response = layers(slow, options).oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = app.clone().oneshot(post).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the route's own limit");
+        let get = axum::http::Request::get("/upload")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(get).await.unwrap();
         assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            crate::problem::CONTENT_TYPE
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another method of the same path keeps the default"
         );
-        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 }

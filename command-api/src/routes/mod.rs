@@ -1,6 +1,7 @@
 //! Every route of command-api, grouped by resource and merged in [`router`].
 
 pub(crate) mod images;
+pub(crate) mod imports;
 pub(crate) mod product_types;
 pub(crate) mod products;
 pub(crate) mod subscriptions;
@@ -89,6 +90,14 @@ pub fn router(state: AppState) -> Router {
         SCOPE_WRITE,
         Some(idempotency),
     );
+    // An import streams its body past the JSON limit (it counts against its own), and is
+    // idempotent by itself: the same file again writes nothing.
+    let imports = guarded(
+        imports::router().layer(DefaultBodyLimit::disable()),
+        &state,
+        SCOPE_WRITE,
+        None,
+    );
     // A definition is idempotent by itself: sending it again changes nothing.
     let administration = guarded(
         product_types::router().merge(subscriptions::router()),
@@ -99,6 +108,7 @@ pub fn router(state: AppState) -> Router {
     let health = health_checks(&state);
     Router::new()
         .merge(commands)
+        .merge(imports)
         .merge(administration)
         .with_state(state)
         .merge(catalog_support::health::router_with(health))

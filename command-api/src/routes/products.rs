@@ -86,10 +86,10 @@ pub(crate) struct CreateBody {
 /// Collects the required fields a body left out, so that they are reported together with the
 /// rules the present fields break.
 #[derive(Default)]
-pub(super) struct Missing(pub(super) Vec<FieldViolation>);
+pub(crate) struct Missing(pub(crate) Vec<FieldViolation>);
 
 impl Missing {
-    pub(super) fn take<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
+    pub(crate) fn take<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
         value.unwrap_or_else(|| {
             self.0.push(FieldViolation {
                 field: field.to_string(),
@@ -100,14 +100,14 @@ impl Missing {
     }
 
     /// Records a value that cannot be read as the rule of `field` says.
-    pub(super) fn invalid(&mut self, field: &str, message: &str) {
+    pub(crate) fn invalid(&mut self, field: &str, message: &str) {
         self.0.push(FieldViolation {
             field: field.to_string(),
             message: message.to_string(),
         });
     }
 
-    pub(super) fn money(&mut self, prefix: &str, money: Option<MoneyBody>) -> Money {
+    pub(crate) fn money(&mut self, prefix: &str, money: Option<MoneyBody>) -> Money {
         let field = |leaf: &str| {
             if prefix.is_empty() {
                 leaf.to_string()
@@ -127,7 +127,7 @@ impl Missing {
     /// Runs the domain's own checks on a command built from the body, then reports missing
     /// fields and broken rules in one 422. A rule broken only by a missing field's placeholder
     /// is not reported twice.
-    pub(super) fn check(self, decided: Result<(), StoreError>) -> Result<(), ApiError> {
+    pub(crate) fn check(self, decided: Result<(), StoreError>) -> Result<(), ApiError> {
         let mut errors = self.0;
         match decided {
             Err(StoreError::Refused(ProductError::Invalid(found))) => {

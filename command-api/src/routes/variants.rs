@@ -110,7 +110,7 @@ pub(crate) struct ChangeBody {
 impl Missing {
     /// The prices of a list as the domain takes them; each missing or unreadable field is
     /// reported as `<field>[i].<name>`.
-    fn prices(&mut self, field: &str, prices: Vec<PriceBody>) -> Vec<Price> {
+    pub(crate) fn prices(&mut self, field: &str, prices: Vec<PriceBody>) -> Vec<Price> {
         prices
             .into_iter()
             .enumerate()

@@ -9,6 +9,7 @@ mod create;
 mod disconnect;
 mod helpers;
 mod idempotency;
+mod imports;
 mod openapi;
 mod rate_limit;
 mod security;

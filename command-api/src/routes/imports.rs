@@ -1,0 +1,186 @@
+//! Bulk imports over HTTP: `POST /imports` stores the NDJSON file in the blob store as it
+//! arrives (never the whole body in memory) and records the job, which the import worker runs
+//! in the background ([`crate::imports`]); `GET /imports/{id}` and `GET /imports` show the
+//! jobs' progress.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use catalog_store::blobs::{self, BlobError};
+use catalog_store::imports::{ImportJob, Imports, LineError, NewImport};
+use catalog_support::problem::CommonError;
+use futures::StreamExt;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::RequestContext;
+use crate::imports::count_lines;
+use crate::state::AppState;
+
+/// The media type an import file is sent as.
+pub const NDJSON: &str = "application/x-ndjson";
+/// Jobs `GET /imports` lists, newest first.
+const RECENT: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/imports", post(upload).get(recent))
+        .route("/imports/{import_id}", get(status))
+}
+
+/// `{import_id}`: the answer to an upload.
+#[derive(Serialize)]
+struct Started {
+    import_id: Uuid,
+}
+
+/// A job with its first errors.
+#[derive(Serialize)]
+struct Status {
+    #[serde(flatten)]
+    job: ImportJob,
+    errors: Vec<LineError>,
+}
+
+/// `GET /imports`.
+#[derive(Serialize)]
+struct Recent {
+    imports: Vec<ImportJob>,
+}
+
+/// Whether the query asks for a dry run: `dry_run=true` or `dry_run=false`, nothing else.
+fn dry_run(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut dry = false;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name == "dry_run" {
+            dry = match value.as_ref() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "dry_run must be true or false, not {other:?}"
+                    )))
+                }
+            };
+        }
+    }
+    Ok(dry)
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(NDJSON))
+}
+
+/// Upload a file of products, one JSON object per line, to import in the background.
+pub(crate) async fn upload(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !is_ndjson(&headers) {
+        return Err(ApiError::UnsupportedMediaType(NDJSON));
+    }
+    let dry_run = dry_run(query.as_deref())?;
+    let limit = app.config.import_max_bytes;
+    let too_large = || ApiError::PayloadTooLarge {
+        limit: usize::try_from(limit).unwrap_or(usize::MAX),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let import_id = Uuid::now_v7();
+    let key = blobs::import_key(&import_id.to_string());
+    let unavailable = |err: BlobError| {
+        tracing::error!(error = %err, "import upload: blob store");
+        ApiError::from(CommonError::Unavailable("the blob store"))
+    };
+    let mut file = app.blobs.writer(&key).await.map_err(unavailable)?;
+    let (mut bytes, mut newlines, mut last) = (0u64, 0u64, b'\n');
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                let _ = file.abort().await;
+                return Err(ApiError::BadRequest(format!(
+                    "the body could not be read: {err}"
+                )));
+            }
+        };
+        bytes += chunk.len() as u64;
+        if bytes > limit {
+            let _ = file.abort().await;
+            return Err(too_large());
+        }
+        newlines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        if let Some(byte) = chunk.last() {
+            last = *byte;
+        }
+        if let Err(err) = file.write(chunk).await {
+            return Err(unavailable(err));
+        }
+    }
+    file.finish().await.map_err(unavailable)?;
+    let lines = count_lines(newlines, last == b'\n', bytes);
+    Imports::new(app.pool.clone())
+        .create(NewImport {
+            import_id,
+            actor: &ctx.actor,
+            dry_run,
+            blob_key: &key,
+            bytes: bytes as i64,
+            lines: lines as i64,
+        })
+        .await
+        .map_err(CommonError::database)?;
+    app.imports.notify_one();
+    tracing::info!(%import_id, bytes, lines, dry_run, "import received");
+    let mut response = (StatusCode::ACCEPTED, Json(Started { import_id })).into_response();
+    let location = HeaderValue::from_str(&format!("/imports/{import_id}"))
+        .expect("a UUID path is a valid header");
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
+
+/// An import job: its counts and its first 1000 errors.
+pub(crate) async fn status(
+    State(app): State<AppState>,
+    Path(import_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::from(CommonError::NotFound("import not found"));
+    let import_id = Uuid::parse_str(&import_id).map_err(|_| not_found())?;
+    let jobs = Imports::new(app.pool.clone());
+    let job = jobs
+        .get(import_id)
+        .await
+        .map_err(CommonError::database)?
+        .ok_or_else(not_found)?;
+    let errors = jobs
+        .errors(import_id)
+        .await
+        .map_err(CommonError::database)?;
+    Ok(Json(Status { job, errors }).into_response())
+}
+
+/// The latest import jobs, newest first.
+pub(crate) async fn recent(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let imports = Imports::new(app.pool.clone())
+        .recent(RECENT)
+        .await
+        .map_err(CommonError::database)?;
+    Ok(Json(Recent { imports }).into_response())
+}
