@@ -87,6 +87,8 @@ fn rotating() -> &'static str {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Read now, as the run starts on what was just built: the tree may change during a run.
+    let provenance = report::provenance();
     if args.list {
         for name in SCENARIOS {
             println!("{name}");
@@ -173,7 +175,7 @@ async fn main() -> ExitCode {
     let table = report::table(&rows, seed);
     println!("{table}");
     if let Some(path) = &args.docs {
-        let table = format!("{}{table}", report::provenance());
+        let table = format!("{provenance}{table}");
         if let Err(err) = report::write_into(path, &table) {
             eprintln!("chaos: could not write {}: {err}", path.display());
             return ExitCode::FAILURE;
