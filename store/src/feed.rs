@@ -255,6 +255,30 @@ pub async fn head(pool: &PgPool) -> sqlx::Result<i64> {
 /// Only this database's sessions count: no other can write its `events`.
 /// A prepared (two-phase) transaction took its positions at some unknown time before it was
 /// prepared, so while one is pending nothing is final; Catalog itself never prepares one.
+/// A read-only snapshot of the whole database and the position it is complete up to: every
+/// event at or below the position is visible in it, and will never be joined by another
+/// (what the export reads). The horizon is noted first, in a statement of its own, and the
+/// snapshot taken after it, so the argument at the top of this module holds with the
+/// snapshot as its step 2; the position is the highest an event inserted before the horizon
+/// holds. Events past it may be visible too; a reader of the snapshot leaves them out.
+pub async fn settled_snapshot(
+    pool: &PgPool,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, i64), FeedError> {
+    let horizon = horizon(pool).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    // From the newest position down: past the horizon there are only the last moments' events.
+    let position: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE recorded_at < $1 ORDER BY position DESC LIMIT 1",
+    )
+    .bind(horizon)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok((tx, position.unwrap_or(0)))
+}
+
 async fn horizon(pool: &PgPool) -> Result<DateTime<Utc>, FeedError> {
     let (horizon, blind): (DateTime<Utc>, bool) = sqlx::query_as(
         "SELECT least(statement_timestamp(), \

@@ -1,6 +1,7 @@
 //! Every route of query-api, grouped by resource and merged in [`router`].
 
 pub(crate) mod audit;
+pub(crate) mod export;
 pub(crate) mod feed;
 pub(crate) mod images;
 pub(crate) mod product_types;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     }
     Router::new()
         .merge(products::router())
+        .merge(export::router())
         .merge(product_types::router())
         .merge(images::router())
         .merge(status::router())

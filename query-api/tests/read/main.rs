@@ -7,6 +7,7 @@ mod catalog2;
 mod cli;
 mod console;
 mod explain;
+mod export;
 mod feed;
 mod lists;
 mod methods;
