@@ -126,8 +126,7 @@ impl<'a> Job<'a> {
         tracing::info!(import_id = %job.import_id, from_line = job.processed + 1, lines = job.lines, dry_run = job.dry_run, "import running");
         let offset = job.next_offset as u64;
         if job.next_offset >= job.bytes {
-            self.jobs.finish(self.held, None).await?;
-            return Ok(());
+            return self.finish().await;
         }
         let file = match self.app.blobs.stream_from(&job.blob_key, offset).await {
             Ok(file) => file,
@@ -164,7 +163,16 @@ impl<'a> Job<'a> {
         }
         let job = self.job();
         tracing::info!(import_id = %job.import_id, created = job.created, updated = job.updated, unchanged = job.unchanged, failed = job.failed, "import done");
+        self.finish().await
+    }
+
+    /// Ends the job as done, and removes its file: what it held is in the events now.
+    async fn finish(self) -> anyhow::Result<()> {
+        let key = self.job().blob_key.clone();
         self.jobs.finish(self.held, None).await?;
+        if let Err(err) = self.app.blobs.delete(&key).await {
+            tracing::warn!(key, error = %err, "an imported file could not be removed");
+        }
         Ok(())
     }
 

@@ -28,6 +28,18 @@ catalog_support::problem_set!(
     pub SubscriptionListErrors = [401, 403, 429, 503]
 );
 catalog_support::problem_set!(
+    /// What starting an import can answer besides its success.
+    pub ImportErrors = [400, 401, 403, 413, 415, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What reading an import job can answer besides its success.
+    pub ImportReadErrors = [401, 403, 404, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What listing import jobs can answer besides its success.
+    pub ImportListErrors = [401, 403, 429, 503]
+);
+catalog_support::problem_set!(
     /// What creating a product can answer besides its success.
     pub CreateErrors = [400, 401, 403, 409, 413, 415, 422, 429, 503]
 );

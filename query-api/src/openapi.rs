@@ -14,6 +14,10 @@ catalog_support::problem_set!(
     pub HistoryErrors = [401, 403, 404, 422, 503]
 );
 catalog_support::problem_set!(
+    /// What the export can answer besides its success.
+    pub ExportErrors = [503]
+);
+catalog_support::problem_set!(
     /// What reading the change feed can answer besides its success.
     pub FeedErrors = [401, 403, 422, 503]
 );

@@ -14,11 +14,13 @@ use catalog_store::imports::{ImportJob, Imports, LineError, NewImport};
 use catalog_support::problem::CommonError;
 use futures::StreamExt;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::RequestContext;
 use crate::imports::count_lines;
+use crate::openapi as doc;
 use crate::state::AppState;
 
 /// The media type an import file is sent as.
@@ -32,9 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{import_id}", get(status))
 }
 
-/// `{import_id}`: the answer to an upload.
-#[derive(Serialize)]
-struct Started {
+/// The answer to an upload: the job's id, also in `Location`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ImportStarted)]
+pub(crate) struct Started {
     import_id: Uuid,
 }
 
@@ -50,6 +53,69 @@ struct Status {
 #[derive(Serialize)]
 struct Recent {
     imports: Vec<ImportJob>,
+}
+
+/// An import job (the document's view of [`ImportJob`]).
+#[derive(ToSchema)]
+#[schema(as = ImportJob)]
+#[allow(dead_code)] // a schema only: handlers answer with the store's `ImportJob`
+pub(crate) struct JobDoc {
+    import_id: Uuid,
+    /// `running`, `done` or `failed` (stopped as a whole: see `failure`).
+    #[schema(pattern = "^(running|done|failed)$")]
+    status: String,
+    dry_run: bool,
+    /// Who uploaded the file.
+    actor: String,
+    /// Lines in the file.
+    lines: i64,
+    /// Lines taken so far.
+    processed: i64,
+    created: i64,
+    updated: i64,
+    /// Lines that changed nothing, blank ones included.
+    unchanged: i64,
+    failed: i64,
+    /// Why a failed job stopped.
+    failure: Option<String>,
+    bytes: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A line that failed.
+#[derive(ToSchema)]
+#[schema(as = ImportLineError)]
+#[allow(dead_code)] // a schema only: handlers answer with the store's `LineError`
+pub(crate) struct LineErrorDoc {
+    /// 1-based.
+    line: i64,
+    /// The line's master SKU, when it could be read.
+    sku: Option<String>,
+    /// The problem type's last part: `validation`, `duplicate-sku`, `sku-taken`, ….
+    #[schema(rename = "type")]
+    kind: String,
+    detail: String,
+}
+
+/// An import job with its first 1000 errors, by line.
+#[derive(ToSchema)]
+#[schema(as = ImportStatus)]
+#[allow(dead_code)] // a schema only
+pub(crate) struct StatusDoc {
+    #[schema(inline)]
+    #[serde(flatten)]
+    job: JobDoc,
+    errors: Vec<LineErrorDoc>,
+}
+
+/// The latest jobs, newest first.
+#[derive(ToSchema)]
+#[schema(as = ImportList)]
+#[allow(dead_code)] // a schema only
+pub(crate) struct RecentDoc {
+    imports: Vec<JobDoc>,
 }
 
 /// Whether the query asks for a dry run: `dry_run=true` or `dry_run=false`, nothing else.
@@ -80,6 +146,22 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
 }
 
 /// Upload a file of products, one JSON object per line, to import in the background.
+#[utoipa::path(
+    post,
+    path = "/imports",
+    tag = "imports",
+    operation_id = "startImport",
+    params(("dry_run" = Option<bool>, Query, description = "Check and count every line, write nothing")),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One product per line in `POST /products`' shape, plus optional \
+        `variants: [{sku, attributes?, prices?, stock?}]`; matched by the master `sku`"),
+    responses(
+        (status = 202, description = "Stored; the import runs in the background", body = Started,
+         headers(("Location" = String, description = "`/imports/{import_id}`: the job"))),
+        doc::ImportErrors,
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
 pub(crate) async fn upload(
     State(app): State<AppState>,
     ctx: RequestContext,
@@ -157,6 +239,18 @@ pub(crate) async fn upload(
 }
 
 /// An import job: its counts and its first 1000 errors.
+#[utoipa::path(
+    get,
+    path = "/imports/{import_id}",
+    tag = "imports",
+    operation_id = "importStatus",
+    params(("import_id" = String, Path, description = "The job's id", format = Uuid)),
+    responses(
+        (status = 200, description = "The job", body = StatusDoc),
+        doc::ImportReadErrors,
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
 pub(crate) async fn status(
     State(app): State<AppState>,
     Path(import_id): Path<String>,
@@ -177,6 +271,17 @@ pub(crate) async fn status(
 }
 
 /// The latest import jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/imports",
+    tag = "imports",
+    operation_id = "imports",
+    responses(
+        (status = 200, description = "The 50 latest jobs, newest first", body = RecentDoc),
+        doc::ImportListErrors,
+    ),
+    security(("bearer" = ["catalog:write"])),
+)]
 pub(crate) async fn recent(State(app): State<AppState>) -> Result<Response, ApiError> {
     let imports = Imports::new(app.pool.clone())
         .recent(RECENT)

@@ -63,6 +63,11 @@ impl TestApp {
         }
     }
 
+    /// The directory of this app's blob store.
+    pub fn blob_dir(&self) -> &std::path::Path {
+        &self.blob_dir
+    }
+
     pub fn token_for(&self, subject: &str, scope: &str) -> String {
         self.auth.issue(subject, scope, Duration::from_secs(600))
     }

@@ -172,6 +172,10 @@ async fn the_same_file_again_writes_nothing(pool: PgPool) {
     let first = import(&app, "", file.clone()).await;
     assert_eq!(counts(&first), [3, 3, 3, 0, 0, 0]);
     let stored = app.event_count().await;
+    let files: Vec<_> = std::fs::read_dir(app.blob_dir().join("imports"))
+        .unwrap()
+        .collect();
+    assert!(files.is_empty(), "a done job's file is removed: {files:?}");
     let second = import(&app, "", file).await;
     assert_eq!(counts(&second), [3, 3, 0, 0, 3, 0]);
     assert_eq!(app.event_count().await, stored);
@@ -208,11 +212,13 @@ async fn a_job_taken_again_after_a_stop_counts_what_it_did_the_first_time(pool: 
     let mut changed = product_body("R-2");
     changed["stock"] = json!(42);
     let file = ndjson(&[shirt("R-1", 1), changed, product_body("R-3")]);
-    let job = import(&app, "", file).await;
+    let job = import(&app, "", file.clone()).await;
     assert_eq!(counts(&job), [3, 3, 2, 1, 0, 0]);
     let stored = app.event_count().await;
     // As a process killed after storing the lines' events and before saving its progress
-    // leaves the job: running, nothing counted.
+    // leaves the job: running, nothing counted, its file still there.
+    let id = job["import_id"].as_str().unwrap();
+    std::fs::write(app.blob_dir().join(format!("imports/{id}.ndjson")), &file).unwrap();
     sqlx::query(
         "UPDATE imports SET status = 'running', processed = 0, next_offset = 0, created = 0, \
          updated = 0, unchanged = 0, failed = 0, finished_at = NULL",

@@ -26,6 +26,7 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::state::AppState;
 
 /// The header naming the position the export is at.
@@ -38,6 +39,20 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The whole catalog at one position, one product view per line.
+#[utoipa::path(
+    get,
+    path = "/export",
+    tag = "export",
+    operation_id = "export",
+    responses(
+        (status = 200, description = "Every product not archived as its ProductView (every \
+         translation and price), one per line, by id, as of the position in `Catalog-Position`",
+         content_type = "application/x-ndjson", body = String,
+         headers(("Catalog-Position" = i64, description = "The event position the file is at: \
+         every product as of the events at or below it, none after"))),
+        doc::ExportErrors,
+    ),
+)]
 pub(crate) async fn export(State(app): State<AppState>) -> Result<Response, ApiError> {
     let (tx, position) = feed::settled_snapshot(&app.pool)
         .await

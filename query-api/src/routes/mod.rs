@@ -39,6 +39,7 @@ use crate::state::AppState;
         feed::stream,
         images::rendition,
         status::status,
+        export::export,
     ),
     // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
     components(schemas(catalog_domain::RenditionView)),
@@ -48,6 +49,7 @@ use crate::state::AppState;
         (name = "audit", description = "History and past versions (scope `catalog:audit`)"),
         (name = "feed", description = "The change feed: every stored event in order, paged or live (scope `catalog:audit`)"),
         (name = "images", description = "Image renditions"),
+        (name = "export", description = "The whole catalog at one event position"),
         (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
     ),
 )]
