@@ -27,9 +27,10 @@ COPY --from=planner /app/recipe.json recipe.json
 # cached. cook and build run in one directory with one profile and one set of binaries, or the
 # build cannot reuse what cook left in target/.
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
-        --bin command-api --bin query-api --bin projector
+        --bin command-api --bin query-api --bin projector --bin catalog
 COPY . .
-RUN cargo build --release --locked --bin command-api --bin query-api --bin projector
+RUN cargo build --release --locked --bin command-api --bin query-api --bin projector \
+        --bin catalog
 
 FROM debian:bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="catalog" \
@@ -58,6 +59,7 @@ COPY --from=builder \
     /app/target/release/command-api \
     /app/target/release/query-api \
     /app/target/release/projector \
+    /app/target/release/catalog \
     /usr/local/bin/
 # The binaries' defaults suit a developer's machine (127.0.0.1, ./data/blobs); in a container
 # they must listen on every interface and keep blobs on the volume.
