@@ -7,6 +7,7 @@ mod client;
 mod cpu;
 mod events;
 mod feed;
+mod import;
 mod lag;
 mod latency;
 mod report;
@@ -121,6 +122,20 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         clk_tck: u32,
     },
+    /// Bulk import: writes a file of `products` products (a quarter with four variants),
+    /// uploads it to `POST /imports` and follows the job; samples `--pid`'s memory meanwhile.
+    Import {
+        #[command(flatten)]
+        api: client::Api,
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Where the file is written.
+        #[arg(long)]
+        file: PathBuf,
+        /// command-api's process, whose resident memory is sampled.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Reads the projector's JSON log on stdin and prints where the events' lag was spent:
     /// percentiles of the time before publishing, in the broker and in the consumer.
     Stages {
@@ -190,6 +205,12 @@ async fn main() -> ExitCode {
             loadgen.as_deref(),
             clk_tck,
         ),
+        Command::Import {
+            api,
+            products,
+            file,
+            pid,
+        } => import::run(&api, products, &file, pid).await,
         Command::Stages { consumer } => stages::run(&consumer),
         Command::Report { dir } => report::run(&dir),
     };

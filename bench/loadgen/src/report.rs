@@ -33,7 +33,16 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn table(results: &Results) -> anyhow::Result<String> {
-    let builders: [RowBuilder; 7] = [cached_read, write, lag, rebuild, images, memory, feed];
+    let builders: [RowBuilder; 8] = [
+        cached_read,
+        write,
+        lag,
+        rebuild,
+        images,
+        memory,
+        feed,
+        import,
+    ];
     let mut rows = Vec::new();
     for build in builders {
         match build(results) {
@@ -46,7 +55,7 @@ fn table(results: &Results) -> anyhow::Result<String> {
         n => format!(
             "Rows 1 to 4 and 7a: the median of {n} runs, with the range over the runs in \
              brackets; each ratio is taken within a run, and errors are summed over the runs. \
-             Rows 5 to 7: measured once (row 6's peaks over all the runs).\n\n"
+             Rows 5 to 8: measured once (row 6's peaks over all the runs).\n\n"
         ),
     };
     out.push_str(
@@ -1182,6 +1191,45 @@ fn feed(results: &Results) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Row 8: a bulk import against COPY of as many event rows, and command-api's memory meanwhile.
+fn import(results: &Results) -> anyhow::Result<Vec<Row>> {
+    let dir = &results.dir;
+    let import = json(dir, "import.json")?;
+    let copy = json(dir, "import-copy.json")?;
+    let events = number(&import, "/events")?;
+    let seconds = number(&import, "/seconds")?;
+    let rate = events / seconds;
+    let copy_rate = number(&copy, "/events")? / number(&copy, "/seconds")?;
+    let failed = number(&import, "/failed")?;
+    let done = import["status"] == "done";
+    let rss_mb = number(&import, "/rss_max_kb")? / 1024.0;
+    Ok(vec![Row {
+        name: format!(
+            "8. bulk import, POST /imports of {} products (a quarter with 4 variants)",
+            whole(number(&import, "/products")?)
+        ),
+        catalog: format!(
+            "{} event rows/s ({} products/s; {} events in {} s, the upload {} s), {failed} lines \
+             failed{}; command-api at most {} MB resident",
+            whole(rate),
+            whole(number(&import, "/products")? / seconds),
+            whole(events),
+            dec1(seconds),
+            dec1(number(&import, "/upload_seconds")?),
+            if done { "" } else { ", the job did not finish" },
+            dec1(rss_mb)
+        ),
+        baseline: format!(
+            "COPY of {} rows into `events` (hash chain on): {} rows/s",
+            whole(number(&copy, "/events")?),
+            whole(copy_rate)
+        ),
+        ratio: format!("{:.0}%", rate / copy_rate * 100.0),
+        goal: "≥ 25% of COPY, command-api ≤ 100 MB",
+        met: Some(done && failed == 0.0 && rate >= 0.25 * copy_rate && rss_mb <= 100.0),
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1543,6 +1591,16 @@ tps = {tps:.6} (without initial connection time)
             "feed-copy.json",
             r#"{"rows": 1000000, "seconds": 2000.0e-3}"#,
         );
+        dir.write(
+            "import.json",
+            r#"{"products": 100000, "events": 200000, "bytes": 1, "seconds": 20.0,
+                "upload_seconds": 1.5, "status": "done", "created": 100000, "failed": 0,
+                "rss_before_kb": 30000, "rss_max_kb": 62464}"#,
+        );
+        dir.write(
+            "import-copy.json",
+            r#"{"events": 200000, "products": 50000, "seconds": 4.0}"#,
+        );
         // Neither a run nor a measurement.
         dir.write("notes/readme.txt", "not a run");
 
@@ -1675,6 +1733,14 @@ tps = {tps:.6} (without initial connection time)
         // Measured once, beside the runs.
         assert!(cells(&table, "6. memory: command-api")[1].starts_with("idle 29.5 MB"));
         assert_eq!(cells(&table, "7. change feed read")[3], "18%");
+        let import = cells(&table, "8. bulk import");
+        assert_eq!(
+            import[1],
+            "10,000 event rows/s (5,000 products/s; 200,000 events in 20.0 s, the upload 1.5 s), \
+             0 lines failed; command-api at most 61.0 MB resident"
+        );
+        assert_eq!(import[3], "20%");
+        assert_eq!(import[5], "**no**", "20% of COPY misses 25%");
     }
 
     #[test]
