@@ -216,6 +216,30 @@ export function upload(productId, file, { ifMatch, onProgress }) {
 }
 
 /**
+ * Uploads an import file (NDJSON) with progress, as `upload` does an image; resolves to
+ * `{import_id}`. No Idempotency-Key: importing the same file again changes nothing.
+ */
+export function importFile(file, { dryRun, onProgress }) {
+  if (!config.command_api) return Promise.reject(new ApiError(0, { detail: "This console is read-only." }));
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${config.command_api}/imports${dryRun ? "?dry_run=true" : ""}`);
+    xhr.responseType = "json";
+    for (const [name, value] of Object.entries(commandHeaders(null, null))) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Content-Type", "application/x-ndjson");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) onProgress?.(e.loaded / e.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response ?? { title: xhr.statusText }));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "The upload could not reach the command API." })));
+    xhr.send(file);
+  });
+}
+
+/**
  * The product once the read model holds `version` or later (read-your-writes). The query API
  * waits up to 2 s itself; a 503 means it is still behind, so ask again a few times.
  */

@@ -1,9 +1,10 @@
 // The console's entry point: the header (token, locale, status strip) and a router over the
 // URL's fragment: #/ (the list, filters in its query), #/new, #/products/{id}[?version=n],
-// #/types, #/types/new, #/types/{key}, #/subscriptions.
+// #/types, #/types/new, #/types/{key}, #/subscriptions, #/imports.
 
 import { canWrite, chosenLocale, claims, hasScope, loadConfig, setLocale, setToken, token } from "./api.js";
 import { h, replace } from "./dom.js";
+import { importsView } from "./imports.js";
 import { listView } from "./list.js";
 import { newProductView, productView } from "./product.js";
 import { statusStrip } from "./status.js";
@@ -23,6 +24,7 @@ function route() {
       : path === "/types" ? "types"
         : path === "/types/new" ? "new-type"
           : path === "/subscriptions" ? "subscriptions"
+            : path === "/imports" ? "imports"
             : type ? `type:${type[1]}` : "list";
   // The same page with other parameters (filters, a past version) updates in place.
   if (current?.key === key && current.view?.update) {
@@ -38,6 +40,7 @@ function route() {
   else if (key === "new-type") view = newTypeView(main);
   else if (type) view = typeView(main, type[1]);
   else if (key === "subscriptions") view = subscriptionsView(main);
+  else if (key === "imports") view = importsView(main);
   else view = listView(main, params);
   current = { key, view };
   main.focus({ preventScroll: true });

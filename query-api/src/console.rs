@@ -57,7 +57,7 @@ macro_rules! assets {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-static ASSETS: [Asset; 17] = assets![
+static ASSETS: [Asset; 18] = assets![
     "index.html" => "text/html; charset=utf-8",
     "console.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
@@ -72,6 +72,7 @@ static ASSETS: [Asset; 17] = assets![
     "status.js" => JS,
     "types.js" => JS,
     "subscriptions.js" => JS,
+    "imports.js" => JS,
     "attributes.js" => JS,
     "variants.js" => JS,
     "prices.js" => JS,

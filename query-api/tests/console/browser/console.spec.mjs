@@ -1,8 +1,8 @@
 // The console as a person uses it, in Chromium, against the running services: search, open a
 // product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, look
 // at an older version from the timeline, define a product type, read a product in another
-// locale, add, price and remove a product's variants, and keep webhook subscriptions. Each
-// step saves a screenshot.
+// locale, add, price and remove a product's variants, import a file and export the catalog,
+// and keep webhook subscriptions. Each step saves a screenshot.
 //
 // Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
 // "system-tester", scopes catalog:write, catalog:audit and catalog:admin), EDITOR_TOKEN (sub
@@ -610,6 +610,54 @@ test("a typed product's variants get an input of each variant-level attribute", 
   await edit.getByRole("button", { name: "Save" }).click();
   await expect(variantRow("TEE-TYPED-M")).toContainText("size: L");
   await shot("18-typed-variants");
+});
+
+// ---- import and export ----
+
+test("a file is imported with its progress, its failed line shown, and the catalog exported", async () => {
+  await page.goto("/console/#/");
+  await page.getByRole("link", { name: "Import & export" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Import and export");
+  await expect(page).toHaveTitle("Import and export · Catalog console");
+  const lines = [
+    { sku: "BULK-1", name: "Bulk mug", price: { amount: 800, currency: "EUR" }, stock: 3,
+      variants: [{ sku: "BULK-1-XL", attributes: { size: "XL" }, stock: 1 }] },
+    { sku: "BULK-2", name: "", price: { amount: 800, currency: "EUR" } },
+    { sku: "MUG-BLUE", name: "Blue enamel mug", category: "kitchen", price: { amount: 1250, currency: "EUR" }, stock: 15 },
+  ];
+  const form = page.locator("form.import-form");
+  await form.getByLabel("File").setInputFiles({
+    name: "products.ndjson",
+    mimeType: "application/x-ndjson",
+    buffer: Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"),
+  });
+  await form.getByRole("button", { name: "Import" }).click();
+
+  const job = page.locator(".import-job .job");
+  await expect(job).toHaveAttribute("data-status", "done", { timeout: 20_000 });
+  await expect(job.locator(".job-progress")).toHaveText("3 of 3 lines");
+  await expect(job.locator("[data-count=created]")).toHaveText("1");
+  await expect(job.locator("[data-count=updated]")).toHaveText("1");
+  await expect(job.locator("[data-count=failed]")).toHaveText("1");
+  const failed = job.locator("table.import-errors tr[data-line='2']");
+  await expect(failed.locator("td").nth(1)).toHaveText("BULK-2");
+  await expect(failed.locator("td").nth(2)).toHaveText("validation");
+  await expect(failed.locator("td").nth(3)).toContainText("name");
+  await expect(page.locator("table.imports tbody tr")).toHaveCount(1);
+  await shot("18a-import-done");
+
+  // The import went through the same event store: the stock change is a command of its own.
+  await expect.poll(async () => (await (await reads.get(`/products/${ids["MUG-BLUE"]}`)).json()).stock,
+    { timeout: 20_000 }).toBe(15);
+
+  const downloading = page.waitForEvent("download");
+  await page.getByRole("link", { name: "Export the catalog" }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe("catalog.ndjson");
+  const { readFile } = await import("node:fs/promises");
+  const exported = (await readFile(await download.path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  expect(exported.map((p) => p.sku)).toEqual(expect.arrayContaining(["BULK-1", "MUG-BLUE"]));
+  expect(exported.find((p) => p.sku === "BULK-1").variants).toHaveLength(2);
 });
 
 // ---- webhook subscriptions ----
