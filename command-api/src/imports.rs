@@ -269,6 +269,12 @@ async fn apply(
             if state.status == Some(ProductStatus::Archived) {
                 // Its SKUs are free again: the line makes a new product.
                 (Uuid::now_v7().to_string(), Product::default())
+            } else if !state.exists() {
+                // A create in flight, or one that died after reserving (this very line, in a
+                // run that was killed): the line creates the product under that id. Should a
+                // live writer create it first, the append loses the race and the line is
+                // decided again as an update of that product.
+                (holder, state)
             } else if state.sku() != sku {
                 return failed(ApiError::SkuTaken(sku.clone()));
             } else {
@@ -311,7 +317,11 @@ async fn apply(
         if reserved.contains(&new) {
             continue;
         }
-        if !app.skus.reserve(new, &id).await? {
+        // Reserved for this very product already: by a run of this line that was killed.
+        let ours = || async {
+            Ok::<_, sqlx::Error>(app.skus.holder(new).await?.as_deref() == Some(id.as_str()))
+        };
+        if !app.skus.reserve(new, &id).await? && !ours().await? {
             for sku in reserved {
                 app.skus.release(sku, &id).await;
             }
