@@ -193,6 +193,13 @@ impl<'a> Job<'a> {
             })
             .collect();
         let owners = self.jobs.first_lines(&mut self.held, &skus).await?;
+        let masters: Vec<String> = skus.into_iter().map(|(sku, _)| sku).collect();
+        let holders = self.app.skus.holders(&masters).await?;
+        let fresh = if self.job().dry_run {
+            HashMap::new()
+        } else {
+            reserve_fresh(self.app, &parsed, &holders, &owners).await?
+        };
         let job = self.job().clone();
         let concurrency = self.app.config.import_concurrency.max(1);
         let resumed_through = self.resumed_through;
@@ -200,9 +207,15 @@ impl<'a> Job<'a> {
         let jobs = self.jobs;
         let results: Vec<anyhow::Result<Result<Outcome, LineError>>> =
             futures::stream::iter(parsed.into_iter().map(|(line, parsed)| {
-                let owner = match &parsed {
-                    Parsed::Product(p) => owners.get(&p.sku).copied(),
-                    _ => None,
+                let (owner, prepared) = match &parsed {
+                    Parsed::Product(p) => (
+                        owners.get(&p.sku).copied(),
+                        match fresh.get(&line) {
+                            Some(id) => Prepared::Fresh(id.clone()),
+                            None => Prepared::HeldBy(holders.get(&p.sku).cloned()),
+                        },
+                    ),
+                    _ => (None, Prepared::HeldBy(None)),
                 };
                 let job = &job;
                 async move {
@@ -222,7 +235,7 @@ impl<'a> Job<'a> {
                                 }));
                             }
                             let again = line <= resumed_through;
-                            apply(app, jobs, job, line, product, again).await
+                            apply(app, jobs, job, line, product, prepared, again).await
                         }
                     }
                 }
@@ -247,6 +260,62 @@ impl<'a> Job<'a> {
     }
 }
 
+/// What the chunk found out about a line before running it.
+enum Prepared {
+    /// A new product: its id made and every SKU it names reserved for it, in the chunk's one
+    /// statement. It is created without a load.
+    Fresh(String),
+    /// The product holding its master SKU, if one does, as the chunk's one lookup found it.
+    HeldBy(Option<String>),
+}
+
+/// Reserves, in one statement, the SKUs of the chunk's lines that name a product no one holds
+/// (the common case of a first import), each line under a new id; answers the lines that got
+/// every SKU they name. A line that got only some gives them back and takes the one-by-one
+/// path, which reclaims dead reservations and reports a taken SKU.
+async fn reserve_fresh(
+    app: &AppState,
+    parsed: &[(i64, Parsed)],
+    holders: &HashMap<String, String>,
+    owners: &HashMap<String, i64>,
+) -> anyhow::Result<HashMap<i64, String>> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    let mut lines: Vec<(i64, String, Vec<String>)> = Vec::new();
+    for (line, parsed) in parsed {
+        let Parsed::Product(product) = parsed else {
+            continue;
+        };
+        if holders.contains_key(&product.sku) || owners.get(&product.sku) != Some(line) {
+            continue;
+        }
+        let id = Uuid::now_v7().to_string();
+        let mut skus: Vec<String> = Vec::new();
+        for sku in product.skus() {
+            if !skus.iter().any(|s| s == sku) {
+                skus.push(sku.to_string());
+            }
+        }
+        wanted.extend(skus.iter().map(|sku| (sku.clone(), id.clone())));
+        lines.push((*line, id, skus));
+    }
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let taken = app.skus.reserve_free(&wanted).await?;
+    let mut fresh = HashMap::new();
+    for (line, id, skus) in lines {
+        let mine = |sku: &String| taken.contains(&(sku.clone(), id.clone()));
+        if skus.iter().all(mine) {
+            fresh.insert(line, id);
+        } else {
+            for sku in skus.iter().filter(|s| mine(s)) {
+                app.skus.release(sku, &id).await;
+            }
+        }
+    }
+    Ok(fresh)
+}
+
 /// Runs one line: finds its product by the master SKU, reserves the SKUs it adds, and stores
 /// its events (or, in a dry run, decides them and stores nothing). The outer error is a
 /// failing dependency, which stops the chunk; the inner one is the line's own failure.
@@ -256,11 +325,34 @@ async fn apply(
     job: &ImportJob,
     line: i64,
     product: ImportProduct,
+    prepared: Prepared,
     again: bool,
 ) -> anyhow::Result<Result<Outcome, LineError>> {
     let sku = product.sku.clone();
     let failed = |err: ApiError| Ok(Err(line_error(line, Some(&sku), err)));
-    let (id, current) = match app.skus.holder(&sku).await? {
+    let metadata = line_metadata(job, line);
+    let holder = match prepared {
+        Prepared::Fresh(id) => {
+            let skus: Vec<String> = product.skus().map(str::to_string).collect();
+            return match app
+                .store
+                .execute_new(&id, ProductCommand::Import(product), &metadata)
+                .await
+            {
+                Ok(_) => Ok(Ok(Outcome::Created)),
+                Err(err) => {
+                    if !matches!(err, StoreError::Unavailable) {
+                        for sku in &skus {
+                            app.skus.release(sku, &id).await;
+                        }
+                    }
+                    dependency_or_line(err, failed)
+                }
+            };
+        }
+        Prepared::HeldBy(holder) => holder,
+    };
+    let (id, current) = match holder {
         Some(holder) => {
             let (state, _) = match app.store.load(&holder).await {
                 Ok(loaded) => loaded,
@@ -329,14 +421,6 @@ async fn apply(
         }
         reserved.push(new);
     }
-    let mut metadata = HashMap::from([
-        ("actor".to_string(), job.actor.clone()),
-        ("request_id".to_string(), Uuid::now_v7().to_string()),
-        ("correlation_id".to_string(), job.import_id.to_string()),
-        ("causation_id".to_string(), job.import_id.to_string()),
-    ]);
-    metadata.insert(IMPORT_ID.to_string(), job.import_id.to_string());
-    metadata.insert(IMPORT_LINE.to_string(), line.to_string());
     match app.store.execute(&id, command, None, &metadata).await {
         Ok(_) if !existed => Ok(Ok(Outcome::Created)),
         Ok(committed) if !committed.events.is_empty() => Ok(Ok(Outcome::Updated)),
@@ -357,6 +441,19 @@ async fn apply(
             dependency_or_line(err, failed)
         }
     }
+}
+
+/// The metadata of a line's events: the uploader as actor, the import as correlation and
+/// cause, and the import and line themselves.
+fn line_metadata(job: &ImportJob, line: i64) -> HashMap<String, String> {
+    HashMap::from([
+        ("actor".to_string(), job.actor.clone()),
+        ("request_id".to_string(), Uuid::now_v7().to_string()),
+        ("correlation_id".to_string(), job.import_id.to_string()),
+        ("causation_id".to_string(), job.import_id.to_string()),
+        (IMPORT_ID.to_string(), job.import_id.to_string()),
+        (IMPORT_LINE.to_string(), line.to_string()),
+    ])
 }
 
 /// A store error as the chunk sees it: a database that is down stops the chunk (it is

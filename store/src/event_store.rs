@@ -386,6 +386,48 @@ impl ProductStore {
         result
     }
 
+    /// Runs `command` on product `id`, which the caller knows to be new (its id was just made,
+    /// its SKUs reserved for it): decided on the empty state without a load. Should the id hold
+    /// events after all, the append loses and the command runs as [`Self::execute`] runs it.
+    pub async fn execute_new(
+        &self,
+        id: &str,
+        command: ProductCommand,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed, StoreError> {
+        let context = EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: Product::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        let started = Instant::now();
+        let name = command.name();
+        match self
+            .decide_and_append(context, &command, None, metadata)
+            .await
+        {
+            Ok(committed) => {
+                metrics::counter!("catalog_commands_total", "command" => name, "outcome" => "accepted")
+                    .increment(1);
+                metrics::histogram!("catalog_command_duration_seconds", "command" => name)
+                    .record(started.elapsed().as_secs_f64());
+                Ok(committed)
+            }
+            Err(Attempt::Conflict) => self.execute(id, command, None, metadata).await,
+            Err(Attempt::Failed(err)) => {
+                let outcome = match &err {
+                    StoreError::Refused(refusal) => refusal.kind(),
+                    StoreError::Unavailable => "unavailable",
+                    _ => "error",
+                };
+                metrics::counter!("catalog_commands_total", "command" => name, "outcome" => outcome)
+                    .increment(1);
+                Err(err)
+            }
+        }
+    }
+
     /// One attempt at `command` on `context`: check `If-Match`, decide, append, and keep the
     /// product's new state when caching.
     async fn decide_and_append(

@@ -108,6 +108,43 @@ impl SkuRegistry {
             .await
     }
 
+    /// The holders of `skus`, those that have one: an import's chunk looks its lines up at
+    /// once.
+    pub async fn holders(
+        &self,
+        skus: &[String],
+    ) -> sqlx::Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT sku, product_id FROM sku_reservations WHERE sku = ANY($1)")
+                .bind(skus)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Reserves each `(sku, product_id)` that no one holds, in one statement, and answers the
+    /// ones taken. Nothing held is reclaimed here: a SKU someone holds, dead or alive, is left
+    /// to [`Self::reserve`], one by one.
+    pub async fn reserve_free(
+        &self,
+        wanted: &[(String, String)],
+    ) -> sqlx::Result<std::collections::HashSet<(String, String)>> {
+        let (skus, products): (Vec<&str>, Vec<&str>) = wanted
+            .iter()
+            .map(|(sku, product)| (sku.as_str(), product.as_str()))
+            .unzip();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "INSERT INTO sku_reservations (sku, product_id) \
+             SELECT * FROM unnest($1::text[], $2::text[]) \
+             ON CONFLICT (sku) DO NOTHING RETURNING sku, product_id",
+        )
+        .bind(&skus)
+        .bind(&products)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Releases every SKU `product_id` holds: after its archive. A failure is logged, not
     /// returned: the next reservation of each SKU reclaims it anyway.
     pub async fn release_all(&self, product_id: &str) {
