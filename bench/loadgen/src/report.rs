@@ -1203,7 +1203,7 @@ fn import(results: &Results) -> anyhow::Result<Vec<Row>> {
     let failed = number(&import, "/failed")?;
     let done = import["status"] == "done";
     let rss_mb = number(&import, "/rss_max_kb")? / 1024.0;
-    Ok(vec![Row {
+    let mut rows = vec![Row {
         name: format!(
             "8. bulk import, POST /imports of {} products (a quarter with 4 variants)",
             whole(number(&import, "/products")?)
@@ -1227,7 +1227,22 @@ fn import(results: &Results) -> anyhow::Result<Vec<Row>> {
         ratio: format!("{:.0}%", rate / copy_rate * 100.0),
         goal: "≥ 25% of COPY, command-api ≤ 100 MB",
         met: Some(done && failed == 0.0 && rate >= 0.25 * copy_rate && rss_mb <= 100.0),
-    }])
+    }];
+    // What the import cost the machine per event stored: the relay, RabbitMQ and the projector
+    // carry the same events meanwhile, on the same cores.
+    if let Some(cpu) = optional(dir, "cpu-import.json", cpu_file)
+        .and_then(|cpu| per_op(&cpu, events, CATALOG, "rest"))
+    {
+        rows.push(Row {
+            name: "8a. CPU during row 8's import".into(),
+            catalog: per_op_text(std::slice::from_ref(&cpu), "event"),
+            baseline: "—".into(),
+            ratio: "—".into(),
+            goal: "—",
+            met: None,
+        });
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -1598,6 +1613,21 @@ tps = {tps:.6} (without initial connection time)
                 "rss_before_kb": 30000, "rss_max_kb": 62464}"#,
         );
         dir.write(
+            "cpu-import.json",
+            &cpu_json(
+                200_000.0,
+                0.1,
+                5.0,
+                &[
+                    ("command_api", 0.04),
+                    ("postgres", 0.03),
+                    ("loadgen", 0.0),
+                    ("rabbitmq", 0.01),
+                    ("projector", 0.01),
+                ],
+            ),
+        );
+        dir.write(
             "import-copy.json",
             r#"{"events": 200000, "products": 50000, "seconds": 4.0}"#,
         );
@@ -1741,6 +1771,11 @@ tps = {tps:.6} (without initial connection time)
         );
         assert_eq!(import[3], "20%");
         assert_eq!(import[5], "**no**", "20% of COPY misses 25%");
+        assert_eq!(
+            cells(&table, "8a.")[1],
+            "0.10 ms/event: command-api 0.04, PostgreSQL 0.03, load generator 0.00, RabbitMQ + \
+             projector 0.02, rest 0.01; machine 80% busy"
+        );
     }
 
     #[test]
