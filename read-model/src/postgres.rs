@@ -278,9 +278,13 @@ async fn load_for_update(
     conn: &mut PgConnection,
     ids: &[&str],
 ) -> Result<HashMap<String, Folded>, ApplyError> {
+    // Planned afresh each time (an unnamed statement): a plan cached while the table was small
+    // scans it whole once it has grown, faster than the statistics follow; a bulk import grows
+    // it by thousands of rows a second, and that scan cost 35 ms a batch (PERFORMANCE.md, row 8).
     let rows: Vec<(String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
         "SELECT id, state, doc FROM product_view WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
+    .persistent(false)
     .bind(ids)
     .fetch_all(conn)
     .await?;

@@ -234,6 +234,9 @@ impl Imports {
         .bind(held.job.import_id)
         .bind(&names)
         .bind(&lines)
+        // Planned afresh each time: `import_skus` grows with the job, faster than its
+        // statistics, and a plan cached on the first chunks would scan it whole.
+        .persistent(false)
         .fetch_all(&mut held.lock)
         .await?;
         Ok(rows.into_iter().collect())
