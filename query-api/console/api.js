@@ -191,16 +191,16 @@ export function commandRead(path) {
 }
 
 /**
- * Uploads an image with progress: XMLHttpRequest, because fetch reports no upload progress.
- * `onProgress(fraction)` is called as bytes leave.
+ * POSTs `body` to the command API with progress: XMLHttpRequest, because fetch reports no
+ * upload progress. `onProgress(fraction)` is called as bytes leave; resolves to the JSON answer.
  */
-export function upload(productId, file, { ifMatch, onProgress }) {
+function sendWithProgress(path, body, headers, onProgress) {
   if (!config.command_api) return Promise.reject(new ApiError(0, { detail: "This console is read-only." }));
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", `${config.command_api}/products/${productId}/images`);
+    xhr.open("POST", `${config.command_api}${path}`);
     xhr.responseType = "json";
-    for (const [name, value] of Object.entries(commandHeaders(ifMatch, newKey()))) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress?.(e.loaded / e.total);
     });
@@ -209,34 +209,24 @@ export function upload(productId, file, { ifMatch, onProgress }) {
       else reject(new ApiError(xhr.status, xhr.response ?? { title: xhr.statusText }));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "The upload could not reach the command API." })));
-    const form = new FormData();
-    form.append("file", file);
-    xhr.send(form);
+    xhr.send(body);
   });
 }
 
+/** Uploads an image of a product with progress. */
+export function upload(productId, file, { ifMatch, onProgress }) {
+  const form = new FormData();
+  form.append("file", file);
+  return sendWithProgress(`/products/${productId}/images`, form, commandHeaders(ifMatch, newKey()), onProgress);
+}
+
 /**
- * Uploads an import file (NDJSON) with progress, as `upload` does an image; resolves to
- * `{import_id}`. No Idempotency-Key: importing the same file again changes nothing.
+ * Uploads an import file (NDJSON) with progress; resolves to `{import_id}`. No
+ * Idempotency-Key: importing the same file again changes nothing.
  */
 export function importFile(file, { dryRun, onProgress }) {
-  if (!config.command_api) return Promise.reject(new ApiError(0, { detail: "This console is read-only." }));
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `${config.command_api}/imports${dryRun ? "?dry_run=true" : ""}`);
-    xhr.responseType = "json";
-    for (const [name, value] of Object.entries(commandHeaders(null, null))) xhr.setRequestHeader(name, value);
-    xhr.setRequestHeader("Content-Type", "application/x-ndjson");
-    xhr.upload.addEventListener("progress", (e) => {
-      if (e.lengthComputable) onProgress?.(e.loaded / e.total);
-    });
-    xhr.addEventListener("load", () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
-      else reject(new ApiError(xhr.status, xhr.response ?? { title: xhr.statusText }));
-    });
-    xhr.addEventListener("error", () => reject(new ApiError(0, { detail: "The upload could not reach the command API." })));
-    xhr.send(file);
-  });
+  const headers = { ...commandHeaders(null, null), "Content-Type": "application/x-ndjson" };
+  return sendWithProgress(`/imports${dryRun ? "?dry_run=true" : ""}`, file, headers, onProgress);
 }
 
 /**
