@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_store::append::Grouping;
 use catalog_store::blobs::BlobStore;
 use catalog_store::relay::{self, RelayConfig};
 use catalog_support::auth::Authenticator;
@@ -79,6 +80,17 @@ impl Application {
                 )
                 .caching(config.product_cache_entries)
                 .grouped(config.append_grouping),
+            ),
+            import_store: Arc::new(
+                ProductStore::new(
+                    pool.clone(),
+                    config.snapshot_every,
+                    Schema::new(config.default_locale.clone()),
+                )
+                .grouped(Grouping {
+                    writers: 1,
+                    max_commands: config.import_concurrency,
+                }),
             ),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),

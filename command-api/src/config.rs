@@ -6,6 +6,10 @@ use std::time::Duration;
 use catalog_support::config::{ConfigError, Env};
 use catalog_support::secret::Secret;
 
+/// Lines of an import read, decided and saved together (a chunk); by default also the lines
+/// run at once, so that a chunk's appends are written as one group.
+pub const IMPORT_CHUNK_LINES: usize = 256;
+
 /// Everything command-api reads from its environment, once, at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -67,8 +71,8 @@ pub struct Config {
     /// `IMPORT_UPLOAD_TIMEOUT_SECS`: how long an import's upload may take (1 hour), in place of
     /// `REQUEST_TIMEOUT_SECS`: a large file over a slow link takes minutes.
     pub import_upload_timeout: Duration,
-    /// `IMPORT_CONCURRENCY`: lines of an import run at once (64); their appends share groups,
-    /// which hold 64 commands at most (`APPEND_GROUP_MAX`).
+    /// `IMPORT_CONCURRENCY`: lines of an import run at once (256, a whole chunk); their
+    /// appends are written together, in groups of up to this many commands.
     pub import_concurrency: usize,
     /// `UPLOAD_MAX_PIXELS`: images with more pixels are refused with 422 (50 megapixels).
     pub upload_max_pixels: u64,
@@ -144,7 +148,7 @@ impl Config {
             import_upload_timeout: Duration::from_secs(
                 env.parse("IMPORT_UPLOAD_TIMEOUT_SECS", 3600u64)?,
             ),
-            import_concurrency: env.parse("IMPORT_CONCURRENCY", 64usize)?.max(1),
+            import_concurrency: env.parse("IMPORT_CONCURRENCY", IMPORT_CHUNK_LINES)?.max(1),
             upload_max_pixels: env.parse("UPLOAD_MAX_PIXELS", 50_000_000u64)?,
             amqp_url: env.url(
                 "AMQP_URL",

@@ -35,7 +35,7 @@ use crate::state::AppState;
 /// The longest line a file may have; a longer one fails alone.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Lines read, decided and saved together.
-const CHUNK_LINES: usize = 256;
+const CHUNK_LINES: usize = crate::config::IMPORT_CHUNK_LINES;
 /// How often an idle worker looks for jobs nobody holds (a job whose process died).
 const IDLE_POLL: Duration = Duration::from_secs(2);
 /// The metadata keys naming an event's import and line.
@@ -308,9 +308,8 @@ async fn reserve_fresh(
         if skus.iter().all(mine) {
             fresh.insert(line, id);
         } else {
-            for sku in skus.iter().filter(|s| mine(s)) {
-                app.skus.release(sku, &id).await;
-            }
+            let got: Vec<&String> = skus.iter().filter(|s| mine(s)).collect();
+            app.skus.release_many(&got, &id).await;
         }
     }
     Ok(fresh)
@@ -335,26 +334,19 @@ async fn apply(
         Prepared::Fresh(id) => {
             let skus: Vec<String> = product.skus().map(str::to_string).collect();
             return match app
-                .store
+                .import_store
                 .execute_new(&id, ProductCommand::Import(product), &metadata)
                 .await
             {
                 Ok(_) => Ok(Ok(Outcome::Created)),
-                Err(err) => {
-                    if !matches!(err, StoreError::Unavailable) {
-                        for sku in &skus {
-                            app.skus.release(sku, &id).await;
-                        }
-                    }
-                    dependency_or_line(err, failed)
-                }
+                Err(err) => refused(app, err, &skus, &id, failed).await,
             };
         }
         Prepared::HeldBy(holder) => holder,
     };
     let (id, current) = match holder {
         Some(holder) => {
-            let (state, _) = match app.store.load(&holder).await {
+            let (state, _) = match app.import_store.load(&holder).await {
                 Ok(loaded) => loaded,
                 Err(err) => return dependency_or_line(err, failed),
             };
@@ -389,7 +381,7 @@ async fn apply(
                 return failed(ApiError::SkuTaken(new.to_string()));
             }
         }
-        return match app.store.decide_on(&current, &command).await {
+        return match app.import_store.decide_on(&current, &command).await {
             Ok(events) if !existed => Ok(Ok(if events.is_empty() {
                 Outcome::Unchanged
             } else {
@@ -401,7 +393,7 @@ async fn apply(
         };
     }
     // Checked before any SKU is reserved, as a single create is.
-    if let Err(err) = app.store.decide_on(&current, &command).await {
+    if let Err(err) = app.import_store.decide_on(&current, &command).await {
         return dependency_or_line(err, failed);
     }
     let mut reserved: Vec<&str> = Vec::new();
@@ -414,14 +406,16 @@ async fn apply(
             Ok::<_, sqlx::Error>(app.skus.holder(new).await?.as_deref() == Some(id.as_str()))
         };
         if !app.skus.reserve(new, &id).await? && !ours().await? {
-            for sku in reserved {
-                app.skus.release(sku, &id).await;
-            }
+            app.skus.release_many(&reserved, &id).await;
             return failed(ApiError::SkuTaken(new.to_string()));
         }
         reserved.push(new);
     }
-    match app.store.execute(&id, command, None, &metadata).await {
+    match app
+        .import_store
+        .execute(&id, command, None, &metadata)
+        .await
+    {
         Ok(_) if !existed => Ok(Ok(Outcome::Created)),
         Ok(committed) if !committed.events.is_empty() => Ok(Ok(Outcome::Updated)),
         Ok(_) if again => Ok(Ok(match jobs.applied(&id, job.import_id, line).await? {
@@ -430,17 +424,23 @@ async fn apply(
             None => Outcome::Unchanged,
         })),
         Ok(_) => Ok(Ok(Outcome::Unchanged)),
-        Err(err) => {
-            // As a single create does: a refused line gives back what it reserved, unless the
-            // connection failed and the commit may have stored it.
-            if !matches!(err, StoreError::Unavailable) {
-                for sku in reserved {
-                    app.skus.release(sku, &id).await;
-                }
-            }
-            dependency_or_line(err, failed)
-        }
+        Err(err) => refused(app, err, &reserved, &id, failed).await,
     }
+}
+
+/// A line whose command failed: as a single create does, it gives back the SKUs it reserved,
+/// unless the connection failed and the commit may have stored it.
+async fn refused<S: AsRef<str>, T>(
+    app: &AppState,
+    err: StoreError,
+    reserved: &[S],
+    id: &str,
+    failed: impl FnOnce(ApiError) -> anyhow::Result<Result<T, LineError>>,
+) -> anyhow::Result<Result<T, LineError>> {
+    if !matches!(err, StoreError::Unavailable) {
+        app.skus.release_many(reserved, id).await;
+    }
+    dependency_or_line(err, failed)
 }
 
 /// The metadata of a line's events: the uploader as actor, the import as correlation and

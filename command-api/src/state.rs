@@ -33,6 +33,9 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     /// The event store every command is loaded from and appended to.
     pub store: Arc<ProductStore>,
+    /// The same event store as imports write to it: the appends of a chunk's lines, run at
+    /// once, are written as one group rather than in groups sized for concurrent requests.
+    pub import_store: Arc<ProductStore>,
     /// SKU reservations: taken by a create, released by an archive or a create that failed.
     pub skus: Arc<SkuRegistry>,
     /// The per-client limit of the command routes; `None` when `RATE_LIMIT_PER_SECOND` is 0.

@@ -26,8 +26,6 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 /// projection that far behind shows in the relay backlog and the dead-letter queues already,
 /// and the search stays one short index range however large the store grows.
 const PROJECTION_WINDOW: i64 = 10_000;
-/// The relay backlog is counted up to this many events.
-const BACKLOG_CAP: i64 = 100_000;
 
 /// The pipeline's state, as read from PostgreSQL.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -97,7 +95,7 @@ impl StatusCache {
 
 async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
     let (last_position, last_recorded_at) = log::head(pool).await?;
-    let backlog = relay::unpublished(pool, relay, BACKLOG_CAP).await?;
+    let backlog = relay::unpublished(pool, relay, relay::BACKLOG_CAP).await?;
     let (products_behind, oldest) =
         postgres::behind_since(pool, last_position - PROJECTION_WINDOW).await?;
     let processing = postgres::images_processing(pool).await?;
@@ -110,7 +108,7 @@ async fn read(pool: &PgPool, relay: &str) -> sqlx::Result<PipelineStatus> {
         },
         relay: RelayStatus {
             backlog,
-            backlog_capped: backlog >= BACKLOG_CAP,
+            backlog_capped: backlog >= relay::BACKLOG_CAP,
         },
         projection: ProjectionStatus {
             products_behind,

@@ -2,7 +2,7 @@
 //! has been uploaded, held by one worker at a time through an advisory lock, their progress
 //! saved chunk by chunk, and read back by `GET /imports`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -211,35 +211,52 @@ impl Imports {
     /// The first line of the job that named each of `skus` (the master SKUs of a chunk, with
     /// their lines): a line whose SKU was first named by another is a duplicate. A line taken
     /// again after a restart finds itself.
+    ///
+    /// The chunk's names are inserted first; only those already there (a duplicate of an
+    /// earlier chunk, or a chunk taken again) are looked up, so a file without duplicates
+    /// costs one insert a chunk.
     pub async fn first_lines(
         &self,
         held: &mut Held,
         skus: &[(String, i64)],
     ) -> sqlx::Result<HashMap<String, i64>> {
-        let (names, lines): (Vec<&str>, Vec<i64>) =
-            skus.iter().map(|(sku, line)| (sku.as_str(), *line)).unzip();
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "WITH named AS ( \
-                 SELECT DISTINCT ON (sku) sku, line \
-                 FROM unnest($2::text[], $3::bigint[]) AS t (sku, line) ORDER BY sku, line), \
-             inserted AS ( \
-                 INSERT INTO import_skus (import_id, sku, line) \
-                 SELECT $1, sku, line FROM named \
-                 ON CONFLICT (import_id, sku) DO NOTHING RETURNING sku, line) \
-             SELECT sku, line FROM inserted \
-             UNION ALL \
-             SELECT s.sku, s.line FROM import_skus s JOIN named USING (sku) \
-             WHERE s.import_id = $1 AND NOT EXISTS (SELECT 1 FROM inserted i WHERE i.sku = s.sku)",
+        let mut first: HashMap<String, i64> = HashMap::with_capacity(skus.len());
+        for (sku, line) in skus {
+            first
+                .entry(sku.clone())
+                .and_modify(|l| *l = (*l).min(*line))
+                .or_insert(*line);
+        }
+        let (names, lines): (Vec<&str>, Vec<i64>) = first
+            .iter()
+            .map(|(sku, line)| (sku.as_str(), *line))
+            .unzip();
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO import_skus (import_id, sku, line) \
+             SELECT $1, * FROM unnest($2::text[], $3::bigint[]) \
+             ON CONFLICT (import_id, sku) DO NOTHING RETURNING sku",
         )
         .bind(held.job.import_id)
         .bind(&names)
         .bind(&lines)
-        // Planned afresh each time: `import_skus` grows with the job, faster than its
-        // statistics, and a plan cached on the first chunks would scan it whole.
-        .persistent(false)
         .fetch_all(&mut held.lock)
         .await?;
-        Ok(rows.into_iter().collect())
+        if inserted.len() < first.len() {
+            let inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+            let named_before: Vec<&str> = names
+                .into_iter()
+                .filter(|sku| !inserted.contains(sku))
+                .collect();
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT sku, line FROM import_skus WHERE import_id = $1 AND sku = ANY($2)",
+            )
+            .bind(held.job.import_id)
+            .bind(&named_before)
+            .fetch_all(&mut held.lock)
+            .await?;
+            first.extend(rows);
+        }
+        Ok(first)
     }
 
     /// Saves a chunk's progress: its counts, its errors (while the job keeps fewer than
@@ -297,6 +314,7 @@ impl Imports {
 
     /// Ends the job: `done`, or `failed` with why.
     pub async fn finish(&self, mut held: Held, failure: Option<&str>) -> sqlx::Result<()> {
+        let mut tx = sqlx::Connection::begin(&mut held.lock).await?;
         sqlx::query(
             "UPDATE imports SET status = CASE WHEN $2::text IS NULL THEN 'done' ELSE 'failed' END, \
                  failure = $2, finished_at = now(), updated_at = now() \
@@ -304,8 +322,14 @@ impl Imports {
         )
         .bind(held.job.import_id)
         .bind(failure)
-        .execute(&mut held.lock)
+        .execute(&mut *tx)
         .await?;
+        // Only a running job looks for duplicates.
+        sqlx::query("DELETE FROM import_skus WHERE import_id = $1")
+            .bind(held.job.import_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -112,9 +112,8 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
 
-    let mut checkpoint = load_checkpoint(pool, &config.namespace).await?;
     // Where the next round starts: past every published round, confirmed or not.
-    let mut fetched = checkpoint;
+    let mut fetched = load_checkpoint(pool, &config.namespace).await?;
     let mut in_flight = FuturesOrdered::new();
     let mut last_backlog: Option<Instant> = None;
     let mut recheck = RECHECK_HELD_BACK;
@@ -137,7 +136,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
             let batch;
             (batch, held_back) = fetch(pool, fetched, config.batch_size).await?;
             if last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
-                let waiting = backlog(pool, checkpoint).await?;
+                let waiting = unpublished(pool, &config.namespace, BACKLOG_CAP).await?;
                 metrics::gauge!("catalog_relay_backlog").set(waiting as f64);
                 last_backlog = Some(Instant::now());
             }
@@ -156,7 +155,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
                 in_flight.push_back(confirmed(confirms, round));
                 // Rounds the broker confirmed meanwhile are saved before the next one is read.
                 while let Some(round) = in_flight.next().now_or_never().flatten() {
-                    checkpoint = save(&mut lock, &config.namespace, round?).await?;
+                    save(&mut lock, &config.namespace, round?).await?;
                 }
                 continue;
             }
@@ -191,7 +190,7 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
         // Confirms are outstanding: the oldest round's, or new events to publish behind it.
         tokio::select! {
             Some(round) = in_flight.next() => {
-                checkpoint = save(&mut lock, &config.namespace, round?).await?;
+                save(&mut lock, &config.namespace, round?).await?;
             }
             notification = listener.recv(), if in_flight.len() < config.rounds_in_flight => {
                 notification?;
@@ -244,11 +243,7 @@ async fn confirmed(confirms: Vec<PublisherConfirm>, round: Round) -> anyhow::Res
 }
 
 /// Moves the checkpoint over a confirmed round.
-async fn save(
-    lock: &mut PgConnection,
-    namespace: &str,
-    round: Round,
-) -> anyhow::Result<Checkpoint> {
+async fn save(lock: &mut PgConnection, namespace: &str, round: Round) -> anyhow::Result<()> {
     save_checkpoint(lock, namespace, round.checkpoint)
         .await
         .context("relay lock connection lost")?;
@@ -260,7 +255,7 @@ async fn save(
         position = round.checkpoint.position,
         "published"
     );
-    Ok(round.checkpoint)
+    Ok(())
 }
 
 /// The next events past `after` that are safe to publish, and, when there are none, whether
@@ -303,20 +298,10 @@ async fn fetch(pool: &PgPool, after: Checkpoint, limit: i64) -> sqlx::Result<(Ve
     Ok((rows, held_back))
 }
 
-/// Events stored but not yet published (including those held back behind a running transaction).
-async fn backlog(pool: &PgPool, after: Checkpoint) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)",
-    )
-    .bind(after.transaction_id.to_string())
-    .bind(after.position)
-    .fetch_one(pool)
-    .await
-}
-
-/// Events the relay named `name` has not published yet, counted up to `cap`: for a reader
-/// outside the relay (the pipeline's status). Without a checkpoint the relay has not started,
-/// and everything is backlog.
+/// Events the relay named `name` has not published yet (held back behind a running
+/// transaction included), counted up to `cap`, as its saved checkpoint says: the relay's own
+/// gauge and the pipeline's status. Without a checkpoint the relay has not started, and
+/// everything is backlog.
 pub async fn unpublished(pool: &PgPool, name: &str, cap: i64) -> sqlx::Result<i64> {
     // The checkpoint is read first, as one row, so that the comparison is an index range (see
     // `fetch` on why the index order is spelled out); joined instead, it was a scan of the store.
@@ -347,8 +332,10 @@ async fn load_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<Checkpoint> 
     .await
 }
 
-/// Counting the backlog scans what is unpublished: under load, once a second is plenty.
+/// Counting the backlog reads what is unpublished: under load, once a second is plenty.
 const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+/// The backlog is counted up to this many events: past it, a count costs more than it tells.
+pub const BACKLOG_CAP: i64 = 100_000;
 
 async fn save_checkpoint(lock: &mut PgConnection, name: &str, at: Checkpoint) -> sqlx::Result<()> {
     sqlx::query(

@@ -89,13 +89,24 @@ impl SkuRegistry {
     /// (compensation), or a variant's removal. A failure is logged, not returned: the next
     /// reservation of the SKU reclaims it anyway.
     pub async fn release(&self, sku: &str, product_id: &str) {
-        let result = sqlx::query("DELETE FROM sku_reservations WHERE sku = $1 AND product_id = $2")
-            .bind(sku)
-            .bind(product_id)
-            .execute(&self.pool)
-            .await;
+        self.release_many(&[sku], product_id).await;
+    }
+
+    /// Releases `product_id`'s hold on each of `skus`, in one statement: what a refused
+    /// import line reserved. Failures are logged, as [`Self::release`]'s are.
+    pub async fn release_many<S: AsRef<str>>(&self, skus: &[S], product_id: &str) {
+        if skus.is_empty() {
+            return;
+        }
+        let skus: Vec<&str> = skus.iter().map(AsRef::as_ref).collect();
+        let result =
+            sqlx::query("DELETE FROM sku_reservations WHERE sku = ANY($1) AND product_id = $2")
+                .bind(&skus)
+                .bind(product_id)
+                .execute(&self.pool)
+                .await;
         if let Err(err) = result {
-            tracing::warn!(sku, product_id, error = %err, "could not release SKU reservation; it will be reclaimed lazily");
+            tracing::warn!(?skus, product_id, error = %err, "could not release SKU reservations; they will be reclaimed lazily");
         }
     }
 

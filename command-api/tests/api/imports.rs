@@ -166,6 +166,31 @@ async fn each_line_is_created_updated_unchanged_or_fails_alone(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_duplicate_in_a_later_chunk_fails_and_a_finished_job_keeps_no_sku_list(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // 300 lines: more than one chunk (256), line 290 naming line 5's SKU again.
+    let lines: Vec<Value> = (1..=300)
+        .map(|n| product_body(&format!("BULK-{}", if n == 290 { 5 } else { n })))
+        .collect();
+    let job = import(&app, "", ndjson(&lines)).await;
+    assert_eq!(counts(&job), [300, 300, 299, 0, 0, 1], "{job}");
+    assert_eq!(job["errors"][0]["line"], 290, "{job}");
+    assert_eq!(job["errors"][0]["type"], "duplicate-sku", "{job}");
+    assert!(
+        job["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 5"),
+        "{job}"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM import_skus")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "the duplicate check's list outlived its job");
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
 async fn the_same_file_again_writes_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let file = ndjson(&[shirt("A-1", 1), shirt("A-2", 2), product_body("A-3")]);
