@@ -393,8 +393,18 @@ async fn apply(
         };
     }
     // Checked before any SKU is reserved, as a single create is.
-    if let Err(err) = app.import_store.decide_on(&current, &command).await {
-        return dependency_or_line(err, failed);
+    let changes = match app.import_store.decide_on(&current, &command).await {
+        Ok(events) => events,
+        Err(err) => return dependency_or_line(err, failed),
+    };
+    if existed && changes.is_empty() {
+        // The product as just loaded is what the line describes: nothing to reserve or
+        // append (a file imported again costs one load a line).
+        return Ok(Ok(if again {
+            applied_before(jobs, job, &id, line).await?
+        } else {
+            Outcome::Unchanged
+        }));
     }
     let mut reserved: Vec<&str> = Vec::new();
     for new in product.skus().filter(|s| !held.iter().any(|h| h == s)) {
@@ -418,14 +428,25 @@ async fn apply(
     {
         Ok(_) if !existed => Ok(Ok(Outcome::Created)),
         Ok(committed) if !committed.events.is_empty() => Ok(Ok(Outcome::Updated)),
-        Ok(_) if again => Ok(Ok(match jobs.applied(&id, job.import_id, line).await? {
-            Some(true) => Outcome::Created,
-            Some(false) => Outcome::Updated,
-            None => Outcome::Unchanged,
-        })),
+        Ok(_) if again => Ok(Ok(applied_before(jobs, job, &id, line).await?)),
         Ok(_) => Ok(Ok(Outcome::Unchanged)),
         Err(err) => refused(app, err, &reserved, &id, failed).await,
     }
+}
+
+/// What a line taken again after a restart did when it first ran, if it stored anything: the
+/// outcome it is counted as.
+async fn applied_before(
+    jobs: &Imports,
+    job: &ImportJob,
+    id: &str,
+    line: i64,
+) -> sqlx::Result<Outcome> {
+    Ok(match jobs.applied(id, job.import_id, line).await? {
+        Some(true) => Outcome::Created,
+        Some(false) => Outcome::Updated,
+        None => Outcome::Unchanged,
+    })
 }
 
 /// A line whose command failed: as a single create does, it gives back the SKUs it reserved,
