@@ -492,14 +492,18 @@ fn dependency_or_line<T>(
 /// A line's failure, as its problem would answer a single command.
 fn line_error(line: i64, sku: Option<&str>, err: ApiError) -> LineError {
     let problem = err.into_problem();
-    let mut detail = problem.detail;
-    if let Some(fields) = &problem.errors {
-        let listed: Vec<String> = fields
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect();
-        detail = format!("{detail}: {}", listed.join("; "));
-    }
+    // A line's invalid fields are listed in its detail: the report has no room for the
+    // problem's `errors`, and "the request" would name the upload, which was fine.
+    let detail = match &problem.errors {
+        Some(fields) => {
+            let listed: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            format!("the line has invalid values: {}", listed.join("; "))
+        }
+        None => problem.detail,
+    };
     LineError {
         line,
         sku: sku.map(str::to_string),
