@@ -371,14 +371,20 @@ async fn apply(
     let held: Vec<String> = current.skus().map(str::to_string).collect();
     let command = ProductCommand::Import(product.clone());
     if job.dry_run {
-        for new in product.skus().filter(|s| !held.iter().any(|h| h == s)) {
-            if app
-                .skus
-                .holder(new)
-                .await?
-                .is_some_and(|holder| holder != id)
-            {
-                return failed(ApiError::SkuTaken(new.to_string()));
+        // The SKUs the line would add, looked up in one statement; the first one another
+        // product holds is the one a real run would report.
+        let new: Vec<String> = product
+            .skus()
+            .filter(|s| !held.iter().any(|h| h == s))
+            .map(str::to_string)
+            .collect();
+        if !new.is_empty() {
+            let holders = app.skus.holders(&new).await?;
+            let taken = new
+                .iter()
+                .find(|sku| holders.get(*sku).is_some_and(|holder| *holder != id));
+            if let Some(taken) = taken {
+                return failed(ApiError::SkuTaken(taken.clone()));
             }
         }
         return match app.import_store.decide_on(&current, &command).await {

@@ -215,11 +215,20 @@ async fn a_dry_run_counts_and_writes_nothing(pool: PgPool) {
         shirt("D-2", 1),
         changed,
         json!({"sku": "D-3", "name": "", "price": {"amount": 1, "currency": "EUR"}}),
+        // Its variant's SKU is D-1's: a real run would refuse it, and so does the dry run.
+        json!({"sku": "D-4", "name": "Mug", "price": {"amount": 900, "currency": "EUR"},
+               "variants": [{"sku": "D-4-S"}, {"sku": "D-1"}]}),
     ]);
     let job = import(&app, "?dry_run=true", file).await;
     assert_eq!(job["dry_run"], true);
-    assert_eq!(counts(&job), [3, 3, 1, 1, 0, 1], "{job}");
+    assert_eq!(counts(&job), [4, 4, 1, 1, 0, 2], "{job}");
     assert_eq!(job["errors"][0]["line"], 3);
+    assert_eq!(job["errors"][1]["line"], 4);
+    assert_eq!(job["errors"][1]["type"], "sku-taken", "{job}");
+    assert!(
+        job["errors"][1]["detail"].as_str().unwrap().contains("D-1"),
+        "{job}"
+    );
     assert_eq!(app.event_count().await, stored);
     let reserved: i64 = sqlx::query_scalar("SELECT count(*) FROM sku_reservations")
         .fetch_one(&app.pool)
