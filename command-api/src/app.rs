@@ -62,6 +62,21 @@ impl Application {
         .context("REDIS_URL cannot be used")?;
         let blobs = BlobStore::from_url(&config.blob_store)?;
         let records = catalog_support::db::unflushed(&pool, config.database_max_connections);
+        // Requests and imports write the same store, each in groups of their own size.
+        let product_store = || {
+            ProductStore::new(
+                pool.clone(),
+                config.snapshot_every,
+                Schema::new(config.default_locale.clone()),
+            )
+        };
+        let store = product_store()
+            .caching(config.product_cache_entries)
+            .grouped(config.append_grouping);
+        let import_store = product_store().grouped(Grouping {
+            writers: 1,
+            max_commands: config.import_concurrency,
+        });
         let state: AppState = Arc::new(Shared {
             records,
             blobs,
@@ -72,26 +87,8 @@ impl Application {
                 Authenticator::new(&config.jwt_secret, config.jwt_leeway)
                     .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
             ),
-            store: Arc::new(
-                ProductStore::new(
-                    pool.clone(),
-                    config.snapshot_every,
-                    Schema::new(config.default_locale.clone()),
-                )
-                .caching(config.product_cache_entries)
-                .grouped(config.append_grouping),
-            ),
-            import_store: Arc::new(
-                ProductStore::new(
-                    pool.clone(),
-                    config.snapshot_every,
-                    Schema::new(config.default_locale.clone()),
-                )
-                .grouped(Grouping {
-                    writers: 1,
-                    max_commands: config.import_concurrency,
-                }),
-            ),
+            store: Arc::new(store),
+            import_store: Arc::new(import_store),
             skus: Arc::new(SkuRegistry::new(pool.clone())),
             config: Arc::new(config),
             pool,

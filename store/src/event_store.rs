@@ -370,19 +370,7 @@ impl ProductStore {
         let name = command.name();
         let started = Instant::now();
         let result = decide_until_stored(attempt).await;
-        let outcome = match &result {
-            Ok(committed) if committed.events.is_empty() => "unchanged",
-            Ok(_) => "accepted",
-            Err(StoreError::Refused(refusal)) => refusal.kind(),
-            Err(StoreError::PreconditionFailed { .. }) => "precondition_failed",
-            Err(StoreError::Contention) => "contention",
-            Err(StoreError::Unavailable) => "unavailable",
-            Err(StoreError::Internal(_)) => "error",
-        };
-        metrics::counter!("catalog_commands_total", "command" => name, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("catalog_command_duration_seconds", "command" => name)
-            .record(started.elapsed().as_secs_f64());
+        record(name, started, &result);
         result
     }
 
@@ -403,29 +391,17 @@ impl ProductStore {
         };
         let started = Instant::now();
         let name = command.name();
-        match self
+        let result = match self
             .decide_and_append(context, &command, None, metadata)
             .await
         {
-            Ok(committed) => {
-                metrics::counter!("catalog_commands_total", "command" => name, "outcome" => "accepted")
-                    .increment(1);
-                metrics::histogram!("catalog_command_duration_seconds", "command" => name)
-                    .record(started.elapsed().as_secs_f64());
-                Ok(committed)
-            }
-            Err(Attempt::Conflict) => self.execute(id, command, None, metadata).await,
-            Err(Attempt::Failed(err)) => {
-                let outcome = match &err {
-                    StoreError::Refused(refusal) => refusal.kind(),
-                    StoreError::Unavailable => "unavailable",
-                    _ => "error",
-                };
-                metrics::counter!("catalog_commands_total", "command" => name, "outcome" => outcome)
-                    .increment(1);
-                Err(err)
-            }
-        }
+            Ok(committed) => Ok(committed),
+            // `execute` records its own outcome.
+            Err(Attempt::Conflict) => return self.execute(id, command, None, metadata).await,
+            Err(Attempt::Failed(err)) => Err(err),
+        };
+        record(name, started, &result);
+        result
     }
 
     /// One attempt at `command` on `context`: check `If-Match`, decide, append, and keep the
@@ -496,6 +472,24 @@ impl ProductStore {
             }
         }
     }
+}
+
+/// Counts a command's outcome and times it (`catalog_commands_total`,
+/// `catalog_command_duration_seconds`).
+fn record(name: &'static str, started: Instant, result: &Result<Committed, StoreError>) {
+    let outcome = match result {
+        Ok(committed) if committed.events.is_empty() => "unchanged",
+        Ok(_) => "accepted",
+        Err(StoreError::Refused(refusal)) => refusal.kind(),
+        Err(StoreError::PreconditionFailed { .. }) => "precondition_failed",
+        Err(StoreError::Contention) => "contention",
+        Err(StoreError::Unavailable) => "unavailable",
+        Err(StoreError::Internal(_)) => "error",
+    };
+    metrics::counter!("catalog_commands_total", "command" => name, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("catalog_command_duration_seconds", "command" => name)
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// The snapshot (sequence NULL: its payload, its counter folded in, `last_sequence`) and the
