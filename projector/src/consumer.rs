@@ -35,7 +35,8 @@ pub trait Handler: Send + Sync + 'static {
     /// The queue this handler consumes, and its bindings.
     fn spec(&self) -> ConsumerSpec;
 
-    /// Handles one event. Must be idempotent: delivery is at least once.
+    /// Handles one event. Must be idempotent: delivery is at least once. Only the events
+    /// [`ConsumerSpec::wants`] are handed over.
     fn handle(&self, event: &WireEvent) -> impl Future<Output = Result<(), ApplyError>> + Send;
 
     /// The most messages an ordered consumer hands to `handle_batch` at once; 1 turns batching
@@ -45,8 +46,9 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// Handles consecutive events at once, all or nothing: one transaction and one round trip
-    /// instead of one per event. When it fails, the consumer handles the same messages one at
-    /// a time, so that only a failing one is retried or dead-lettered.
+    /// instead of one per event. A message carrying several events is handed over this way;
+    /// when a batch of messages fails, the consumer handles the same messages one at a time,
+    /// so that only a failing one is retried or dead-lettered.
     fn handle_batch(
         &self,
         events: &[WireEvent],
@@ -365,21 +367,32 @@ impl<H: Handler> Worker<H> {
         // Every one of them arrived by now: the batch is what had already arrived.
         let received = Utc::now();
         if deliveries.len() > 1 {
-            let events: Option<Vec<WireEvent>> = deliveries
+            // All the messages' events, in order, and how many each message carried.
+            let mut events: Vec<WireEvent> = Vec::with_capacity(deliveries.len());
+            let counts: Option<Vec<usize>> = deliveries
                 .iter()
-                .map(|(_, d)| serde_json::from_slice::<WireEvent>(&d.data).ok())
-                .map(|e| e.filter(|e| e.aggregate_type == "Product"))
+                .map(|(_, d)| {
+                    let carried = self.events_of(d).ok()?;
+                    let count = carried.len();
+                    events.extend(carried);
+                    Some(count)
+                })
                 .collect();
-            if let Some(events) = events {
+            if let Some(counts) = counts {
                 let handled = AssertUnwindSafe(self.handler.handle_batch(&events))
                     .catch_unwind()
                     .await;
                 match handled {
                     Ok(Ok(())) => {
                         let consumer = self.handler.spec().name;
-                        for ((_, delivery), event) in deliveries.iter().zip(&events) {
+                        let mut rest = events.as_slice();
+                        for ((_, delivery), count) in deliveries.iter().zip(counts) {
                             self.note_redelivery(delivery);
-                            self.handled(event, delivery, received, &event_span(event));
+                            let carried;
+                            (carried, rest) = rest.split_at(count);
+                            for event in carried {
+                                self.handled(event, delivery, received, &event_span(event));
+                            }
                             metrics::counter!("catalog_consumer_messages_total", "consumer" => consumer, "outcome" => "ack")
                                 .increment(1);
                         }
@@ -413,6 +426,15 @@ impl<H: Handler> Worker<H> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The events of a message this consumer handles: products' events of the types it wants
+    /// (a message bound to it may carry others too).
+    fn events_of(&self, delivery: &Delivery) -> serde_json::Result<Vec<WireEvent>> {
+        let spec = self.handler.spec();
+        let mut events = broker::decode(&delivery.data)?;
+        events.retain(|event| event.aggregate_type == "Product" && spec.wants(event));
+        Ok(events)
     }
 
     fn note_redelivery(&self, delivery: &Delivery) {
@@ -482,23 +504,31 @@ impl<H: Handler> Worker<H> {
         received: DateTime<Utc>,
     ) -> (Outcome, tracing::Span) {
         self.note_redelivery(delivery);
-        let event: WireEvent = match serde_json::from_slice(&delivery.data) {
-            Ok(event) => event,
+        let events = match self.events_of(delivery) {
+            Ok(events) => events,
             Err(err) => {
                 let outcome = Outcome::DeadLetter(format!("undecodable message: {err}"));
                 return (outcome, tracing::Span::current());
             }
         };
-        let span = event_span(&event);
-        if event.aggregate_type != "Product" {
-            return (Outcome::Ack, span);
-        }
-        let handled = AssertUnwindSafe(self.handler.handle(&event).instrument(span.clone()))
+        let Some(first) = events.first() else {
+            return (Outcome::Ack, tracing::Span::current());
+        };
+        let span = event_span(first);
+        let handling = async {
+            match events.as_slice() {
+                [event] => self.handler.handle(event).await,
+                events => self.handler.handle_batch(events).await,
+            }
+        };
+        let handled = AssertUnwindSafe(handling.instrument(span.clone()))
             .catch_unwind()
             .await;
         let outcome = match handled {
             Ok(Ok(())) => {
-                self.handled(&event, delivery, received, &span);
+                for event in &events {
+                    self.handled(event, delivery, received, &event_span(event));
+                }
                 Outcome::Ack
             }
             Ok(Err(ApplyError::Permanent(err))) => Outcome::DeadLetter(format!("{err:#}")),
@@ -547,7 +577,7 @@ impl<H: Handler> Worker<H> {
                 metrics::counter!("catalog_consumer_dead_letters_total", "consumer" => consumer)
                     .increment(1);
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                if let Ok(event) = serde_json::from_slice::<WireEvent>(&delivery.data) {
+                for event in self.events_of(&delivery).unwrap_or_default() {
                     self.handler.dead_lettered(&event, &reason).await;
                 }
                 Some((self.topology.dead_queue(&spec), attempt, Some(reason)))

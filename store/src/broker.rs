@@ -1,10 +1,17 @@
 //! RabbitMQ: the topology every process declares the same way, and the event as it travels.
 //!
 //! ```text
-//! <ns>.events (topic) ──product.#──────────────> <ns>.projector-g3 ──x-delivery-limit──> <ns>.projector-g3.dead
-//!                     └─product.Image*──────────> <ns>.images    ──x-delivery-limit──> <ns>.images.dead
+//! <ns>.events (topic) ──product.#──────────────────> <ns>.projector-g3 ──x-delivery-limit──> <ns>.projector-g3.dead
+//!                     └─product.#.ImageAttached.#──> <ns>.images    ──x-delivery-limit──> <ns>.images.dead
+//!                     └─product.#.ImageRemoved.#───┘
 //! <ns>.<consumer>.retry.<delay> (TTL) ──dead-letters back──> <ns>.<consumer>
 //! ```
+//!
+//! A message carries consecutive events of one product (see [`messages`]): a commit that
+//! stores five events of a product is one message, not five, since RabbitMQ's cost is per
+//! message far more than per byte. Its routing key names each type it carries once, in order
+//! (`product.ProductCreated.VariantAdded`), so a consumer that wants only some types binds
+//! `product.#.<Type>.#` and receives every message holding one.
 //!
 //! Work queues are quorum queues: replicated, and with a delivery limit, so a message that
 //! crashes its consumer again and again is moved aside instead of blocking the queue. Delays
@@ -38,9 +45,9 @@ pub struct ConsumerSpec {
     pub name: &'static str,
     /// The consumer's part of every queue name: `<ns>.<queues>`, `<ns>.<queues>.dead`, ….
     pub queues: &'static str,
-    /// Routing-key patterns on the events exchange (topic syntax: `product.#`) whose messages
-    /// the consumer receives.
-    pub bindings: &'static [&'static str],
+    /// The event types the consumer handles; empty for every type. Its queue is bound to the
+    /// messages that hold at least one of them, and it is handed only those events.
+    pub event_types: &'static [&'static str],
     /// Whether its messages are spread over the topology's shards by product (the order of
     /// each product's events matters), or all go to one queue of competing consumers.
     pub sharded: bool,
@@ -62,7 +69,7 @@ pub const fn projector_of(generation: i32) -> ConsumerSpec {
             3 => "projector-g3",
             _ => panic!("name the queues of a new read-model generation here"),
         },
-        bindings: &["product.#"],
+        event_types: &[],
         sharded: true,
     }
 }
@@ -72,9 +79,28 @@ pub const fn projector_of(generation: i32) -> ConsumerSpec {
 pub const IMAGES: ConsumerSpec = ConsumerSpec {
     name: "images",
     queues: "images",
-    bindings: &["product.ImageAttached", "product.ImageRemoved"],
+    event_types: &["ImageAttached", "ImageRemoved"],
     sharded: false,
 };
+
+impl ConsumerSpec {
+    /// Routing-key patterns on the events exchange (topic syntax) whose messages the consumer
+    /// receives: a message's key names each type it carries (see [`routing_key`]).
+    pub fn bindings(&self) -> Vec<String> {
+        if self.event_types.is_empty() {
+            return vec!["product.#".to_string()];
+        }
+        self.event_types
+            .iter()
+            .map(|event_type| format!("product.#.{event_type}.#"))
+            .collect()
+    }
+
+    /// Whether the consumer handles `event`; a message bound to it may carry others too.
+    pub fn wants(&self, event: &WireEvent) -> bool {
+        self.event_types.is_empty() || self.event_types.contains(&event.event_type.as_str())
+    }
+}
 
 /// Every consumer the relay must make sure exists before it publishes, so that no event is
 /// routed to nowhere while a consumer has never started.
@@ -220,12 +246,12 @@ impl Topology {
                     arguments,
                 )
                 .await?;
-            for binding in consumer.bindings {
+            for binding in consumer.bindings() {
                 channel
                     .exchange_bind(
                         shards.as_str().into(),
                         self.exchange().as_str().into(),
-                        (*binding).into(),
+                        binding.as_str().into(),
                         ExchangeBindOptions::default(),
                         FieldTable::default(),
                     )
@@ -264,13 +290,13 @@ impl Topology {
                 .await?;
             }
             // Equal weights: each shard takes an equal part of the hash ring.
-            let bindings: Vec<(String, &str)> = if sharded {
-                vec![(self.shard_exchange(consumer), "1")]
+            let bindings: Vec<(String, String)> = if sharded {
+                vec![(self.shard_exchange(consumer), "1".to_string())]
             } else {
                 consumer
-                    .bindings
-                    .iter()
-                    .map(|binding| (self.exchange(), *binding))
+                    .bindings()
+                    .into_iter()
+                    .map(|binding| (self.exchange(), binding))
                     .collect()
             };
             for (exchange, routing_key) in bindings {
@@ -278,7 +304,7 @@ impl Topology {
                     .queue_bind(
                         queue.as_str().into(),
                         exchange.as_str().into(),
-                        routing_key.into(),
+                        routing_key.as_str().into(),
                         QueueBindOptions::default(),
                         FieldTable::default(),
                     )
@@ -409,41 +435,235 @@ pub struct WireEvent {
 }
 
 impl WireEvent {
-    /// `product.<EventType>`: what consumers' bindings match on.
-    pub fn routing_key(&self) -> String {
-        format!("product.{}", self.event_type)
-    }
-
     /// The metadata value of `key`, or `""` when the event has none.
     pub fn metadata(&self, key: &str) -> &str {
         self.metadata.get(key).map_or("", String::as_str)
     }
+}
 
-    /// Persistent, identified by the event id, with the ids a consumer logs or routes on as
-    /// headers so they can be read without parsing the body, and stamped [`PUBLISHED_AT`] when
-    /// `published` says when.
-    pub fn properties(&self, published: Option<DateTime<Utc>>) -> BasicProperties {
-        let mut headers = FieldTable::default();
-        let mut put = |key: &str, value: AMQPValue| {
-            headers.insert(ShortString::from(key), value);
-        };
-        put("aggregate_id", string(&self.aggregate_id));
-        put("event_type", string(&self.event_type));
-        put("sequence", AMQPValue::LongLongInt(self.sequence));
-        put("position", AMQPValue::LongLongInt(self.position));
-        for key in ["correlation_id", "causation_id", "request_id", "actor"] {
-            put(key, string(self.metadata(key)));
+/// The most events one message carries; a longer run of one product's events is split, in
+/// order, over several messages. It bounds a message's size, and what one failing message
+/// sends back through the retry queues.
+pub const MESSAGE_EVENTS_MAX: usize = 64;
+
+/// AMQP's limit on a routing key: a short string.
+const ROUTING_KEY_MAX: usize = 255;
+
+/// Splits events, in publishing order, into messages: runs of consecutive events of one
+/// product, at most [`MESSAGE_EVENTS_MAX`] long, whose routing key fits AMQP's limit. A run
+/// need not be one commit: consecutive commits of a product are applied in the same order
+/// either way.
+pub fn messages(events: &[WireEvent]) -> Vec<&[WireEvent]> {
+    let mut messages = Vec::new();
+    let mut start = 0;
+    let mut types: Vec<&str> = Vec::new();
+    let mut key_len = "product".len();
+    for (i, event) in events.iter().enumerate() {
+        let new_type = !types.contains(&event.event_type.as_str());
+        let full = i > start
+            && (event.aggregate_id != events[start].aggregate_id
+                || i - start == MESSAGE_EVENTS_MAX
+                || (new_type && key_len + 1 + event.event_type.len() > ROUTING_KEY_MAX));
+        if full {
+            messages.push(&events[start..i]);
+            start = i;
+            types.clear();
+            key_len = "product".len();
         }
-        if let Some(at) = published {
-            put(PUBLISHED_AT, AMQPValue::LongLongInt(at.timestamp_micros()));
+        if full || new_type {
+            types.push(&event.event_type);
+            key_len += 1 + event.event_type.len();
         }
-        BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(self.event_id.to_string().as_str().into())
-            .with_correlation_id(self.metadata("correlation_id").into())
-            .with_timestamp(self.recorded_at.timestamp().max(0) as u64)
-            .with_type(self.event_type.as_str().into())
-            .with_headers(headers)
+    }
+    if start < events.len() {
+        messages.push(&events[start..]);
+    }
+    messages
+}
+
+/// The event types a message carries, each once, in order of first appearance.
+fn types_of(message: &[WireEvent]) -> Vec<&str> {
+    let mut types: Vec<&str> = Vec::with_capacity(message.len());
+    for event in message {
+        if !types.contains(&event.event_type.as_str()) {
+            types.push(&event.event_type);
+        }
+    }
+    types
+}
+
+/// `product.<Type>[.<Type>…]`, each type the message carries once: what consumers' bindings
+/// match on (`product.#` for every message, `product.#.ImageAttached.#` for those holding an
+/// `ImageAttached`). A message of one event has the key `product.<EventType>`.
+pub fn routing_key(message: &[WireEvent]) -> String {
+    let mut key = String::from("product");
+    for event_type in types_of(message) {
+        key.push('.');
+        key.push_str(event_type);
+    }
+    key
+}
+
+/// A message's body: a lone event as a JSON object, as every message was before messages
+/// carried several, and several as an array, in order.
+pub fn encode(message: &[WireEvent]) -> serde_json::Result<Vec<u8>> {
+    match message {
+        [event] => serde_json::to_vec(event),
+        events => serde_json::to_vec(events),
+    }
+}
+
+/// The events a message carries, in order: an object is one event, an array several.
+pub fn decode(body: &[u8]) -> serde_json::Result<Vec<WireEvent>> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body),
+        _ => serde_json::from_slice(body).map(|event| vec![event]),
+    }
+}
+
+/// Persistent, identified by its first event's id, with the ids a consumer logs or routes on
+/// as headers so they can be read without parsing the body (`events` counts what it carries,
+/// `sequence` and `position` are its first event's), and stamped [`PUBLISHED_AT`] when
+/// `published` says when.
+///
+/// # Panics
+/// When `message` is empty: [`messages`] never makes one.
+pub fn properties(message: &[WireEvent], published: Option<DateTime<Utc>>) -> BasicProperties {
+    let first = message
+        .first()
+        .expect("a message carries at least one event");
+    let types = types_of(message).join(",");
+    let mut headers = FieldTable::default();
+    let mut put = |key: &str, value: AMQPValue| {
+        headers.insert(ShortString::from(key), value);
+    };
+    put("aggregate_id", string(&first.aggregate_id));
+    put("event_type", string(&types));
+    put("events", AMQPValue::LongLongInt(message.len() as i64));
+    put("sequence", AMQPValue::LongLongInt(first.sequence));
+    put("position", AMQPValue::LongLongInt(first.position));
+    for key in ["correlation_id", "causation_id", "request_id", "actor"] {
+        put(key, string(first.metadata(key)));
+    }
+    if let Some(at) = published {
+        put(PUBLISHED_AT, AMQPValue::LongLongInt(at.timestamp_micros()));
+    }
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(first.event_id.to_string().as_str().into())
+        .with_correlation_id(first.metadata("correlation_id").into())
+        .with_timestamp(first.recorded_at.timestamp().max(0) as u64)
+        .with_type(types.as_str().into())
+        .with_headers(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(product: &str, sequence: i64, event_type: &str) -> WireEvent {
+        WireEvent {
+            event_id: uuid::Uuid::now_v7(),
+            position: sequence,
+            aggregate_type: "Product".into(),
+            aggregate_id: product.into(),
+            sequence,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload: serde_json::json!({ event_type: {} }),
+            metadata: BTreeMap::from([("correlation_id".into(), format!("c-{product}"))]),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    fn shapes(messages: &[&[WireEvent]]) -> Vec<(String, usize)> {
+        messages
+            .iter()
+            .map(|m| (m[0].aggregate_id.clone(), m.len()))
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_events_of_a_product_travel_as_one_message() {
+        let events = vec![
+            event("a", 1, "ProductCreated"),
+            event("a", 2, "VariantAdded"),
+            event("a", 3, "VariantAdded"),
+            event("b", 1, "ProductCreated"),
+            event("a", 4, "PriceChanged"),
+        ];
+        let messages = messages(&events);
+        assert_eq!(
+            shapes(&messages),
+            [("a".into(), 3), ("b".into(), 1), ("a".into(), 1)]
+        );
+        assert_eq!(
+            routing_key(messages[0]),
+            "product.ProductCreated.VariantAdded"
+        );
+        assert_eq!(routing_key(messages[2]), "product.PriceChanged");
+        let headers = properties(messages[0], None).headers().clone().unwrap();
+        assert_eq!(
+            headers.inner().get("events"),
+            Some(&AMQPValue::LongLongInt(3))
+        );
+        assert_eq!(
+            headers.inner().get("aggregate_id"),
+            Some(&string("a")),
+            "the shard key is the product's"
+        );
+    }
+
+    #[test]
+    fn a_long_run_is_split_at_the_cap_and_at_the_routing_key_limit() {
+        let many: Vec<WireEvent> = (1..=MESSAGE_EVENTS_MAX as i64 * 2 + 1)
+            .map(|n| event("a", n, "PriceChanged"))
+            .collect();
+        let lengths: Vec<usize> = messages(&many).iter().map(|m| m.len()).collect();
+        assert_eq!(lengths, [MESSAGE_EVENTS_MAX, MESSAGE_EVENTS_MAX, 1]);
+
+        // Thirty distinct 20-letter types do not fit one key of 255 bytes.
+        let varied: Vec<WireEvent> = (1..=30)
+            .map(|n| event("a", n, &format!("Type{n:0>16}")))
+            .collect();
+        let split = messages(&varied);
+        assert!(split.len() > 1);
+        assert_eq!(split.iter().map(|m| m.len()).sum::<usize>(), 30);
+        for message in &split {
+            assert!(routing_key(message).len() <= ROUTING_KEY_MAX);
+            assert!(message[0].event_type.len() + "product.".len() <= ROUTING_KEY_MAX);
+        }
+        assert!(messages(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_body_decodes_to_the_events_it_was_made_of() {
+        let one = vec![event("a", 1, "ProductCreated")];
+        let body = encode(&one).unwrap();
+        assert_eq!(body.first(), Some(&b'{'), "a lone event is an object");
+        assert_eq!(decode(&body).unwrap(), one);
+
+        let several = vec![
+            event("a", 1, "ProductCreated"),
+            event("a", 2, "ImageAttached"),
+        ];
+        let body = encode(&several).unwrap();
+        assert_eq!(decode(&body).unwrap(), several);
+        assert!(decode(b" [ ").is_err());
+        assert!(decode(b"{\"event_id\": 1}").is_err());
+    }
+
+    #[test]
+    fn a_consumer_of_some_types_is_bound_to_every_message_holding_one() {
+        assert_eq!(PROJECTOR.bindings(), ["product.#"]);
+        assert_eq!(
+            IMAGES.bindings(),
+            ["product.#.ImageAttached.#", "product.#.ImageRemoved.#"]
+        );
+        let attached = event("a", 2, "ImageAttached");
+        assert!(IMAGES.wants(&attached));
+        assert!(!IMAGES.wants(&event("a", 1, "ProductCreated")));
+        assert!(PROJECTOR.wants(&attached));
     }
 }

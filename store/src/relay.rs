@@ -1,4 +1,5 @@
-//! The outbox relay: publishes every stored event to RabbitMQ, in order, at least once.
+//! The outbox relay: publishes every stored event to RabbitMQ, in order, at least once; a
+//! product's consecutive events as one message (see [`crate::broker::messages`]).
 //!
 //! The events table is the outbox. The relay reads it past its checkpoint in
 //! (transaction_id, position) order, only below the oldest transaction still running
@@ -13,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::broker::{Topology, WireEvent, CONSUMERS};
+use crate::broker::{self, Topology, WireEvent, CONSUMERS};
 use anyhow::Context;
 use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
@@ -141,16 +142,20 @@ async fn run_once(pool: &PgPool, config: &RelayConfig, shutdown: &Shutdown) -> a
                 last_backlog = Some(Instant::now());
             }
             if let Some(last) = batch.last() {
-                let round = Round {
-                    checkpoint: Checkpoint {
-                        transaction_id: last.transaction_id,
-                        position: last.event.position,
-                    },
-                    events: batch.len(),
-                    started: Instant::now(),
+                let checkpoint = Checkpoint {
+                    transaction_id: last.transaction_id,
+                    position: last.event.position,
                 };
+                let started = Instant::now();
                 recheck = RECHECK_HELD_BACK;
-                let confirms = publish(&channel, &topology, &batch).await?;
+                let events: Vec<WireEvent> = batch.into_iter().map(|row| row.event).collect();
+                let confirms = publish(&channel, &topology, &events).await?;
+                let round = Round {
+                    checkpoint,
+                    events: events.len(),
+                    messages: confirms.len(),
+                    started,
+                };
                 fetched = round.checkpoint;
                 in_flight.push_back(confirmed(confirms, round));
                 // Rounds the broker confirmed meanwhile are saved before the next one is read.
@@ -207,24 +212,25 @@ const RECHECK_HELD_BACK: Duration = Duration::from_millis(2);
 struct Round {
     checkpoint: Checkpoint,
     events: usize,
+    messages: usize,
     started: Instant,
 }
 
 async fn publish(
     channel: &lapin::Channel,
     topology: &Topology,
-    batch: &[Row],
+    events: &[WireEvent],
 ) -> anyhow::Result<Vec<PublisherConfirm>> {
-    let mut confirms = Vec::with_capacity(batch.len());
-    for Row { event, .. } in batch {
-        let body = serde_json::to_vec(event)?;
+    let messages = broker::messages(events);
+    let mut confirms = Vec::with_capacity(messages.len());
+    for message in messages {
         let confirm = channel
             .basic_publish(
                 topology.exchange().as_str().into(),
-                event.routing_key().as_str().into(),
+                broker::routing_key(message).as_str().into(),
                 BasicPublishOptions::default(),
-                &body,
-                event.properties(Some(chrono::Utc::now())),
+                &broker::encode(message)?,
+                broker::properties(message, Some(chrono::Utc::now())),
             )
             .await?;
         confirms.push(confirm);
@@ -236,7 +242,7 @@ async fn confirmed(confirms: Vec<PublisherConfirm>, round: Round) -> anyhow::Res
     for confirm in confirms {
         match confirm.await? {
             Confirmation::Ack(_) | Confirmation::NotRequested => {}
-            Confirmation::Nack(_) => anyhow::bail!("the broker refused a published event"),
+            Confirmation::Nack(_) => anyhow::bail!("the broker refused a published message"),
         }
     }
     Ok(round)
@@ -248,10 +254,12 @@ async fn save(lock: &mut PgConnection, namespace: &str, round: Round) -> anyhow:
         .await
         .context("relay lock connection lost")?;
     metrics::counter!("catalog_relay_published_total").increment(round.events as u64);
+    metrics::counter!("catalog_relay_messages_total").increment(round.messages as u64);
     metrics::histogram!("catalog_relay_publish_seconds")
         .record(round.started.elapsed().as_secs_f64());
     tracing::debug!(
         events = round.events,
+        messages = round.messages,
         position = round.checkpoint.position,
         "published"
     );

@@ -16,7 +16,7 @@ use catalog_read_model::postgres::PgReadModel;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_renditions::Limits;
 use catalog_store::blobs::BlobStore;
-use catalog_store::broker::{Topology, WireEvent};
+use catalog_store::broker::{self, Topology, WireEvent};
 use catalog_store::event_store::ProductStore;
 use catalog_support::auth::Authenticator;
 use catalog_support::config::from_pairs;
@@ -449,8 +449,16 @@ impl World {
         .unwrap()
     }
 
-    /// Publishes events straight to the namespace's exchange, as a relay would.
+    /// Publishes events straight to the namespace's exchange, each as a message of its own,
+    /// as a relay before bundled messages did.
     pub async fn publish(&self, events: &[WireEvent]) {
+        let messages: Vec<&[WireEvent]> = events.iter().map(std::slice::from_ref).collect();
+        self.publish_messages(&messages).await;
+    }
+
+    /// Publishes messages of one or more events straight to the namespace's exchange, as a
+    /// relay would.
+    pub async fn publish_messages(&self, messages: &[&[WireEvent]]) {
         let connection = catalog_store::broker::connect(&self.amqp_url)
             .await
             .unwrap();
@@ -466,14 +474,14 @@ impl World {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .unwrap();
-        for event in events {
+        for message in messages {
             channel
                 .basic_publish(
                     topology.exchange().as_str().into(),
-                    event.routing_key().as_str().into(),
+                    broker::routing_key(message).as_str().into(),
                     BasicPublishOptions::default(),
-                    &serde_json::to_vec(event).unwrap(),
-                    event.properties(None),
+                    &broker::encode(message).unwrap(),
+                    broker::properties(message, None),
                 )
                 .await
                 .unwrap()

@@ -1,9 +1,9 @@
-//! The outbox relay's leadership: one relay publishes per namespace, and a standby takes over
-//! when it dies.
+//! The outbox relay: one relay publishes per namespace, a standby takes over when it dies, and
+//! a product's commit of several events travels as one message.
 
 use std::time::Duration;
 
-use catalog_store::broker::WireEvent;
+use catalog_store::broker::{self, WireEvent};
 use catalog_store::relay::{self, RelayConfig};
 use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
@@ -58,9 +58,9 @@ async fn published(consumer: &mut lapin::Consumer, id: &str) {
     let wait = async {
         loop {
             let delivery = consumer.next().await.expect("the tap is open").unwrap();
-            let event: WireEvent = serde_json::from_slice(&delivery.data).unwrap();
+            let events: Vec<WireEvent> = broker::decode(&delivery.data).unwrap();
             delivery.ack(BasicAckOptions::default()).await.unwrap();
-            if event.aggregate_id == id {
+            if events.iter().any(|event| event.aggregate_id == id) {
                 return;
             }
         }
@@ -130,5 +130,80 @@ async fn a_standby_relay_takes_over_when_the_leader_dies(pool: PgPool) {
 
     shutdown.trigger();
     standby.await.unwrap();
+    let _ = connection.close(200, "done".into()).await;
+}
+
+#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
+async fn a_commit_of_several_events_travels_as_one_message(pool: PgPool) {
+    let world = World::start(pool.clone(), Options::new(true, true)).await;
+    let connection = broker::connect(&world.amqp_url).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut tap = tap_events(
+        &channel,
+        &world.topology(),
+        "bundle-probe",
+        BasicConsumeOptions::default(),
+    )
+    .await;
+
+    // An imported product with two variants, one of them priced: one commit of several events.
+    let line = serde_json::json!({
+        "sku": "BUNDLE-1", "name": "Shirt", "stock": 5,
+        "price": {"amount": 1999, "currency": "EUR"},
+        "variants": [
+            {"sku": "BUNDLE-1-M", "attributes": {"size": "M"},
+             "prices": [{"amount": 2100, "currency": "EUR"}]},
+            {"sku": "BUNDLE-1-L", "attributes": {"size": "L"}},
+        ]
+    });
+    let response = world
+        .client
+        .post(format!("{}/imports", world.base))
+        .bearer_auth(&world.token)
+        .header("content-type", "application/x-ndjson")
+        .body(format!("{line}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+
+    let delivery = tokio::time::timeout(Duration::from_secs(30), tap.next())
+        .await
+        .expect("the import's events are published")
+        .expect("the tap is open")
+        .unwrap();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    let carried = broker::decode(&delivery.data).unwrap();
+    let id = carried[0].aggregate_id.clone();
+    let stored = world.wire_events(&id).await;
+    assert!(stored.len() >= 3, "{stored:?}");
+    assert_eq!(
+        carried, stored,
+        "the whole commit, in order, in one message"
+    );
+    assert_eq!(
+        delivery.routing_key.as_str(),
+        broker::routing_key(&stored),
+        "the key names each type it carries"
+    );
+    assert!(delivery
+        .routing_key
+        .as_str()
+        .starts_with("product.ProductCreated.VariantAdded"));
+    let headers = delivery.properties.headers().clone().unwrap();
+    assert_eq!(
+        headers.inner().get("events"),
+        Some(&lapin::types::AMQPValue::LongLongInt(stored.len() as i64))
+    );
+
+    // The projector applies all of it.
+    let (postgres, _) = world.wait_for_version(&id, stored.len() as u64).await;
+    let skus: Vec<&str> = postgres.variants.iter().map(|v| v.sku.as_str()).collect();
+    assert_eq!(
+        skus,
+        ["BUNDLE-1", "BUNDLE-1-M", "BUNDLE-1-L"],
+        "the master and two variants"
+    );
+    assert!(world.verify().await.is_empty());
     let _ = connection.close(200, "done".into()).await;
 }
