@@ -19,7 +19,8 @@ pub struct Report {
     /// Events replayed.
     pub events: u64,
     /// One line per difference, prefixed with the read model (`postgres:` or `redis:`): a
-    /// product missing, unreadable, differing field by field, or present without events.
+    /// product missing, unreadable, differing field by field, or present without events; or
+    /// (`search:`) a word of the views the search vocabulary lacks.
     pub mismatches: Vec<String>,
 }
 
@@ -56,6 +57,11 @@ pub async fn verify(
         |_| {},
     )
     .await?;
+    for word in catalog_read_model::postgres::vocabulary_gaps(&mut tx, 10).await? {
+        report
+            .mismatches
+            .push(format!("search: the vocabulary lacks {word:?}"));
+    }
     tx.commit().await?;
 
     for expected in expected_views {

@@ -8,6 +8,7 @@ import { picture } from "./images.js";
 import { lowestPrice } from "./variants.js";
 
 const SORTS = [
+  ["relevance", "Best match (with a search)"],
   ["-updated", "Recently updated"],
   ["updated", "Least recently updated"],
   ["name", "Name A–Z"],
@@ -16,6 +17,9 @@ const SORTS = [
   ["-price", "Price, high to low"],
 ];
 const PAGE = 24;
+
+/** The order the API uses when none is asked for: best match with a search, else the latest. */
+const defaultSort = (q) => (q ? "relevance" : "-updated");
 
 /** Query-string parameters of GET /products from the filters the form holds. */
 function listQuery(filters, cursor) {
@@ -40,6 +44,7 @@ export function listView(root, params) {
   let loading = false;
   let done = false;
   let generation = 0;
+  let suggestion = null;
 
   const search = h("input", { type: "search", name: "q", value: filters.q ?? "", placeholder: "SKU, name or description", "aria-label": "Search products", autofocus: true });
   const status = h("select", { name: "status" },
@@ -50,7 +55,7 @@ export function listView(root, params) {
   const minPrice = h("input", { name: "min_price", type: "number", min: 0, step: "0.01", value: filters.min_price ?? "", size: 7 });
   const maxPrice = h("input", { name: "max_price", type: "number", min: 0, step: "0.01", value: filters.max_price ?? "", size: 7 });
   const sort = h("select", { name: "sort" },
-    SORTS.map(([value, label]) => h("option", { value, selected: (filters.sort ?? "-updated") === value }, label)));
+    SORTS.map(([value, label]) => h("option", { value, selected: (filters.sort ?? defaultSort(filters.q)) === value }, label)));
 
   const form = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); apply(); } },
     h("div", { class: "search-row" }, search, h("button", { type: "submit" }, "Search")),
@@ -66,9 +71,13 @@ export function listView(root, params) {
   replace(root, h("h1", { class: "visually-hidden" }, "Products"), form, summary, rows, sentinel);
 
   function apply() {
+    const q = search.value.trim();
+    // A new search is listed best match first; without one there is no relevance to sort by.
+    if (q && !filters.q && sort.value === "-updated") sort.value = "relevance";
+    if (!q && sort.value === "relevance") sort.value = "-updated";
     const next = new URLSearchParams();
     for (const control of [search, status, category, currency, minPrice, maxPrice, sort]) {
-      if (control.value !== "" && !(control === sort && control.value === "-updated")) next.set(control.name, control.value.trim());
+      if (control.value !== "" && !(control === sort && control.value === defaultSort(q))) next.set(control.name, control.value.trim());
     }
     const hash = `#/?${next}`;
     if (location.hash !== hash) location.hash = hash;
@@ -79,6 +88,7 @@ export function listView(root, params) {
     Object.keys(filters).forEach((k) => delete filters[k]);
     Object.assign(filters, next);
     cursor = null;
+    suggestion = null;
     done = false;
     // A page still loading for the old filters is ignored when it comes back (its generation
     // is past), so it must not hold off the new list's first page either.
@@ -101,7 +111,15 @@ export function listView(root, params) {
       cursor = page.next_cursor;
       done = !cursor;
       const count = rows.childElementCount;
-      summary.textContent = count === 0 ? "No product matches." : `${count} product${count === 1 ? "" : "s"}${done ? "" : " so far"}`;
+      // A first page names the nearest text when nothing matches the search as typed.
+      if (page.did_you_mean) suggestion = page.did_you_mean;
+      summary.replaceChildren(count === 0 ? "No product matches." : `${count} product${count === 1 ? "" : "s"}${done ? "" : " so far"}.`);
+      if (suggestion) {
+        const meant = suggestion;
+        summary.append(" Did you mean ",
+          h("button", { type: "button", class: "suggestion", onclick: () => { search.value = meant; apply(); } }, meant),
+          "?");
+      }
     } catch (err) {
       if (mine !== generation) return;
       summary.replaceChildren(h("span", { class: "error" }, describe(err)));
@@ -124,7 +142,7 @@ export function listView(root, params) {
     // Back and forward land here: the form shows the filters of the list it shows.
     update(next) {
       for (const control of [search, status, category, currency, minPrice, maxPrice, sort]) {
-        control.value = next.get(control.name) ?? (control === sort ? "-updated" : "");
+        control.value = next.get(control.name) ?? (control === sort ? defaultSort(next.get("q")) : "");
       }
       reset(Object.fromEntries(next));
     },

@@ -110,6 +110,8 @@ pub struct AcceptLanguage {
 #[allow(dead_code)]
 #[allow(missing_docs)] // a schema for the OpenAPI document: a doc comment would change it
 pub enum SortDoc {
+    #[schema(rename = "relevance")]
+    Relevance,
     #[schema(rename = "name")]
     Name,
     #[schema(rename = "-name")]
@@ -140,8 +142,11 @@ pub struct ListParams {
         nullable = false
     )]
     category: Option<String>,
-    /// Full-text search over SKU, name and description (web-search syntax: words, `"phrases"`,
-    /// `-excluded`, `or`): 1 to 200 characters, not all white space.
+    /// Full-text search over SKU, name (any locale) and description (web-search syntax: words,
+    /// `"phrases"`, `-excluded`, `or`): 1 to 200 characters, not all white space. Forgives
+    /// typos: a word of 4 to 7 letters matches words within one edit of it, one of 8 or more
+    /// within two; words with digits match as written. Sorted by relevance unless `sort` says
+    /// otherwise: products matching the text as written first.
     #[param(
         min_length = 1,
         max_length = 200,
@@ -168,7 +173,8 @@ pub struct ListParams {
     /// the currency the items' prices are selected in.
     #[param(pattern = "^[A-Z]{3}$", nullable = false)]
     currency: Option<String>,
-    /// Default `-updated` (most recently changed first).
+    /// Default `-updated` (most recently changed first); with `q`, `relevance` (without `q`,
+    /// `relevance` is the default order).
     #[param(inline, nullable = false)]
     sort: Option<SortDoc>,
     /// Products per page, 1 to 100 (default 20).

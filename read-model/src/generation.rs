@@ -149,7 +149,12 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     .await?;
     set_state(&mut tx, "generation = $1", generation, "live").await?;
     let tables = schema(generation);
-    for table in ["product_view", "product_image_view"] {
+    // From generation 3 on, the search vocabulary goes live with the views.
+    let vocabulary = (generation >= 3).then_some("search_words");
+    for table in ["product_view", "product_image_view"]
+        .into_iter()
+        .chain(vocabulary)
+    {
         // The generations share the columns the views expose; one that changes them replaces
         // the view (DROP and CREATE) in this same transaction instead.
         sqlx::query(&format!(

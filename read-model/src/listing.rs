@@ -1,6 +1,13 @@
-//! `GET /products`: filters, full-text search, sorting and keyset pagination over the
-//! PostgreSQL read model. Every value reaches SQL as a bound parameter; the cursor is an opaque
-//! token that names a position, never SQL.
+//! `GET /products`: filters, full-text search that forgives typos, sorting and keyset
+//! pagination over the PostgreSQL read model. Every value reaches SQL as a bound parameter; the
+//! cursor is an opaque token that names a position, never SQL.
+//!
+//! A search (`q`) runs in two steps. [`Search::expand`] splits the text into words as the
+//! search vector does and widens each word of letters to the catalog's words within its typo
+//! allowance (docs/API.md "Search": one edit from 4 letters, two from 8), found through the
+//! trigram index of the vocabulary (`search_words`, migration `…_search_vocabulary.sql`) and
+//! confirmed by their edit distance. The list then matches the widened words through the search
+//! vector's own index, exact matches first.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,7 +18,7 @@ use catalog_support::problem::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 /// The longest search text, in characters.
 pub const Q_MAX: usize = 200;
@@ -20,10 +27,14 @@ pub const PAGE_MAX: i64 = 100;
 /// How many products a page holds when `limit` is not given.
 pub const PAGE_DEFAULT: i64 = 20;
 
-/// What a list is ordered by (`sort=name|price|updated`); ties are broken by product id.
+/// What a list is ordered by (`sort=name|price|updated|relevance`); ties are broken by
+/// product id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
+    /// Products matching every word as written first, then by their text's rank for the
+    /// widened words: the default with `q`; without it, the default order.
+    Relevance,
     /// The product's name, as PostgreSQL collates it.
     Name,
     /// The price amount in minor units, whatever the currency (filter by `currency` to compare
@@ -52,6 +63,13 @@ impl Sort {
             "name" => SortKey::Name,
             "price" => SortKey::Price,
             "updated" => SortKey::Updated,
+            // Best first, and only that way.
+            "relevance" if !descending => {
+                return Some(Self {
+                    key: SortKey::Relevance,
+                    descending: true,
+                })
+            }
             _ => return None,
         };
         Some(Self { key, descending })
@@ -59,6 +77,7 @@ impl Sort {
 
     fn column(self) -> &'static str {
         match self.key {
+            SortKey::Relevance => "relevance",
             SortKey::Name => "name",
             SortKey::Price => "price_amount",
             SortKey::Updated => "updated_at",
@@ -77,11 +96,16 @@ struct Cursor {
     price: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     updated: Option<DateTime<Utc>>,
+    /// For `relevance`: whether the last item matched every word as written, and its rank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rank: Option<f32>,
     id: String,
 }
 
 impl Cursor {
-    fn after(sort: Sort, last: &ProductView) -> Self {
+    fn after(sort: Sort, last: &ProductView, relevance: Option<(bool, f32)>) -> Self {
         Self {
             sort: sort.key,
             desc: sort.descending,
@@ -90,6 +114,8 @@ impl Cursor {
                 .then(|| last.base_price().map(|p| p.amount))
                 .flatten(),
             updated: (sort.key == SortKey::Updated).then_some(last.updated_at),
+            exact: relevance.map(|(exact, _)| exact),
+            rank: relevance.map(|(_, rank)| rank),
             id: last.id.clone(),
         }
     }
@@ -108,6 +134,7 @@ impl Cursor {
             SortKey::Name => cursor.name.is_some(),
             SortKey::Price => cursor.price.is_some(),
             SortKey::Updated => cursor.updated.is_some(),
+            SortKey::Relevance => cursor.exact.is_some() && cursor.rank.is_some_and(f32::is_finite),
         };
         if !complete || cursor.id.is_empty() {
             return Err("is not a cursor returned by this API".to_string());
@@ -170,6 +197,7 @@ impl ListQuery {
             cursor: None,
         };
         let mut raw_cursor = None;
+        let mut sorted = false;
         for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
             let value = value.into_owned();
             match name.as_ref() {
@@ -233,10 +261,13 @@ impl ListQuery {
                     }
                 }
                 "sort" => match Sort::parse(&value) {
-                    Some(sort) => query.sort = sort,
+                    Some(sort) => {
+                        query.sort = sort;
+                        sorted = true;
+                    }
                     None => bad(
                         "sort",
-                        "must be one of name, -name, price, -price, updated, -updated",
+                        "must be one of relevance, name, -name, price, -price, updated, -updated",
                     ),
                 },
                 "limit" => match value.parse::<i64>() {
@@ -255,6 +286,22 @@ impl ListQuery {
                 bad("min_price", "must not be greater than max_price");
             }
         }
+        match (&query.q, query.sort.key) {
+            // Without a text every product is as relevant as the next: the default order.
+            (None, SortKey::Relevance) => {
+                query.sort = Sort {
+                    key: SortKey::Updated,
+                    descending: true,
+                }
+            }
+            (Some(_), _) if !sorted => {
+                query.sort = Sort {
+                    key: SortKey::Relevance,
+                    descending: true,
+                }
+            }
+            _ => {}
+        }
         if let Some(raw) = raw_cursor {
             match Cursor::decode(&raw, query.sort) {
                 Ok(cursor) => query.cursor = Some(cursor),
@@ -268,38 +315,98 @@ impl ListQuery {
         }
     }
 
-    /// One page, and the cursor of the next one if there is more.
-    pub async fn run(&self, pool: &PgPool) -> sqlx::Result<(Vec<ProductView>, Option<String>)> {
-        let mut sql = self.statement();
-        let docs: Vec<Json<ProductView>> = sql.build_query_scalar().fetch_all(pool).await?;
-        let mut items: Vec<ProductView> = docs.into_iter().map(|d| d.0).collect();
-        let more = items.len() as i64 > self.limit;
-        items.truncate(self.limit as usize);
-        let next = more
-            .then(|| {
-                items
-                    .last()
-                    .map(|last| Cursor::after(self.sort, last).encode())
-            })
-            .flatten();
-        Ok((items, next))
+    /// The search text, if the list has one: what [`Search::expand`] widens.
+    pub fn q(&self) -> Option<&str> {
+        self.q.as_deref()
     }
 
-    /// The SQL [`ListQuery::run`] executes, every value bound; one row more than the page, to
-    /// tell whether another follows. Public so that tests can check its plan.
-    pub fn statement(&self) -> QueryBuilder<'_, Postgres> {
-        let mut sql = QueryBuilder::new("SELECT doc FROM product_view WHERE ");
+    /// One page, the cursor of the next one if there is more, and for a search whose words
+    /// match nothing as written, the text it may have meant (first pages only).
+    pub async fn run(&self, pool: &PgPool) -> sqlx::Result<Page> {
+        let search = match &self.q {
+            Some(q) => {
+                let mut conn = pool.acquire().await?;
+                let search = Search::expand(&mut conn, q).await?;
+                if search.is_empty() {
+                    // Nothing in the text is a word (punctuation only): nothing matches.
+                    return Ok(Page::default());
+                }
+                Some(search)
+            }
+            None => None,
+        };
+        let mut sql = self.statement(search.as_ref());
+        let rows = sql.build().fetch_all(pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut relevance = Vec::with_capacity(rows.len());
+        for row in rows {
+            let doc: Json<ProductView> = row.try_get("doc")?;
+            if self.sort.key == SortKey::Relevance {
+                relevance.push((row.try_get("exact")?, row.try_get("rank")?));
+            }
+            items.push(doc.0);
+        }
+        let more = items.len() as i64 > self.limit;
+        items.truncate(self.limit as usize);
+        let next_cursor = more
+            .then(|| {
+                let last = items.len().checked_sub(1)?;
+                let relevance = relevance.get(last).copied();
+                Some(Cursor::after(self.sort, &items[last], relevance).encode())
+            })
+            .flatten();
+        let did_you_mean = match (&search, &self.cursor) {
+            (Some(search), None) => self.did_you_mean(pool, search).await?,
+            _ => None,
+        };
+        Ok(Page {
+            items,
+            next_cursor,
+            did_you_mean,
+        })
+    }
+
+    /// The search text with each word the catalog does not know replaced by its nearest word,
+    /// when no product the filters select matches the text as written and one matches that.
+    async fn did_you_mean(&self, pool: &PgPool, search: &Search) -> sqlx::Result<Option<String>> {
+        let Some(suggestion) = search.suggestion() else {
+            return Ok(None);
+        };
+        if self.any_matches(pool, Text::Query(search.exact())).await? {
+            return Ok(None);
+        }
+        let found = self
+            .any_matches(pool, Text::Words(suggestion.clone()))
+            .await?;
+        Ok(found.then_some(suggestion))
+    }
+
+    /// Whether any product the list's filters select matches `text`.
+    async fn any_matches(&self, pool: &PgPool, text: Text) -> sqlx::Result<bool> {
+        let mut sql = QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM product_view WHERE ");
+        self.push_filters(&mut sql);
+        match text {
+            Text::Query(query) => sql
+                .push(" AND search @@ ")
+                .push_bind(query)
+                .push("::tsquery)"),
+            Text::Words(words) => sql
+                .push(" AND search @@ websearch_to_tsquery('simple', ")
+                .push_bind(words)
+                .push("))"),
+        };
+        sql.build_query_scalar().fetch_one(pool).await
+    }
+
+    /// The list's filters other than the search text, every value bound: one home for the
+    /// list and `did_you_mean`.
+    fn push_filters<'a>(&'a self, sql: &mut QueryBuilder<'a, Postgres>) {
         match self.status {
             StatusFilter::Live => sql.push("status <> 'archived'"),
             StatusFilter::Only(status) => sql.push("status = ").push_bind(status),
         };
         if let Some(category) = &self.category {
             sql.push(" AND category = ").push_bind(category);
-        }
-        if let Some(q) = &self.q {
-            sql.push(" AND search @@ websearch_to_tsquery('simple', ")
-                .push_bind(q)
-                .push(")");
         }
         if let Some(sku) = &self.sku {
             // Any variant's SKU, through generation 3's index over them (the expression is
@@ -321,6 +428,55 @@ impl ListQuery {
         if let Some(max) = self.max_price {
             sql.push(" AND price_amount <= ").push_bind(max);
         }
+    }
+
+    /// The SQL [`ListQuery::run`] executes, every value bound; one row more than the page, to
+    /// tell whether another follows. A list with `q` needs its [`Search`]. Public so that
+    /// tests can check its plan.
+    pub fn statement<'a>(&'a self, search: Option<&Search>) -> QueryBuilder<'a, Postgres> {
+        let (exact, widened) = match search {
+            Some(search) => (search.exact(), search.widened()),
+            // Without its expansion a search matches its words as written.
+            None => {
+                let words = self.q.as_deref().map(|q| Search::as_written(q).widened());
+                (words.clone().unwrap_or_default(), words.unwrap_or_default())
+            }
+        };
+        let relevance = self.sort.key == SortKey::Relevance;
+        let mut sql = if relevance {
+            let mut sql = QueryBuilder::new("SELECT doc, search @@ ");
+            sql.push_bind(exact.clone())
+                .push("::tsquery AS exact, ts_rank(search, ")
+                .push_bind(widened.clone())
+                .push("::tsquery) AS rank FROM product_view WHERE ");
+            sql
+        } else {
+            QueryBuilder::new("SELECT doc FROM product_view WHERE ")
+        };
+        self.push_filters(&mut sql);
+        if self.q.is_some() {
+            sql.push(" AND search @@ ")
+                .push_bind(widened.clone())
+                .push("::tsquery");
+        }
+        if relevance {
+            if let Some(cursor) = &self.cursor {
+                sql.push(" AND ((search @@ ")
+                    .push_bind(exact.clone())
+                    .push("::tsquery)::int, ts_rank(search, ")
+                    .push_bind(widened.clone())
+                    .push("::tsquery), id) < (")
+                    .push_bind(i32::from(cursor.exact == Some(true)))
+                    .push(", ")
+                    .push_bind(cursor.rank)
+                    .push("::real, ")
+                    .push_bind(cursor.id.clone())
+                    .push(")");
+            }
+            sql.push(" ORDER BY exact DESC, rank DESC, id DESC LIMIT ")
+                .push_bind(self.limit + 1);
+            return sql;
+        }
         let column = self.sort.column();
         let (direction, comparison) = if self.sort.descending {
             ("DESC", "<")
@@ -333,6 +489,7 @@ impl ListQuery {
                 SortKey::Name => sql.push_bind(cursor.name.clone()),
                 SortKey::Price => sql.push_bind(cursor.price),
                 SortKey::Updated => sql.push_bind(cursor.updated),
+                SortKey::Relevance => unreachable!("relevance is ordered above"),
             };
             sql.push(", ").push_bind(cursor.id.clone()).push(")");
         }
@@ -342,6 +499,192 @@ impl ListQuery {
         .push_bind(self.limit + 1);
         sql
     }
+}
+
+/// What a product's search vector is matched against.
+enum Text {
+    /// A tsquery, as text.
+    Query(String),
+    /// Words, as a person would type them (`websearch_to_tsquery`).
+    Words(String),
+}
+
+/// One page of a list.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The page's products, in the list's order.
+    pub items: Vec<ProductView>,
+    /// The `cursor` of the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
+    /// For a search nothing matches as written: the text with its unknown words replaced by
+    /// the nearest ones the catalog has, when that text matches.
+    pub did_you_mean: Option<String>,
+}
+
+/// Typo-tolerant search text: the text's query as written (web-search syntax), the same query
+/// with each word of letters widened to its typo-neighbours, and its words (see the module's
+/// documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// `websearch_to_tsquery` of the text, as tsquery text.
+    exact: String,
+    /// `exact` with each widened word `w` rewritten to `(w | n1 | n2 …)`.
+    widened: String,
+    words: Vec<Word>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Word {
+    /// As the search vector holds it: lower-cased.
+    text: String,
+    /// Whether the vocabulary holds it; a word without a typo allowance (digits, fewer than 4
+    /// letters) counts as known: it is never widened, and never corrected.
+    known: bool,
+    /// The catalog's words within its allowance, nearest first.
+    near: Vec<String>,
+}
+
+/// The most words one search word is widened to: the nearest, then alphabetical.
+const WIDENED_MAX: i64 = 32;
+
+impl Search {
+    /// Parses `q` as before (`websearch_to_tsquery`: words, `"phrases"`, `-excluded`, `or`) and
+    /// finds each word's typo-neighbours in the vocabulary: words of letters, 4 to 7 of them
+    /// within one edit (insertion, deletion or substitution), 8 or more within two. The
+    /// trigram index finds candidates (a word within two edits of one of 8 letters shares at
+    /// least a sixth of its trigrams, so the similarity threshold is lowered for this
+    /// transaction), and `levenshtein_less_equal` keeps those truly within reach. Each widened
+    /// word is then rewritten in the query (`ts_rewrite`), so phrases and exclusions keep
+    /// their shape.
+    pub async fn expand(conn: &mut PgConnection, q: &str) -> sqlx::Result<Self> {
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.15', true)")
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(String, bool, Vec<String>)> = sqlx::query_as(
+            "SELECT q.word, \
+                    a.edits = 0 \
+                      OR EXISTS (SELECT 1 FROM search_words s WHERE s.word = q.word), \
+                    coalesce(array_agg(n.word ORDER BY n.distance, n.word) \
+                             FILTER (WHERE n.word IS NOT NULL), '{}') \
+             FROM (SELECT lexeme AS word, positions[1] AS at \
+                   FROM unnest(to_tsvector('simple', $1))) q \
+             CROSS JOIN LATERAL (SELECT CASE \
+                 WHEN q.word ~ '[[:digit:]]' OR char_length(q.word) NOT BETWEEN 4 AND 64 THEN 0 \
+                 WHEN char_length(q.word) < 8 THEN 1 ELSE 2 END AS edits) a \
+             LEFT JOIN LATERAL ( \
+                 SELECT s.word, levenshtein_less_equal(s.word, q.word, a.edits) AS distance \
+                 FROM search_words s \
+                 WHERE a.edits > 0 AND s.word % q.word AND s.word <> q.word \
+                   AND levenshtein_less_equal(s.word, q.word, a.edits) <= a.edits \
+                 ORDER BY 2, 1 LIMIT $2) n ON true \
+             GROUP BY q.word, q.at, a.edits ORDER BY q.at",
+        )
+        .bind(q)
+        .bind(WIDENED_MAX)
+        .fetch_all(&mut *tx)
+        .await?;
+        let words: Vec<Word> = rows
+            .into_iter()
+            .map(|(text, known, near)| Word { text, known, near })
+            .collect();
+        let widened = words.iter().filter(|w| !w.near.is_empty());
+        let targets: Vec<String> = widened.clone().map(|w| quote(&w.text)).collect();
+        let substitutes: Vec<String> = widened
+            .map(|w| {
+                let any: Vec<String> = std::iter::once(&w.text)
+                    .chain(&w.near)
+                    .map(|word| quote(word))
+                    .collect();
+                any.join(" | ")
+            })
+            .collect();
+        let (exact, widened): (String, String) = sqlx::query_as(
+            "WITH RECURSIVE subs AS ( \
+                 SELECT n, target, substitute \
+                 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS s(target, substitute, n) \
+             ), rewritten(n, query) AS ( \
+                 SELECT 0::bigint, websearch_to_tsquery('simple', $1) \
+                 UNION ALL \
+                 SELECT s.n, ts_rewrite(r.query, s.target::tsquery, s.substitute::tsquery) \
+                 FROM rewritten r JOIN subs s ON s.n = r.n + 1 \
+             ) \
+             SELECT websearch_to_tsquery('simple', $1)::text, \
+                    (SELECT query FROM rewritten ORDER BY n DESC LIMIT 1)::text",
+        )
+        .bind(q)
+        .bind(&targets)
+        .bind(&substitutes)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Self {
+            exact,
+            widened,
+            words,
+        })
+    }
+
+    /// `q` as written, widened to nothing: a search without its vocabulary, for a statement
+    /// built where no database is at hand (its plan, in tests). Its words are joined by `&`.
+    pub fn as_written(q: &str) -> Self {
+        let words: Vec<Word> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| Word {
+                text: w.to_lowercase(),
+                known: true,
+                near: Vec::new(),
+            })
+            .collect();
+        let exact = words
+            .iter()
+            .map(|w| quote(&w.text))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        Self {
+            widened: exact.clone(),
+            exact,
+            words,
+        }
+    }
+
+    /// Whether the text holds no word at all (punctuation only): then nothing matches.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The tsquery of the text as written.
+    fn exact(&self) -> String {
+        self.exact.clone()
+    }
+
+    /// The tsquery a product must match: the text with its words widened.
+    fn widened(&self) -> String {
+        self.widened.clone()
+    }
+
+    /// The text's words with each unknown one replaced by its nearest neighbour; `None` when
+    /// every word is known or an unknown one has none.
+    fn suggestion(&self) -> Option<String> {
+        if self.words.iter().all(|w| w.known) {
+            return None;
+        }
+        let words: Option<Vec<&str>> = self
+            .words
+            .iter()
+            .map(|w| match w.known {
+                true => Some(w.text.as_str()),
+                false => w.near.first().map(String::as_str),
+            })
+            .collect();
+        words.map(|words| words.join(" "))
+    }
+}
+
+/// A word as a quoted tsquery lexeme, so that nothing in it is read as tsquery syntax.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -406,7 +749,10 @@ mod tests {
         let query = ListQuery::parse(Some("cursor=&sort=name")).unwrap();
         assert!(query.cursor.is_none());
         let first = ListQuery::parse(Some("sort=name")).unwrap();
-        assert_eq!(query.statement().into_sql(), first.statement().into_sql());
+        assert_eq!(
+            query.statement(None).into_sql(),
+            first.statement(None).into_sql()
+        );
     }
 
     #[test]
@@ -417,6 +763,8 @@ mod tests {
             name: Some("a".into()),
             price: None,
             updated: None,
+            exact: None,
+            rank: None,
             id: "x".into(),
         }
         .encode();
@@ -440,9 +788,66 @@ mod tests {
             "category=x'%20OR%201=1--&q=robert'); DROP TABLE events",
         ))
         .unwrap();
-        let sql = query.statement().into_sql();
+        let sql = query.statement(None).into_sql();
         assert!(!sql.contains("OR 1=1"), "{sql}");
         assert!(!sql.contains("DROP"), "{sql}");
-        assert!(sql.contains("category = $1"), "{sql}");
+        assert!(sql.contains("category = $"), "{sql}");
+    }
+
+    #[test]
+    fn a_search_is_sorted_by_relevance_unless_told_otherwise() {
+        let query = ListQuery::parse(Some("q=coffee")).unwrap();
+        assert_eq!(query.sort.key, SortKey::Relevance);
+        let query = ListQuery::parse(Some("q=coffee&sort=name")).unwrap();
+        assert_eq!(query.sort.key, SortKey::Name);
+        let query = ListQuery::parse(Some("sort=relevance")).unwrap();
+        assert_eq!(query.sort, ListQuery::parse(None).unwrap().sort);
+        assert_eq!(
+            fields(ListQuery::parse(Some("q=coffee&sort=-relevance")).unwrap_err()),
+            ["sort"]
+        );
+        let sql = ListQuery::parse(Some("q=coffee"))
+            .unwrap()
+            .statement(None)
+            .into_sql();
+        assert!(
+            sql.contains("ORDER BY exact DESC, rank DESC, id DESC"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_relevance_cursor_needs_its_rank() {
+        let cursor = |rank: Option<f32>| {
+            Cursor {
+                sort: SortKey::Relevance,
+                desc: true,
+                name: None,
+                price: None,
+                updated: None,
+                exact: Some(true),
+                rank,
+                id: "x".into(),
+            }
+            .encode()
+        };
+        let good = format!("q=coffee&cursor={}", cursor(Some(0.06079271)));
+        let query = ListQuery::parse(Some(&good)).unwrap();
+        assert_eq!(query.cursor.unwrap().rank, Some(0.06079271));
+        for bad in [cursor(None), cursor(Some(f32::NAN))] {
+            assert_eq!(
+                fields(ListQuery::parse(Some(&format!("q=coffee&cursor={bad}"))).unwrap_err()),
+                ["cursor"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_word_is_quoted_as_one_lexeme() {
+        assert_eq!(quote("o'brien"), "'o''brien'");
+        assert_eq!(quote("a\\b"), "'a\\\\b'");
+        let search = Search::as_written("Cold Brew!");
+        assert_eq!(search.exact(), "'cold' & 'brew'");
+        assert!(Search::as_written("?!").is_empty());
     }
 }

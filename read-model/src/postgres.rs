@@ -166,12 +166,21 @@ pub async fn images_processing(pool: &PgPool) -> sqlx::Result<i64> {
         .await
 }
 
-/// Empties both tables for a rebuild, inside `tx`, which holds them locked against the live
+/// Empties both tables, and the search vocabulary, for a rebuild, inside `tx`, which holds them locked against the live
 /// consumer until it commits; readers keep reading the old rows until then.
 pub async fn clear_for_rebuild(tx: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query("LOCK TABLE product_view, product_image_view IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
+    // The search vocabulary only grows while the projector runs; a rebuild starts it afresh
+    // from the views it writes. Generations before 3 have none.
+    sqlx::query(
+        "DO $$ BEGIN \
+           IF to_regclass('search_words') IS NOT NULL THEN DELETE FROM search_words; END IF; \
+         END $$",
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM product_image_view")
         .execute(&mut *tx)
         .await?;
@@ -179,6 +188,28 @@ pub async fn clear_for_rebuild(tx: &mut PgConnection) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Words of the views' search text that the search vocabulary lacks, so that no mistyped
+/// query could be widened to them; at most `limit`, and none for a generation without a
+/// vocabulary (before 3). `projector verify` reports them.
+pub async fn vocabulary_gaps(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<String>> {
+    let has_vocabulary: bool = sqlx::query_scalar("SELECT to_regclass('search_words') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !has_vocabulary {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT v.w FROM (SELECT DISTINCT w FROM product_view, \
+                          unnest(tsvector_to_array(search)) w \
+                          WHERE catalog_search_word(w)) v \
+         WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = v.w) \
+         ORDER BY v.w LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 /// Every stored view, by product id.

@@ -371,18 +371,21 @@ impl World {
 
     /// Creates a product `sku` (5.00 EUR, 100 in stock); asserts 201 Created and returns its id.
     pub async fn create(&self, sku: &str) -> String {
+        self.create_from(json!({
+            "sku": sku, "name": format!("Product {sku}"),
+            "price": {"amount": 500, "currency": "EUR"}, "stock": 100,
+            "category": "tests"
+        }))
+        .await
+    }
+
+    /// Creates a product from `body` (a `POST /products` body); asserts 201 Created and
+    /// returns its id.
+    pub async fn create_from(&self, body: Value) -> String {
         let response = self
-            .send(
-                Method::POST,
-                "/products",
-                Some(json!({
-                    "sku": sku, "name": format!("Product {sku}"),
-                    "price": {"amount": 500, "currency": "EUR"}, "stock": 100,
-                    "category": "tests"
-                })),
-            )
+            .send(Method::POST, "/products", Some(body.clone()))
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::CREATED, "{body}");
         response.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()

@@ -15,7 +15,7 @@ use crate::openapi::{
 };
 use crate::state::AppState;
 use crate::{locale, prices};
-use catalog_read_model::listing::ListQuery;
+use catalog_read_model::listing::{self, ListQuery};
 use catalog_support::http::etag;
 use catalog_support::problem::CommonError;
 
@@ -141,6 +141,10 @@ pub(crate) struct Page {
     items: Vec<ProductView>,
     /// The `cursor` of the next page; `null` on the last one.
     next_cursor: Option<String>,
+    /// With `q`, on a first page, when no product matches the text as written: the text
+    /// with its unknown words replaced by the nearest the catalog has, when that matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    did_you_mean: Option<String>,
 }
 
 /// Products: filtered, searched, sorted, a page at a time (keyset pagination: no item is skipped
@@ -184,14 +188,23 @@ pub(crate) async fn list(
             return Err(CommonError::Validation(errors).into());
         }
     };
-    let (mut items, next_cursor) = query.run(&app.lists).await.map_err(CommonError::database)?;
+    let listing::Page {
+        mut items,
+        next_cursor,
+        did_you_mean,
+    } = query.run(&app.lists).await.map_err(CommonError::database)?;
     for item in &mut items {
         if !locale.is_default() {
             item.localize(&locale);
         }
         item.select_prices(&selection);
     }
-    let mut response = Json(Page { items, next_cursor }).into_response();
+    let mut response = Json(Page {
+        items,
+        next_cursor,
+        did_you_mean,
+    })
+    .into_response();
     response
         .headers_mut()
         .insert(locale::VARY.0, locale::VARY.1);

@@ -14,31 +14,22 @@ async fn product(
     amount: i64,
     currency: &str,
 ) -> String {
-    let response = world
-        .send(
-            Method::POST,
-            "/products",
-            Some(json!({
-                "sku": sku, "name": name, "category": category,
-                "description": format!("{name} for the {category}"),
-                "price": {"amount": amount, "currency": currency}
-            })),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    world
+        .create_from(json!({
+            "sku": sku, "name": name, "category": category,
+            "description": format!("{name} for the {category}"),
+            "price": {"amount": amount, "currency": currency}
+        }))
+        .await
 }
 
-async fn list(world: &World, query: &str) -> Value {
+pub(crate) async fn list(world: &World, query: &str) -> Value {
     let response = world.read(&format!("/products?{query}"), None).await;
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     response.json().await.unwrap()
 }
 
-fn skus(page: &Value) -> Vec<String> {
+pub(crate) fn skus(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap()

@@ -13,5 +13,6 @@ mod lists;
 mod methods;
 mod openapi;
 mod replica;
+mod search;
 mod status;
 mod variants;

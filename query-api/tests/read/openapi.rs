@@ -73,7 +73,15 @@ async fn the_document_is_openapi_3_1_with_every_read_route(pool: PgPool) {
     );
     assert_eq!(
         parameter("sort")["enum"],
-        json!(["name", "-name", "price", "-price", "updated", "-updated"])
+        json!([
+            "relevance",
+            "name",
+            "-name",
+            "price",
+            "-price",
+            "updated",
+            "-updated"
+        ])
     );
     assert_eq!(
         list["responses"]["422"]["$ref"],

@@ -95,6 +95,19 @@ test("search narrows the list, and filters and sort apply", async () => {
   expect(page.url()).toContain("q=mug");
   await shot("02-search");
 
+  // A typo still finds the teapot, and the list offers the word the catalog has.
+  await page.getByRole("searchbox", { name: "Search products" }).fill("teapott");
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(rows()).toHaveCount(1);
+  await expect(rows().first()).toContainText("Cast iron teapot");
+  await expect(page.locator("p.summary")).toContainText("Did you mean teapot?");
+  await shot("02b-did-you-mean");
+  await page.getByRole("button", { name: "teapot", exact: true }).click();
+  await expect(page.getByRole("searchbox", { name: "Search products" })).toHaveValue("teapot");
+  expect(page.url()).toContain("q=teapot");
+  await expect(rows()).toHaveCount(1);
+  await expect(page.locator("p.summary")).not.toContainText("Did you mean");
+
   await page.getByRole("searchbox", { name: "Search products" }).fill("");
   await page.getByLabel("Status", { exact: true }).selectOption("published");
   await expect(rows()).toHaveCount(1);
