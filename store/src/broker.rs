@@ -521,6 +521,28 @@ pub fn decode(body: &[u8]) -> serde_json::Result<Vec<WireEvent>> {
     }
 }
 
+/// Publishes one message (see [`messages`]) to the namespace's exchange, stamped
+/// [`PUBLISHED_AT`] when `published` says when; the broker's confirm is the caller's to await.
+///
+/// # Errors
+/// When the body cannot be encoded or the channel refuses the publish.
+pub async fn publish(
+    channel: &Channel,
+    topology: &Topology,
+    message: &[WireEvent],
+    published: Option<DateTime<Utc>>,
+) -> anyhow::Result<lapin::PublisherConfirm> {
+    Ok(channel
+        .basic_publish(
+            topology.exchange().as_str().into(),
+            routing_key(message).as_str().into(),
+            lapin::options::BasicPublishOptions::default(),
+            &encode(message)?,
+            properties(message, published),
+        )
+        .await?)
+}
+
 /// Persistent, identified by its first event's id, with the ids a consumer logs or routes on
 /// as headers so they can be read without parsing the body (`events` counts what it carries,
 /// `sequence` and `position` are its first event's), and stamped [`PUBLISHED_AT`] when

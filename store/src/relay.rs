@@ -20,7 +20,7 @@ use catalog_support::health::Link;
 use catalog_support::shutdown::Shutdown;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::ConfirmSelectOptions;
 use lapin::{Confirmation, PublisherConfirm};
 use sqlx::postgres::PgPool;
 use sqlx::PgConnection;
@@ -224,16 +224,7 @@ async fn publish(
     let messages = broker::messages(events);
     let mut confirms = Vec::with_capacity(messages.len());
     for message in messages {
-        let confirm = channel
-            .basic_publish(
-                topology.exchange().as_str().into(),
-                broker::routing_key(message).as_str().into(),
-                BasicPublishOptions::default(),
-                &broker::encode(message)?,
-                broker::properties(message, Some(chrono::Utc::now())),
-            )
-            .await?;
-        confirms.push(confirm);
+        confirms.push(broker::publish(channel, topology, message, Some(chrono::Utc::now())).await?);
     }
     Ok(confirms)
 }

@@ -22,7 +22,7 @@ use catalog_support::auth::Authenticator;
 use catalog_support::config::from_pairs;
 use catalog_support::secret::Secret;
 use catalog_support::shutdown::Shutdown;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::ConfirmSelectOptions;
 use projector::consumer::Stats;
 use projector::images::{ImageConsumer, ImageWorker};
 use projector::read_models::{Projector, ReadModels};
@@ -478,14 +478,7 @@ impl World {
             .await
             .unwrap();
         for message in messages {
-            channel
-                .basic_publish(
-                    topology.exchange().as_str().into(),
-                    broker::routing_key(message).as_str().into(),
-                    BasicPublishOptions::default(),
-                    &broker::encode(message).unwrap(),
-                    broker::properties(message, None),
-                )
+            broker::publish(&channel, &topology, message, None)
                 .await
                 .unwrap()
                 .await
