@@ -183,11 +183,13 @@ async fn every_process_exposes_its_series_after_traffic(pool: PgPool) {
         &projector,
         3.0,
     );
+    // The three events reach position 3 (above); a product's consecutive events may travel
+    // as one message, so as few as one message carries them.
     at_least(
         &metrics,
         "catalog_consumer_messages_total",
         &[("consumer", "projector"), ("outcome", "ack")],
-        3.0,
+        1.0,
     );
     at_least(
         &metrics,
