@@ -445,15 +445,27 @@ impl AttributeDefinition {
     }
 }
 
+/// Whether `key` matches [`TYPE_KEY_PATTERN`].
+pub fn is_type_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= TYPE_KEY_MAX
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `name` matches [`ATTRIBUTE_NAME_PATTERN`].
+pub fn is_attribute_name(name: &str) -> bool {
+    name.len() <= ATTRIBUTE_NAME_MAX
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// The rules of a definition (key, name, attributes), each broken one added to `violations`.
 fn check_definition(define: &DefineProductType, violations: &mut Violations) {
-    let key_ok = !define.key.is_empty()
-        && define.key.len() <= TYPE_KEY_MAX
-        && define
-            .key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !key_ok {
+    if !is_type_key(&define.key) {
         violations.push("key", format!("must match {TYPE_KEY_PATTERN}"));
     }
     violations.name(&define.name);
@@ -466,12 +478,7 @@ fn check_definition(define: &DefineProductType, violations: &mut Violations) {
     for (i, attribute) in define.attributes.iter().enumerate() {
         let field = |leaf: &str| format!("attributes[{i}].{leaf}");
         let name = &attribute.name;
-        let name_ok = name.len() <= ATTRIBUTE_NAME_MAX
-            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !name_ok {
+        if !is_attribute_name(name) {
             violations.push(
                 field("name"),
                 format!("must match {ATTRIBUTE_NAME_PATTERN}"),

@@ -20,7 +20,8 @@ pub struct Report {
     pub events: u64,
     /// One line per difference, prefixed with the read model (`postgres:` or `redis:`): a
     /// product missing, unreadable, differing field by field, or present without events; or
-    /// (`search:`) a word of the views the search vocabulary lacks.
+    /// (`search:`) a word of the views the search vocabulary lacks, or a product whose facet
+    /// values differ from its document's.
     pub mismatches: Vec<String>,
 }
 
@@ -61,6 +62,11 @@ pub async fn verify(
         report
             .mismatches
             .push(format!("search: the vocabulary lacks {word:?}"));
+    }
+    for id in catalog_read_model::postgres::facet_value_gaps(&mut tx, 10).await? {
+        report.mismatches.push(format!(
+            "search: {id}'s facet values differ from its document's"
+        ));
     }
     tx.commit().await?;
 

@@ -183,6 +183,33 @@ pub struct ListParams {
     /// Opaque: the `next_cursor` of the previous page, made for the same `sort`.
     #[param(nullable = false)]
     cursor: Option<String>,
+    /// Only products of this product type (its key). Filters on attributes take
+    /// `attr.<name>=<value>` (repeat it for any of several values; a string, number or boolean
+    /// attribute of the product or of any of its variants) and `attr.<name>.min` /
+    /// `attr.<name>.max` (numbers, inclusive); different attributes must all match.
+    #[param(rename = "type", pattern = "^[a-z0-9-]{1,64}$", nullable = false)]
+    product_type: Option<String>,
+    /// Comma-separated facets to count over every product the list selects: `category`,
+    /// `status`, `type`, and `attr.<name>` for an attribute some product type marks
+    /// `facet: true` (any other: 422).
+    #[param(
+        pattern = "^(category|status|type)(,(category|status|type))*$",
+        nullable = false
+    )]
+    facets: Option<String>,
+}
+
+/// One value of a facet and how many of the list's products hold it.
+#[derive(ToSchema)]
+#[schema(as = FacetValue)]
+#[allow(dead_code)]
+pub struct FacetValueDoc {
+    /// As the products hold it: a string, a number or a boolean.
+    #[schema(value_type = catalog_domain::AttributeValue)]
+    value: serde_json::Value,
+    /// The products holding it, each counted once.
+    #[schema(minimum = 1)]
+    count: i64,
 }
 
 /// How every variant's `price` is selected (with `currency`, of [`CurrencyParams`] or a

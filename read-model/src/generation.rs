@@ -149,12 +149,13 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     .await?;
     set_state(&mut tx, "generation = $1", generation, "live").await?;
     let tables = schema(generation);
-    // From generation 3 on, the search vocabulary goes live with the views.
-    let vocabulary = (generation >= 3).then_some("search_words");
-    for table in ["product_view", "product_image_view"]
-        .into_iter()
-        .chain(vocabulary)
-    {
+    // From generation 3 on, the search vocabulary and the facet values go live with the views.
+    let search = if generation >= 3 {
+        &["search_words", "product_facet_values"][..]
+    } else {
+        &[]
+    };
+    for table in ["product_view", "product_image_view"].iter().chain(search) {
         // The generations share the columns the views expose; one that changes them replaces
         // the view (DROP and CREATE) in this same transaction instead.
         sqlx::query(&format!(

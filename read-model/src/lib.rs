@@ -4,6 +4,7 @@
 //! - [`postgres`]: the `product_view` and `product_image_view` tables, and the fold from stored
 //!   events to a view that every writing path shares.
 //! - [`listing`]: `GET /products`' filters, search, sort and keyset pages over `product_view`.
+//! - [`facets`]: its filters on what products are (type, attributes) and its facet counts.
 //! - [`redis`]: the Redis documents (one per product, version-guarded) and the refill lease.
 //! - [`generation`]: the read models' generations, built beside the live one and switched to
 //!   without downtime when a release changes their shape.
@@ -12,6 +13,7 @@
 
 /// Why applying an event failed: transient, failing or permanent.
 pub mod error;
+pub mod facets;
 pub mod generation;
 pub mod listing;
 pub mod postgres;

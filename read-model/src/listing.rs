@@ -9,6 +9,8 @@
 //! confirmed by their edit distance. The list then matches the widened words through the search
 //! vector's own index, exact matches first.
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use catalog_domain::money::MAX_AMOUNT;
@@ -19,6 +21,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+
+use crate::facets::{Facet, FacetValue, Narrowing, FACET_VALUES_MAX};
 
 /// The longest search text, in characters.
 pub const Q_MAX: usize = 200;
@@ -166,6 +170,7 @@ pub struct ListQuery {
     min_price: Option<i64>,
     max_price: Option<i64>,
     currency: Option<String>,
+    narrowing: Narrowing,
     sort: Sort,
     limit: i64,
     cursor: Option<Cursor>,
@@ -189,6 +194,7 @@ impl ListQuery {
             min_price: None,
             max_price: None,
             currency: None,
+            narrowing: Narrowing::default(),
             sort: Sort {
                 key: SortKey::Updated,
                 descending: true,
@@ -278,9 +284,13 @@ impl ListQuery {
                 // last `next_cursor` in a form field sends `cursor=` to start over.
                 "cursor" if value.is_empty() => raw_cursor = None,
                 "cursor" => raw_cursor = Some(value),
-                _ => {}
+                // `type`, `attr.…` and `facets`; anything else is not the list's.
+                other => {
+                    query.narrowing.take(other, value, &mut bad);
+                }
             }
         }
+        query.narrowing.check(&mut bad);
         if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
             if min > max {
                 bad("min_price", "must not be greater than max_price");
@@ -320,6 +330,11 @@ impl ListQuery {
         self.q.as_deref()
     }
 
+    /// The filters on type and attributes, and the facets asked for.
+    pub fn narrowing(&self) -> &Narrowing {
+        &self.narrowing
+    }
+
     /// One page, the cursor of the next one if there is more, and for a search whose words
     /// match nothing as written, the text it may have meant (first pages only).
     pub async fn run(&self, pool: &PgPool) -> sqlx::Result<Page> {
@@ -329,7 +344,10 @@ impl ListQuery {
                 let search = Search::expand(&mut conn, q).await?;
                 if search.is_empty() {
                     // Nothing in the text is a word (punctuation only): nothing matches.
-                    return Ok(Page::default());
+                    return Ok(Page {
+                        facets: self.facets_of_nothing(),
+                        ..Page::default()
+                    });
                 }
                 Some(search)
             }
@@ -359,11 +377,95 @@ impl ListQuery {
             (Some(search), None) => self.did_you_mean(pool, search).await?,
             _ => None,
         };
+        let facets = match self.narrowing.facets() {
+            [] => None,
+            _ => Some(self.count_facets(pool, search.as_ref()).await?),
+        };
         Ok(Page {
             items,
             next_cursor,
             did_you_mean,
+            facets,
         })
+    }
+
+    /// Every facet asked for, without a value: the counts of a list nothing can match.
+    fn facets_of_nothing(&self) -> Option<BTreeMap<String, Vec<FacetValue>>> {
+        let facets = self.narrowing.facets();
+        (!facets.is_empty()).then(|| facets.iter().map(|f| (f.name(), Vec::new())).collect())
+    }
+
+    /// The facets asked for, counted over every product the list selects (not only the
+    /// page's): each facet's [`FACET_VALUES_MAX`] most common values, then by value.
+    async fn count_facets(
+        &self,
+        pool: &PgPool,
+        search: Option<&Search>,
+    ) -> sqlx::Result<BTreeMap<String, Vec<FacetValue>>> {
+        let mut sql = self.facet_statement(search);
+        let rows: Vec<(String, Json<serde_json::Value>, i64)> =
+            sql.build_query_as().fetch_all(pool).await?;
+        let mut facets = self.facets_of_nothing().unwrap_or_default();
+        for (facet, value, count) in rows {
+            facets.entry(facet).or_default().push(FacetValue {
+                value: value.0,
+                count,
+            });
+        }
+        Ok(facets)
+    }
+
+    /// The SQL [`ListQuery::count_facets`] executes, every value bound: the selected
+    /// products once, then each facet's counts over them, ranked. Public so that tests can
+    /// check its plan.
+    pub fn facet_statement<'a>(&'a self, search: Option<&Search>) -> QueryBuilder<'a, Postgres> {
+        let mut sql = QueryBuilder::new(
+            "WITH hits AS MATERIALIZED (SELECT id, category, status FROM product_view WHERE ",
+        );
+        self.push_filters(&mut sql);
+        if let Some(q) = &self.q {
+            let widened = search.map_or_else(|| Search::as_written(q).widened(), Search::widened);
+            sql.push(" AND search @@ ")
+                .push_bind(widened)
+                .push("::tsquery");
+        }
+        sql.push(
+            "), counts AS (SELECT NULL::text AS facet, NULL::jsonb AS value, 0::bigint AS n \
+             WHERE false",
+        );
+        let mut stored = Vec::new();
+        for facet in self.narrowing.facets() {
+            match facet {
+                Facet::Category => sql.push(
+                    " UNION ALL SELECT 'category', to_jsonb(category), count(*) FROM hits \
+                     WHERE category IS NOT NULL GROUP BY category",
+                ),
+                Facet::Status => sql.push(
+                    " UNION ALL SELECT 'status', to_jsonb(status), count(*) FROM hits \
+                     GROUP BY status",
+                ),
+                Facet::Type | Facet::Attribute(_) => {
+                    stored.push(facet.name());
+                    continue;
+                }
+            };
+        }
+        if !stored.is_empty() {
+            sql.push(
+                " UNION ALL SELECT f.facet, f.value, count(*) FROM hits \
+                 JOIN product_facet_values f ON f.product_id = hits.id AND f.facet = ANY(",
+            )
+            .push_bind(stored)
+            .push(") GROUP BY f.facet, f.value");
+        }
+        sql.push(
+            ") SELECT facet, value, n FROM (SELECT facet, value, n, \
+             row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS r FROM counts) c \
+             WHERE r <= ",
+        )
+        .push_bind(FACET_VALUES_MAX)
+        .push(" ORDER BY facet, r");
+        sql
     }
 
     /// The search text with each word the catalog does not know replaced by its nearest word,
@@ -428,6 +530,7 @@ impl ListQuery {
         if let Some(max) = self.max_price {
             sql.push(" AND price_amount <= ").push_bind(max);
         }
+        self.narrowing.push_filters(sql);
     }
 
     /// The SQL [`ListQuery::run`] executes, every value bound; one row more than the page, to
@@ -519,6 +622,9 @@ pub struct Page {
     /// For a search nothing matches as written: the text with its unknown words replaced by
     /// the nearest ones the catalog has, when that text matches.
     pub did_you_mean: Option<String>,
+    /// With `facets`: each facet asked for, by name, with its values' counts over every
+    /// product the list selects.
+    pub facets: Option<BTreeMap<String, Vec<FacetValue>>>,
 }
 
 /// Typo-tolerant search text: the text's query as written (web-search syntax), the same query

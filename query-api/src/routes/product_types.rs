@@ -70,6 +70,19 @@ async fn read(app: &AppState, key: Option<&str>) -> Result<Vec<ProductTypeView>,
         .collect())
 }
 
+/// The attributes some product type marks `facet`: the only ones a list counts by.
+pub(crate) async fn facet_attributes(
+    app: &AppState,
+) -> Result<std::collections::BTreeSet<String>, ApiError> {
+    Ok(read(app, None)
+        .await?
+        .into_iter()
+        .flat_map(|t| t.attributes)
+        .filter(|a| a.facet)
+        .map(|a| a.name)
+        .collect())
+}
+
 /// Every product type, in key order.
 #[utoipa::path(
     get,

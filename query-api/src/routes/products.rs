@@ -13,11 +13,14 @@ use crate::openapi::{
     self as doc, AcceptLanguage, ByIdParams, CurrencyParams, ListParams, LocaleParams, ProductPath,
     SelectionParams,
 };
+use crate::routes::product_types;
 use crate::state::AppState;
 use crate::{locale, prices};
+use catalog_read_model::facets::FacetValue;
 use catalog_read_model::listing::{self, ListQuery};
 use catalog_support::http::etag;
-use catalog_support::problem::CommonError;
+use catalog_support::problem::{CommonError, FieldViolation};
+use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -145,6 +148,12 @@ pub(crate) struct Page {
     /// with its unknown words replaced by the nearest the catalog has, when that matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     did_you_mean: Option<String>,
+    /// With `facets`: each facet asked for, by name (`category`, `attr.color`, …), with its
+    /// values' counts over every product the list selects, the most common first (at most
+    /// 100 values each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Vec<doc::FacetValueDoc>>>)]
+    facets: Option<BTreeMap<String, Vec<FacetValue>>>,
 }
 
 /// Products: filtered, searched, sorted, a page at a time (keyset pagination: no item is skipped
@@ -188,10 +197,29 @@ pub(crate) async fn list(
             return Err(CommonError::Validation(errors).into());
         }
     };
+    let facets: Vec<&str> = query.narrowing().facet_attributes().collect();
+    if !facets.is_empty() {
+        let known = product_types::facet_attributes(&app).await?;
+        let errors: Vec<FieldViolation> = facets
+            .iter()
+            .filter(|name| !known.contains(**name))
+            .map(|name| FieldViolation {
+                field: "facets".to_string(),
+                message: format!(
+                    "attr.{name} is not a facet: no product type marks an attribute {name} \
+                     `facet: true`"
+                ),
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(CommonError::Validation(errors).into());
+        }
+    }
     let listing::Page {
         mut items,
         next_cursor,
         did_you_mean,
+        facets,
     } = query.run(&app.lists).await.map_err(CommonError::database)?;
     for item in &mut items {
         if !locale.is_default() {
@@ -203,6 +231,7 @@ pub(crate) async fn list(
         items,
         next_cursor,
         did_you_mean,
+        facets,
     })
     .into_response();
     response

@@ -13,13 +13,14 @@ async fn fill(pool: &PgPool, products: i64) {
     const CHUNK: i64 = 50_000;
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT indexname, indexdef FROM pg_indexes \
-         WHERE schemaname = current_schema() AND tablename = 'product_view' \
+         WHERE schemaname = current_schema() \
+           AND tablename IN ('product_view', 'product_facet_values') \
            AND indexname <> 'product_view_pkey'",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    assert!(indexes.len() >= 8, "the migrations' indexes: {indexes:?}");
+    assert!(indexes.len() >= 11, "the migrations' indexes: {indexes:?}");
     for (name, _) in &indexes {
         sqlx::query(&format!("DROP INDEX {name}"))
             .execute(pool)
@@ -32,10 +33,12 @@ async fn fill(pool: &PgPool, products: i64) {
     for (_, definition) in &indexes {
         sqlx::query(definition).execute(pool).await.unwrap();
     }
-    sqlx::query("ANALYZE product_view")
-        .execute(pool)
-        .await
-        .unwrap();
+    for table in ["product_view", "product_facet_values"] {
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
 }
 
 async fn fill_range(pool: &PgPool, first: i64, last: i64) {
@@ -47,7 +50,15 @@ async fn fill_range(pool: &PgPool, first: i64, last: i64) {
            'Description ' || p, \
            'category-' || (p % 500), (ARRAY['draft', 'published', 'archived'])[1 + p % 3], \
            (p * 7919) % 1000000, (ARRAY['EUR', 'USD'])[1 + p % 2], p % 100, 1, \
-           now() - make_interval(secs => p), now() - make_interval(secs => p), '{}', '{}' \
+           now() - make_interval(secs => p), now() - make_interval(secs => p), '{}', \
+           jsonb_build_object('type', 'type-' || (p % 20), \
+             'attributes', jsonb_build_object('brand', 'brand-' || (p % 200), \
+                                              'weight', (p % 1000) / 10.0), \
+             'variants', jsonb_build_array( \
+               jsonb_build_object('attributes', jsonb_build_object( \
+                 'colour', (ARRAY['red', 'blue', 'green', 'black'])[1 + p % 4])), \
+               jsonb_build_object('attributes', jsonb_build_object( \
+                 'colour', (ARRAY['white', 'grey', 'red'])[1 + p % 3])))) \
          FROM generate_series($1, $2) p",
     )
     .bind(first)
@@ -58,6 +69,11 @@ async fn fill_range(pool: &PgPool, first: i64, last: i64) {
 }
 
 async fn plan(pool: &PgPool, query: &str) -> String {
+    plan_of(pool, query, false).await
+}
+
+/// The plan of the list `query`, or with `facets` of its facet counts.
+async fn plan_of(pool: &PgPool, query: &str, facets: bool) -> String {
     let query = ListQuery::parse(Some(query)).unwrap();
     let search = match query.q() {
         Some(q) => Some(
@@ -67,7 +83,10 @@ async fn plan(pool: &PgPool, query: &str) -> String {
         ),
         None => None,
     };
-    let mut statement = query.statement(search.as_ref());
+    let mut statement = match facets {
+        true => query.facet_statement(search.as_ref()),
+        false => query.statement(search.as_ref()),
+    };
     let sql = format!("EXPLAIN {}", statement.sql());
     let arguments = statement
         .build()
@@ -105,6 +124,12 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
         "q=esspreso&sort=name",
         "sku=SKU-4242",
         "min_price=1000&max_price=2000&currency=EUR&sort=price",
+        // Attribute filters: 1 product in 200 of a brand, any variant's colour, a range.
+        "attr.brand=brand-7",
+        "attr.brand=brand-7&attr.colour=white&sort=name",
+        "type=type-3&category=category-7",
+        "attr.weight.min=10&attr.weight.max=10.5&sort=price",
+        "category=category-7&attr.colour=red&attr.colour=blue",
     ];
     for case in cases {
         let plan = plan(&pool, case).await;
@@ -119,5 +144,17 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
             !plan.contains("Seq Scan"),
             "GET /products?{case} scans the table:\n{plan}"
         );
+    }
+    // Facets over two filters: the selected products found through indexes, their values
+    // read through the products' own index, never a scan of either table.
+    for case in [
+        "category=category-7&attr.colour=red&facets=category,status,type,attr.colour,attr.brand",
+        "attr.brand=brand-7&type=type-7&facets=attr.colour,attr.weight",
+        "q=esspreso&facets=attr.colour",
+    ] {
+        let plan = plan_of(&pool, case, true).await;
+        println!("-- GET /products?{case} (facets)\n{plan}\n");
+        assert!(plan.contains("product_facet_values_product_idx"), "{case}:\n{plan}");
+        assert!(!plan.contains("Seq Scan"), "{case} scans a table:\n{plan}");
     }
 }

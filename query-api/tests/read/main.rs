@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod explain;
 mod export;
+mod facets;
 mod feed;
 mod lists;
 mod methods;

@@ -858,3 +858,88 @@ test("webhook subscriptions: a token without catalog:admin is not offered them",
   await expect(page.locator("#nav-subscriptions")).toBeVisible();
   await expect(subscriptionRow("erp-sync")).toBeVisible();
 });
+
+// ---- facets ----
+
+test("facets count the catalog and narrow the list", async () => {
+  // Earlier steps made types and products of their own: these are told apart by category.
+  const category = "allotment";
+  const defined = await commands.fetch("/product-types/planter", {
+    method: "PUT",
+    data: {
+      name: "Planter",
+      attributes: [
+        { name: "colour", type: "enum", values: ["terracotta", "sage", "slate"], level: "variant", facet: true },
+        { name: "organic", type: "boolean", facet: true },
+      ],
+    },
+  });
+  expect(defined.status(), await defined.text()).toBe(201);
+  const planters = [
+    { sku: "PLANTER-TC-S", name: "Small terracotta planter", colour: "terracotta", organic: true, amount: 1800 },
+    { sku: "PLANTER-TC-L", name: "Large terracotta planter", colour: "terracotta", organic: false, amount: 3400 },
+    { sku: "PLANTER-SAGE", name: "Sage planter", colour: "sage", organic: true, amount: 2200 },
+  ];
+  for (const p of planters) {
+    const created = await send("POST", "/products", {
+      sku: p.sku, name: p.name, category, type: "planter", price: { amount: p.amount, currency: "EUR" },
+      attributes: { organic: p.organic }, variant_attributes: { colour: p.colour },
+    });
+    await waitForReadModel(created.id, created.version);
+  }
+  const tally = (key) => planters.reduce((counts, p) => ({ ...counts, [p[key]]: (counts[p[key]] ?? 0) + 1 }), {});
+  const colours = tally("colour");
+  const organic = tally("organic");
+
+  await page.goto(`/console/#/?category=${category}`);
+  await expect(rows()).toHaveCount(planters.length);
+  const panel = page.getByRole("complementary", { name: "Facets" });
+  const group = (facet) => panel.locator(`fieldset[data-facet="${facet}"]`);
+  // The category chosen in the URL is checked, counting every planter.
+  await expect(group("category").getByRole("checkbox", { name: `${category} (${planters.length})`, exact: true })).toBeChecked();
+  await expect(group("type").getByRole("checkbox", { name: `Planter (${planters.length})`, exact: true })).not.toBeChecked();
+  await expect(group("attr.colour").locator("legend")).toHaveText("Colour");
+  await expect(group("attr.colour").getByRole("checkbox")).toHaveCount(Object.keys(colours).length);
+  for (const [colour, count] of Object.entries(colours)) {
+    await expect(group("attr.colour").getByRole("checkbox", { name: `${colour} (${count})`, exact: true })).not.toBeChecked();
+  }
+  // Booleans read as yes and no.
+  await expect(group("attr.organic").getByRole("checkbox", { name: `yes (${organic.true})`, exact: true })).toBeVisible();
+  await expect(group("attr.organic").getByRole("checkbox", { name: `no (${organic.false})`, exact: true })).toBeVisible();
+  await shot("25-facets");
+
+  // A colour narrows the list to the planters holding it, in the URL too.
+  const terracotta = group("attr.colour").getByRole("checkbox", { name: `terracotta (${colours.terracotta})`, exact: true });
+  const skus = (colour) => planters.filter((p) => p.colour === colour).map((p) => p.sku).sort();
+  await terracotta.click();
+  await expect(page).toHaveURL(/attr\.colour=terracotta/);
+  await expect(rows()).toHaveCount(colours.terracotta);
+  expect((await rows().locator(".row-sku").allTextContents()).sort()).toEqual(skus("terracotta"));
+  await expect(terracotta).toBeChecked();
+  await expect(page.getByLabel("Category", { exact: true })).toHaveValue(category);
+  await expect(group("attr.organic").getByRole("checkbox", { name: /^(yes|no) / })).toHaveCount(
+    new Set(planters.filter((p) => p.colour === "terracotta").map((p) => p.organic)).size);
+  await shot("26-facets-narrowed");
+
+  // Checked again, it lets go; back returns to the narrowed list.
+  await terracotta.click();
+  await expect(rows()).toHaveCount(planters.length);
+  expect(page.url()).not.toContain("attr.colour=");
+  await page.goBack();
+  await expect(rows()).toHaveCount(colours.terracotta);
+  await expect(terracotta).toBeChecked();
+
+  // Repeated, an attribute takes any of its values; its group's Clear lets go of them all.
+  await page.goto(`/console/#/?category=${category}&attr.colour=terracotta&attr.colour=sage`);
+  await expect(rows()).toHaveCount(colours.terracotta + colours.sage);
+  await expect(group("attr.colour").getByRole("checkbox", { checked: true })).toHaveCount(2);
+  await panel.getByRole("button", { name: "Clear Colour" }).click();
+  await expect(rows()).toHaveCount(planters.length);
+  await expect(group("attr.colour").getByRole("checkbox", { checked: true })).toHaveCount(0);
+
+  // The category is the form's field too: let go of in the panel, the field empties.
+  await group("category").getByRole("checkbox", { name: `${category} (${planters.length})`, exact: true }).click();
+  await expect(page.getByLabel("Category", { exact: true })).toHaveValue("");
+  await expect(rows()).not.toHaveCount(planters.length);
+  expect(page.url()).not.toContain("category=");
+});
