@@ -220,6 +220,7 @@ export function listView(root, params) {
       if (first) {
         showFacets(page.facets ?? null);
         if (!typesKnown) countAttributes(mine);
+        countAlternatives(mine);
       }
     } catch (err) {
       if (mine !== generation) return;
@@ -241,10 +242,31 @@ export function listView(root, params) {
     if (attributes.length === 0 || mine !== generation || disposed) return;
     try {
       const page = await read(`/products?${listQuery(filters, null, attributes, 1)}`);
-      if (mine === generation && !disposed) showFacets({ ...counts, ...page.facets });
+      if (mine === generation && !disposed) {
+        showFacets({ ...counts, ...page.facets });
+        countAlternatives(mine);
+      }
     } catch {
       // The other facets are counted all the same.
     }
+  }
+
+  /** The counts of each attribute a value is chosen of, as if none of its values were: the
+   * API counts with every filter applied, which leaves a group only the values chosen, while
+   * a person choosing a second colour wants to see the others and how many each would add. */
+  async function countAlternatives(mine) {
+    const groups = chosenFacets(filters).filter((name) => name.startsWith("attr."));
+    const answers = await Promise.all(groups.map(async (name) => {
+      const others = new URLSearchParams([...filters].filter(([key]) => key !== name));
+      try {
+        const page = await read(`/products?${listQuery(others, null, [name], 1)}`);
+        return [name, page.facets?.[name]];
+      } catch {
+        return [name, undefined]; // the group keeps the counts of the list as it is
+      }
+    }));
+    const found = answers.filter(([, values]) => values);
+    if (found.length && mine === generation && !disposed) showFacets({ ...counts, ...Object.fromEntries(found) });
   }
 
   /** Draws the panel from `answer`, a first page's counts by facet (null: no counts). */

@@ -921,6 +921,16 @@ test("facets count the catalog and narrow the list", async () => {
     new Set(planters.filter((p) => p.colour === "terracotta").map((p) => p.organic)).size);
   await shot("26-facets-narrowed");
 
+  // The chosen attribute's group still offers its other values, each counted as if none were
+  // chosen; a second one widens the list to either.
+  const sage = group("attr.colour").getByRole("checkbox", { name: `sage (${colours.sage})`, exact: true });
+  await expect(sage).not.toBeChecked();
+  await sage.click();
+  await expect(rows()).toHaveCount(colours.terracotta + colours.sage);
+  await expect(page).toHaveURL(/attr\.colour=terracotta&attr\.colour=sage/);
+  await sage.click();
+  await expect(rows()).toHaveCount(colours.terracotta);
+
   // Checked again, it lets go; back returns to the narrowed list.
   await terracotta.click();
   await expect(rows()).toHaveCount(planters.length);
