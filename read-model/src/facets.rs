@@ -1,8 +1,8 @@
 //! Narrowing a list by what its products are (`type=`, `attr.<name>=`, `attr.<name>.min`,
 //! `attr.<name>.max`) and counting them by value (`facets=`), docs/API.md "Search". Both read the
-//! products' facet values (`product_facet_values`, migration `…_facet_values.sql`): one row per
-//! product and value however many of its variants hold it, so a filter is an index lookup and
-//! a product counts once per value.
+//! view's `facets` column (migration `…_facet_values.sql`): each product's values as tokens,
+//! `<facet>=<value as JSON>`, one per value however many of its variants hold it, behind a GIN
+//! index. A filter is a containment test; a facet's counts are the tokens of the selected rows.
 
 use std::collections::BTreeMap;
 
@@ -215,58 +215,46 @@ impl Narrowing {
         })
     }
 
-    /// ` AND …` for each filter, every value bound: products of the type, and for each
-    /// attribute those holding one of its values (as a string, a boolean or a number, any
-    /// variant's) and a number within its range.
+    /// Whether any filter of this module is set.
+    pub fn filters(&self) -> bool {
+        self.product_type.is_some() || !self.attributes.is_empty()
+    }
+
+    /// ` AND …` for each filter, every value bound, on the view's `facets` tokens: products of
+    /// the type, and for each attribute those holding one of its values (as a string, a
+    /// boolean or a number, their own or any variant's) and a number within its range. The
+    /// GIN index answers the tokens; a list walking its order index checks them on the rows it
+    /// reads.
     pub(crate) fn push_filters<'a>(&'a self, sql: &mut QueryBuilder<'a, Postgres>) {
         if let Some(key) = &self.product_type {
-            sql.push(
-                " AND id IN (SELECT product_id FROM product_facet_values WHERE facet = 'type'",
-            );
-            push_values(sql, vec![serde_json::Value::String(key.clone())]);
-            sql.push(")");
+            sql.push(" AND facets @> ARRAY[")
+                .push_bind(token("type", &serde_json::Value::String(key.clone())))
+                .push("]");
         }
         for (name, filter) in &self.attributes {
             let facet = format!("attr.{name}");
             if !filter.values.is_empty() {
-                let values = filter
-                    .values
-                    .iter()
-                    .flat_map(|raw| {
-                        let boolean = match raw.as_str() {
-                            "true" => Some(serde_json::Value::Bool(true)),
-                            "false" => Some(serde_json::Value::Bool(false)),
-                            _ => None,
-                        };
-                        std::iter::once(serde_json::Value::String(raw.clone())).chain(boolean)
-                    })
-                    .collect();
-                let numbers: Vec<&str> = filter
-                    .values
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|raw| is_number(raw))
-                    .collect();
-                sql.push(" AND id IN (SELECT product_id FROM product_facet_values WHERE facet = ")
-                    .push_bind(facet.clone())
-                    .push(" AND (true");
-                push_values(sql, values);
-                if !numbers.is_empty() {
-                    sql.push(" OR number = ANY(")
-                        .push_bind(numbers)
-                        .push("::numeric[])");
-                }
-                sql.push("))");
+                push_values(sql, &facet, &filter.values);
             }
             if filter.min.is_some() || filter.max.is_some() {
-                sql.push(" AND id IN (SELECT product_id FROM product_facet_values WHERE facet = ")
-                    .push_bind(facet)
-                    .push(" AND number IS NOT NULL");
-                if let Some(min) = &filter.min {
-                    sql.push(" AND number >= ").push_bind(min).push("::numeric");
-                }
-                if let Some(max) = &filter.max {
-                    sql.push(" AND number <= ").push_bind(max).push("::numeric");
+                // A range has no index of its own: it narrows what the other filters and the
+                // list's order select, checked on each row's tokens.
+                let prefix = format!("{facet}=");
+                sql.push(" AND EXISTS (SELECT 1 FROM unnest(facets) t WHERE left(t, ")
+                    .push_bind(prefix.chars().count() as i32)
+                    .push(") = ")
+                    .push_bind(prefix.clone())
+                    .push(" AND substr(t, ")
+                    .push_bind(prefix.chars().count() as i32 + 1)
+                    .push(") ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$'");
+                for (bound, comparison) in [(&filter.min, ">="), (&filter.max, "<=")] {
+                    if let Some(bound) = bound {
+                        sql.push(" AND substr(t, ")
+                            .push_bind(prefix.chars().count() as i32 + 1)
+                            .push(format_args!(")::numeric {comparison} "))
+                            .push_bind(bound.clone())
+                            .push("::numeric");
+                    }
                 }
                 sql.push(")");
             }
@@ -274,16 +262,73 @@ impl Narrowing {
     }
 }
 
-/// ` AND <the value is one of values>`, through the index's first 200 characters of the value's
-/// JSON text, rechecked whole.
-fn push_values(sql: &mut QueryBuilder<'_, Postgres>, values: Vec<serde_json::Value>) {
-    let values: Vec<sqlx::types::Json<serde_json::Value>> =
-        values.into_iter().map(sqlx::types::Json).collect();
-    sql.push(" AND left(value::text, 200) = ANY(ARRAY(SELECT left(v::text, 200) FROM unnest(")
-        .push_bind(values.clone())
-        .push("::jsonb[]) v)) AND value = ANY(")
-        .push_bind(values)
-        .push("::jsonb[])");
+/// The token a product holds for `value` of `facet`, as `catalog_facet_tokens` writes it:
+/// `<facet>=<JSON text>`, the JSON text cut to [`TOKEN_VALUE_MAX`] characters. Strings and
+/// booleans only: numbers are written by PostgreSQL (see [`push_values`]).
+fn token(facet: &str, value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    format!(
+        "{facet}={}",
+        text.chars().take(TOKEN_VALUE_MAX).collect::<String>()
+    )
+}
+
+/// The characters of a value's JSON text a token keeps.
+const TOKEN_VALUE_MAX: usize = 200;
+
+/// ` AND facets && ARRAY[…]`: the product holds one of `values` of `facet`, each as a string,
+/// and also as a boolean or a number when it reads as one. A number's token is made by
+/// PostgreSQL as the column's are (`trim_scale`), so `1.50` finds `1.5`. A value whose JSON
+/// text the tokens cut short is rechecked against the document.
+fn push_values<'a>(sql: &mut QueryBuilder<'a, Postgres>, facet: &str, values: &'a [String]) {
+    let mut strings = Vec::new();
+    let mut numbers = Vec::new();
+    let mut long = Vec::new();
+    for raw in values {
+        let string = serde_json::Value::String(raw.clone());
+        if string.to_string().chars().count() > TOKEN_VALUE_MAX {
+            long.push(string.clone());
+        }
+        strings.push(token(facet, &string));
+        if raw == "true" || raw == "false" {
+            strings.push(format!("{facet}={raw}"));
+        }
+        if is_number(raw) {
+            numbers.push(raw.as_str());
+        }
+    }
+    sql.push(" AND facets && (")
+        .push_bind(strings)
+        .push("::text[]");
+    if !numbers.is_empty() {
+        sql.push(" || ARRAY(SELECT ")
+            .push_bind(format!("{facet}="))
+            .push(" || trim_scale(n::numeric)::text FROM unnest(")
+            .push_bind(numbers)
+            .push("::text[]) n)");
+    }
+    sql.push(")");
+    if !long.is_empty() {
+        let name = facet.strip_prefix("attr.").unwrap_or(facet).to_string();
+        // The document's own attributes and its variants', compared whole.
+        sql.push(" AND (doc->'attributes'->")
+            .push_bind(name.clone())
+            .push(" = ANY(")
+            .push_bind(
+                long.iter()
+                    .cloned()
+                    .map(sqlx::types::Json)
+                    .collect::<Vec<_>>(),
+            )
+            .push(
+                "::jsonb[]) OR EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'variants') v \
+                   WHERE v->'attributes'->",
+            )
+            .push_bind(name)
+            .push(" = ANY(")
+            .push_bind(long.into_iter().map(sqlx::types::Json).collect::<Vec<_>>())
+            .push("::jsonb[])))");
+    }
 }
 
 #[cfg(test)]
@@ -342,10 +387,18 @@ mod tests {
         let mut sql = QueryBuilder::new("SELECT id FROM product_view WHERE true");
         narrowing.push_filters(&mut sql);
         let sql = sql.into_sql();
-        // One subquery per attribute: numbers are compared as numbers for `size` only.
-        assert_eq!(sql.matches("product_facet_values").count(), 2, "{sql}");
-        assert_eq!(sql.matches("number = ANY").count(), 1, "{sql}");
+        // One overlap per attribute: numbers are written by PostgreSQL for `size` only.
+        assert_eq!(sql.matches("facets &&").count(), 2, "{sql}");
+        assert_eq!(sql.matches("trim_scale").count(), 1, "{sql}");
         assert!(!sql.contains("42"), "values are bound: {sql}");
+        assert_eq!(
+            token("attr.size", &serde_json::json!("M")),
+            "attr.size=\"M\""
+        );
+        assert_eq!(
+            token("attr.x", &serde_json::json!("é\"\n")),
+            "attr.x=\"é\\\"\\n\""
+        );
     }
 
     #[test]

@@ -149,9 +149,9 @@ pub async fn go_live(pool: &PgPool, generation: i32) -> sqlx::Result<bool> {
     .await?;
     set_state(&mut tx, "generation = $1", generation, "live").await?;
     let tables = schema(generation);
-    // From generation 3 on, the search vocabulary and the facet values go live with the views.
+    // From generation 3 on, the search vocabulary goes live with the views.
     let search = if generation >= 3 {
-        &["search_words", "product_facet_values"][..]
+        &["search_words"][..]
     } else {
         &[]
     };

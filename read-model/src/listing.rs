@@ -354,7 +354,9 @@ impl ListQuery {
             None => None,
         };
         let mut sql = self.statement(search.as_ref());
-        let rows = sql.build().fetch_all(pool).await?;
+        // Planned for its own values each time (an unnamed statement): a value's share of the
+        // catalog decides between walking the order's index and gathering the matches first.
+        let rows = sql.build().persistent(false).fetch_all(pool).await?;
         let mut items = Vec::with_capacity(rows.len());
         let mut relevance = Vec::with_capacity(rows.len());
         for row in rows {
@@ -403,24 +405,27 @@ impl ListQuery {
         search: Option<&Search>,
     ) -> sqlx::Result<BTreeMap<String, Vec<FacetValue>>> {
         let mut sql = self.facet_statement(search);
-        let rows: Vec<(String, Json<serde_json::Value>, i64)> =
-            sql.build_query_as().fetch_all(pool).await?;
+        let rows: Vec<(String, String, i64)> = sql
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(pool)
+            .await?;
         let mut facets = self.facets_of_nothing().unwrap_or_default();
         for (facet, value, count) in rows {
             facets.entry(facet).or_default().push(FacetValue {
-                value: value.0,
+                value: token_value(&value),
                 count,
             });
         }
         Ok(facets)
     }
 
-    /// The SQL [`ListQuery::count_facets`] executes, every value bound: the selected
-    /// products once, then each facet's counts over them, ranked. Public so that tests can
-    /// check its plan.
+    /// The SQL [`ListQuery::count_facets`] executes, every value bound: the selected rows'
+    /// status and tokens, read once, then each facet's values counted and ranked. Public so
+    /// that tests can check its plan.
     pub fn facet_statement<'a>(&'a self, search: Option<&Search>) -> QueryBuilder<'a, Postgres> {
         let mut sql = QueryBuilder::new(
-            "WITH hits AS MATERIALIZED (SELECT id, category, status FROM product_view WHERE ",
+            "WITH hits AS MATERIALIZED (SELECT status, facets FROM product_view WHERE ",
         );
         self.push_filters(&mut sql);
         if let Some(q) = &self.q {
@@ -429,34 +434,23 @@ impl ListQuery {
                 .push_bind(widened)
                 .push("::tsquery");
         }
-        sql.push(
-            "), counts AS (SELECT NULL::text AS facet, NULL::jsonb AS value, 0::bigint AS n \
-             WHERE false",
-        );
-        let mut stored = Vec::new();
+        let mut tokens = Vec::new();
+        let mut status = false;
         for facet in self.narrowing.facets() {
             match facet {
-                Facet::Category => sql.push(
-                    " UNION ALL SELECT 'category', to_jsonb(category), count(*) FROM hits \
-                     WHERE category IS NOT NULL GROUP BY category",
-                ),
-                Facet::Status => sql.push(
-                    " UNION ALL SELECT 'status', to_jsonb(status), count(*) FROM hits \
-                     GROUP BY status",
-                ),
-                Facet::Type | Facet::Attribute(_) => {
-                    stored.push(facet.name());
-                    continue;
-                }
-            };
+                Facet::Status => status = true,
+                other => tokens.push(other.name()),
+            }
         }
-        if !stored.is_empty() {
-            sql.push(
-                " UNION ALL SELECT f.facet, f.value, count(*) FROM hits \
-                 JOIN product_facet_values f ON f.product_id = hits.id AND f.facet = ANY(",
-            )
-            .push_bind(stored)
-            .push(") GROUP BY f.facet, f.value");
+        sql.push(
+            "), counts AS (SELECT left(t, strpos(t, '=') - 1) AS facet, \
+                    substr(t, strpos(t, '=') + 1) AS value, count(*) AS n \
+                  FROM hits, unnest(facets) t WHERE left(t, strpos(t, '=') - 1) = ANY(",
+        )
+        .push_bind(tokens)
+        .push(") GROUP BY 1, 2");
+        if status {
+            sql.push(" UNION ALL SELECT 'status', to_jsonb(status)::text, count(*) FROM hits GROUP BY status");
         }
         sql.push(
             ") SELECT facet, value, n FROM (SELECT facet, value, n, \
@@ -602,6 +596,15 @@ impl ListQuery {
         .push_bind(self.limit + 1);
         sql
     }
+}
+
+/// A token's value as JSON: the string, number or boolean it was written from; a text the token
+/// cut short is its first characters, marked with an ellipsis.
+fn token_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let cut = text.strip_prefix('"').unwrap_or(text);
+        serde_json::Value::String(format!("{cut}…"))
+    })
 }
 
 /// What a product's search vector is matched against.

@@ -173,15 +173,10 @@ pub async fn clear_for_rebuild(tx: &mut PgConnection) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     // The search vocabulary only grows while the projector runs; a rebuild starts it afresh
-    // from the views it writes. The facet values would follow the views' deletion through
-    // their trigger, row by row; emptied first, they cost the trigger nothing. Generations
-    // before 3 have neither.
+    // from the views it writes. Generations before 3 have none.
     sqlx::query(
         "DO $$ BEGIN \
            IF to_regclass('search_words') IS NOT NULL THEN DELETE FROM search_words; END IF; \
-           IF to_regclass('product_facet_values') IS NOT NULL THEN \
-             DELETE FROM product_facet_values; \
-           END IF; \
          END $$",
     )
     .execute(&mut *tx)
@@ -211,34 +206,6 @@ pub async fn vocabulary_gaps(conn: &mut PgConnection, limit: i64) -> sqlx::Resul
                           WHERE catalog_search_word(w)) v \
          WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = v.w) \
          ORDER BY v.w LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// Products whose stored facet values differ from those their document holds (one missing,
-/// one too many), so that a filter or a facet would miss or miscount them; at most `limit`, in
-/// id order, and none for a generation without facet values (before 3). `projector verify`
-/// reports them.
-pub async fn facet_value_gaps(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<String>> {
-    let has_values: bool =
-        sqlx::query_scalar("SELECT to_regclass('product_facet_values') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await?;
-    if !has_values {
-        return Ok(Vec::new());
-    }
-    sqlx::query_scalar(
-        "WITH expected AS ( \
-             SELECT p.id, v.facet, v.value, v.number \
-             FROM product_view p CROSS JOIN LATERAL catalog_facet_values(p.doc) v), \
-         stored AS (SELECT product_id, facet, value, number FROM product_facet_values) \
-         SELECT DISTINCT id FROM ( \
-             (SELECT * FROM expected EXCEPT ALL SELECT * FROM stored) \
-             UNION ALL \
-             (SELECT * FROM stored EXCEPT ALL SELECT * FROM expected)) d \
-         ORDER BY id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)

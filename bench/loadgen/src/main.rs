@@ -11,6 +11,7 @@ mod import;
 mod lag;
 mod latency;
 mod report;
+mod search;
 mod seed;
 mod stages;
 mod write;
@@ -92,7 +93,8 @@ enum Command {
         limit: u32,
     },
     /// Writes a synthetic history straight into an event store (through COPY, so the hash
-    /// chain trigger runs): `products` products of `per_product` events each.
+    /// chain trigger runs): `products` products of `per_product` events each, or with
+    /// `--search` row 9's catalog to search (one event each, every third published too).
     Events {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
@@ -100,6 +102,16 @@ enum Command {
         products: usize,
         #[arg(long, default_value_t = 20)]
         per_product: usize,
+        /// The search catalog: shirts named from a vocabulary of pseudo-words, their attributes
+        /// facets.
+        #[arg(long, conflicts_with = "per_product")]
+        search: bool,
+    },
+    /// `GET /products` on the search catalog from concurrent clients: a search with a typo, two
+    /// filters with facets, a tenth page; latencies, and the plans of query-api's statements.
+    Search {
+        #[command(flatten)]
+        args: search::Args,
     },
     /// CPU time around a load. Without --since, prints a mark: the machine's and every
     /// process's CPU time so far. With it, prints the seconds the machine and the named
@@ -191,7 +203,15 @@ async fn main() -> ExitCode {
             database_url,
             products,
             per_product,
-        } => events::run(&database_url, products, per_product).await,
+            search,
+        } => {
+            let catalog = match search {
+                true => events::Catalog::search(),
+                false => events::Catalog::Histories { per_product },
+            };
+            events::run(&database_url, products, &catalog).await
+        }
+        Command::Search { args } => search::run(&args).await,
         Command::Cpu {
             since,
             processes,

@@ -33,7 +33,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn table(results: &Results) -> anyhow::Result<String> {
-    let builders: [RowBuilder; 8] = [
+    let builders: [RowBuilder; 9] = [
         cached_read,
         write,
         lag,
@@ -42,6 +42,7 @@ fn table(results: &Results) -> anyhow::Result<String> {
         memory,
         feed,
         import,
+        search,
     ];
     let mut rows = Vec::new();
     for build in builders {
@@ -55,7 +56,7 @@ fn table(results: &Results) -> anyhow::Result<String> {
         n => format!(
             "Rows 1 to 4 and 7a: the median of {n} runs, with the range over the runs in \
              brackets; each ratio is taken within a run, and errors are summed over the runs. \
-             Rows 5 to 8: measured once (row 6's peaks over all the runs).\n\n"
+             Rows 5 to 9: measured once (row 6's peaks over all the runs).\n\n"
         ),
     };
     out.push_str(
@@ -225,6 +226,15 @@ fn whole(value: f64) -> String {
 
 fn dec1(value: f64) -> String {
     format!("{value:.1}")
+}
+
+/// Milliseconds: one decimal below a second, whole and grouped above (`12.3`, `4,784`).
+fn millis(value: f64) -> String {
+    if value < 1000.0 {
+        dec1(value)
+    } else {
+        whole(value)
+    }
 }
 
 fn dec2(value: f64) -> String {
@@ -1019,26 +1029,47 @@ fn lag(results: &Results) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// What `projector rebuild` printed.
+struct Rebuilt {
+    products: f64,
+    events: f64,
+    /// Events per second.
+    rate: f64,
+}
+
+fn rebuilt(output: &str) -> anyhow::Result<Rebuilt> {
+    // "rebuilt P products from E events in T (R events/s)"
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("rebuilt "))
+        .context("no 'rebuilt' line")?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let products: f64 = words.get(1).context("short line")?.parse()?;
+    let events: f64 = words.get(4).context("short line")?.parse()?;
+    let rate: f64 = words
+        .iter()
+        .rev()
+        .nth(1)
+        .context("short line")?
+        .trim_start_matches('(')
+        .parse()?;
+    Ok(Rebuilt {
+        products,
+        events,
+        rate,
+    })
+}
+
+/// Rows a second of COPY moved (`{"rows": …, "seconds": …}`).
+fn copy_rate(dir: &Path, name: &str) -> anyhow::Result<f64> {
+    let copy = json(dir, name)?;
+    Ok(number(&copy, "/rows")? / number(&copy, "/seconds")?)
+}
+
 fn rebuild(results: &Results) -> anyhow::Result<Vec<Row>> {
     let runs = results.each(|dir| {
-        let output = read(dir, "rebuild.txt")?;
-        // "rebuilt P products from E events in T (R events/s)"
-        let line = output
-            .lines()
-            .find(|l| l.starts_with("rebuilt "))
-            .context("no 'rebuilt' line")?;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let events: f64 = words.get(4).context("short line")?.parse()?;
-        let rate: f64 = words
-            .iter()
-            .rev()
-            .nth(1)
-            .context("short line")?
-            .trim_start_matches('(')
-            .parse()?;
-        let copy = json(dir, "copy.json")?;
-        let copy_rate = number(&copy, "/rows")? / number(&copy, "/seconds")?;
-        Ok((rate, events, copy_rate))
+        let Rebuilt { events, rate, .. } = rebuilt(&read(dir, "rebuild.txt")?)?;
+        Ok((rate, events, copy_rate(dir, "copy.json")?))
     })?;
     let rate = over(&runs, |(rate, ..)| *rate);
     Ok(vec![Row {
@@ -1056,6 +1087,122 @@ fn rebuild(results: &Results) -> anyhow::Result<Vec<Row>> {
         goal: "≥ 100,000 events/s",
         met: Some(rate.median >= 100_000.0),
     }])
+}
+
+/// Row 9: the search catalog seeded by COPY and projected (beside COPY of the same rows out
+/// of PostgreSQL), then searched: each case's latencies against its goal, beside the time
+/// PostgreSQL alone took for its statements and whether their plans are served by indexes.
+fn search(results: &Results) -> anyhow::Result<Vec<Row>> {
+    let dir = &results.dir;
+    let mut rows = Vec::new();
+    let seed = optional(dir, "search-seed.json", json);
+    let products = seed
+        .as_ref()
+        .and_then(|seed| number(seed, "/products").ok())
+        .map_or_else(
+            || "the search catalog".to_string(),
+            |p| format!("{} products", whole(p)),
+        );
+    let rebuild = optional(dir, "search-rebuild.txt", |dir, name| {
+        rebuilt(&read(dir, name)?)
+    });
+    let copy = optional(dir, "search-copy.json", copy_rate);
+    if let (Some(rebuild), Some(copy)) = (rebuild, copy) {
+        let seeded = match &seed {
+            Some(seed) => {
+                let seconds = number(seed, "/seconds")?;
+                format!(
+                    "; seeded by COPY into `events` in {} s ({} events/s)",
+                    dec1(seconds),
+                    whole(number(seed, "/events")? / seconds)
+                )
+            }
+            None => String::new(),
+        };
+        rows.push(Row {
+            name: format!(
+                "9. search at {products}: projector rebuild (both read models, the search \
+                 vocabulary and facet values with them)"
+            ),
+            catalog: format!(
+                "{} events/s, {} products/s ({} products from {} events){seeded}",
+                whole(rebuild.rate),
+                whole(rebuild.rate * rebuild.products / rebuild.events),
+                whole(rebuild.products),
+                whole(rebuild.events),
+            ),
+            baseline: format!(
+                "COPY of the same rows out of PostgreSQL: {} rows/s",
+                whole(copy)
+            ),
+            ratio: format!("{:.0}%", rebuild.rate / copy * 100.0),
+            goal: "—",
+            met: None,
+        });
+    }
+    if let Some(search) = optional(dir, "search.json", json) {
+        let clients = number(&search, "/clients")?;
+        let cases = [
+            (
+                "typo",
+                "9a.",
+                "a typo, GET /products?q=<a word one edit off, two if 8 letters or more>",
+            ),
+            (
+                "facets",
+                "9b.",
+                "two filters and six facets, GET /products?category=…&attr.colour=…&facets=…",
+            ),
+            (
+                "page10",
+                "9c.",
+                "the 10th page of a keyset-paged list (by date, name, price; filtered or not)",
+            ),
+        ];
+        for (key, number_, what) in cases {
+            let case = search
+                .get(key)
+                .with_context(|| format!("search.json has no {key}"))?;
+            let p99 = number(case, "/latency/p99_ms")?;
+            let errors = number(case, "/errors")?;
+            let index = case["index"].as_bool().context("no index")?;
+            let plan_ms = number(case, "/plan_ms")?;
+            let explained = number(case, "/explained")?;
+            rows.push(Row {
+                name: format!(
+                    "{number_} search at {products}: {what}, {} clients",
+                    whole(clients)
+                ),
+                catalog: format!(
+                    "p50 {} ms, p99 {} ms, max {} ms over {} requests, {} errors",
+                    millis(number(case, "/latency/p50_ms")?),
+                    millis(p99),
+                    millis(number(case, "/latency/max_ms")?),
+                    whole(number(case, "/latency/count")?),
+                    whole(errors)
+                ),
+                baseline: format!(
+                    "PostgreSQL alone, EXPLAIN ANALYZE of query-api's statements (the slowest \
+                     of {} queries): {} ms; served by indexes: {}",
+                    whole(explained),
+                    millis(plan_ms),
+                    if index { "yes" } else { "**no**" }
+                ),
+                // The tail against the slowest statement PostgreSQL ran alone: what the load,
+                // the other statements of a request and the HTTP hop add to the database's part.
+                ratio: match plan_ms > 0.0 {
+                    true => format!("{:.1}× (p99)", p99 / plan_ms),
+                    false => "—".into(),
+                },
+                goal: "p99 ≤ 50 ms",
+                met: Some(p99 <= 50.0 && errors == 0.0),
+            });
+        }
+    }
+    if rows.is_empty() {
+        bail!("neither search.json nor search-rebuild.txt with search-copy.json");
+    }
+    Ok(rows)
 }
 
 fn images(results: &Results) -> anyhow::Result<Vec<Row>> {
@@ -1776,6 +1923,81 @@ tps = {tps:.6} (without initial connection time)
             "0.10 ms/event: command-api 0.04, PostgreSQL 0.03, load generator 0.00, RabbitMQ + \
              projector 0.02, rest 0.01; machine 80% busy"
         );
+    }
+
+    #[test]
+    fn the_search_row() {
+        let dir = TempDir::new("search");
+        dir.write(
+            "search-seed.json",
+            r#"{"events": 1333334, "products": 1000000, "seconds": 40.0}"#,
+        );
+        dir.write(
+            "search-copy.json",
+            r#"{"rows": 1333334, "seconds": 2000.0e-3}"#,
+        );
+        dir.write(
+            "search-rebuild.txt",
+            "rebuilt 1000000 products from 1333334 events in 66.67s (20000 events/s)\n",
+        );
+        let case = |p50: f64, p99: f64, errors: u64, index: bool, plan_ms: f64| {
+            format!(
+                r#"{{"queries": 50, "seconds": 3.2, "errors": {errors}, "first_error": null,
+                    "per_second": 312.5, "index": {index}, "plan_ms": {plan_ms}, "explained": 3,
+                    "latency": {{"count": 1000, "p50_ms": {p50}, "p99_ms": {p99}, "max_ms": 80.0}}}}"#
+            )
+        };
+        dir.write(
+            "search.json",
+            &format!(
+                r#"{{"clients": 4, "requests_per_client": 250, "typo": {}, "facets": {}, "page10": {}}}"#,
+                case(6.0, 21.5, 0, true, 4.0),
+                case(30.0, 75.25, 0, false, 28.0),
+                case(2.0, 9.0, 1, true, 0.0)
+            ),
+        );
+        let table = table(&Results::open(&dir.0).unwrap()).unwrap();
+        println!("{table}");
+
+        let rebuild = cells(&table, "9. search at 1,000,000 products: projector rebuild");
+        assert_eq!(
+            rebuild[1],
+            "20,000 events/s, 15,000 products/s (1,000,000 products from 1,333,334 events); \
+             seeded by COPY into `events` in 40.0 s (33,333 events/s)"
+        );
+        assert_eq!(
+            rebuild[2],
+            "COPY of the same rows out of PostgreSQL: 666,667 rows/s"
+        );
+        assert_eq!(rebuild[3], "3%");
+        assert_eq!(rebuild[5], "—");
+
+        let typo = cells(&table, "9a. search at 1,000,000 products: a typo");
+        assert!(typo[0].ends_with(", 4 clients"), "{}", typo[0]);
+        assert_eq!(
+            typo[1],
+            "p50 6.0 ms, p99 21.5 ms, max 80.0 ms over 1,000 requests, 0 errors"
+        );
+        assert!(
+            typo[2].ends_with(": 4.0 ms; served by indexes: yes"),
+            "{}",
+            typo[2]
+        );
+        assert_eq!(typo[3], "5.4× (p99)");
+        assert_eq!(typo[4], "p99 ≤ 50 ms");
+        assert_eq!(typo[5], "yes");
+        let facets = cells(&table, "9b.");
+        assert!(
+            facets[2].ends_with("served by indexes: **no**"),
+            "{}",
+            facets[2]
+        );
+        assert_eq!(facets[5], "**no**", "a p99 of 75 ms misses 50 ms");
+        let page = cells(&table, "9c.");
+        assert_eq!(page[3], "—", "no plan time, no ratio");
+        assert_eq!(millis(4784.127), "4,784");
+        assert_eq!(millis(999.94), "999.9");
+        assert_eq!(page[5], "**no**", "an error fails the goal");
     }
 
     #[test]

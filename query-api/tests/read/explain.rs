@@ -14,13 +14,13 @@ async fn fill(pool: &PgPool, products: i64) {
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT indexname, indexdef FROM pg_indexes \
          WHERE schemaname = current_schema() \
-           AND tablename IN ('product_view', 'product_facet_values') \
+           AND tablename = 'product_view' \
            AND indexname <> 'product_view_pkey'",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    assert!(indexes.len() >= 11, "the migrations' indexes: {indexes:?}");
+    assert!(indexes.len() >= 9, "the migrations' indexes: {indexes:?}");
     for (name, _) in &indexes {
         sqlx::query(&format!("DROP INDEX {name}"))
             .execute(pool)
@@ -33,12 +33,10 @@ async fn fill(pool: &PgPool, products: i64) {
     for (_, definition) in &indexes {
         sqlx::query(definition).execute(pool).await.unwrap();
     }
-    for table in ["product_view", "product_facet_values"] {
-        sqlx::query(&format!("ANALYZE {table}"))
-            .execute(pool)
-            .await
-            .unwrap();
-    }
+    sqlx::query("ANALYZE product_view")
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 async fn fill_range(pool: &PgPool, first: i64, last: i64) {
@@ -145,8 +143,8 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
             "GET /products?{case} scans the table:\n{plan}"
         );
     }
-    // Facets over two filters: the selected products found through indexes, their values
-    // read through the products' own index, never a scan of either table.
+    // Facets over two filters: the selected products found through indexes, their tokens
+    // counted from the rows read, never a scan of the table.
     for case in [
         "category=category-7&attr.colour=red&facets=category,status,type,attr.colour,attr.brand",
         "attr.brand=brand-7&type=type-7&facets=attr.colour,attr.weight",
@@ -154,7 +152,7 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
     ] {
         let plan = plan_of(&pool, case, true).await;
         println!("-- GET /products?{case} (facets)\n{plan}\n");
-        assert!(plan.contains("product_facet_values_product_idx"), "{case}:\n{plan}");
+        assert!(plan.contains("Index"), "{case}:\n{plan}");
         assert!(!plan.contains("Seq Scan"), "{case} scans a table:\n{plan}");
     }
 }

@@ -277,20 +277,8 @@ async fn facet_counts_equal_a_brute_force_count_over_the_selected_products(pool:
     let colour = second["attributes"]["colour"].as_str().unwrap();
     assert_eq!(after.get(colour).copied().unwrap_or(0), before[colour] - 1);
 
-    // The facet values are verified with the read models: one missing is reported.
+    // What verify compares (the documents) is what the tokens are generated from.
     assert!(world.verify().await.is_empty());
-    let id = shirt["id"].as_str().unwrap();
-    sqlx::query("DELETE FROM product_facet_values WHERE product_id = $1 AND facet = 'type'")
-        .bind(id)
-        .execute(&world.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        world.verify().await,
-        [format!(
-            "search: {id}'s facet values differ from its document's"
-        )]
-    );
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
