@@ -13,6 +13,7 @@ use catalog_store::relay::{self, RelayConfig};
 use catalog_support::auth::Authenticator;
 use catalog_support::health::Link;
 use catalog_support::http::HttpOptions;
+use catalog_support::session::Sessions;
 use catalog_support::shutdown::Shutdown;
 use catalog_support::tasks::Tasks;
 use sqlx::PgPool;
@@ -77,16 +78,23 @@ impl Application {
             writers: 1,
             max_commands: config.import_concurrency,
         });
+        // Reads the JWKS, when one is configured: an unreachable JWKS_URL only logs, a
+        // JWKS_FILE that cannot be read stops the start.
+        // People signed in to the console send their session cookie instead of a token.
+        let sessions = Sessions::new(config.redis_url.expose(), &config.namespace)
+            .context("REDIS_URL cannot be used for sessions")?;
+        let auth = Arc::new(
+            Authenticator::from_settings(&config.auth)
+                .await?
+                .with_sessions(sessions),
+        );
         let state: AppState = Arc::new(Shared {
             records,
             blobs,
             relay_link: Link::default(),
             imports: Arc::default(),
             rate_limiter,
-            auth: Arc::new(
-                Authenticator::new(&config.jwt_secret, config.jwt_leeway)
-                    .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
-            ),
+            auth,
             store: Arc::new(store),
             import_store: Arc::new(import_store),
             skus: Arc::new(SkuRegistry::new(pool.clone())),

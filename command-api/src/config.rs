@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use catalog_support::auth::AuthSettings;
 use catalog_support::config::{ConfigError, Env};
 use catalog_support::secret::Secret;
 
@@ -20,14 +21,10 @@ pub struct Config {
     /// `DATABASE_MAX_CONNECTIONS`: pool size. Each command holds a connection only for its load
     /// and its commit, so a small pool serves many concurrent requests.
     pub database_max_connections: u32,
-    /// `JWT_SECRET`: the HS256 key tokens are signed with. Required.
-    pub jwt_secret: Secret,
-    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
-    pub jwt_leeway: Duration,
-    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
-    pub jwt_audience: Option<String>,
-    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
-    pub jwt_issuer: Option<String>,
+    /// How bearer tokens are checked: `JWT_SECRET` (HS256), `JWKS_URL` or `JWKS_FILE` (an
+    /// outside issuer's RS256, ES256 and EdDSA keys; one of the secret and a JWKS is required),
+    /// `JWT_LEEWAY_SECS`, `JWT_AUDIENCE`, `JWT_ISSUER`.
+    pub auth: AuthSettings,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call from; empty (the
     /// default) turns CORS off.
     pub cors_allowed_origins: Vec<String>,
@@ -122,10 +119,7 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
-            jwt_secret: env.required_secret("JWT_SECRET")?,
-            jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
-            jwt_audience: env.get("JWT_AUDIENCE"),
-            jwt_issuer: env.get("JWT_ISSUER"),
+            auth: env.auth_settings()?,
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             namespace: env.namespace()?,
             default_locale: env.parse("DEFAULT_LOCALE", catalog_domain::Locale::default())?,
@@ -181,6 +175,20 @@ mod tests {
         assert_eq!(config.max_json_body, 1 << 20);
         let err = Config::from_env(&from_pairs(&[])).unwrap_err();
         assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn a_jwks_stands_in_for_the_secret() {
+        let config =
+            Config::from_env(&from_pairs(&[("JWKS_URL", "https://id.example/jwks")])).unwrap();
+        assert!(config.auth.secret.is_none() && config.auth.jwks.is_some());
+        let err = Config::from_env(&from_pairs(&[
+            ("JWT_SECRET", "s"),
+            ("JWKS_URL", "https://id.example/jwks"),
+            ("JWKS_FILE", "/etc/jwks.json"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "JWKS_URL");
     }
 
     #[test]

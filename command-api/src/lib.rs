@@ -17,6 +17,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod imports;
 pub mod openapi;
+pub mod people;
 pub mod rate_limit;
 pub mod respond;
 pub mod routes;

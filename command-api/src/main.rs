@@ -1,11 +1,13 @@
 //! The command-api binary: serves Catalog's write API (`serve`, the default), applies pending
-//! database migrations (`migrate`), or prints a signed development token (`token`).
+//! database migrations (`migrate`), prints a signed development token (`token`), or keeps the
+//! people who sign in to the console (`user add|remove|list`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use catalog_support::auth::Authenticator;
-use catalog_support::config;
+use catalog_support::config::{self, ConfigError};
+use catalog_support::secret::Secret;
 use catalog_support::shutdown::Shutdown;
 use clap::{Parser, Subcommand};
 use command_api::{Application, Config};
@@ -36,6 +38,11 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         ttl_hours: u64,
     },
+    /// Add, remove or list the people who sign in to the console.
+    User {
+        #[command(subcommand)]
+        command: command_api::people::UserCommand,
+    },
 }
 
 #[tokio::main]
@@ -49,9 +56,13 @@ async fn main() -> ExitCode {
             scope,
             ttl_hours,
         } => {
-            let secret = match env.required_secret("JWT_SECRET") {
-                Ok(secret) => secret,
-                Err(err) => return err.exit("command-api"),
+            // Development tokens are HS256: the keys of a JWKS are public, they only verify.
+            let Some(secret) = env.get("JWT_SECRET").map(Secret::new) else {
+                return ConfigError::new(
+                    "JWT_SECRET",
+                    "is required to sign tokens (a JWKS only verifies them)",
+                )
+                .exit("command-api");
             };
             // With the audience and issuer the services expect, when they expect them.
             let (audience, issuer) = (env.get("JWT_AUDIENCE"), env.get("JWT_ISSUER"));
@@ -63,6 +74,7 @@ async fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::User { command } => command_api::people::run(&env, command).await,
         Command::Migrate => {
             let url = match env.url(
                 "DATABASE_URL",

@@ -15,10 +15,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use catalog_support::auth::Actor;
+use catalog_support::lazy_redis::LazyRedis;
 use catalog_support::problem::Problem;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
-use tokio::sync::OnceCell;
 
 /// Returns 0 when allowed, else the milliseconds until the next request would be.
 const GCRA: &str = r#"
@@ -44,8 +43,7 @@ pub struct RateLimiter {
 }
 
 struct Inner {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    redis: LazyRedis,
     namespace: String,
     /// Milliseconds between two commands at the sustained rate.
     interval_ms: f64,
@@ -68,8 +66,8 @@ impl RateLimiter {
         let interval_ms = 1000.0 / per_second;
         Ok(Some(Self {
             inner: Arc::new(Inner {
-                client: redis::Client::open(redis_url)?,
-                connection: OnceCell::new(),
+                // Short: a slow Redis must not slow every command down.
+                redis: LazyRedis::new(redis_url, Duration::from_millis(250))?,
                 namespace: namespace.to_string(),
                 interval_ms,
                 tolerance_ms: interval_ms * f64::from(burst),
@@ -78,20 +76,8 @@ impl RateLimiter {
         }))
     }
 
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let inner = &self.inner;
-        let connection = inner
-            .connection
-            .get_or_try_init(|| async {
-                // Short timeouts: a slow Redis must not slow every command down.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_millis(500)))
-                    .set_response_timeout(Some(Duration::from_millis(250)))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(inner.client.clone(), config).await
-            })
-            .await?;
-        Ok(connection.clone())
+    async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+        self.inner.redis.connection().await
     }
 
     /// For readiness: the limiter's Redis answers.

@@ -27,7 +27,7 @@ export function importsView(root) {
     return {};
   }
   if (!hasScope("catalog:write")) {
-    parts.push(h("p", { class: "hint", role: "note" }, "Importing needs a token with scope catalog:write."));
+    parts.push(h("p", { class: "hint", role: "note" }, "Importing needs scope catalog:write: sign in as an editor, or use a token that has it."));
     replace(root, ...parts);
     return {};
   }

@@ -1,7 +1,7 @@
 // One product: its details, variants and their prices, images in every rendition, history and
-// past versions, and (with a token that may write) the forms that change it. Every command names
-// the version the form was filled from (If-Match), so a change made meanwhile by someone else is a
-// conflict shown to the user, never a silent overwrite.
+// past versions, and (for whoever may write, signed in or with a token) the forms that change
+// it. Every command names the version the form was filled from (If-Match), so a change made
+// meanwhile by someone else is a conflict shown to the user, never a silent overwrite.
 
 import { ApiError, canWrite, command, describe, hasScope, maxLength, productAt, read, skuPattern, upload } from "./api.js";
 import { field, formatMoney, h, minorDigits, replace, showProblem, statusBadge, timeAgo, toMajor, toMinor } from "./dom.js";
@@ -85,7 +85,7 @@ export function productView(root, id, params) {
           viewing ? h("div", { class: "past", id: "past" }, "Loading version…") : detailList(product),
           !viewing && writer && product.status !== "archived" ? forms() : null,
           !writer ? h("p", { class: "hint" }, canWrite()
-            ? "Paste a token with the scope catalog:write to edit."
+            ? "Sign in as an editor, or use a token with the scope catalog:write, to edit."
             : "This console is read-only: the query API has no command API configured.") : null),
         h("section", { class: "images", "aria-labelledby": "images-title" },
           h("h2", { id: "images-title" }, `Images (${product.images.length})`),
@@ -148,7 +148,7 @@ export function productView(root, id, params) {
   }
 
   function historySection() {
-    if (!hasScope(AUDIT)) return h("p", { class: "hint" }, "Paste a token with the scope catalog:audit to see the history and past versions.");
+    if (!hasScope(AUDIT)) return h("p", { class: "hint" }, "Sign in as an auditor, or use a token with the scope catalog:audit, to see the history and past versions.");
     const box = h("div", { class: "history-box" }, "Loading history…");
     loadHistory().then((entries) => {
       const slider = h("input", {

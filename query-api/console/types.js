@@ -137,6 +137,6 @@ export function newTypeView(root) {
     h("h1", {}, "New product type"),
     canDefine()
       ? typeForm(null, (key) => { location.hash = `#/types/${key}`; })
-      : h("p", { class: "error" }, "Defining types needs a token with scope catalog:admin."));
+      : h("p", { class: "error" }, "Defining types needs scope catalog:admin: sign in as an admin, or use a token that has it."));
   return {};
 }

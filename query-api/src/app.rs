@@ -11,6 +11,7 @@ use catalog_read_model::redis::RedisReadModel;
 use catalog_store::blobs::BlobStore;
 use catalog_support::auth::Authenticator;
 use catalog_support::http::HttpOptions;
+use catalog_support::session::Sessions;
 use catalog_support::shutdown::Shutdown;
 use catalog_support::tasks::Tasks;
 use sqlx::PgPool;
@@ -68,12 +69,20 @@ impl Application {
             None => pool.clone(),
         };
         let local = Arc::new(LocalCache::new(config.local_cache_bytes));
+        // Reads the JWKS, when one is configured: an unreachable JWKS_URL only logs, a
+        // JWKS_FILE that cannot be read stops the start.
+        // Sessions: `POST /session` starts them, the audit routes accept their cookie.
+        let sessions = Sessions::new(config.redis_url.expose(), &config.namespace)
+            .context("REDIS_URL cannot be used for sessions")?;
+        let auth = Arc::new(
+            Authenticator::from_settings(&config.auth)
+                .await?
+                .with_sessions(sessions.clone()),
+        );
         let state: AppState = Arc::new(Shared {
             blobs,
-            auth: Arc::new(
-                Authenticator::new(&config.jwt_secret, config.jwt_leeway)
-                    .expecting(config.jwt_audience.as_deref(), config.jwt_issuer.as_deref()),
-            ),
+            auth,
+            sessions,
             reader: Arc::new(ProductReader::new(
                 redis.clone(),
                 pool.clone(),

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use catalog_support::auth::AuthSettings;
 use catalog_support::config::{ConfigError, Env};
 use catalog_support::secret::Secret;
 
@@ -24,14 +25,10 @@ pub struct Config {
     pub redis_url: Secret,
     /// `REDIS_TIMEOUT_MS`: a Redis call slower than this falls back to PostgreSQL.
     pub redis_timeout: Duration,
-    /// `JWT_SECRET`: the HS256 key of the tokens the audit routes require.
-    pub jwt_secret: Secret,
-    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
-    pub jwt_leeway: Duration,
-    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
-    pub jwt_audience: Option<String>,
-    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
-    pub jwt_issuer: Option<String>,
+    /// How bearer tokens are checked: `JWT_SECRET` (HS256), `JWKS_URL` or `JWKS_FILE` (an
+    /// outside issuer's RS256, ES256 and EdDSA keys; one of the secret and a JWKS is required),
+    /// `JWT_LEEWAY_SECS`, `JWT_AUDIENCE`, `JWT_ISSUER`.
+    pub auth: AuthSettings,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call from; empty (the
     /// default) turns CORS off.
     pub cors_allowed_origins: Vec<String>,
@@ -75,10 +72,7 @@ impl Config {
                 .optional_url("DATABASE_REPLICA_URL", &["postgres", "postgresql"])?,
             redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
-            jwt_secret: env.required_secret("JWT_SECRET")?,
-            jwt_leeway: Duration::from_secs(env.parse("JWT_LEEWAY_SECS", 30u64)?),
-            jwt_audience: env.get("JWT_AUDIENCE"),
-            jwt_issuer: env.get("JWT_ISSUER"),
+            auth: env.auth_settings()?,
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,
             console_command_api: env.optional_origin("CONSOLE_COMMAND_API_ORIGIN")?,
             namespace: env.namespace()?,

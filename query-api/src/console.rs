@@ -1,5 +1,5 @@
 //! The Catalog console: a web page to browse products, their images and their history, and to
-//! edit them with a pasted token. Its HTML, CSS and JavaScript (`query-api/console/`) are
+//! edit them signed in (or with a pasted token). Its HTML, CSS and JavaScript (`query-api/console/`) are
 //! compiled into the binary, so it needs no other server and no network beyond the two APIs.
 //!
 //! - `GET /` and `GET /console` redirect to `GET /console/`, the page.

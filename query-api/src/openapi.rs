@@ -42,6 +42,19 @@ catalog_support::problem_set!(
     pub RenditionErrors = [404, 503]
 );
 catalog_support::problem_set!(
+    /// What signing in can answer besides its success (401 alike for an unknown email and a
+    /// wrong password; 429 after five failures for the email within 15 minutes).
+    pub SignInErrors = [401, 422, 429, 503]
+);
+catalog_support::problem_set!(
+    /// What reading the current session can answer besides its success.
+    pub SessionErrors = [401, 503]
+);
+catalog_support::problem_set!(
+    /// What signing out can answer besides its success (403 without the session's CSRF token).
+    pub SignOutErrors = [403, 503]
+);
+catalog_support::problem_set!(
     /// What listing product types can answer besides its success.
     pub TypeListErrors = [503]
 );

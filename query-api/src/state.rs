@@ -30,8 +30,11 @@ pub struct Shared {
     pub lists: PgPool,
     /// The Redis read model: the version subscription runs on it; readiness checks it.
     pub redis: RedisReadModel,
-    /// Checks the bearer tokens of the audit routes (scope `catalog:audit`).
+    /// Checks the bearer tokens and session cookies of the audit routes (scope
+    /// `catalog:audit`).
     pub auth: Arc<Authenticator>,
+    /// The signed-in sessions: `POST`, `GET` and `DELETE /session`.
+    pub sessions: catalog_support::session::Sessions,
     /// Reads one product through the local cache, Redis and PostgreSQL (`GET /products/{id}`).
     pub reader: Arc<ProductReader>,
     /// Read-your-writes: what `?min_version=` waits on.

@@ -220,6 +220,16 @@ impl Narrowing {
         self.product_type.is_some() || !self.attributes.is_empty()
     }
 
+    /// ` AND facets @> ARRAY[<category token>]`: the list's category, as a token.
+    pub(crate) fn push_category<'a>(&self, sql: &mut QueryBuilder<'a, Postgres>, category: &str) {
+        sql.push(" AND facets @> ARRAY[")
+            .push_bind(token(
+                "category",
+                &serde_json::Value::String(category.to_string()),
+            ))
+            .push("]");
+    }
+
     /// ` AND …` for each filter, every value bound, on the view's `facets` tokens: products of
     /// the type, and for each attribute those holding one of its values (as a string, a
     /// boolean or a number, their own or any variant's) and a number within its range. The

@@ -501,8 +501,16 @@ impl ListQuery {
             StatusFilter::Live => sql.push("status <> 'archived'"),
             StatusFilter::Only(status) => sql.push("status = ").push_bind(status),
         };
-        if let Some(category) = &self.category {
-            sql.push(" AND category = ").push_bind(category);
+        // With filters on what products are, the category is one more token of the same GIN
+        // lookup, which intersects them all before any row is read; alone, its own index.
+        match &self.category {
+            Some(category) if self.narrowing.filters() => {
+                self.narrowing.push_category(sql, category);
+            }
+            Some(category) => {
+                sql.push(" AND category = ").push_bind(category);
+            }
+            None => {}
         }
         if let Some(sku) = &self.sku {
             // Any variant's SKU, through generation 3's index over them (the expression is

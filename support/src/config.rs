@@ -4,6 +4,8 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
+use crate::auth::{AuthSettings, SECRET_OR_JWKS};
+use crate::jwks::JwksSource;
 use crate::secret::Secret;
 
 /// A setting that could not be used.
@@ -93,6 +95,40 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.get(var)
             .map(Secret::new)
             .ok_or_else(|| ConfigError::new(var, "is required but not set"))
+    }
+
+    /// How bearer tokens are checked: `JWT_SECRET` (HS256), `JWKS_URL` or `JWKS_FILE` (an
+    /// outside issuer's RS256, ES256 and EdDSA keys), `JWT_LEEWAY_SECS` (default 30),
+    /// `JWT_AUDIENCE` and `JWT_ISSUER`. At least one of the secret and a JWKS is required, and
+    /// the two JWKS variables exclude each other. Only their form is checked here; the JWKS is
+    /// read when the service starts ([`crate::auth::Authenticator::from_settings`]).
+    pub fn auth_settings(&self) -> Result<AuthSettings, ConfigError> {
+        let jwks = match (self.get("JWKS_URL"), self.get("JWKS_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "JWKS_URL",
+                    "cannot be set together with JWKS_FILE: set one of them",
+                ))
+            }
+            (Some(_), None) => {
+                let url = self.url("JWKS_URL", "", &["https", "http"])?;
+                let url = url::Url::parse(url.expose()).expect("checked as a URL just above");
+                Some(JwksSource::Url(url))
+            }
+            (None, Some(path)) => Some(JwksSource::File(path.into())),
+            (None, None) => None,
+        };
+        let secret = self.get("JWT_SECRET").map(Secret::new);
+        if secret.is_none() && jwks.is_none() {
+            return Err(ConfigError::new("JWT_SECRET", SECRET_OR_JWKS));
+        }
+        Ok(AuthSettings {
+            secret,
+            jwks,
+            leeway: std::time::Duration::from_secs(self.parse("JWT_LEEWAY_SECS", 30u64)?),
+            audience: self.get("JWT_AUDIENCE"),
+            issuer: self.get("JWT_ISSUER"),
+        })
     }
 
     /// A URL with one of the given schemes. The value is never echoed back in the error, since
@@ -238,6 +274,30 @@ mod tests {
             .required_secret("JWT_SECRET")
             .is_err());
         assert!(from_pairs(&[]).required_secret("JWT_SECRET").is_err());
+    }
+
+    #[test]
+    fn tokens_need_a_secret_or_one_jwks() {
+        let err = from_pairs(&[]).auth_settings().unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+        assert!(err.to_string().contains("JWKS_URL"), "{err}");
+        let jwks_only = from_pairs(&[("JWKS_URL", "https://id.example/.well-known/jwks.json")])
+            .auth_settings()
+            .unwrap();
+        assert!(jwks_only.secret.is_none());
+        assert!(matches!(jwks_only.jwks, Some(JwksSource::Url(_))));
+        let file = from_pairs(&[("JWT_SECRET", "s"), ("JWKS_FILE", "/etc/catalog/jwks.json")])
+            .auth_settings()
+            .unwrap();
+        assert!(file.secret.is_some());
+        assert_eq!(
+            file.jwks,
+            Some(JwksSource::File("/etc/catalog/jwks.json".into()))
+        );
+        let both = from_pairs(&[("JWKS_URL", "https://id.example/jwks"), ("JWKS_FILE", "j")]);
+        assert_eq!(both.auth_settings().unwrap_err().var, "JWKS_URL");
+        let ftp = from_pairs(&[("JWKS_URL", "ftp://id.example/jwks")]);
+        assert_eq!(ftp.auth_settings().unwrap_err().var, "JWKS_URL");
     }
 
     #[test]

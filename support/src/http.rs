@@ -58,6 +58,8 @@ pub fn layers(router: Router, options: HttpOptions) -> Router {
     let stack = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static(crate::session::CSRF_HEADER),
         ]))
         .layer(middleware::map_request(drop_unusable_ids))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -173,8 +175,11 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    // Credentials (the session cookie) go only to the origins listed, never to any: the
+    // console on query-api's origin calls command-api with the cookie of its sign-in.
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
         .allow_methods([
             Method::GET,
             Method::POST,
@@ -188,6 +193,7 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
             header::IF_MATCH,
             header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(crate::session::CSRF_HEADER),
             REQUEST_ID,
             CORRELATION_ID,
             HeaderName::from_static("x-causation-id"),

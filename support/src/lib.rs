@@ -12,6 +12,10 @@
 //! - [`openapi`]: what both services' OpenAPI documents share, `GET /openapi.json` and `GET /docs`.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
+//! - [`people`]: the people who sign in: roles, argon2id password hashes, `people` table.
+//! - [`session`]: signed-in sessions and the sign-in lock-out, in Redis.
+//! - [`lazy_redis`]: a Redis connection opened on first use (rate limits, sessions).
+//! - [`jwks`]: an outside issuer's public keys (JWKS), refetched when a token names a new one.
 //! - [`shutdown`]: the signal that stops every service gracefully.
 //! - [`tasks`]: a process's long-running tasks, supervised: one that ends early stops the process.
 
@@ -20,10 +24,14 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod jwks;
+pub mod lazy_redis;
 pub mod metrics;
 pub mod openapi;
+pub mod people;
 pub mod problem;
 pub mod secret;
+pub mod session;
 pub mod shutdown;
 pub mod tasks;
 pub mod telemetry;

@@ -207,8 +207,12 @@ impl Modify for BearerSecurity {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "HS256 JWT signed with `JWT_SECRET`; claims `sub` (the actor), `scope` \
-                         (space-separated: `catalog:write`, `catalog:audit`) and `exp`",
+                        "A JWT: HS256 signed with `JWT_SECRET`, or RS256, ES256 or EdDSA signed \
+                         with a key of the JWKS at `JWKS_URL` (named by `kid`); claims `sub` \
+                         (the actor), `scope` (space-separated: `catalog:write`, \
+                         `catalog:audit`, `catalog:admin`) and `exp`. A person signed in with \
+                         `POST /session` (query-api) sends the `catalog_session` cookie instead, \
+                         and `X-CSRF-Token` with every change",
                     ))
                     .build(),
             ),

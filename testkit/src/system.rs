@@ -368,16 +368,35 @@ impl System {
         args: &[&str],
         limit: Duration,
     ) -> std::io::Result<std::process::Output> {
-        let child = Command::new(binary(program))
+        self.run_tool_with_input(program, args, &[], limit).await
+    }
+
+    /// [`System::run_tool`] with `input` on the program's standard input (`command-api user
+    /// add` reads the password there), closed after it.
+    pub async fn run_tool_with_input(
+        &self,
+        program: &str,
+        args: &[&str],
+        input: &[u8],
+        limit: Duration,
+    ) -> std::io::Result<std::process::Output> {
+        let mut child = Command::new(binary(program))
             .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("LOG_FORMAT", "text")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
+        // A few bytes: written at once into the pipe's buffer, which holds far more.
+        let stdin = child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .into_owned_fd()?;
+        std::io::Write::write_all(&mut std::fs::File::from(stdin), input)?;
         tokio::time::timeout(limit, child.wait_with_output())
             .await
             .map_err(|_| std::io::Error::other(format!("{program} ran over {limit:?}")))?

@@ -4,6 +4,7 @@
 
 mod config;
 mod helpers;
+mod identity;
 mod import_kill;
 mod metrics;
 mod readiness;

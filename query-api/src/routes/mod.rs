@@ -6,6 +6,7 @@ pub(crate) mod feed;
 pub(crate) mod images;
 pub(crate) mod product_types;
 pub(crate) mod products;
+pub(crate) mod session;
 pub mod status;
 
 use std::sync::Arc;
@@ -40,6 +41,9 @@ use crate::state::AppState;
         images::rendition,
         status::status,
         export::export,
+        session::sign_in,
+        session::current,
+        session::sign_out,
     ),
     // Referred to by `ImageView`'s hand-written rendition map, so not collected on its own.
     components(schemas(catalog_domain::RenditionView)),
@@ -51,6 +55,7 @@ use crate::state::AppState;
         (name = "images", description = "Image renditions"),
         (name = "export", description = "The whole catalog at one event position"),
         (name = "status", description = "The pipeline's progress: relay backlog, projection lag, images processing"),
+        (name = "session", description = "Signing in and out: a session cookie both APIs accept in place of a token"),
     ),
 )]
 struct QueryApi;
@@ -90,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(product_types::router())
         .merge(images::router())
         .merge(status::router())
+        .merge(session::router())
         .merge(crate::console::router())
         .merge(audit)
         .with_state(state)

@@ -1,9 +1,10 @@
 //! The console in a real browser. This test runs the whole system (all four processes, on the
 //! test's own database, namespace and blob directory), then hands it to the Playwright suite in
 //! `browser/`, which drives Debian's Chromium through search, a product, an upload, a conflict,
-//! an older version, product types, variants and webhook subscriptions, saving screenshots as
-//! it goes. The webhook dispatcher (`projector webhooks`) runs beside the services, so the
-//! suite sees a subscription whose receiver fails go from retrying to paused.
+//! an older version, product types, variants, webhook subscriptions and a person signing in and
+//! out, saving screenshots as it goes. The webhook dispatcher (`projector webhooks`) runs beside
+//! the services, so the suite sees a subscription whose receiver fails go from retrying to
+//! paused. An editor is added with `command-api user add` for the suite to sign in as.
 //!
 //! Needs Node.js and Chromium (`/usr/bin/chromium`, or `CHROMIUM`); `scripts/test` installs
 //! both. The suite's npm packages are installed on first use from `package-lock.json`.
@@ -21,6 +22,10 @@ use tokio::process::Command;
 /// Below nextest's own limit (five minutes, .config/nextest.toml), so that a hung browser run
 /// is reported by this test, with its output, rather than killed without it.
 const SUITE_LIMIT: Duration = Duration::from_secs(240);
+
+/// The editor the suite signs in as (`command-api user add` before the suite runs).
+const SIGN_IN_EMAIL: &str = "editor@example.com";
+const SIGN_IN_PASSWORD: &str = "correct horse battery staple";
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser")
@@ -101,6 +106,24 @@ async fn the_console_works_in_chromium(pool: PgPool) {
         system.start_service(service).await;
     }
 
+    // A person who signs in with email and password (an editor: catalog:write only), added as
+    // an operator does, with the CLI reading the password from its standard input.
+    let added = system
+        .run_tool_with_input(
+            "command-api",
+            &["user", "add", SIGN_IN_EMAIL, "--role", "editor"],
+            format!("{SIGN_IN_PASSWORD}\n").as_bytes(),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("command-api user add runs");
+    assert!(
+        added.status.success(),
+        "command-api user add failed:\n{}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+
     let artifacts = artifacts_dir();
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).expect("the artifacts directory can be made");
@@ -118,6 +141,8 @@ async fn the_console_works_in_chromium(pool: PgPool) {
         .env("COMMAND_URL", &command)
         .env("TOKEN", &system.token)
         .env("EDITOR_TOKEN", &editor)
+        .env("SIGN_IN_EMAIL", SIGN_IN_EMAIL)
+        .env("SIGN_IN_PASSWORD", SIGN_IN_PASSWORD)
         .env("CHROMIUM", &chromium)
         .env("CONSOLE_ARTIFACTS", &artifacts)
         .stdin(Stdio::null())

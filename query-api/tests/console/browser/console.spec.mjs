@@ -2,19 +2,21 @@
 // product, upload an image and watch its thumbnail appear, meet a conflict and resolve it, look
 // at an older version from the timeline, define a product type, read a product in another
 // locale, add, price and remove a product's variants, import a file and export the catalog,
-// and keep webhook subscriptions. Each step saves a screenshot.
+// keep webhook subscriptions, and sign in and out with an email and password. Each step saves
+// a screenshot.
 //
 // Started by query-api/tests/console/main.rs, which passes QUERY_URL, COMMAND_URL, TOKEN (sub
 // "system-tester", scopes catalog:write, catalog:audit and catalog:admin), EDITOR_TOKEN (sub
-// "console-editor", without catalog:admin) and CONSOLE_ARTIFACTS, and runs the webhook
-// dispatcher, which may deliver to loopback and pauses a subscription failing for 5 seconds.
+// "console-editor", without catalog:admin), SIGN_IN_EMAIL and SIGN_IN_PASSWORD (an editor added
+// with `command-api user add`) and CONSOLE_ARTIFACTS, and runs the webhook dispatcher, which
+// may deliver to loopback and pauses a subscription failing for 5 seconds.
 
 import { expect, test } from "@playwright/test";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 
-const { QUERY_URL, COMMAND_URL, TOKEN, EDITOR_TOKEN } = process.env;
+const { QUERY_URL, COMMAND_URL, TOKEN, EDITOR_TOKEN, SIGN_IN_EMAIL, SIGN_IN_PASSWORD } = process.env;
 const ARTIFACTS = process.env.CONSOLE_ARTIFACTS ?? "artifacts";
 const SHOTS = `${ARTIFACTS}/screenshots`;
 mkdirSync(SHOTS, { recursive: true });
@@ -121,12 +123,17 @@ test("search narrows the list, and filters and sort apply", async () => {
 });
 
 test("a token pasted once turns on editing", async () => {
+  // The token is the sign-in page's advanced option, for tools' and outside issuers' tokens.
+  await page.getByRole("link", { name: "Sign in" }).click();
+  await page.getByText("Advanced: use a token").click();
   await page.getByRole("button", { name: "Paste token" }).click();
   await page.getByLabel("Token", { exact: true }).fill(TOKEN);
   await page.getByRole("button", { name: "Save" }).click();
   await expect(page.locator("#token")).toContainText("system-tester");
   await expect(page.getByRole("link", { name: "New product" })).toBeVisible();
   expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain("catalog.console.token");
+  // Back where the person was, the list as they left it.
+  await expect(page).toHaveURL(/#\/\?.*sort=price/);
 });
 
 test("a product opens from the list", async () => {
@@ -952,4 +959,142 @@ test("facets count the catalog and narrow the list", async () => {
   await expect(page.getByLabel("Category", { exact: true })).toHaveValue("");
   await expect(rows()).not.toHaveCount(planters.length);
   expect(page.url()).not.toContain("category=");
+});
+
+// ---- signing in ----
+
+/** Signs in from the sign-in page the header's "Sign in" opens. */
+async function signInAs(email, password) {
+  await page.getByRole("link", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Sign in");
+  await page.getByLabel("Email", { exact: true }).fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.locator("form.sign-in").getByRole("button", { name: "Sign in" }).click();
+}
+
+const stockForm = () => page.locator('form[data-form="stock"]');
+
+test("a person signs in with email and password, edits as themselves, and signs out", async () => {
+  expect(SIGN_IN_EMAIL && SIGN_IN_PASSWORD, "SIGN_IN_EMAIL and SIGN_IN_PASSWORD are set").toBeTruthy();
+  const id = ids["MUG-RED"];
+  await page.goto(`/console/#/products/${id}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Red enamel mug");
+  // The admin's token of the earlier steps forgotten: nobody is signed in, nothing offered.
+  await page.getByRole("button", { name: "Token" }).click();
+  await page.getByRole("button", { name: "Forget token" }).click();
+  await expect(page.locator("#token")).toContainText("read-only");
+  await expect(page.getByText("Adjust stock")).toHaveCount(0);
+  await expect(page.locator(".details .hint")).toHaveText("Sign in as an editor, or use a token with the scope catalog:write, to edit.");
+
+  // A wrong password is refused in the service's words, and the page stays.
+  await signInAs(SIGN_IN_EMAIL, "not the password at all");
+  await expect(page.locator("form.sign-in").getByRole("alert")).toHaveText("the email or the password is wrong");
+  await expect(page).toHaveURL(/#\/sign-in$/);
+  await expect(page.getByLabel("Email", { exact: true })).toHaveAttribute("autocomplete", "username");
+  await expect(page.getByLabel("Password", { exact: true })).toHaveAttribute("autocomplete", "current-password");
+  await shot("27-sign-in-refused");
+
+  // Five failures for one email lock it out for a while, known or not: the page says until when.
+  const nobody = "nobody@example.com";
+  for (let i = 0; i < 5; i++) {
+    const failed = await reads.post("/session", { data: { email: nobody, password: "not anyone's password" } });
+    expect(failed.status()).toBe(401);
+  }
+  await page.getByLabel("Email", { exact: true }).fill(nobody);
+  await page.getByLabel("Password", { exact: true }).fill("not anyone's password");
+  await page.locator("form.sign-in").getByRole("button", { name: "Sign in" }).click();
+  const locked = page.locator("form.sign-in").getByRole("alert");
+  await expect(locked).toContainText("wait before trying again");
+  await expect(locked.locator("time")).toHaveText(/^in 1[45] minutes$/);
+  await shot("27b-sign-in-locked-out");
+  await page.getByLabel("Email", { exact: true }).fill(SIGN_IN_EMAIL);
+
+  // The right one: back to the product, the header naming the person and their role.
+  await page.getByLabel("Password", { exact: true }).fill(SIGN_IN_PASSWORD);
+  await page.locator("form.sign-in").getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(new RegExp(`#/products/${id}$`));
+  await expect(page.locator("#token")).toContainText(SIGN_IN_EMAIL);
+  await expect(page.locator("#token .role")).toHaveText("editor");
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "New product" })).toBeVisible();
+  // An editor administers nothing and audits nothing.
+  await expect(page.locator("#nav-subscriptions")).toBeHidden();
+  await expect(page.locator(".history .hint")).toContainText("catalog:audit");
+  // The session is the browser's cookie, out of the page's reach; no token is kept.
+  expect(await page.evaluate(() => Object.keys(sessionStorage))).not.toContain("catalog.console.token");
+  expect(await page.evaluate(() => document.cookie)).not.toContain("catalog_session");
+  const cookie = (await page.context().cookies()).find((c) => c.name === "catalog_session");
+  expect(cookie?.httpOnly).toBe(true);
+  expect(cookie?.sameSite).toBe("Strict");
+
+  // An edit, sent to command-api with the cookie and the session's CSRF token.
+  const stock = Number(await page.locator('[data-fact="stock"]').textContent());
+  await page.getByText("Adjust stock").click();
+  await stockForm().getByLabel("Change (+ or −)", { exact: true }).fill("3");
+  await stockForm().getByLabel("Reason", { exact: true }).fill("delivery counted in");
+  await stockForm().getByRole("button", { name: "Save" }).click();
+  await expect(page.locator('[data-fact="stock"]')).toHaveText(String(stock + 3));
+  await shot("28-signed-in");
+
+  // Recorded as the person's: the history (catalog:audit, which the suite's token has) names
+  // their email as the actor.
+  const history = await reads.get(`/products/${id}/history?after=0&limit=1000`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  expect(history.ok(), await history.text()).toBeTruthy();
+  const last = (await history.json()).items.at(-1);
+  expect(last.type).toBe("StockAdjusted");
+  expect(last.actor).toBe(SIGN_IN_EMAIL);
+
+  // A reload forgets what the page knew; GET /session tells it again.
+  await page.reload();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Red enamel mug");
+  await expect(page.locator("#token")).toContainText(SIGN_IN_EMAIL);
+  await expect(page.getByText("Adjust stock")).toBeVisible();
+
+  // Signed out: read-only again, and the cookie is gone.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
+  await expect(page.locator("#token")).toContainText("read-only");
+  await expect(page.locator("#token")).not.toContainText(SIGN_IN_EMAIL);
+  await expect(page.getByText("Adjust stock")).toHaveCount(0);
+  await expect(page.getByRole("link", { name: "New product" })).toHaveCount(0);
+  expect((await page.context().cookies()).find((c) => c.name === "catalog_session")).toBeUndefined();
+  await page.reload();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Red enamel mug");
+  await expect(page.locator("#token")).toContainText("read-only");
+  await shot("29-signed-out");
+});
+
+test("a session ended elsewhere returns the console to signed-out, asking to sign in again", async ({ playwright }) => {
+  const id = ids["MUG-RED"];
+  await signInAs(SIGN_IN_EMAIL, SIGN_IN_PASSWORD);
+  await expect(page).toHaveURL(new RegExp(`#/products/${id}$`));
+  await expect(page.locator("#token")).toContainText(SIGN_IN_EMAIL);
+
+  // The same session ended from outside the page (as signing out in another tab would), the
+  // browser still holding its cookie.
+  const { value } = (await page.context().cookies()).find((c) => c.name === "catalog_session");
+  const elsewhere = await playwright.request.newContext({ baseURL: QUERY_URL, extraHTTPHeaders: { Cookie: `catalog_session=${value}` } });
+  try {
+    const running = await elsewhere.get("/session");
+    expect(running.ok()).toBeTruthy();
+    const ended = await elsewhere.delete("/session", { headers: { "X-CSRF-Token": (await running.json()).csrf_token } });
+    expect(ended.status()).toBe(204);
+  } finally {
+    await elsewhere.dispose();
+  }
+
+  // The next edit is refused with 401 by command-api: the console lets go of the session.
+  await page.getByText("Adjust stock").click();
+  await stockForm().getByLabel("Change (+ or −)", { exact: true }).fill("-1");
+  await stockForm().getByLabel("Reason", { exact: true }).fill("breakage");
+  await stockForm().getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#account-notice")).toHaveText("Your session has ended: sign in again to make changes.");
+  await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
+  await expect(page.getByText("Adjust stock")).toHaveCount(0);
+  await shot("30-session-ended");
+
+  // Signing in again clears the word.
+  await signInAs(SIGN_IN_EMAIL, SIGN_IN_PASSWORD);
+  await expect(page.locator("#token")).toContainText(SIGN_IN_EMAIL);
+  await expect(page.locator("#account-notice")).toBeEmpty();
 });
