@@ -17,19 +17,13 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, SECRET_OR_JWKS};
 use crate::jwks::{Jwks, JwksSource, UnknownKey};
 use crate::problem::Problem;
 use crate::secret::Secret;
 use crate::session::{self, Session, Sessions, CSRF_HEADER};
 
-/// The scope command-api requires of every command: any change to the catalog.
-pub const SCOPE_WRITE: &str = "catalog:write";
-/// The scope query-api requires to read a product's history and past versions (the audit
-/// routes); the other reads are public.
-pub const SCOPE_AUDIT: &str = "catalog:audit";
-/// The scope command-api requires to define product types.
-pub const SCOPE_ADMIN: &str = "catalog:admin";
+pub use crate::scopes::{SCOPE_ADMIN, SCOPE_AUDIT, SCOPE_WRITE};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -136,21 +130,7 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// How tokens are checked, as both APIs read it from their environment
-/// ([`crate::config::Env::auth_settings`]).
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    /// `JWT_SECRET`: the HS256 key. Optional when a JWKS is configured.
-    pub secret: Option<Secret>,
-    /// `JWKS_URL` or `JWKS_FILE`: the outside issuer's public keys, when set.
-    pub jwks: Option<JwksSource>,
-    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
-    pub leeway: Duration,
-    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
-    pub audience: Option<String>,
-    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
-    pub issuer: Option<String>,
-}
+pub use crate::config::AuthSettings;
 
 /// The algorithms a token may be signed with: HS256 with the secret, the others with a key of
 /// the JWKS.
@@ -453,9 +433,6 @@ impl Authenticator {
             .expect("HS256 signing with a byte key cannot fail")
     }
 }
-
-/// The message of the configuration error when neither kind of key is configured.
-pub const SECRET_OR_JWKS: &str = "is required unless JWKS_URL or JWKS_FILE is set";
 
 /// The header of a token, read without checking anything else.
 fn read_header(token: &str) -> Result<TokenHeader, AuthError> {

@@ -4,9 +4,27 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use crate::auth::{AuthSettings, SECRET_OR_JWKS};
 use crate::jwks::JwksSource;
 use crate::secret::Secret;
+
+/// How tokens are checked, as both APIs read it from their environment
+/// ([`crate::config::Env::auth_settings`]).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `JWT_SECRET`: the HS256 key. Optional when a JWKS is configured.
+    pub secret: Option<Secret>,
+    /// `JWKS_URL` or `JWKS_FILE`: the outside issuer's public keys, when set.
+    pub jwks: Option<JwksSource>,
+    /// `JWT_LEEWAY_SECS`: clock skew forgiven when checking `exp`.
+    pub leeway: std::time::Duration,
+    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
+    pub audience: Option<String>,
+    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
+    pub issuer: Option<String>,
+}
+
+/// The message of the configuration error when neither kind of key is configured.
+pub const SECRET_OR_JWKS: &str = "is required unless JWKS_URL or JWKS_FILE is set";
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@
 //! - [`openapi`]: what both services' OpenAPI documents share, `GET /openapi.json` and `GET /docs`.
 //! - [`problem`]: RFC 9457 problem+json responses, the one error shape of every service.
 //! - [`auth`]: JWT bearer authentication and scope checks.
+//! - [`scopes`]: the scopes tokens and sessions grant.
 //! - [`people`]: the people who sign in: roles, argon2id password hashes, `people` table.
 //! - [`session`]: signed-in sessions and the sign-in lock-out, in Redis.
 //! - [`lazy_redis`]: a Redis connection opened on first use (rate limits, sessions).
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod people;
 pub mod problem;
+pub mod scopes;
 pub mod secret;
 pub mod session;
 pub mod shutdown;

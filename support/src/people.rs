@@ -12,7 +12,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::auth::{SCOPE_ADMIN, SCOPE_AUDIT, SCOPE_WRITE};
+use crate::scopes::{SCOPE_ADMIN, SCOPE_AUDIT, SCOPE_WRITE};
 
 /// The shortest password `user add` accepts, in characters (OWASP's advice for a password
 /// that is the only factor is at least 8; a catalog's editors sign in rarely and can keep a
