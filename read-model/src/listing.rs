@@ -442,13 +442,16 @@ impl ListQuery {
                 other => tokens.push(other.name()),
             }
         }
+        // Every token of the hits is counted as it is (one hash of whole strings); only the
+        // few hundred distinct ones are then split into facet and value, and kept or dropped.
         sql.push(
-            "), counts AS (SELECT left(t, strpos(t, '=') - 1) AS facet, \
-                    substr(t, strpos(t, '=') + 1) AS value, count(*) AS n \
-                  FROM hits, unnest(facets) t WHERE left(t, strpos(t, '=') - 1) = ANY(",
+            "), tokens AS (SELECT t, count(*) AS n FROM hits, unnest(facets) t GROUP BY t), \
+             counts AS (SELECT left(t, strpos(t, '=') - 1) AS facet, \
+               substr(t, strpos(t, '=') + 1) AS value, n FROM tokens \
+             WHERE left(t, strpos(t, '=') - 1) = ANY(",
         )
         .push_bind(tokens)
-        .push(") GROUP BY 1, 2");
+        .push(")");
         if status {
             sql.push(" UNION ALL SELECT 'status', to_jsonb(status)::text, count(*) FROM hits GROUP BY status");
         }

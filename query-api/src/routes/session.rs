@@ -32,9 +32,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignIn {
     /// Compared trimmed and lower-cased.
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     email: String,
-    #[schema(max_length = 1024, format = Password)]
+    /// At most 1024 bytes (256 characters always fit).
+    #[schema(min_length = 1, max_length = 256, format = Password)]
     password: String,
 }
 
@@ -79,7 +80,7 @@ fn wrong() -> Response {
     )
     .with_header(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(r#"Cookie realm="catalog""#),
+        HeaderValue::from_static(r#"Bearer realm="catalog""#),
     )
     .into_response()
 }
@@ -228,7 +229,7 @@ pub(crate) async fn current(State(app): State<AppState>, headers: HeaderMap) -> 
         )
         .with_header(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Cookie realm="catalog""#),
+            HeaderValue::from_static(r#"Bearer realm="catalog""#),
         )
         .into_response(),
         Err(response) => response,
