@@ -20,7 +20,7 @@ use catalog_support::problem::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, Execute, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use crate::facets::{Facet, FacetValue, Narrowing, FACET_VALUES_MAX};
 
@@ -330,6 +330,29 @@ impl ListQuery {
         self.q.as_deref()
     }
 
+    /// PostgreSQL's plan of the statement [`ListQuery::run`] sends for `which`, as `EXPLAIN
+    /// <options>` prints it (`options` a literal such as `(ANALYZE, BUFFERS)`, or empty), the
+    /// search text expanded first as `run` expands it: the one way tests and benchmarks read
+    /// what a list costs.
+    pub async fn plan(&self, pool: &PgPool, which: Planned, options: &str) -> sqlx::Result<String> {
+        let search = match &self.q {
+            Some(q) => Some(Search::expand(&mut *pool.acquire().await?, q).await?),
+            None => None,
+        };
+        let mut statement = match which {
+            Planned::Page => self.statement(search.as_ref()),
+            Planned::Facets => self.facet_statement(search.as_ref()),
+        };
+        let sql = format!("EXPLAIN {options} {}", statement.sql());
+        let arguments = statement
+            .build()
+            .take_arguments()
+            .map_err(sqlx::Error::Encode)?
+            .unwrap_or_default();
+        let rows: Vec<(String,)> = sqlx::query_as_with(&sql, arguments).fetch_all(pool).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n"))
+    }
+
     /// The filters on type and attributes, and the facets asked for.
     pub fn narrowing(&self) -> &Narrowing {
         &self.narrowing
@@ -616,6 +639,15 @@ fn token_value(text: &str) -> serde_json::Value {
         let cut = text.strip_prefix('"').unwrap_or(text);
         serde_json::Value::String(format!("{cut}…"))
     })
+}
+
+/// Which of a list's statements [`ListQuery::plan`] explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// The page: [`ListQuery::statement`].
+    Page,
+    /// The facet counts: [`ListQuery::facet_statement`].
+    Facets,
 }
 
 /// What a product's search vector is matched against.

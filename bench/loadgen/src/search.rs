@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use catalog_read_model::generation::{pool_in, LIVE_SCHEMA};
-use catalog_read_model::listing::{ListQuery, Search};
+use catalog_read_model::listing::{ListQuery, Planned};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Execute, PgPool};
+use sqlx::PgPool;
 
 use crate::events::{vocabulary, CATEGORIES, COLOURS};
 use crate::latency::Latencies;
@@ -352,22 +352,12 @@ impl Case {
 /// `GET /products?<query>`, or with `facets` of its facet counts.
 async fn explain(pool: &PgPool, query: &str, facets: bool) -> anyhow::Result<String> {
     let list = ListQuery::parse(Some(query)).map_err(|errors| anyhow!("{query}: {errors:?}"))?;
-    let search = match list.q() {
-        Some(q) => Some(Search::expand(&mut *pool.acquire().await?, q).await?),
-        None => None,
+    let which = if facets {
+        Planned::Facets
+    } else {
+        Planned::Page
     };
-    let mut statement = match facets {
-        true => list.facet_statement(search.as_ref()),
-        false => list.statement(search.as_ref()),
-    };
-    let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", statement.sql());
-    let arguments = statement
-        .build()
-        .take_arguments()
-        .map_err(|err| anyhow!("{query}'s arguments: {err}"))?
-        .unwrap_or_default();
-    let rows: Vec<(String,)> = sqlx::query_as_with(&sql, arguments).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n"))
+    Ok(list.plan(pool, which, "(ANALYZE, BUFFERS)").await?)
 }
 
 /// The time EXPLAIN ANALYZE reports the statement took to execute, in milliseconds.

@@ -1,9 +1,9 @@
 //! Every documented sort and filter of `GET /products` is served by an index at 1,000,000
 //! products: the plans are read from PostgreSQL itself, on a table of that size.
 
-use catalog_read_model::listing::{ListQuery, Search};
+use catalog_read_model::listing::{ListQuery, Planned};
 use catalog_testkit::read_model_pool;
-use sqlx::{Execute, PgPool};
+use sqlx::PgPool;
 
 /// In chunks, each its own short transaction: a long one would hold back the outbox relay of
 /// every other test on this server (it waits for the oldest running transaction).
@@ -72,30 +72,16 @@ async fn plan(pool: &PgPool, query: &str) -> String {
 
 /// The plan of the list `query`, or with `facets` of its facet counts.
 async fn plan_of(pool: &PgPool, query: &str, facets: bool) -> String {
-    let query = ListQuery::parse(Some(query)).unwrap();
-    let search = match query.q() {
-        Some(q) => Some(
-            Search::expand(&mut pool.acquire().await.unwrap(), q)
-                .await
-                .unwrap(),
-        ),
-        None => None,
+    let which = if facets {
+        Planned::Facets
+    } else {
+        Planned::Page
     };
-    let mut statement = match facets {
-        true => query.facet_statement(search.as_ref()),
-        false => query.statement(search.as_ref()),
-    };
-    let sql = format!("EXPLAIN {}", statement.sql());
-    let arguments = statement
-        .build()
-        .take_arguments()
+    ListQuery::parse(Some(query))
         .unwrap()
-        .unwrap_or_default();
-    let rows: Vec<(String,)> = sqlx::query_as_with(&sql, arguments)
-        .fetch_all(pool)
+        .plan(pool, which, "")
         .await
-        .unwrap();
-    rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
