@@ -248,20 +248,25 @@ impl Narrowing {
             }
             if filter.min.is_some() || filter.max.is_some() {
                 // A range has no index of its own: it narrows what the other filters and the
-                // list's order select, checked on each row's tokens.
+                // list's order select, checked on each row's tokens. A token of another kind
+                // (an untyped product's text) is no number: the CASE keeps it from the cast.
                 let prefix = format!("{facet}=");
-                sql.push(" AND EXISTS (SELECT 1 FROM unnest(facets) t WHERE left(t, ")
-                    .push_bind(prefix.chars().count() as i32)
-                    .push(") = ")
-                    .push_bind(prefix.clone())
-                    .push(" AND substr(t, ")
-                    .push_bind(prefix.chars().count() as i32 + 1)
-                    .push(") ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$'");
+                let value_at = prefix.chars().count() as i32 + 1;
+                sql.push(
+                    " AND EXISTS (SELECT 1 FROM unnest(facets) t \
+                     CROSS JOIN LATERAL (SELECT substr(t, ",
+                )
+                .push_bind(value_at)
+                .push(
+                    ") AS v) s CROSS JOIN LATERAL (SELECT CASE \
+                     WHEN s.v ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN s.v::numeric \
+                     END AS number) n WHERE starts_with(t, ",
+                )
+                .push_bind(prefix)
+                .push(")");
                 for (bound, comparison) in [(&filter.min, ">="), (&filter.max, "<=")] {
                     if let Some(bound) = bound {
-                        sql.push(" AND substr(t, ")
-                            .push_bind(prefix.chars().count() as i32 + 1)
-                            .push(format_args!(")::numeric {comparison} "))
+                        sql.push(format_args!(" AND n.number {comparison} "))
                             .push_bind(bound.clone())
                             .push("::numeric");
                     }

@@ -80,7 +80,8 @@ async fn shirts(world: &World, count: usize) {
             .create_from(json!({
                 "sku": format!("FREE-{i}"), "name": format!("Free {i}"), "category": "shirts",
                 "price": {"amount": 700, "currency": "EUR"},
-                "attributes": {"brand": brand, "fabric": "linen"}
+                // A text where shirts hold a number: ranges pass over it.
+                "attributes": {"brand": brand, "fabric": "linen", "weight": "heavy"}
             }))
             .await;
     }
