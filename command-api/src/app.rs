@@ -55,7 +55,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let rate_limiter = RateLimiter::new(
-            config.redis_url.expose(),
+            &config.redis,
             &config.namespace,
             config.rate_limit_per_second,
             config.rate_limit_burst,
@@ -81,7 +81,7 @@ impl Application {
         // Reads the JWKS, when one is configured: an unreachable JWKS_URL only logs, a
         // JWKS_FILE that cannot be read stops the start.
         // People signed in to the console send their session cookie instead of a token.
-        let sessions = Sessions::new(config.redis_url.expose(), &config.namespace)
+        let sessions = Sessions::new(&config.redis, &config.namespace)
             .context("REDIS_URL cannot be used for sessions")?;
         let auth = Arc::new(
             Authenticator::from_settings(&config.auth)

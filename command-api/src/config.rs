@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use catalog_support::auth::AuthSettings;
-use catalog_support::config::{ConfigError, Env};
+use catalog_support::config::{ConfigError, Env, RedisSettings};
 use catalog_support::secret::Secret;
 
 /// Lines of an import read, decided and saved together (a chunk); by default also the lines
@@ -52,8 +52,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `MIGRATE_ON_START`: run pending migrations before serving (default true).
     pub migrate_on_start: bool,
-    /// `REDIS_URL`: where rate-limit state lives, shared by every replica.
-    pub redis_url: Secret,
+    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: where rate-limit state and
+    /// sessions live, shared by every replica.
+    pub redis: RedisSettings,
     /// `RATE_LIMIT_PER_SECOND`: sustained commands per second allowed to one client (token
     /// subject); 0 turns rate limiting off.
     pub rate_limit_per_second: f64,
@@ -73,7 +74,8 @@ pub struct Config {
     pub import_concurrency: usize,
     /// `UPLOAD_MAX_PIXELS`: images with more pixels are refused with 422 (50 megapixels).
     pub upload_max_pixels: u64,
-    /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to.
+    /// `AMQP_URL`: the RabbitMQ broker the relay publishes events to, or every node of a
+    /// cluster, comma-separated (tried in turn; see `catalog_store::broker::connect`).
     pub amqp_url: Secret,
     /// `WEBHOOK_ALLOW_PRIVATE`: webhook subscriptions may name loopback, private and
     /// link-local addresses (default false: such URLs are refused, 422). For a receiver on the
@@ -133,7 +135,7 @@ impl Config {
             max_json_body: env.parse("MAX_JSON_BODY_BYTES", 1024 * 1024usize)?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
+            redis: env.redis_settings()?,
             rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50.0f64)?.max(0.0),
             rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100u32)?.max(1),
             blob_store: env.blob_store()?,
@@ -144,7 +146,7 @@ impl Config {
             ),
             import_concurrency: env.parse("IMPORT_CONCURRENCY", IMPORT_CHUNK_LINES)?.max(1),
             upload_max_pixels: env.parse("UPLOAD_MAX_PIXELS", 50_000_000u64)?,
-            amqp_url: env.url(
+            amqp_url: env.url_list(
                 "AMQP_URL",
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
                 &["amqp", "amqps"],

@@ -77,8 +77,7 @@ async fn execute<F: Fn(&str) -> Option<String>>(
             let removed = people::remove(&pool, &email).await?;
             // Sessions end whether or not the person was still there: a removal whose sessions
             // could not be ended is finished by running it again.
-            let redis_url = env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?;
-            let sessions = Sessions::new(redis_url.expose(), &env.namespace()?)?;
+            let sessions = Sessions::new(&env.redis_settings()?, &env.namespace()?)?;
             let ended = sessions.end_all(&email).await.map_err(|err| {
                 anyhow::anyhow!("{email}'s sessions could not be ended (run this again): {err}")
             })?;

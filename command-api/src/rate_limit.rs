@@ -15,7 +15,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use catalog_support::auth::Actor;
-use catalog_support::lazy_redis::LazyRedis;
+use catalog_support::config::RedisSettings;
+use catalog_support::lazy_redis::{LazyRedis, RedisConnection, RedisTimeouts};
 use catalog_support::problem::Problem;
 use redis::Script;
 
@@ -55,7 +56,7 @@ struct Inner {
 impl RateLimiter {
     /// `None` when rate limiting is turned off (`per_second` is 0).
     pub fn new(
-        redis_url: &str,
+        redis: &RedisSettings,
         namespace: &str,
         per_second: f64,
         burst: u32,
@@ -67,7 +68,10 @@ impl RateLimiter {
         Ok(Some(Self {
             inner: Arc::new(Inner {
                 // Short: a slow Redis must not slow every command down.
-                redis: LazyRedis::new(redis_url, Duration::from_millis(250))?,
+                redis: LazyRedis::new(
+                    redis,
+                    RedisTimeouts::answering_within(Duration::from_millis(250)),
+                )?,
                 namespace: namespace.to_string(),
                 interval_ms,
                 tolerance_ms: interval_ms * f64::from(burst),
@@ -76,7 +80,7 @@ impl RateLimiter {
         }))
     }
 
-    async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    async fn connection(&self) -> redis::RedisResult<RedisConnection> {
         self.inner.redis.connection().await
     }
 

@@ -125,8 +125,7 @@ impl ReadModelsProcess {
             config.database_url.expose(),
             POOL_SIZE,
         )?);
-        let redis =
-            RedisReadModel::new(config.redis_url.expose(), &config.namespace, REDIS_TIMEOUT)?;
+        let redis = RedisReadModel::new(&config.redis, &config.namespace, REDIS_TIMEOUT)?;
         let stats = Arc::new(Stats::default());
         // Every event goes to both read models: without any of the three, no progress.
         let dependencies = vec![

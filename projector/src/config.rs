@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use catalog_support::config::{ConfigError, Env};
+use catalog_support::config::{ConfigError, Env, RedisSettings};
 use catalog_support::secret::Secret;
 
 /// Everything the projector reads from its environment, once, at start-up.
@@ -11,9 +11,10 @@ use catalog_support::secret::Secret;
 pub struct Config {
     /// `DATABASE_URL`: the event store and the PostgreSQL read model (one database).
     pub database_url: Secret,
-    /// `REDIS_URL`: the Redis read model.
-    pub redis_url: Secret,
-    /// `AMQP_URL`: the broker the events arrive from.
+    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: the Redis read model.
+    pub redis: RedisSettings,
+    /// `AMQP_URL`: the broker the events arrive from, or every node of a cluster,
+    /// comma-separated (tried in turn; see `catalog_store::broker::connect`).
     pub amqp_url: Secret,
     /// `CATALOG_NAMESPACE`: prefix of queues and Redis keys.
     pub namespace: String,
@@ -76,8 +77,8 @@ impl Config {
                 "postgres://postgres@127.0.0.1:5432/catalog",
                 &["postgres", "postgresql"],
             )?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
-            amqp_url: env.url(
+            redis: env.redis_settings()?,
+            amqp_url: env.url_list(
                 "AMQP_URL",
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
                 &["amqp", "amqps"],

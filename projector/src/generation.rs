@@ -11,6 +11,7 @@ use catalog_domain::Schema;
 use catalog_read_model::generation::{self, GENERATION};
 use catalog_read_model::redis::RedisReadModel;
 use catalog_store::broker::{self, Topology, PROJECTOR};
+use catalog_support::config::RedisSettings;
 use catalog_support::shutdown::Shutdown;
 use sqlx::PgPool;
 
@@ -169,7 +170,7 @@ impl Upgrade {
 /// or writes them. Answers the generations dropped.
 pub async fn retire(
     pool: &PgPool,
-    redis_url: &str,
+    redis_settings: &RedisSettings,
     namespace: &str,
     topology: &Topology,
     amqp_url: &str,
@@ -183,7 +184,7 @@ pub async fn retire(
         .context("connecting to RabbitMQ")?;
     let channel = connection.create_channel().await?;
     for &old in &retiring {
-        let redis = RedisReadModel::connect(redis_url, namespace).await?;
+        let redis = RedisReadModel::connect(redis_settings, namespace).await?;
         redis.follow(old);
         let deleted = redis.delete_all().await?;
         topology

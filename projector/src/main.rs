@@ -124,7 +124,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let topology = Topology::new(&config.namespace).with_shards(config.shards);
             let retired = retire(
                 &pool,
-                config.redis_url.expose(),
+                &config.redis,
                 &config.namespace,
                 &topology,
                 config.amqp_url.expose(),
@@ -139,6 +139,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 /// The one-shot commands connect eagerly: they cannot do their work without either.
 async fn connect(config: &Config) -> anyhow::Result<(sqlx::PgPool, RedisReadModel)> {
     let pool = own_generation(catalog_support::db::pool(config.database_url.expose(), 8)?);
-    let redis = RedisReadModel::connect(config.redis_url.expose(), &config.namespace).await?;
+    let redis = RedisReadModel::connect(&config.redis, &config.namespace).await?;
     Ok((pool, redis))
 }

@@ -49,12 +49,8 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-        let redis = RedisReadModel::new(
-            config.redis_url.expose(),
-            &config.namespace,
-            config.redis_timeout,
-        )
-        .context("REDIS_URL cannot be used")?;
+        let redis = RedisReadModel::new(&config.redis, &config.namespace, config.redis_timeout)
+            .context("REDIS_URL cannot be used")?;
         // The live generation is learnt from PostgreSQL once it answers (`generations`).
         redis.follow(0);
         let blobs = BlobStore::from_url(&config.blob_store)?;
@@ -72,7 +68,7 @@ impl Application {
         // Reads the JWKS, when one is configured: an unreachable JWKS_URL only logs, a
         // JWKS_FILE that cannot be read stops the start.
         // Sessions: `POST /session` starts them, the audit routes accept their cookie.
-        let sessions = Sessions::new(config.redis_url.expose(), &config.namespace)
+        let sessions = Sessions::new(&config.redis, &config.namespace)
             .context("REDIS_URL cannot be used for sessions")?;
         let auth = Arc::new(
             Authenticator::from_settings(&config.auth)

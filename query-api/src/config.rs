@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use catalog_support::auth::AuthSettings;
-use catalog_support::config::{ConfigError, Env};
+use catalog_support::config::{ConfigError, Env, RedisSettings};
 use catalog_support::secret::Secret;
 
 /// Everything query-api reads from its environment, once, at start-up.
@@ -20,9 +20,9 @@ pub struct Config {
     /// read from, when set. Reads by id (and their `min_version` waits), history and past
     /// versions stay on `DATABASE_URL`: they must see what was just written.
     pub database_replica_url: Option<Secret>,
-    /// `REDIS_URL`: the Redis read model. Optional at run time: without it reads come from
-    /// PostgreSQL.
-    pub redis_url: Secret,
+    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: the Redis read model.
+    /// Optional at run time: without it reads come from PostgreSQL.
+    pub redis: RedisSettings,
     /// `REDIS_TIMEOUT_MS`: a Redis call slower than this falls back to PostgreSQL.
     pub redis_timeout: Duration,
     /// How bearer tokens are checked: `JWT_SECRET` (HS256), `JWKS_URL` or `JWKS_FILE` (an
@@ -70,7 +70,7 @@ impl Config {
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 16u32)?,
             database_replica_url: env
                 .optional_url("DATABASE_REPLICA_URL", &["postgres", "postgresql"])?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
+            redis: env.redis_settings()?,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 300u64)?),
             auth: env.auth_settings()?,
             cors_allowed_origins: env.origins("CORS_ALLOWED_ORIGINS")?,

@@ -42,7 +42,11 @@ impl VersionWatch {
         let channel = redis.versions_channel();
         let mut delay = Duration::from_millis(200);
         while !shutdown.is_triggered() {
-            match redis.client().get_async_pubsub().await {
+            let pubsub = match redis.client().await {
+                Ok(client) => client.get_async_pubsub().await,
+                Err(err) => Err(err),
+            };
+            match pubsub {
                 Ok(mut pubsub) => {
                     if let Err(err) = pubsub.subscribe(&channel).await {
                         tracing::warn!(error = %err, "cannot subscribe to version announcements");

@@ -1,14 +1,14 @@
 //! The Redis read model: one ProductView document per product, written only forward.
 
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use catalog_domain::ProductView;
+use catalog_support::config::RedisSettings;
 use catalog_support::health::{Dependency, Need};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, ErrorKind, RedisError, Script};
-use tokio::sync::OnceCell;
+use catalog_support::lazy_redis::{LazyRedis, RedisConnection, RedisTimeouts};
+use redis::{AsyncCommands, Script};
 
 use crate::generation::{redis_prefix, GENERATION};
 
@@ -26,21 +26,53 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 "#;
 
+/// Claims the refill: KEYS[1] the filled marker, ARGV[1] the master's replication id, ARGV[2]
+/// the lease in seconds. A marker of another master (a failover since) counts as none.
+const CLAIM_REFILL: &str = r#"
+local marker = redis.call('GET', KEYS[1])
+if marker == ARGV[1] or marker == 'refilling:' .. ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], 'refilling:' .. ARGV[1], 'EX', ARGV[2])
+return 1
+"#;
+
+/// Ends the refill this master's claim names (dropping the lease): KEYS[1] the marker, ARGV[1]
+/// the master's replication id.
+const END_REFILL: &str = r#"
+if redis.call('GET', KEYS[1]) ~= 'refilling:' .. ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"#;
+
+/// The replication id of the master `conn` reaches. It is new whenever a server starts and
+/// whenever a replica is promoted, and stays while that master serves. A Redis too old to
+/// report one (before 4.0) never fails over under Catalog's marker: one name for all.
+async fn replication_id(conn: &mut RedisConnection) -> redis::RedisResult<String> {
+    let info: redis::InfoDict = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(conn)
+        .await?;
+    Ok(info
+        .get::<String>("master_replid")
+        .unwrap_or_else(|| "filled".to_string()))
+}
+
 /// A handle to the Redis read model; cheap to clone.
 ///
 /// The connection is made on first use, not at start-up, so a service starts while Redis is
 /// down. After a failed connection attempt the model reports Redis unavailable for a short
-/// cool-down instead of waiting on every call: readers fall back to PostgreSQL at once.
+/// cool-down instead of waiting on every call: readers fall back to PostgreSQL at once. Behind
+/// Sentinel, the master is looked up again after it fails ([`LazyRedis`]).
 #[derive(Clone)]
 pub struct RedisReadModel {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
-    timeout: Duration,
-    cool_down_until: Mutex<Option<Instant>>,
+    redis: LazyRedis,
     namespace: String,
     /// The read-model generation whose documents are read and written: this release's,
     /// unless told otherwise (query-api follows the live one); 0 while unknown, when every
@@ -49,6 +81,7 @@ struct Inner {
     put: Script,
 }
 
+/// How long after a failed connection attempt calls fail at once, without trying Redis.
 const COOL_DOWN: Duration = Duration::from_secs(2);
 
 impl RedisReadModel {
@@ -63,13 +96,19 @@ impl RedisReadModel {
 
     /// `timeout` bounds connecting and every command, so an unreachable Redis fails a call
     /// instead of hanging it. Fails only on a malformed URL.
-    pub fn new(url: &str, namespace: &str, timeout: Duration) -> redis::RedisResult<Self> {
+    pub fn new(
+        redis: &RedisSettings,
+        namespace: &str,
+        timeout: Duration,
+    ) -> redis::RedisResult<Self> {
+        let timeouts = RedisTimeouts {
+            connect: timeout,
+            response: timeout,
+            cool_down: COOL_DOWN,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                client: redis::Client::open(url)?,
-                conn: OnceCell::new(),
-                timeout,
-                cool_down_until: Mutex::new(None),
+                redis: LazyRedis::new(redis, timeouts)?,
                 namespace: namespace.to_string(),
                 generation: AtomicI32::new(GENERATION),
                 put: Script::new(PUT),
@@ -78,49 +117,20 @@ impl RedisReadModel {
     }
 
     /// Connects now: for one-shot commands that cannot work without Redis (rebuild, verify).
-    pub async fn connect(url: &str, namespace: &str) -> redis::RedisResult<Self> {
-        let model = Self::new(url, namespace, Duration::from_secs(2))?;
+    pub async fn connect(redis: &RedisSettings, namespace: &str) -> redis::RedisResult<Self> {
+        let model = Self::new(redis, namespace, Duration::from_secs(2))?;
         model.connection().await?;
         Ok(model)
     }
 
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let inner = &self.inner;
-        if let Some(conn) = inner.conn.get() {
-            return Ok(conn.clone());
-        }
-        let cooling = inner
-            .cool_down_until
-            .lock()
-            .expect("not poisoned")
-            .is_some_and(|until| Instant::now() < until);
-        if cooling {
-            return Err(RedisError::from((
-                ErrorKind::Io,
-                "Redis was unreachable moments ago",
-            )));
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(inner.timeout))
-            .set_response_timeout(Some(inner.timeout))
-            .set_number_of_retries(1);
-        let made = inner
-            .conn
-            .get_or_try_init(|| ConnectionManager::new_with_config(inner.client.clone(), config))
-            .await;
-        match made {
-            Ok(conn) => Ok(conn.clone()),
-            Err(err) => {
-                *inner.cool_down_until.lock().expect("not poisoned") =
-                    Some(Instant::now() + COOL_DOWN);
-                Err(err)
-            }
-        }
+    async fn connection(&self) -> redis::RedisResult<RedisConnection> {
+        self.inner.redis.connection().await
     }
 
-    /// The client, for connections of a different kind (pub/sub).
-    pub fn client(&self) -> &redis::Client {
-        &self.inner.client
+    /// A client for the master as it is now, for connections of a different kind (pub/sub).
+    /// Behind Sentinel each call looks the master up, so ask again after losing one.
+    pub async fn client(&self) -> redis::RedisResult<redis::Client> {
+        self.inner.redis.client().await
     }
 
     /// The read-model generation whose documents this handle reads and writes; 0 while
@@ -295,43 +305,50 @@ impl RedisReadModel {
     /// The key that says Redis holds the whole read model. Redis keeps nothing on disk, so a
     /// restart or a flush removes it together with the documents: its absence is how the
     /// projector learns that it must fill Redis again (see `projector::refill`).
+    ///
+    /// Its value names the master it was filled on (the master's replication id): a replica
+    /// promoted by a failover may lack the old master's last writes, the marker among what it
+    /// did receive. It has a replication id of its own, so the marker no longer matches and
+    /// the promoted replica is refilled too. While a refill runs, the value is
+    /// `refilling:<replication id>`.
     fn filled_marker(&self) -> String {
         format!("{}:read-model-filled", self.prefix())
     }
 
-    /// Whether the filled marker exists: Redis holds the whole read model, or a refill of it is
-    /// under way. False after a restart or a flush.
+    /// Whether Redis holds the whole read model, or a refill of it is under way, on the master
+    /// as it is now. False after a restart, a flush or a failover.
     pub async fn is_filled(&self) -> redis::RedisResult<bool> {
         let mut conn = self.connection().await?;
-        conn.exists(self.filled_marker()).await
+        let master = replication_id(&mut conn).await?;
+        let marker: Option<String> = conn.get(self.filled_marker()).await?;
+        Ok(marker.is_some_and(|m| m == master || m == format!("refilling:{master}")))
     }
 
     /// Claims the refill for `lease` (one refill at a time across projector processes);
-    /// false when another process holds it.
+    /// false when another process holds it, or Redis is filled.
     pub async fn begin_refill(&self, lease: Duration) -> redis::RedisResult<bool> {
         let mut conn = self.connection().await?;
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(self.filled_marker())
-            .arg("refilling")
-            .arg("NX")
-            .arg("EX")
+        let master = replication_id(&mut conn).await?;
+        let claimed: i32 = Script::new(CLAIM_REFILL)
+            .key(self.filled_marker())
+            .arg(master)
             .arg(lease.as_secs().max(1))
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await?;
-        Ok(claimed.is_some())
+        Ok(claimed == 1)
     }
 
-    /// Marks the refill done, unless the marker vanished meanwhile (Redis was flushed again
-    /// during the refill, which must then start over): false in that case.
+    /// Marks the refill done, unless the claim vanished meanwhile (Redis was flushed again, or
+    /// failed over, during the refill, which must then start over): false in that case.
     pub async fn end_refill(&self) -> redis::RedisResult<bool> {
         let mut conn = self.connection().await?;
-        let kept: Option<String> = redis::cmd("SET")
-            .arg(self.filled_marker())
-            .arg("filled")
-            .arg("XX")
-            .query_async(&mut conn)
+        let master = replication_id(&mut conn).await?;
+        let kept: i32 = Script::new(END_REFILL)
+            .key(self.filled_marker())
+            .arg(master)
+            .invoke_async(&mut conn)
             .await?;
-        Ok(kept.is_some())
+        Ok(kept == 1)
     }
 
     /// Gives a failed refill's claim back, so the next attempt need not wait for the lease.

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use catalog_domain::{Money, ProductStatus, ProductView};
 use catalog_read_model::redis::RedisReadModel;
+use catalog_support::config::RedisSettings;
 use chrono::Utc;
 
 fn redis_url() -> String {
@@ -22,7 +23,9 @@ impl Drop for Namespace {
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async {
-                if let Ok(redis) = RedisReadModel::connect(&redis_url(), &namespace).await {
+                if let Ok(redis) =
+                    RedisReadModel::connect(&RedisSettings::direct(redis_url()), &namespace).await
+                {
                     let _ = redis.delete_all().await;
                 }
             });
@@ -38,7 +41,7 @@ async fn model() -> (RedisReadModel, Namespace) {
         .expect("the clock is past 1970")
         .as_nanos();
     let namespace = format!("t{}x{nanos}", std::process::id());
-    let redis = RedisReadModel::connect(&redis_url(), &namespace)
+    let redis = RedisReadModel::connect(&RedisSettings::direct(redis_url()), &namespace)
         .await
         .expect("Redis answers");
     (redis, Namespace(namespace))

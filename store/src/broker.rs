@@ -27,6 +27,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -398,9 +399,79 @@ pub fn published_at(properties: &BasicProperties) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Connects to RabbitMQ once; callers decide how to retry.
-pub async fn connect(url: &str) -> lapin::Result<Connection> {
-    Connection::connect(url, ConnectionProperties::default()).await
+/// How long one node may take to accept a connection and finish the AMQP handshake before the
+/// next one is tried. A node whose process is gone refuses at once; one whose machine is gone
+/// or cut off would hold the caller for the TCP timeout, minutes, without it.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where each `AMQP_URL` list starts its next attempt: the index of the node this process last
+/// connected to. Keyed by the whole list, as a process (a test, say) may use several.
+static PREFERRED: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+/// Connects to RabbitMQ once; callers decide how to retry. `urls` is one broker's URL, or every
+/// node of a cluster, comma-separated (`AMQP_URL`): they are tried in turn, each for at most
+/// [`CONNECT_TIMEOUT`], and the first that connects is the connection.
+///
+/// The turn starts at the node this process last connected to, so after a failure it starts
+/// past the node that failed, and a process whose node is up stays on it. It is the list's
+/// order, not a random or rotating start: every process given the same list meets on the same
+/// node, and with quorum queues' leaders placed on the node that declared them (the relay's
+/// and the projectors' connection), publishers, consumers and leaders share a node and each
+/// message crosses the cluster only for replication. Listing the nodes in another order per
+/// machine spreads connections when that is wanted.
+///
+/// # Errors
+/// The last node's error when none connects.
+pub async fn connect(urls: &str) -> lapin::Result<Connection> {
+    let nodes: Vec<&str> = catalog_support::config::list_entries(urls).collect();
+    let start = PREFERRED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(urls)
+        .copied()
+        .unwrap_or(0);
+    let mut failure = None;
+    for node in attempt_order(nodes.len(), start) {
+        let attempt = Connection::connect(nodes[node], ConnectionProperties::default());
+        let error = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(connection)) => {
+                if node != start {
+                    tracing::info!(node = node + 1, at = %address(nodes[node]), "connected to another RabbitMQ node");
+                    PREFERRED
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(urls.to_string(), node);
+                }
+                return Ok(connection);
+            }
+            Ok(Err(err)) => err,
+            Err(_) => std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {CONNECT_TIMEOUT:?}"),
+            )
+            .into(),
+        };
+        if nodes.len() > 1 {
+            tracing::warn!(node = node + 1, at = %address(nodes[node]), error = %error, "RabbitMQ node unreachable; trying the next");
+        }
+        failure = Some(error);
+    }
+    Err(failure.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no AMQP URL given").into()
+    }))
+}
+
+/// The nodes of a list of `len`, in the order [`connect`] tries them from `start`.
+fn attempt_order(len: usize, start: usize) -> impl Iterator<Item = usize> {
+    (0..len).map(move |k| (start + k) % len)
+}
+
+/// A node's host and port, for logs: the URL itself carries a password.
+fn address(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(5672))))
+        .unwrap_or_else(|| "an unparsable URL".to_string())
 }
 
 /// An event as it travels on the broker: the stored row, whole, so a consumer never has to read
@@ -674,6 +745,57 @@ mod tests {
         assert_eq!(decode(&body).unwrap(), several);
         assert!(decode(b" [ ").is_err());
         assert!(decode(b"{\"event_id\": 1}").is_err());
+    }
+
+    #[test]
+    fn nodes_are_tried_in_list_order_from_the_last_that_connected() {
+        assert_eq!(attempt_order(3, 0).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(attempt_order(3, 1).collect::<Vec<_>>(), [1, 2, 0]);
+        assert_eq!(attempt_order(3, 2).collect::<Vec<_>>(), [2, 0, 1]);
+        assert_eq!(attempt_order(1, 0).collect::<Vec<_>>(), [0]);
+        assert_eq!(attempt_order(0, 0).count(), 0);
+        assert_eq!(
+            address("amqp://u:secret@10.0.0.2:5673/%2f"),
+            "10.0.0.2:5673"
+        );
+        assert_eq!(address("amqp://u:secret@rabbit-b/%2f"), "rabbit-b:5672");
+    }
+
+    /// The broker the tests share (scripts/test starts it), as in every other broker test.
+    const SHARED_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+    #[tokio::test]
+    async fn a_node_that_fails_is_passed_over_and_the_next_one_kept() {
+        // A "node" that accepts and hangs up at once: a broker that is going down. It counts the
+        // attempts made on it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let failing = listener.local_addr().unwrap().port();
+        let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&attempts);
+        let server = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        let urls = format!("amqp://guest:guest@127.0.0.1:{failing}/%2f, {SHARED_BROKER}");
+        let connection = connect(&urls).await.expect("the second node connects");
+        assert!(connection.status().connected());
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The next connection starts at the node that worked: the failing one is not asked.
+        let again = connect(&urls)
+            .await
+            .expect("the second node connects again");
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for c in [connection, again] {
+            let _ = c.close(200, "done".into()).await;
+        }
+        // A list with no node that answers fails with the last node's error.
+        let refused = format!("amqp://guest:guest@127.0.0.1:{failing}/%2f");
+        server.abort();
+        let _ = server.await;
+        assert!(connect(&refused).await.is_err());
+        assert!(connect(" , ").await.is_err());
     }
 
     #[test]

@@ -23,6 +23,34 @@ pub struct AuthSettings {
     pub issuer: Option<String>,
 }
 
+/// Where the services reach Redis, as every process reads it
+/// ([`crate::config::Env::redis_settings`]); [`crate::lazy_redis::LazyRedis`] opens it.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: the server. With Sentinels, only its credentials and database apply, to
+    /// the master they name.
+    pub url: Secret,
+    /// `REDIS_SENTINELS`: `host:port` of every Sentinel, when the master is found through them;
+    /// empty when Redis is reached at `REDIS_URL` directly.
+    pub sentinels: Vec<String>,
+    /// `REDIS_MASTER_NAME` (default `catalog`): the name the Sentinels know the master by.
+    pub master_name: String,
+}
+
+impl RedisSettings {
+    /// Redis at `url`, directly, without Sentinel.
+    pub fn direct(url: impl Into<String>) -> Self {
+        Self {
+            url: Secret::new(url),
+            sentinels: Vec::new(),
+            master_name: DEFAULT_REDIS_MASTER_NAME.to_string(),
+        }
+    }
+}
+
+/// The Sentinel service name when `REDIS_MASTER_NAME` is not set.
+pub const DEFAULT_REDIS_MASTER_NAME: &str = "catalog";
+
 /// The message of the configuration error when neither kind of key is configured.
 pub const SECRET_OR_JWKS: &str = "is required unless JWKS_URL or JWKS_FILE is set";
 
@@ -149,10 +177,68 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// Where Redis is: `REDIS_URL` (default `redis://127.0.0.1:6379`, `redis://` only: this
+    /// build has no TLS client for Redis), and, to find the master through Sentinel,
+    /// `REDIS_SENTINELS` (comma-separated `host:port`) and `REDIS_MASTER_NAME` (default
+    /// `catalog`). A master name without Sentinels is refused: it would be silently ignored.
+    pub fn redis_settings(&self) -> Result<RedisSettings, ConfigError> {
+        let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?;
+        let sentinels = match self.get("REDIS_SENTINELS") {
+            None => Vec::new(),
+            Some(raw) => list_entries(&raw)
+                .map(sentinel_address)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let master_name = match self.get("REDIS_MASTER_NAME") {
+            None => DEFAULT_REDIS_MASTER_NAME.to_string(),
+            Some(_) if sentinels.is_empty() => {
+                return Err(ConfigError::new(
+                    "REDIS_MASTER_NAME",
+                    "is only used with REDIS_SENTINELS, which is not set",
+                ))
+            }
+            Some(name) if name.chars().any(char::is_whitespace) => {
+                return Err(ConfigError::new(
+                    "REDIS_MASTER_NAME",
+                    format!("{name:?} holds white space, which Sentinel names cannot"),
+                ))
+            }
+            Some(name) => name,
+        };
+        Ok(RedisSettings {
+            url,
+            sentinels,
+            master_name,
+        })
+    }
+
     /// A URL with one of the given schemes. The value is never echoed back in the error, since
     /// connection URLs carry passwords.
     pub fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
         Self::checked_url(var, self.string(var, default), schemes)
+    }
+
+    /// A comma-separated list of URLs, each with one of the given schemes: every node of a
+    /// RabbitMQ cluster in `AMQP_URL`, one URL being a list of one. The whole value is kept, as
+    /// [`Env::url`] keeps one; [`list_entries`] splits it. An error names the entry by its
+    /// place, never its value (URLs carry passwords). A comma inside a URL must be written
+    /// `%2C`.
+    pub fn url_list(
+        &self,
+        var: &str,
+        default: &str,
+        schemes: &[&str],
+    ) -> Result<Secret, ConfigError> {
+        let raw = self.string(var, default);
+        let entries: Vec<&str> = list_entries(&raw).collect();
+        if entries.is_empty() {
+            return Err(ConfigError::new(var, "holds no URL"));
+        }
+        for (n, entry) in entries.iter().enumerate() {
+            Self::checked_url(var, (*entry).to_string(), schemes)
+                .map_err(|err| ConfigError::new(var, format!("entry {} {}", n + 1, err.message)))?;
+        }
+        Ok(Secret::new(raw))
     }
 
     /// A URL that may be left unset (or empty): `None` then.
@@ -247,6 +333,24 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// One `host:port` of `REDIS_SENTINELS` (an IPv6 host in brackets), as given.
+fn sentinel_address(address: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError::new(
+            "REDIS_SENTINELS",
+            format!("{address:?} is not host:port ({why})"),
+        )
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() || host.contains('/') || host.contains('@') {
+        return Err(bad("no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad("the port is not 1 to 65535")),
+        Ok(_) => Ok(address.to_string()),
+    }
+}
+
 fn parse_origin(var: &str, origin: &str) -> Result<String, ConfigError> {
     let url = url::Url::parse(origin)
         .map_err(|e| ConfigError::new(var, format!("{origin:?} is not an origin ({e})")))?;
@@ -260,9 +364,53 @@ fn parse_origin(var: &str, origin: &str) -> Result<String, ConfigError> {
     Ok(origin.to_string())
 }
 
+/// The entries of a comma-separated list, trimmed, empty ones skipped: how [`Env::url_list`]
+/// reads a list, and how its users split it again.
+pub fn list_entries(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_list_checks_every_entry_and_never_echoes_one() {
+        let schemes = &["amqp", "amqps"];
+        let one = from_pairs(&[]).url_list("AMQP_URL", "amqp://h:5672/%2f", schemes);
+        assert_eq!(one.unwrap().expose(), "amqp://h:5672/%2f");
+        let list = "amqp://u:pw@a:5672/%2f, amqp://u:pw@b:5672/%2f,,amqps://u:pw@c/%2f ";
+        let pairs = [("AMQP_URL", list)];
+        let urls = from_pairs(&pairs)
+            .url_list("AMQP_URL", "", schemes)
+            .unwrap();
+        assert_eq!(
+            list_entries(urls.expose()).collect::<Vec<_>>(),
+            [
+                "amqp://u:pw@a:5672/%2f",
+                "amqp://u:pw@b:5672/%2f",
+                "amqps://u:pw@c/%2f"
+            ]
+        );
+        let env = from_pairs(&[("AMQP_URL", "amqp://u:pw@a/%2f,http://u:pw@b/")]);
+        let err = env.url_list("AMQP_URL", "", schemes).unwrap_err();
+        assert_eq!(err.var, "AMQP_URL");
+        assert!(err.message.starts_with("entry 2 scheme \"http\""), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let env = from_pairs(&[("AMQP_URL", "amqp://u:pw@a/%2f,amqp//u:pw@b")]);
+        let err = env.url_list("AMQP_URL", "", schemes).unwrap_err();
+        assert!(
+            err.message.starts_with("entry 2 is not a valid URL"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let err = from_pairs(&[("AMQP_URL", " , ")])
+            .url_list("AMQP_URL", "amqp://h/", schemes)
+            .unwrap_err();
+        assert_eq!(err.message, "holds no URL");
+    }
 
     #[test]
     fn a_bad_number_names_the_variable_and_the_value() {
@@ -340,6 +488,54 @@ mod tests {
             );
         }
         assert!(from_pairs(&[]).origins("X").unwrap().is_empty());
+    }
+
+    #[test]
+    fn redis_is_direct_unless_sentinels_are_listed() {
+        let direct = from_pairs(&[]).redis_settings().unwrap();
+        assert_eq!(direct.url.expose(), "redis://127.0.0.1:6379");
+        assert!(direct.sentinels.is_empty());
+        let sentinel = from_pairs(&[
+            ("REDIS_URL", "redis://:pw@ignored:1/2"),
+            (
+                "REDIS_SENTINELS",
+                " 10.0.0.1:26379, sentinel-b:26380,,[::1]:26381 ",
+            ),
+        ])
+        .redis_settings()
+        .unwrap();
+        assert_eq!(
+            sentinel.sentinels,
+            ["10.0.0.1:26379", "sentinel-b:26380", "[::1]:26381"]
+        );
+        assert_eq!(sentinel.master_name, "catalog");
+        let named = from_pairs(&[
+            ("REDIS_SENTINELS", "127.0.0.1:26379"),
+            ("REDIS_MASTER_NAME", "shop"),
+        ])
+        .redis_settings()
+        .unwrap();
+        assert_eq!(named.master_name, "shop");
+    }
+
+    #[test]
+    fn bad_redis_settings_name_their_variable() {
+        for (pairs, var) in [
+            (&[("REDIS_SENTINELS", "127.0.0.1")][..], "REDIS_SENTINELS"),
+            (&[("REDIS_SENTINELS", "127.0.0.1:0")], "REDIS_SENTINELS"),
+            (&[("REDIS_SENTINELS", ":26379")], "REDIS_SENTINELS"),
+            (&[("REDIS_SENTINELS", "redis://h:26379")], "REDIS_SENTINELS"),
+            (&[("REDIS_SENTINELS", "h:26379,h:x")], "REDIS_SENTINELS"),
+            (&[("REDIS_MASTER_NAME", "shop")], "REDIS_MASTER_NAME"),
+            (
+                &[("REDIS_SENTINELS", "h:1"), ("REDIS_MASTER_NAME", "a b")],
+                "REDIS_MASTER_NAME",
+            ),
+            (&[("REDIS_URL", "rediss://h:6379")], "REDIS_URL"),
+        ] {
+            let err = from_pairs(pairs).redis_settings().unwrap_err();
+            assert_eq!(err.var, var, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -13,13 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::lazy_redis::LazyRedis;
+use crate::config::RedisSettings;
+use crate::lazy_redis::{LazyRedis, RedisConnection, RedisTimeouts};
 use crate::people::Role;
 use crate::problem::Problem;
 
@@ -136,12 +136,15 @@ fn hashed(id: &str) -> String {
 }
 
 impl Sessions {
-    /// Sessions in the Redis at `url`, under `namespace`. Connects on first use.
-    pub fn new(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+    /// Sessions in the Redis `redis` names, under `namespace`. Connects on first use.
+    pub fn new(redis: &RedisSettings, namespace: &str) -> redis::RedisResult<Self> {
         Ok(Self {
             inner: std::sync::Arc::new(Inner {
                 // Every cookie-authenticated request waits on it.
-                redis: LazyRedis::new(url, Duration::from_millis(500))?,
+                redis: LazyRedis::new(
+                    redis,
+                    RedisTimeouts::answering_within(Duration::from_millis(500)),
+                )?,
                 namespace: namespace.to_string(),
                 touch: Script::new(TOUCH),
                 failed: Script::new(FAILED),
@@ -149,7 +152,7 @@ impl Sessions {
         })
     }
 
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+    async fn connection(&self) -> redis::RedisResult<RedisConnection> {
         self.inner.redis.connection().await
     }
 

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use catalog_support::config::RedisSettings;
 use catalog_support::people::Role;
 use catalog_support::session::{Sessions, ABSOLUTE, FAILURES_MAX, FAILURE_WINDOW};
 use redis::AsyncCommands;
@@ -17,7 +18,7 @@ fn redis_url() -> String {
 /// A namespace of the test's own, and a plain connection to look at and change its keys.
 async fn setup() -> (Sessions, String, redis::aio::MultiplexedConnection) {
     let namespace = format!("catalog-session-test-{}", uuid_like());
-    let sessions = Sessions::new(&redis_url(), &namespace).unwrap();
+    let sessions = Sessions::new(&RedisSettings::direct(redis_url()), &namespace).unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let connection = client.get_multiplexed_async_connection().await.unwrap();
     (sessions, namespace, connection)

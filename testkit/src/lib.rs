@@ -19,7 +19,7 @@ use catalog_store::blobs::BlobStore;
 use catalog_store::broker::{self, Topology, WireEvent};
 use catalog_store::event_store::ProductStore;
 use catalog_support::auth::Authenticator;
-use catalog_support::config::from_pairs;
+use catalog_support::config::{from_pairs, RedisSettings};
 use catalog_support::secret::Secret;
 use catalog_support::shutdown::Shutdown;
 use lapin::options::ConfirmSelectOptions;
@@ -221,7 +221,7 @@ impl World {
         let api_shutdown = Shutdown::default();
         tokio::spawn(app.run_until_stopped(api_shutdown.clone()));
 
-        let redis = RedisReadModel::connect(REDIS_URL, &namespace)
+        let redis = RedisReadModel::connect(&RedisSettings::direct(REDIS_URL), &namespace)
             .await
             .expect("Redis answers");
         let query = match options.query_api {
@@ -524,7 +524,8 @@ pub fn delete_namespace(amqp_url: &str, redis_url: &str, topology: Topology) {
             }
         };
         let redis = async {
-            if let Ok(redis) = RedisReadModel::connect(&redis_url, &namespace).await {
+            let settings = RedisSettings::direct(redis_url);
+            if let Ok(redis) = RedisReadModel::connect(&settings, &namespace).await {
                 let _ = redis.delete_all().await;
             }
         };

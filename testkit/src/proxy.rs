@@ -27,6 +27,8 @@ pub struct FaultProxy {
     /// Bumped by every cut; a connection ends when it differs from the value it was accepted
     /// under, and when the sender is dropped with the proxy.
     cuts: watch::Sender<u64>,
+    /// Where new connections go; see [`FaultProxy::set_upstream`].
+    upstream: watch::Sender<SocketAddr>,
     listener: JoinHandle<()>,
 }
 
@@ -51,11 +53,13 @@ impl FaultProxy {
             .expect("a bound listener has an address");
         let shared = Arc::new(Shared::default());
         let (cuts, cut_rx) = watch::channel(0);
-        let listener = tokio::spawn(accept(listener, upstream, shared.clone(), cut_rx));
+        let (upstream, upstream_rx) = watch::channel(upstream);
+        let listener = tokio::spawn(accept(listener, upstream_rx, shared.clone(), cut_rx));
         Self {
             addr,
             shared,
             cuts,
+            upstream,
             listener,
         }
     }
@@ -81,6 +85,14 @@ impl FaultProxy {
     /// proxied as usual.
     pub fn cut(&self) {
         self.cuts.send_modify(|generation| *generation += 1);
+    }
+
+    /// Sends new connections to `upstream` from now on and cuts every open one, as moving a
+    /// virtual address to another server does: what stands in for the address of the primary
+    /// when a standby is promoted.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        self.upstream.send_replace(upstream);
+        self.cut();
     }
 
     /// While `refusing`, new connections are closed as soon as they are accepted; open ones
@@ -109,7 +121,7 @@ impl Drop for FaultProxy {
 
 async fn accept(
     listener: TcpListener,
-    upstream: SocketAddr,
+    upstream: watch::Receiver<SocketAddr>,
     shared: Arc<Shared>,
     cuts: watch::Receiver<u64>,
 ) {
@@ -125,6 +137,7 @@ async fn accept(
         // The generation is taken here, not in the task, so a cut right after the accept ends
         // this connection too.
         let generation = *cuts.borrow();
+        let upstream = *upstream.borrow();
         tokio::spawn(serve(
             client,
             upstream,
@@ -301,5 +314,32 @@ mod tests {
 
         drop(proxy);
         assert!(closed(&mut again).await, "a connection outlives its proxy");
+    }
+
+    #[tokio::test]
+    async fn moves_to_a_new_upstream_and_cuts_the_old_connections() {
+        let proxy = FaultProxy::start(echo_server().await).await;
+        let mut old = TcpStream::connect(proxy.addr()).await.unwrap();
+        assert_eq!(round_trip(&mut old, b"old").await.unwrap(), b"old");
+
+        // A server that answers differently, to tell which one a connection reached.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let moved_to = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.write_all(b"new").await;
+            }
+        });
+        proxy.set_upstream(moved_to);
+        assert!(
+            closed(&mut old).await,
+            "a connection to the old upstream stays open"
+        );
+        assert_eq!(proxy.connections_cut(), 1);
+
+        let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut greeting = [0; 3];
+        new.read_exact(&mut greeting).await.unwrap();
+        assert_eq!(&greeting, b"new");
     }
 }

@@ -203,8 +203,13 @@ impl System {
         for (key, value) in env {
             set(&mut vars, key, value);
         }
-        let redis_url = value(&vars, "REDIS_URL");
-        let redis = RedisReadModel::connect(redis_url, &namespace)
+        // The services' own reading of REDIS_URL and REDIS_SENTINELS, so that the system's
+        // handle reaches the Redis they write to.
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let redis_settings = catalog_support::config::from_pairs(&pairs)
+            .redis_settings()
+            .expect("valid Redis settings");
+        let redis = RedisReadModel::connect(&redis_settings, &namespace)
             .await
             .expect("Redis answers");
         let mut system = Self {

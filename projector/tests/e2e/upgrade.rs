@@ -39,9 +39,12 @@ async fn migrations_before(first_new: &str) -> Migrator {
 /// stored: today's fold, without the document's fields it did not know.
 async fn earlier_read_model(pool: &PgPool, schema: &str, unknown: &[&str]) {
     let pool = generation::pool_in(pool, schema);
-    let redis =
-        catalog_read_model::redis::RedisReadModel::new(REDIS_URL, "unused", Duration::from_secs(2))
-            .unwrap();
+    let redis = catalog_read_model::redis::RedisReadModel::new(
+        &catalog_support::config::RedisSettings::direct(REDIS_URL),
+        "unused",
+        Duration::from_secs(2),
+    )
+    .unwrap();
     rebuild(
         &pool,
         &redis,
@@ -285,7 +288,7 @@ async fn switch_under_load(pool: &PgPool, world: &World) {
 async fn retire(pool: &PgPool, world: &World, expected: &[i32]) {
     let retired = projector::generation::retire(
         pool,
-        REDIS_URL,
+        &catalog_support::config::RedisSettings::direct(REDIS_URL),
         &world.namespace,
         &world.topology(),
         &world.amqp_url,

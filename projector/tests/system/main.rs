@@ -3,6 +3,7 @@
 //! show — metrics, readiness, logs, signals, exit codes — only exists at that level.
 
 mod config;
+mod failover;
 mod helpers;
 mod identity;
 mod import_kill;

@@ -80,7 +80,14 @@ async fn a_scaled_out_catalog_loses_a_projector_and_an_image_worker_and_stays_ex
 
     // Every version the projectors announce in Redis, in the order they were written.
     let announced: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
-    let mut pubsub = system.redis.client().get_async_pubsub().await.unwrap();
+    let mut pubsub = system
+        .redis
+        .client()
+        .await
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
     pubsub
         .subscribe(system.redis.versions_channel())
         .await

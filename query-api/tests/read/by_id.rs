@@ -189,6 +189,8 @@ async fn hot_reads_come_from_the_local_cache_until_the_product_moves(pool: PgPoo
     let mut redis = world
         .redis
         .client()
+        .await
+        .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();

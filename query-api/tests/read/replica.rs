@@ -1,108 +1,128 @@
-//! `DATABASE_REPLICA_URL`: lists and searches come from the read replica, reads by id from the
-//! primary (they must see what was just written).
+//! `DATABASE_REPLICA_URL`: lists and searches come from the read replica, reads by id and
+//! `min_version` reads from the primary and Redis (they must see what was just written). The
+//! replica is a real streaming hot standby of a private primary, whose replay the test pauses
+//! to make the replica's lag visible on demand.
 
+use std::time::Duration;
+
+use catalog_testkit::private::PrivatePostgres;
 use catalog_testkit::*;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
 
-/// A second database standing in for a replica: the same schema, rows copied from the primary
-/// with one difference the test can see (the product's name).
-async fn replica_of(primary: &PgPool) -> (String, String, PgPool) {
-    // Short: the test databases' own names already fill PostgreSQL's 63 characters.
-    let name = format!("replica_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(primary)
-        .await
-        .unwrap();
-    let primary_name = primary
-        .connect_options()
-        .get_database()
-        .unwrap()
-        .to_string();
-    let url = database_url(primary).replace(&format!("/{primary_name}"), &format!("/{name}"));
-    let replica = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .unwrap();
-    catalog_support::db::MIGRATOR.run(&replica).await.unwrap();
-    (name, url, read_model_pool(&replica))
+/// How long lists may take to show what the standby replayed once it resumes.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+async fn get(world: &World, path: &str) -> Value {
+    let response = world.read(path, None).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
 }
 
-const COLUMNS: &str = "id, sku, name, description, category, status, price_amount, \
-                       price_currency, stock, version, created_at, updated_at, state, doc";
+fn skus(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page of items: {page}"))
+        .iter()
+        .map(|item| item["sku"].as_str().unwrap())
+        .collect()
+}
 
-#[sqlx::test(migrator = "catalog_support::db::MIGRATOR")]
-async fn lists_are_read_from_the_replica_and_products_by_id_from_the_primary(pool: PgPool) {
-    // The read model's tables are this release's generation's.
-    let pool = read_model_pool(&pool);
-    let (replica_name, replica_url, replica) = replica_of(&pool).await;
+#[tokio::test]
+async fn lists_lag_on_a_paused_standby_while_reads_by_id_see_every_write() {
+    let primary = PrivatePostgres::start().await;
+    let database = "catalog_replica";
+    primary.create_database(database).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&primary.url(database))
+        .await
+        .unwrap();
+    catalog_support::db::MIGRATOR.run(&pool).await.unwrap();
+    // The standby is copied from the migrated primary; from here on it streams.
+    let standby = primary.start_standby().await;
     let options = Options {
-        query_api_env: vec![("DATABASE_REPLICA_URL", replica_url)],
+        query_api_env: vec![("DATABASE_REPLICA_URL", standby.url(database))],
         ..Options::everything()
     };
-    let world = World::start(pool.clone(), options).await;
-    let id = world.create("REPLICA-1").await;
-    world.wait_for_version(&id, 1).await;
+    // The read model's tables are this release's generation's.
+    let world = World::start(read_model_pool(&pool), options).await;
 
-    // The replica's copy of the row, under another name.
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(&format!(
-        "SELECT to_jsonb(p) FROM (SELECT {COLUMNS} FROM product_view) p"
-    ))
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert_eq!(rows.len(), 1);
-    sqlx::query(&format!(
-        "INSERT INTO product_view ({COLUMNS}) \
-         SELECT {COLUMNS} FROM jsonb_populate_record(NULL::product_view, $1)"
-    ))
-    .bind(&rows[0].0)
-    .execute(&replica)
-    .await
-    .unwrap();
-    sqlx::query(
-        "UPDATE product_view SET name = 'As the replica has it', \
-         doc = jsonb_set(doc, '{name}', '\"As the replica has it\"')",
-    )
-    .execute(&replica)
-    .await
-    .unwrap();
+    let first = world.create("REPLICA-1").await;
+    world.wait_for_version(&first, 1).await;
+    standby.wait_caught_up(&primary).await;
+    assert_eq!(skus(&get(&world, "/products").await), ["REPLICA-1"]);
+    let search = get(&world, "/products?q=REPLICA").await;
+    assert_eq!(skus(&search), ["REPLICA-1"], "search runs on the replica");
 
-    let list: Value = world.read("/products", None).await.json().await.unwrap();
-    assert_eq!(list["items"][0]["id"], id.as_str());
-    assert_eq!(list["items"][0]["name"], "As the replica has it");
-    let search: Value = world
-        .read("/products?q=has", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(search["items"].as_array().unwrap().len(), 1, "{search}");
+    // Replay stops: the standby's readers see this moment until it resumes.
+    standby.pause_replay().await;
+    let second = world
+        .create_from(json!({
+            "sku": "REPLICA-2", "name": "Lagging teapot",
+            "price": {"amount": 700, "currency": "EUR"}, "stock": 5
+        }))
+        .await;
+    let changed = world
+        .send(
+            Method::POST,
+            &format!("/products/{second}/stock-adjustments"),
+            Some(json!({"delta": 7, "reason": "restock"})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
 
-    let one: Value = world
-        .read(&format!("/products/{id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(one["name"], "Product REPLICA-1", "by id: the primary");
+    // Read-your-writes holds at once: min_version waits on the read models, never the replica.
+    let read = get(&world, &format!("/products/{second}?min_version=2")).await;
+    assert_eq!(
+        (read["version"].as_u64(), read["stock"].as_i64()),
+        (Some(2), Some(12))
+    );
+    let by_id = get(&world, &format!("/products/{second}")).await;
+    assert_eq!(by_id["version"], 2, "by id: the primary's read models");
+    assert_eq!(by_id["name"], "Lagging teapot");
 
-    let ready: Value = world
-        .read("/health/ready", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    // Lists are the paused standby's: still without the new product, however long one waits
+    // (the projector has long written it on the primary).
+    world.wait_for_version(&second, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        skus(&get(&world, "/products").await),
+        ["REPLICA-1"],
+        "stale"
+    );
+    let search = get(&world, "/products?q=teapot").await;
+    assert_eq!(
+        skus(&search),
+        Vec::<&str>::new(),
+        "search is as stale as lists"
+    );
+
+    // Replay resumes: lists catch up with the product and its follow-up change.
+    standby.resume_replay().await;
+    let caught_up = eventually(CATCH_UP, || async {
+        let page = get(&world, "/products").await;
+        let latest = page["items"]
+            .as_array()?
+            .iter()
+            .find(|item| item["id"] == second.as_str())?
+            .clone();
+        (latest["version"] == 2).then_some((page, latest))
+    })
+    .await;
+    let (page, latest) = caught_up.expect("lists caught up once replay resumed");
+    let mut listed = skus(&page);
+    listed.sort_unstable();
+    assert_eq!(listed, ["REPLICA-1", "REPLICA-2"]);
+    assert_eq!(latest["stock"], 12, "{latest}");
+    let search = get(&world, "/products?q=teapot").await;
+    assert_eq!(skus(&search), ["REPLICA-2"]);
+
+    let ready = get(&world, "/health/ready").await;
     assert_eq!(ready["checks"]["postgres-replica"], "up", "{ready}");
     // The answer's every check is one the OpenAPI document declares.
-    let document: Value = world
-        .read("/openapi.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let document = get(&world, "/openapi.json").await;
     let declared = &document["components"]["schemas"]["Checks"]["properties"];
     for check in ready["checks"].as_object().unwrap().keys() {
         assert!(
@@ -111,10 +131,8 @@ async fn lists_are_read_from_the_replica_and_products_by_id_from_the_primary(poo
         );
     }
 
-    replica.close().await;
+    // The services go before the servers they use; the servers and their directories go with
+    // `standby` and `primary`.
     drop(world);
-    sqlx::query(&format!("DROP DATABASE {replica_name} WITH (FORCE)"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    pool.close().await;
 }

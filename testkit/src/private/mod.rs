@@ -6,10 +6,15 @@
 mod postgres;
 pub(crate) mod process;
 mod rabbit;
+mod rabbit_cluster;
 mod redis;
+mod redis_sentinel;
 
 pub use postgres::PrivatePostgres;
+pub use postgres::PrivateStandby;
 pub use process::free_port;
 pub(crate) use process::free_ports;
 pub use rabbit::PrivateRabbit;
+pub use rabbit_cluster::{PrivateRabbitCluster, QueuePlacement};
 pub use redis::PrivateRedis;
+pub use redis_sentinel::PrivateRedisSentinel;

@@ -6,6 +6,10 @@
 //! down (`-m fast`: sessions are ended, nothing is lost); starting it again reuses the data.
 //! PostgreSQL refuses to run as root, so when the tests do, every program of the cluster runs
 //! as the `postgres` OS user, who owns the directory.
+//!
+//! Every cluster is ready to be a primary: it writes enough WAL for a standby, accepts
+//! replication connections from loopback, and keeps some WAL for a standby that falls behind
+//! (see [`PrivateStandby`]).
 
 use std::fs;
 use std::path::PathBuf;
@@ -15,6 +19,12 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 
 use super::process::{accepts, alive, free_port, keep_unclaimed, tail};
+
+// The standby is a kind of private cluster: a file of its own, and a child of this module so
+// that it is made and run like the primary.
+#[path = "standby.rs"]
+mod standby;
+pub use standby::PrivateStandby;
 
 /// How long the server may take to start and answer a query (it usually needs well under 1 s).
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -47,6 +57,18 @@ pub struct PrivatePostgres {
 impl PrivatePostgres {
     /// Creates a fresh cluster, starts it and waits until it answers queries.
     pub async fn start() -> Self {
+        Self::make(Cluster::init).await
+    }
+
+    /// A copy of `primary` by `pg_basebackup -R`, started as its streaming standby (see
+    /// [`PrivateStandby`]); `settings` are appended to its postgresql.conf.
+    async fn base_backup_of(primary: &PrivatePostgres, settings: String) -> Self {
+        let source = primary.cluster.port;
+        Self::make(move |cluster| cluster.copy(source, &settings)).await
+    }
+
+    /// A new cluster in a directory and on a port of its own, made by `create` and started.
+    async fn make(create: impl FnOnce(&Cluster) -> Result<(), String> + Send + 'static) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut postgres = Self {
             cluster: Cluster {
@@ -58,9 +80,9 @@ impl PrivatePostgres {
             maybe_running: false,
         };
         let cluster = postgres.cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.init())
+        tokio::task::spawn_blocking(move || create(&cluster))
             .await
-            .expect("the initdb task ran")
+            .expect("the task making the cluster ran")
             .unwrap_or_else(|err| panic!("the private PostgreSQL cluster was not created: {err}"));
         // A fresh server moves to another port rather than fail on one taken during initdb.
         if keep_unclaimed(std::slice::from_mut(&mut postgres.cluster.port)) {
@@ -127,10 +149,22 @@ impl PrivatePostgres {
     /// Shuts the server down (sessions are ended) and waits until its port refuses connections.
     /// Returns how long that took.
     pub async fn stop(&mut self) -> Duration {
+        self.halt("fast").await
+    }
+
+    /// Stops the server at once, as a crash would (`-m immediate`: no shutdown checkpoint,
+    /// sessions and WAL senders dropped mid-flight; the next start recovers from the WAL), and
+    /// waits until its port refuses connections. Returns how long that took.
+    pub async fn stop_immediately(&mut self) -> Duration {
+        self.halt("immediate").await
+    }
+
+    /// Stops the server in `pg_ctl stop` mode `mode`; returns how long that took.
+    async fn halt(&mut self, mode: &'static str) -> Duration {
         assert!(self.maybe_running, "the server is not running");
         let cluster = self.cluster.clone();
         let started = Instant::now();
-        let stopped = tokio::task::spawn_blocking(move || cluster.halt("fast"))
+        let stopped = tokio::task::spawn_blocking(move || cluster.halt(mode))
             .await
             .expect("the stop task ran");
         self.maybe_running = false;
@@ -222,14 +256,7 @@ impl Cluster {
 
     /// Creates the directory and the cluster in it, and writes the server's settings.
     fn init(&self) -> Result<(), String> {
-        fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        if self.as_os_user {
-            self.run(
-                Command::new("chown")
-                    .arg(format!("{OS_USER}:"))
-                    .arg(&self.dir),
-            )?;
-        }
+        self.make_dir()?;
         self.run(
             self.command("initdb")
                 .arg("-D")
@@ -245,11 +272,50 @@ impl Cluster {
                 // A crash during initdb only loses a cluster that is thrown away anyway.
                 .arg("--no-sync"),
         )?;
+        // initdb's own file trusts replication from loopback too; said here, so that a standby
+        // does not depend on initdb's defaults.
+        let hba = self.data().join("pg_hba.conf");
+        let mut text = fs::read_to_string(&hba).map_err(|e| format!("{}: {e}", hba.display()))?;
+        text.push_str("\nhost replication postgres 127.0.0.1/32 trust\n");
+        fs::write(&hba, text).map_err(|e| format!("{}: {e}", hba.display()))?;
         self.configure()
     }
 
+    /// Creates the directory and a copy of the server on `source_port` in it, by
+    /// `pg_basebackup -R` (which writes `primary_conninfo` and `standby.signal`, so the copy
+    /// starts as a streaming standby of the source), and writes its own settings and `more`.
+    fn copy(&self, source_port: u16, more: &str) -> Result<(), String> {
+        self.make_dir()?;
+        self.run(
+            self.command("pg_basebackup")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-p"])
+                .arg(source_port.to_string())
+                .arg("-D")
+                .arg(self.data())
+                // -X stream: the WAL written during the copy comes with it; --checkpoint=fast:
+                // the copy starts at once instead of at the source's next checkpoint.
+                .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync"]),
+        )?;
+        self.configure()?;
+        self.append_settings(more)
+    }
+
+    /// Creates the cluster's directory, owned by the OS user who runs its programs.
+    fn make_dir(&self) -> Result<(), String> {
+        fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        if self.as_os_user {
+            self.run(
+                Command::new("chown")
+                    .arg(format!("{OS_USER}:"))
+                    .arg(&self.dir),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Appends the server's settings to postgresql.conf; the last value of a setting wins, so
-    /// appending again moves the server to `self.port`.
+    /// appending again moves the server to `self.port` (and a copy of another cluster's
+    /// configuration, which names that cluster's port and directory, to its own).
     fn configure(&self) -> Result<(), String> {
         // The postgresql.conf initdb wrote would listen on 5432, the shared server's port.
         let settings = format!(
@@ -258,13 +324,22 @@ impl Cluster {
              port = {port}\n\
              unix_socket_directories = '{dir}'\n\
              max_connections = 200\n\
-             shared_buffers = 64MB\n",
+             shared_buffers = 64MB\n\
+             wal_level = replica\n\
+             max_wal_senders = 10\n\
+             wal_keep_size = '256MB'\n\
+             hot_standby = on\n",
             dir = self.dir.display(),
             port = self.port,
         );
+        self.append_settings(&settings)
+    }
+
+    /// Appends `settings` to postgresql.conf.
+    fn append_settings(&self, settings: &str) -> Result<(), String> {
         let conf = self.data().join("postgresql.conf");
         let mut text = fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
-        text.push_str(&settings);
+        text.push_str(settings);
         fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))
     }
 

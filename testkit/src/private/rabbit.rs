@@ -5,6 +5,9 @@
 //! cookie, configuration, plugins, data and logs, all under one temporary directory. Stopping
 //! it halts the Erlang VM; starting it again reuses the data directory, so durable queues and
 //! persistent messages survive the outage. Dropping it stops the node and deletes the directory.
+//!
+//! [`Node`] is how every private node is started and stopped, alone here or as a member of a
+//! [`super::PrivateRabbitCluster`].
 
 use std::fs;
 use std::io::Write;
@@ -27,12 +30,20 @@ const MARKER: &str = "CATALOG_PRIVATE_RABBIT";
 /// node's cookie.
 const SCRIPTS: &str = "/usr/lib/rabbitmq/bin";
 
+/// One private RabbitMQ node: its name, ports and directory, and how to boot and halt it.
 #[derive(Debug, Clone)]
-struct Node {
-    name: String,
-    port: u16,
-    dist_port: u16,
-    dir: PathBuf,
+pub(super) struct Node {
+    /// `catalog-test-…@localhost`: the prefix is what `halt` checks before stopping anything.
+    pub(super) name: String,
+    /// The AMQP listener on 127.0.0.1.
+    pub(super) port: u16,
+    /// Erlang distribution (RABBITMQ_DIST_PORT): between cluster members and from the CLI.
+    pub(super) dist_port: u16,
+    /// Configuration, cookie, data and logs; also the node's and its CLI's $HOME.
+    pub(super) dir: PathBuf,
+    /// The Erlang name service the node registers with and its CLI asks: a cluster's own
+    /// epmd, or the system's (4369) when `None`.
+    pub(super) epmd_port: Option<u16>,
 }
 
 /// A RabbitMQ node of the test's own, on its own ports and data, that it may stop and start
@@ -57,6 +68,7 @@ impl PrivateRabbit {
             port,
             dist_port,
             dir: std::env::temp_dir().join(format!("catalog-rabbit-{id}")),
+            epmd_port: None,
         };
         let mut rabbit = Self {
             node,
@@ -69,7 +81,7 @@ impl PrivateRabbit {
         [rabbit.node.port, rabbit.node.dist_port] = ports;
         rabbit
             .node
-            .prepare()
+            .prepare(&uuid::Uuid::new_v4().simple().to_string())
             .expect("the node's directory is prepared");
         rabbit.start_again().await;
         rabbit
@@ -137,8 +149,9 @@ impl Drop for PrivateRabbit {
 }
 
 impl Node {
-    /// Writes the node's cookie, configuration and plugin list into its fresh directory.
-    fn prepare(&self) -> std::io::Result<()> {
+    /// Writes the node's cookie, configuration and plugin list into its fresh directory. The
+    /// members of a cluster share one `cookie`: it is what lets them (and their CLI) connect.
+    pub(super) fn prepare(&self, cookie: &str) -> std::io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         // Not the system's rabbitmq-env.conf: it names the shared node.
         fs::write(
@@ -160,10 +173,10 @@ impl Node {
             "[rabbitmq_consistent_hash_exchange].\n",
         )?;
         // The node and the CLI find the cookie in $HOME, which is this directory.
-        let cookie = self.dir.join(".erlang.cookie");
-        let mut file = fs::File::create(&cookie)?;
-        file.write_all(uuid::Uuid::new_v4().simple().to_string().as_bytes())?;
-        fs::set_permissions(&cookie, fs::Permissions::from_mode(0o400))
+        let path = self.dir.join(".erlang.cookie");
+        let mut file = fs::File::create(&path)?;
+        file.write_all(cookie.as_bytes())?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400))
     }
 
     /// Environment shared by the server and the CLI.
@@ -181,19 +194,29 @@ impl Node {
             .env("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}")
             .env("ERL_CRASH_DUMP", self.dir.join("erl_crash.dump"))
             .stdin(Stdio::null());
+        if let Some(port) = self.epmd_port {
+            // Read by every Erlang VM, the node's and the CLI's alike.
+            command.env("ERL_EPMD_PORT", port.to_string());
+        }
         command
     }
 
     /// Runs `rabbitmqctl -n <node> <args>`, killing it after `limit`.
-    fn ctl(&self, args: &[&str], limit: Duration) -> Result<Output, String> {
-        let mut command = self.command("rabbitmqctl");
+    pub(super) fn ctl(&self, args: &[&str], limit: Duration) -> Result<Output, String> {
+        self.cli("rabbitmqctl", args, limit)
+    }
+
+    /// Runs one of the CLI tools (`rabbitmqctl`, `rabbitmq-queues`, …) against this node,
+    /// killing it after `limit`.
+    pub(super) fn cli(&self, tool: &str, args: &[&str], limit: Duration) -> Result<Output, String> {
+        let mut command = self.command(tool);
         command
             .arg("-n")
             .arg(&self.name)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| format!("rabbitmqctl: {e}"))?;
+        let mut child = command.spawn().map_err(|e| format!("{tool}: {e}"))?;
         let deadline = Instant::now() + limit;
         loop {
             if child.try_wait().map_err(|e| e.to_string())?.is_some() {
@@ -202,14 +225,14 @@ impl Node {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("rabbitmqctl {args:?} took over {limit:?}"));
+                return Err(format!("{tool} {args:?} took over {limit:?}"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// Launches the node detached and waits until it is ready; returns its VM's OS pid.
-    fn boot(&self) -> Result<u32, String> {
+    pub(super) fn boot(&self) -> Result<u32, String> {
         if accepts(self.port) {
             return Err(format!("port {} is taken by someone else", self.port));
         }
@@ -234,6 +257,13 @@ impl Node {
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
             .env("RABBITMQ_PID_FILE", self.dir.join("node.pid"))
+            // The node shares a small machine with the system under test (and, in a cluster,
+            // with two more nodes): schedulers that spin while idle would take the CPU the
+            // others need.
+            .env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "+sbwt none +sbwtdcpu none +sbwtdio none",
+            )
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .status()
@@ -272,7 +302,7 @@ impl Node {
 
     /// Stops the node's VM and waits until it is gone and its port refuses connections.
     /// SIGKILL if it does not go by itself.
-    fn halt(&self, pid: Option<u32>) -> Result<(), String> {
+    pub(super) fn halt(&self, pid: Option<u32>) -> Result<(), String> {
         // The shared broker is never ours to stop.
         assert!(self.name.starts_with("catalog-test-") && self.port != 5672);
         let pid = pid.or_else(|| self.find_vm());
@@ -313,7 +343,7 @@ impl Node {
     }
 
     /// The node's Erlang VM: the beam.smp process started with this node's marker.
-    fn find_vm(&self) -> Option<u32> {
+    pub(super) fn find_vm(&self) -> Option<u32> {
         let marker = format!("{MARKER}={}", self.name);
         fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
@@ -329,7 +359,7 @@ impl Node {
         })
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let mut log = tail(&self.dir.join("launch.log"), 30);
         log.push_str(&tail(
             &self.dir.join("log").join(format!("{}.log", self.name)),

@@ -5,7 +5,7 @@
 //! stop begins empty, as a Redis that lost its memory would.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,43 +62,11 @@ impl PrivateRedis {
             self.port
         );
         let started = Instant::now();
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .expect("the server's log opens");
-        let server = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the server's log opens twice"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|err| panic!("redis-server: {err}"));
+        let log = self.log();
+        let server = spawn(&self.dir, &log, &server_args(self.port, &self.dir));
         let server = self.server.insert(server);
-        let deadline = started + START_LIMIT;
-        loop {
-            if query::<String>(self.port, &redis::cmd("PING"))
-                .await
-                .is_ok()
-            {
-                return started.elapsed();
-            }
-            let exited = server.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() >= deadline {
-                // Drop kills whatever did start.
-                panic!(
-                    "the private Redis server on port {} did not start ({}):\n{}",
-                    self.port,
-                    exited.map_or("no PONG".to_string(), |status| status.to_string()),
-                    tail(&self.log(), 30)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_answering(self.port, server, &log).await;
+        started.elapsed()
     }
 
     /// Shuts the server down (SHUTDOWN NOSAVE; SIGKILL if it does not go) and waits until its
@@ -141,8 +109,71 @@ impl PrivateRedis {
     }
 }
 
+/// The arguments of a data server on loopback `port` that keeps nothing on disk, its working
+/// directory `dir`.
+pub(super) fn server_args(port: u16, dir: &Path) -> Vec<String> {
+    let port = port.to_string();
+    let dir = dir.display().to_string();
+    [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        &dir,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// Starts `redis-server` with `args` in `dir`, its output appended to `log`.
+pub(super) fn spawn(dir: &Path, log: &Path, args: &[String]) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("the server's log opens");
+    Command::new("redis-server")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("the server's log opens twice"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|err| panic!("redis-server: {err}"))
+}
+
+/// Waits until the server on `port` answers PING; panics with its log's tail when it exits or
+/// does not answer within [`START_LIMIT`] (the caller's drop kills whatever did start).
+pub(super) async fn wait_until_answering(port: u16, server: &mut Child, log: &Path) {
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        if query::<String>(port, &redis::cmd("PING")).await.is_ok() {
+            return;
+        }
+        let exited = server.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() >= deadline {
+            panic!(
+                "the private Redis server on port {port} did not start ({}):\n{}",
+                exited.map_or("no PONG".to_string(), |status| status.to_string()),
+                tail(log, 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `command` on a connection of its own to the server on `port`.
-async fn query<T: redis::FromRedisValue>(port: u16, command: &redis::Cmd) -> redis::RedisResult<T> {
+pub(super) async fn query<T: redis::FromRedisValue>(
+    port: u16,
+    command: &redis::Cmd,
+) -> redis::RedisResult<T> {
     // The shared server is never ours to flush or shut down.
     assert_ne!(port, 6379);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
