@@ -3,6 +3,7 @@
 //! duplicated or left inconsistent. Loopback only, bounded in time and commands.
 
 mod checks;
+mod cluster;
 mod receiver;
 mod report;
 mod scenarios;
@@ -27,6 +28,10 @@ struct Args {
     /// scenario that changes every day.
     #[arg(long)]
     short: bool,
+    /// The scenarios on real clusters (a streaming standby, three RabbitMQ nodes, Redis with
+    /// Sentinel) instead of the single-instance ones.
+    #[arg(long)]
+    cluster: bool,
     /// Run only these scenarios (comma-separated names; see --list).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -89,34 +94,49 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     // Read now, as the run starts on what was just built: the tree may change during a run.
     let provenance = report::provenance();
+    // The cluster scenarios are a set of their own: they start three-node clusters and take
+    // longer than the short run may.
+    let scenarios: &[&str] = if args.cluster {
+        &cluster::SCENARIOS
+    } else {
+        &SCENARIOS
+    };
     if args.list {
-        for name in SCENARIOS {
+        for name in scenarios {
             println!("{name}");
         }
         return ExitCode::SUCCESS;
     }
     let chosen: Vec<&str> = match (args.only.is_empty(), args.short) {
         (false, _) => {
-            if let Some(unknown) = args.only.iter().find(|n| !SCENARIOS.contains(&n.as_str())) {
+            if let Some(unknown) = args.only.iter().find(|n| !scenarios.contains(&n.as_str())) {
                 eprintln!("unknown scenario {unknown:?}; --list names them");
                 return ExitCode::from(2);
             }
-            SCENARIOS
-                .into_iter()
+            scenarios
+                .iter()
+                .copied()
                 .filter(|s| args.only.iter().any(|o| o == s))
                 .collect()
+        }
+        (true, true) if args.cluster => {
+            eprintln!(
+                "--short and --cluster do not combine: the cluster scenarios have no short form"
+            );
+            return ExitCode::from(2);
         }
         (true, true) => {
             let mut short = SHORT.to_vec();
             short.push(rotating());
             short
         }
-        (true, false) => SCENARIOS.to_vec(),
+        (true, false) => scenarios.to_vec(),
     };
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     eprintln!(
-        "chaos: seed {seed} (replay: scripts/chaos --seed {seed}{} --only {})",
+        "chaos: seed {seed} (replay: scripts/chaos --seed {seed}{}{} --only {})",
         if args.short { " --short" } else { "" },
+        if args.cluster { " --cluster" } else { "" },
         chosen.join(",")
     );
     let settings = Settings {
@@ -156,6 +176,9 @@ async fn main() -> ExitCode {
             "connections" => scenarios::connections_cut(&deps, settings, photo.clone()).await,
             "one-product" => scenarios::one_product(&deps, settings, photo.clone()).await,
             "webhooks" => scenarios::webhooks(&deps, settings, photo.clone()).await,
+            cluster_scenario if args.cluster => {
+                cluster::run(cluster_scenario, &deps, settings, photo.clone()).await
+            }
             _ => unreachable!("names are checked above"),
         };
         eprintln!(
@@ -176,7 +199,7 @@ async fn main() -> ExitCode {
     println!("{table}");
     if let Some(path) = &args.docs {
         let table = format!("{provenance}{table}");
-        if let Err(err) = report::write_into(path, &table) {
+        if let Err(err) = report::write_into(path, &table, args.cluster) {
             eprintln!("chaos: could not write {}: {err}", path.display());
             return ExitCode::FAILURE;
         }

@@ -7,6 +7,9 @@ use crate::scenarios::Row;
 
 const BEGIN: &str = "<!-- chaos:begin -->";
 const END: &str = "<!-- chaos:end -->";
+/// `--cluster` runs write their own table, so either run leaves the other's standing.
+const CLUSTER_BEGIN: &str = "<!-- chaos-cluster:begin -->";
+const CLUSTER_END: &str = "<!-- chaos-cluster:end -->";
 
 /// The summary of `rows`, and the seed that replays their choices.
 pub fn table(rows: &[Row], seed: u64) -> String {
@@ -90,15 +93,20 @@ pub fn provenance() -> String {
 }
 
 /// Replaces what lies between the chaos markers of `path` with `table`.
-pub fn write_into(path: &Path, table: &str) -> std::io::Result<()> {
+pub fn write_into(path: &Path, table: &str, cluster: bool) -> std::io::Result<()> {
+    let (begin_marker, end_marker) = if cluster {
+        (CLUSTER_BEGIN, CLUSTER_END)
+    } else {
+        (BEGIN, END)
+    };
     let text = std::fs::read_to_string(path)?;
-    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+    let (Some(begin), Some(end)) = (text.find(begin_marker), text.find(end_marker)) else {
         return Err(std::io::Error::other(format!(
-            "{} has no {BEGIN} … {END} markers",
+            "{} has no {begin_marker} … {end_marker} markers",
             path.display()
         )));
     };
-    let updated = format!("{}{BEGIN}\n{table}{}", &text[..begin], &text[end..]);
+    let updated = format!("{}{begin_marker}\n{table}{}", &text[..begin], &text[end..]);
     std::fs::write(path, updated)
 }
 
@@ -144,15 +152,15 @@ mod tests {
     fn the_table_replaces_only_what_lies_between_the_markers() {
         let path = std::env::temp_dir().join(format!("chaos-{}.md", uuid::Uuid::new_v4()));
         std::fs::write(&path, format!("# Title\n\n{BEGIN}\nold\n{END}\n\nAfter.\n")).unwrap();
-        write_into(&path, "| new |\n").unwrap();
-        write_into(&path, "| newer |\n").unwrap();
+        write_into(&path, "| new |\n", false).unwrap();
+        write_into(&path, "| newer |\n", false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
             format!("# Title\n\n{BEGIN}\n| newer |\n{END}\n\nAfter.\n")
         );
         std::fs::write(&path, "no markers").unwrap();
-        assert!(write_into(&path, "| x |\n").is_err());
+        assert!(write_into(&path, "| x |\n", false).is_err());
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -67,8 +67,8 @@ pub struct Row {
 }
 
 /// One scenario's running system and workload.
-struct Stage {
-    system: System,
+pub(crate) struct Stage {
+    pub(crate) system: System,
     client: Client,
     load: Option<Load>,
     /// Commands the probes sent: they are checked like the workload's.
@@ -83,9 +83,14 @@ struct Stage {
 async fn database(deps: &Deps) -> PgPool {
     let name = format!("chaos_{}", uuid::Uuid::new_v4().simple());
     deps.postgres.create_database(&name).await;
+    migrated(&deps.postgres.url(&name)).await
+}
+
+/// A pool on the scenario's database at `url`, its migrations run.
+pub(crate) async fn migrated(url: &str) -> PgPool {
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect(&deps.postgres.url(&name))
+        .connect(url)
         .await
         .expect("the scenario's database answers");
     catalog_support::db::MIGRATOR
@@ -98,14 +103,17 @@ async fn database(deps: &Deps) -> PgPool {
 /// How a scenario's system differs from the default: where the services reach their
 /// dependencies, when not straight at the private instances, and what else runs.
 #[derive(Default)]
-struct Routes {
-    postgres_port: Option<u16>,
-    redis_url: Option<String>,
-    amqp_url: Option<String>,
+pub(crate) struct Routes {
+    pub(crate) postgres_port: Option<u16>,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) amqp_url: Option<String>,
     /// Services started besides [`Service::ALL`].
-    more_services: Vec<Service>,
+    pub(crate) more_services: Vec<Service>,
     /// Variables added to every service's environment.
-    env: Vec<(&'static str, String)>,
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// The scenario's own database (on a server of its own), instead of a new one on the
+    /// suite's private PostgreSQL.
+    pub(crate) database: Option<PgPool>,
 }
 
 impl Stage {
@@ -115,14 +123,17 @@ impl Stage {
     }
 
     /// The same, with the services reaching their dependencies through `routes`.
-    async fn start_with(
+    pub(crate) async fn start_with(
         deps: &Deps,
         settings: Settings,
         mix: Mix,
         image: Bytes,
         routes: Routes,
     ) -> Self {
-        let pool = database(deps).await;
+        let pool = match routes.database {
+            Some(pool) => pool,
+            None => database(deps).await,
+        };
         let mut database_url = catalog_testkit::database_url(&pool);
         if let Some(port) = routes.postgres_port {
             database_url =
@@ -195,7 +206,7 @@ impl Stage {
     /// and keeps the longest as the scenario's recovery time. A write that is not
     /// acknowledged, or not readable within [`PROBE_LIMIT`], is a failure of the scenario: the
     /// system did not recover from the fault.
-    async fn probe(&mut self, since: Instant) -> Duration {
+    pub(crate) async fn probe(&mut self, since: Instant) -> Duration {
         let ack = self
             .client
             .adjust(&self.probe_product, 1, None, &mut self.probes)
@@ -232,12 +243,12 @@ impl Stage {
     }
 
     /// Lets the load run for a while between faults.
-    async fn run_for(&self, duration: Duration) {
+    pub(crate) async fn run_for(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
 
     /// A random pause between `short` and `long`, from the scenario's seed.
-    fn pause(&mut self, short: Duration, long: Duration) -> Duration {
+    pub(crate) fn pause(&mut self, short: Duration, long: Duration) -> Duration {
         let millis = self
             .rng
             .u64(short.as_millis() as u64..=long.as_millis() as u64);
@@ -249,7 +260,7 @@ impl Stage {
     }
 
     /// [`Stage::finish`], with the scenario's own checks (`more`) after the common ones.
-    async fn finish_with(
+    pub(crate) async fn finish_with(
         mut self,
         scenario: &'static str,
         faults: String,
