@@ -93,7 +93,7 @@ fn rotating() -> &'static str {
 async fn main() -> ExitCode {
     let args = Args::parse();
     // Read now, as the run starts on what was just built: the tree may change during a run.
-    let provenance = report::provenance();
+    let provenance = report::provenance(args.cluster);
     // The cluster scenarios are a set of their own: they start three-node clusters and take
     // longer than the short run may.
     let scenarios: &[&str] = if args.cluster {
@@ -195,7 +195,7 @@ async fn main() -> ExitCode {
         }
         rows.push(row);
     }
-    let table = report::table(&rows, seed);
+    let table = report::table(&rows, seed, args.cluster);
     println!("{table}");
     if let Some(path) = &args.docs {
         let table = format!("{provenance}{table}");

@@ -11,8 +11,9 @@ const END: &str = "<!-- chaos:end -->";
 const CLUSTER_BEGIN: &str = "<!-- chaos-cluster:begin -->";
 const CLUSTER_END: &str = "<!-- chaos-cluster:end -->";
 
-/// The summary of `rows`, and the seed that replays their choices.
-pub fn table(rows: &[Row], seed: u64) -> String {
+/// The summary of `rows`, and the seed that replays their choices (`--cluster` for a run of
+/// the cluster scenarios).
+pub fn table(rows: &[Row], seed: u64, cluster: bool) -> String {
     let mut out = String::from(
         "| scenario | faults | commands acknowledged | lost | duplicated | mismatches | \
          other findings | recovery (max) | read models caught up | images settled |\n\
@@ -61,8 +62,13 @@ pub fn table(rows: &[Row], seed: u64) -> String {
             seconds(f.quiet_after),
         ));
     }
+    let replay = if cluster {
+        format!("scripts/chaos --cluster --seed {seed}")
+    } else {
+        format!("scripts/chaos --seed {seed}")
+    };
     out.push_str(&format!(
-        "\nSeed {seed}: `scripts/chaos --seed {seed}` with the same scenarios makes the same choices again.\n"
+        "\nSeed {seed}: `{replay}` with the same scenarios makes the same choices again.\n"
     ));
     out
 }
@@ -73,7 +79,7 @@ fn seconds(duration: Duration) -> String {
 
 /// The line that says where a table written into the docs comes from: the command, the day
 /// and the commit measured (`-dirty` when the tree had changes), as every figure in docs/ does.
-pub fn provenance() -> String {
+pub fn provenance(cluster: bool) -> String {
     let output = |program: &str, args: &[&str]| {
         std::process::Command::new(program)
             .args(args)
@@ -86,7 +92,8 @@ pub fn provenance() -> String {
             )
     };
     format!(
-        "Produced by `scripts/chaos` on {} at commit {}.\n\n",
+        "Produced by `scripts/chaos{}` on {} at commit {}.\n\n",
+        if cluster { " --cluster" } else { "" },
         output("date", &["-u", "+%Y-%m-%d"]),
         output("git", &["describe", "--always", "--dirty"]),
     )
@@ -132,17 +139,17 @@ mod tests {
 
     #[test]
     fn the_table_names_every_finding() {
-        let clean = table(&[row(0, 0)], 7);
+        let clean = table(&[row(0, 0)], 7, false);
         assert!(clean.contains("| projector SIGKILL | 1 kills | 10 | 0 | 0 | 0 | none | 1.5 s |"));
         assert!(clean.contains("Seed 7: `scripts/chaos --seed 7`"));
-        let dirty = table(&[row(2, 3)], 7);
+        let dirty = table(&[row(2, 3)], 7, false);
         assert!(dirty.contains("| 10 | 2 | 0 | 0 | 3 dead letters |"));
         let mut idle = row(0, 0);
         idle.findings.acknowledged = 0;
         idle.findings.settled = false;
         idle.findings.failed_probes = 1;
         idle.findings.misdelivered = 2;
-        assert!(table(&[idle], 7).contains(
+        assert!(table(&[idle], 7, false).contains(
             "| 0 | 0 | 0 | 0 | nothing acknowledged, never settled, 2 webhook events misdelivered, \
              1 probes unanswered |"
         ));

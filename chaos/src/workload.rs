@@ -149,6 +149,9 @@ struct Shared {
     mix: Mix,
     image: Bytes,
     commands: Arc<AtomicU64>,
+    /// Price changes so far: each sets a price no other did. A price equal to the current one
+    /// changes nothing and stores no event, and its 200 would count as a lost command.
+    prices: AtomicU64,
     stop: Arc<AtomicBool>,
     /// Stops the workload by itself after this many commands.
     limit: u64,
@@ -551,6 +554,7 @@ impl Load {
             mix,
             image,
             commands,
+            prices: AtomicU64::new(0),
             stop: stop.clone(),
             limit,
         });
@@ -636,7 +640,9 @@ async fn work(
                 None => client.adjust(&product, delta, None, &mut record).await,
             }
         } else if next(mix.price) {
-            let body = json!({"amount": rng.u64(100..100_000), "currency": "EUR"});
+            // Above every price the products are created with (10.00 and 12.00 EUR).
+            let amount = 100_000 + shared.prices.fetch_add(1, Ordering::Relaxed);
+            let body = json!({"amount": amount, "currency": "EUR"});
             let path = format!("/products/{product}/price");
             let (answer, id) = client
                 .command(Method::PUT, &path, Body::Json(body), None, &mut record)
