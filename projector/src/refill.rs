@@ -1,8 +1,9 @@
-//! Redis keeps nothing on disk: after a restart or a flush it is empty, and the projector only
-//! writes the products that change from then on. This task notices (the filled marker is gone)
-//! and copies every document from the PostgreSQL read model back into Redis, in pages, through
-//! the same version-guarded write the projector uses, so a document the projector wrote in the
-//! meantime is never replaced by an older one.
+//! Redis keeps nothing on disk: after a restart or a flush it is empty, and after a Sentinel
+//! failover the promoted replica may lack the old primary's last writes; the projector only
+//! writes the products that change from then on. This task notices (the filled marker is gone,
+//! or names another master's replication id) and copies every document from the PostgreSQL read
+//! model back into Redis, in pages, through the same version-guarded write the projector uses,
+//! so a document the projector wrote in the meantime is never replaced by an older one.
 
 use std::time::Duration;
 
@@ -42,10 +43,10 @@ async fn refill_if_emptied(pool: &PgPool, redis: &RedisReadModel) {
             Ok(true) => tracing::info!(
                 documents = count,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                "Redis was empty; refilled it from the PostgreSQL read model"
+                "Redis lacked the read model (new, emptied or failed over); refilled it from the PostgreSQL read model"
             ),
             Ok(false) => {
-                tracing::warn!("Redis was emptied again during its refill; refilling anew");
+                tracing::warn!("Redis was emptied or failed over again during its refill; refilling anew");
             }
             Err(err) => tracing::warn!(error = %err, "could not mark Redis as refilled"),
         },

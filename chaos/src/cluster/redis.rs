@@ -21,7 +21,7 @@ use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;
 
 /// What the projector logs when it has refilled Redis from the PostgreSQL read model.
-const REFILLED: &str = "Redis was empty; refilled it from the PostgreSQL read model";
+const REFILLED: &str = "Redis lacked the read model (new, emptied or failed over); refilled it from the PostgreSQL read model";
 /// How long the projector may take to notice the failover and refill the promoted replica.
 const REFILL_LIMIT: Duration = Duration::from_secs(60);
 

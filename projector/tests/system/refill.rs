@@ -53,7 +53,7 @@ async fn an_emptied_redis_is_refilled_by_the_projector(pool: PgPool) {
         mentions(
             line,
             "message",
-            "Redis was empty; refilled it from the PostgreSQL read model",
+            "Redis lacked the read model (new, emptied or failed over); refilled it from the PostgreSQL read model",
         )
     });
     assert!(logged, "the refill is logged");
