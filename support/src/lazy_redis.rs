@@ -201,11 +201,7 @@ impl LazyRedis {
         if !matches!(self.inner.target, Target::Sentinel(_)) {
             return;
         }
-        // I/O errors include timeouts: a master cut off by the network answers nothing at all.
-        let moved = err.is_io_error()
-            || err.is_unrecoverable_error()
-            || err.kind() == ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
-        if !moved {
+        if !master_may_have_moved(err) {
             return;
         }
         let mut current = self.inner.current.lock().expect("not poisoned");
@@ -214,6 +210,15 @@ impl LazyRedis {
             *current = None;
         }
     }
+}
+
+/// Whether `err` says that the server a connection reached may no longer be the master: an I/O
+/// error (timeouts included: a master cut off by the network answers nothing at all), an
+/// unrecoverable one, or `READONLY` from a master demoted to a replica.
+pub fn master_may_have_moved(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_unrecoverable_error()
+        || err.kind() == ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 /// A connection from [`LazyRedis::connection`], for commands, scripts and pipelines. Behind

@@ -1,13 +1,14 @@
 //! Redis behind Sentinel, through Catalog's own connection (`support::lazy_redis`): writes and
 //! reads go on after the primary is killed and the replica promoted, within a bounded time,
 //! and the read model's filled marker no longer counts on the promoted replica, which may lack
-//! the old primary's last writes: the projector refills it.
+//! the old primary's last writes: the projector refills it. The old primary, back as a replica,
+//! answers writes with `READONLY`, which the connection takes as the master having moved.
 
 use std::time::{Duration, Instant};
 
 use catalog_read_model::redis::RedisReadModel;
 use catalog_support::config::from_pairs;
-use catalog_support::lazy_redis::{LazyRedis, RedisTimeouts};
+use catalog_support::lazy_redis::{master_may_have_moved, LazyRedis, RedisTimeouts};
 use catalog_testkit::private::PrivateRedisSentinel;
 use redis::AsyncCommands;
 
@@ -124,6 +125,21 @@ async fn writes_and_reads_reach_the_promoted_replica_after_the_primary_dies() {
         .await
         .unwrap();
     assert_eq!(read, "rejoined");
+    // A connection that still reached the old primary now gets READONLY, which must send it
+    // back to the Sentinels like a lost connection does.
+    let mut demoted = redis::Client::open(format!("redis://127.0.0.1:{old_primary}/3"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let refused: redis::RedisResult<()> = demoted.set("after", "on a replica").await;
+    let err = refused.expect_err("a replica refuses writes");
+    assert_eq!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+        "{err}"
+    );
+    assert!(master_may_have_moved(&err), "{err}");
     eprintln!(
         "the old primary rejoined as a replica in {:.2} s",
         rejoined.as_secs_f64()
