@@ -189,10 +189,14 @@ pub async fn node_loss(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
                         &system.logs(Service::CommandApi),
                         "connected to another RabbitMQ node",
                     );
+                // A product's events apply only in version order: one that arrives ahead of
+                // its predecessors has them read from the event store first.
+                let healed = count(&projector_logs, "healing a gap from the event store");
                 notes.push(format!(
                     "services: {reconnects} projector reconnects, {relay_restarts} relay \
                      restarts, {moved} connections to another node; {} events the projectors \
-                     received again and skipped as already applied",
+                     received again and skipped as already applied; {healed} arrived ahead of \
+                     their product's earlier events, which were read from the event store first",
                     skipped
                 ));
                 informational(findings, notes);
