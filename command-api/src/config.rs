@@ -52,8 +52,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `MIGRATE_ON_START`: run pending migrations before serving (default true).
     pub migrate_on_start: bool,
-    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: where rate-limit state and
-    /// sessions live, shared by every replica.
+    /// `REDIS_URL`, or `REDIS_SENTINELS`, `REDIS_MASTER_NAME` and `REDIS_SENTINEL_PASSWORD`:
+    /// where rate-limit state and sessions live, shared by every replica.
     pub redis: RedisSettings,
     /// `RATE_LIMIT_PER_SECOND`: sustained commands per second allowed to one client (token
     /// subject); 0 turns rate limiting off.

@@ -11,7 +11,8 @@ use catalog_support::secret::Secret;
 pub struct Config {
     /// `DATABASE_URL`: the event store and the PostgreSQL read model (one database).
     pub database_url: Secret,
-    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: the Redis read model.
+    /// `REDIS_URL`, or `REDIS_SENTINELS`, `REDIS_MASTER_NAME` and `REDIS_SENTINEL_PASSWORD`:
+    /// the Redis read model.
     pub redis: RedisSettings,
     /// `AMQP_URL`: the broker the events arrive from, or every node of a cluster,
     /// comma-separated (tried in turn; see `catalog_store::broker::connect`).

@@ -20,8 +20,8 @@ pub struct Config {
     /// read from, when set. Reads by id (and their `min_version` waits), history and past
     /// versions stay on `DATABASE_URL`: they must see what was just written.
     pub database_replica_url: Option<Secret>,
-    /// `REDIS_URL`, or `REDIS_SENTINELS` and `REDIS_MASTER_NAME`: the Redis read model.
-    /// Optional at run time: without it reads come from PostgreSQL.
+    /// `REDIS_URL`, or `REDIS_SENTINELS`, `REDIS_MASTER_NAME` and `REDIS_SENTINEL_PASSWORD`:
+    /// the Redis read model. Optional at run time: without it reads come from PostgreSQL.
     pub redis: RedisSettings,
     /// `REDIS_TIMEOUT_MS`: a Redis call slower than this falls back to PostgreSQL.
     pub redis_timeout: Duration,

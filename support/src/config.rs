@@ -35,6 +35,9 @@ pub struct RedisSettings {
     pub sentinels: Vec<String>,
     /// `REDIS_MASTER_NAME` (default `catalog`): the name the Sentinels know the master by.
     pub master_name: String,
+    /// `REDIS_SENTINEL_PASSWORD`: what the Sentinels require (their `requirepass`), if they
+    /// require one. The master's own password is `REDIS_URL`'s.
+    pub sentinel_password: Option<Secret>,
 }
 
 impl RedisSettings {
@@ -44,6 +47,7 @@ impl RedisSettings {
             url: Secret::new(url),
             sentinels: Vec::new(),
             master_name: DEFAULT_REDIS_MASTER_NAME.to_string(),
+            sentinel_password: None,
         }
     }
 }
@@ -180,7 +184,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// Where Redis is: `REDIS_URL` (default `redis://127.0.0.1:6379`, `redis://` only: this
     /// build has no TLS client for Redis), and, to find the master through Sentinel,
     /// `REDIS_SENTINELS` (comma-separated `host:port`) and `REDIS_MASTER_NAME` (default
-    /// `catalog`). A master name without Sentinels is refused: it would be silently ignored.
+    /// `catalog`), with `REDIS_SENTINEL_PASSWORD` when the Sentinels require one. A master name
+    /// or a Sentinel password without Sentinels is refused: it would be silently ignored.
     pub fn redis_settings(&self) -> Result<RedisSettings, ConfigError> {
         let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?;
         let sentinels = match self.get("REDIS_SENTINELS") {
@@ -205,10 +210,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }
             Some(name) => name,
         };
+        let sentinel_password = match self.get("REDIS_SENTINEL_PASSWORD") {
+            None => None,
+            Some(_) if sentinels.is_empty() => {
+                return Err(ConfigError::new(
+                    "REDIS_SENTINEL_PASSWORD",
+                    "is only used with REDIS_SENTINELS, which is not set",
+                ))
+            }
+            Some(password) => Some(Secret::new(password)),
+        };
         Ok(RedisSettings {
             url,
             sentinels,
             master_name,
+            sentinel_password,
         })
     }
 
@@ -532,6 +548,10 @@ mod tests {
                 "REDIS_MASTER_NAME",
             ),
             (&[("REDIS_URL", "rediss://h:6379")], "REDIS_URL"),
+            (
+                &[("REDIS_SENTINEL_PASSWORD", "s3cret")],
+                "REDIS_SENTINEL_PASSWORD",
+            ),
         ] {
             let err = from_pairs(pairs).redis_settings().unwrap_err();
             assert_eq!(err.var, var, "{pairs:?}");

@@ -22,6 +22,7 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::config::RedisSettings;
+use crate::secret::Secret;
 
 /// The shortest time between two lookups of the master through the Sentinels.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_millis(250);
@@ -87,8 +88,8 @@ impl LazyRedis {
             let sentinels = settings
                 .sentinels
                 .iter()
-                .map(|address| format!("redis://{address}"))
-                .collect();
+                .map(|address| sentinel_url(address, settings.sentinel_password.as_ref()))
+                .collect::<redis::RedisResult<Vec<_>>>()?;
             Target::Sentinel(tokio::sync::Mutex::new(SentinelClient::build(
                 sentinels,
                 settings.master_name.clone(),
@@ -210,6 +211,18 @@ impl LazyRedis {
             *current = None;
         }
     }
+}
+
+/// The URL of the Sentinel at `address` (`host:port`), signed in with `password` (encoded as
+/// a URL needs it) when the Sentinels require one.
+fn sentinel_url(address: &str, password: Option<&Secret>) -> redis::RedisResult<String> {
+    let mut url = url::Url::parse(&format!("redis://{address}"))
+        .map_err(|_| RedisError::from((ErrorKind::InvalidClientConfig, "a Sentinel's address")))?;
+    if let Some(password) = password {
+        url.set_password(Some(password.expose()))
+            .map_err(|()| RedisError::from((ErrorKind::InvalidClientConfig, "a Sentinel's URL")))?;
+    }
+    Ok(url.into())
 }
 
 /// Whether `err` says that the server a connection reached may no longer be the master: an I/O

@@ -3,6 +3,8 @@
 //! and the read model's filled marker no longer counts on the promoted replica, which may lack
 //! the old primary's last writes: the projector refills it. The old primary, back as a replica,
 //! answers writes with `READONLY`, which the connection takes as the master having moved.
+//! Sentinels and servers behind a password are reached with `REDIS_SENTINEL_PASSWORD` and
+//! `REDIS_URL`'s password.
 
 use std::time::{Duration, Instant};
 
@@ -146,5 +148,44 @@ async fn writes_and_reads_reach_the_promoted_replica_after_the_primary_dies() {
     );
     for (process, kib) in set.memory_kib().await {
         eprintln!("{process}: {} MiB resident", kib / 1024);
+    }
+}
+
+#[tokio::test]
+async fn sentinels_and_servers_behind_a_password_are_signed_in_to() {
+    // Characters a URL must encode: the Sentinels' URLs are built from the bare password.
+    let password = "s3cret/+@:x";
+    let set = PrivateRedisSentinel::start_with_password(password).await;
+    let sentinels = set.sentinels().join(",");
+    let open = |sentinel_password: Option<&str>| {
+        let mut pairs = vec![
+            // The master's password is REDIS_URL's, encoded as a URL requires.
+            ("REDIS_URL", "redis://:s3cret%2F%2B%40%3Ax@127.0.0.1:1/0"),
+            ("REDIS_SENTINELS", sentinels.as_str()),
+            ("REDIS_MASTER_NAME", set.master_name()),
+        ];
+        if let Some(sentinel_password) = sentinel_password {
+            pairs.push(("REDIS_SENTINEL_PASSWORD", sentinel_password));
+        }
+        let settings = from_pairs(&pairs).redis_settings().unwrap();
+        LazyRedis::new(
+            &settings,
+            RedisTimeouts::answering_within(Duration::from_millis(500)),
+        )
+        .unwrap()
+    };
+
+    let redis = open(Some(password));
+    let mut connection = redis.connection().await.unwrap();
+    let () = connection.set("signed-in", "yes").await.unwrap();
+    let read: String = connection.get("signed-in").await.unwrap();
+    assert_eq!(read, "yes");
+
+    for sentinel_password in [None, Some("wrong")] {
+        let refused = open(sentinel_password).connection().await;
+        assert!(
+            refused.is_err(),
+            "Sentinels asked with {sentinel_password:?} must not name the master"
+        );
     }
 }

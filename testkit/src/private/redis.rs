@@ -65,7 +65,7 @@ impl PrivateRedis {
         let log = self.log();
         let server = spawn(&self.dir, &log, &server_args(self.port, &self.dir));
         let server = self.server.insert(server);
-        wait_until_answering(self.port, server, &log).await;
+        wait_until_answering(self.port, None, server, &log).await;
         started.elapsed()
     }
 
@@ -76,7 +76,7 @@ impl PrivateRedis {
         let started = Instant::now();
         let deadline = started + STOP_LIMIT;
         // The server closes the connection instead of answering: the error is the success.
-        let _ = query::<()>(self.port, redis::cmd("SHUTDOWN").arg("NOSAVE")).await;
+        let _ = query::<()>(self.port, None, redis::cmd("SHUTDOWN").arg("NOSAVE")).await;
         while server.try_wait().ok().flatten().is_none() {
             if Instant::now() >= deadline {
                 let _ = server.kill();
@@ -99,7 +99,7 @@ impl PrivateRedis {
 
     /// Deletes every key.
     pub async fn flush_all(&self) {
-        query::<()>(self.port, &redis::cmd("FLUSHALL"))
+        query::<()>(self.port, None, &redis::cmd("FLUSHALL"))
             .await
             .unwrap_or_else(|err| panic!("FLUSHALL: {err}"));
     }
@@ -151,10 +151,18 @@ pub(super) fn spawn(dir: &Path, log: &Path, args: &[String]) -> Child {
 
 /// Waits until the server on `port` answers PING; panics with its log's tail when it exits or
 /// does not answer within [`START_LIMIT`] (the caller's drop kills whatever did start).
-pub(super) async fn wait_until_answering(port: u16, server: &mut Child, log: &Path) {
+pub(super) async fn wait_until_answering(
+    port: u16,
+    password: Option<&str>,
+    server: &mut Child,
+    log: &Path,
+) {
     let deadline = Instant::now() + START_LIMIT;
     loop {
-        if query::<String>(port, &redis::cmd("PING")).await.is_ok() {
+        if query::<String>(port, password, &redis::cmd("PING"))
+            .await
+            .is_ok()
+        {
             return;
         }
         let exited = server.try_wait().ok().flatten();
@@ -169,14 +177,18 @@ pub(super) async fn wait_until_answering(port: u16, server: &mut Child, log: &Pa
     }
 }
 
-/// Runs `command` on a connection of its own to the server on `port`.
+/// Runs `command` on a connection of its own to the server on `port`, signed in with
+/// `password` when there is one.
 pub(super) async fn query<T: redis::FromRedisValue>(
     port: u16,
+    password: Option<&str>,
     command: &redis::Cmd,
 ) -> redis::RedisResult<T> {
     // The shared server is never ours to flush or shut down.
     assert_ne!(port, 6379);
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+    let mut url = url::Url::parse(&format!("redis://127.0.0.1:{port}")).expect("a valid URL");
+    url.set_password(password).expect("a URL with a host");
+    let client = redis::Client::open(url.as_str())?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     command.query_async(&mut connection).await
 }

@@ -5,6 +5,9 @@
 //! Five processes on loopback ports of their own: the primary, its replica (`replicaof`) and
 //! three `redis-server --sentinel`, quorum 2, a server counted down after 1 s. Each Sentinel
 //! has its own config file, which it rewrites as it learns the others and follows a failover.
+//! [`PrivateRedisSentinel::start_with_password`] puts all five behind one password, as a
+//! production set would be: the servers' `requirepass` and `masterauth`, the Sentinels'
+//! `requirepass` and `auth-pass`.
 
 use std::fs;
 use std::path::PathBuf;
@@ -36,6 +39,8 @@ pub struct PrivateRedisSentinel {
     sentinels: Vec<Server>,
     /// When the primary was killed, and which server it was.
     killed: Option<(Instant, usize)>,
+    /// The one password of every server and Sentinel, if they have one.
+    password: Option<String>,
 }
 
 struct Server {
@@ -48,6 +53,15 @@ impl PrivateRedisSentinel {
     /// sync and every Sentinel knows the replica and the two other Sentinels: only then can a
     /// failover be agreed on.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// [`Self::start`], with every server and Sentinel requiring `password`.
+    pub async fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password.to_string())).await
+    }
+
+    async fn start_with(password: Option<String>) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("catalog-redis-sentinel-{id}"));
         fs::create_dir_all(&dir)
@@ -63,6 +77,7 @@ impl PrivateRedisSentinel {
             servers: [server(ports[0]), server(ports[1])],
             sentinels: ports[2..].iter().map(|&port| server(port)).collect(),
             killed: None,
+            password,
         };
         let primary = set.servers[0].port;
         set.start_server(0, &[]).await;
@@ -95,13 +110,14 @@ impl PrivateRedisSentinel {
             if sentinel.process.is_none() {
                 continue;
             }
-            let asked = ask::<(String, u16)>(
-                sentinel.port,
-                redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg(MASTER_NAME),
-            )
-            .await;
+            let asked = self
+                .ask::<(String, u16)>(
+                    sentinel.port,
+                    redis::cmd("SENTINEL")
+                        .arg("get-master-addr-by-name")
+                        .arg(MASTER_NAME),
+                )
+                .await;
             if let Ok((_, port)) = asked {
                 return port;
             }
@@ -195,9 +211,15 @@ impl PrivateRedisSentinel {
         fs::create_dir_all(&dir).expect("the server's directory is made");
         let log = self.dir.join(format!("server-{n}.log"));
         let mut args = server_args(port, &dir);
+        if let Some(password) = &self.password {
+            // Either server may become the primary, or a replica of the other.
+            for (option, value) in [("--requirepass", password), ("--masterauth", password)] {
+                args.extend([option.to_string(), value.clone()]);
+            }
+        }
         args.extend(more.iter().map(|arg| (*arg).to_string()));
         let process = self.servers[n].process.insert(spawn(&dir, &log, &args));
-        wait_until_answering(port, process, &log).await;
+        wait_until_answering(port, self.password.as_deref(), process, &log).await;
     }
 
     /// Sentinel rewrites its config file as it learns the set, so each has a writable file of
@@ -215,8 +237,17 @@ impl PrivateRedisSentinel {
                  sentinel monitor {MASTER_NAME} 127.0.0.1 {primary} 2\n\
                  sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
                  sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n\
-                 sentinel parallel-syncs {MASTER_NAME} 1\n",
+                 sentinel parallel-syncs {MASTER_NAME} 1\n\
+                 {auth}",
                 dir = self.dir.display(),
+                // Clients, and the other Sentinels, sign in with `requirepass`; the servers
+                // are signed in to with `auth-pass`.
+                auth = self
+                    .password
+                    .as_ref()
+                    .map_or_else(String::new, |password| format!(
+                        "requirepass {password}\nsentinel auth-pass {MASTER_NAME} {password}\n"
+                    )),
             ),
         )
         .expect("the Sentinel's config is written");
@@ -225,7 +256,7 @@ impl PrivateRedisSentinel {
         let process = self.sentinels[n]
             .process
             .insert(spawn(&self.dir, &log, &args));
-        wait_until_answering(port, process, &log).await;
+        wait_until_answering(port, self.password.as_deref(), process, &log).await;
     }
 
     /// Waits until server `n` is a replica whose link to its primary is up and synced.
@@ -233,7 +264,9 @@ impl PrivateRedisSentinel {
         let port = self.servers[n].port;
         let deadline = Instant::now() + FAILOVER_LIMIT.max(SETTLE_LIMIT);
         loop {
-            let info = ask::<redis::InfoDict>(port, redis::cmd("INFO").arg("replication")).await;
+            let info = self
+                .ask::<redis::InfoDict>(port, redis::cmd("INFO").arg("replication"))
+                .await;
             let synced = info.is_ok_and(|info| {
                 info.get::<String>("role").as_deref() == Some("slave")
                     && info.get::<String>("master_link_status").as_deref() == Some("up")
@@ -258,7 +291,7 @@ impl PrivateRedisSentinel {
         for (n, sentinel) in self.sentinels.iter().enumerate() {
             loop {
                 let count = |sub: &'static str| async move {
-                    ask::<Vec<redis::Value>>(
+                    self.ask::<Vec<redis::Value>>(
                         sentinel.port,
                         redis::cmd("SENTINEL").arg(sub).arg(MASTER_NAME),
                     )
@@ -278,9 +311,27 @@ impl PrivateRedisSentinel {
         }
     }
 
+    /// [`query`], signed in and bounded: a server that hangs fails the question instead of the
+    /// test.
+    async fn ask<T: redis::FromRedisValue>(
+        &self,
+        port: u16,
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        tokio::time::timeout(ASK_LIMIT, query(port, self.password.as_deref(), command))
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "no answer in time",
+                )))
+            })
+    }
+
     /// What the server on `port` says it is (`master`, `slave`), if it answers.
     async fn role(&self, port: u16) -> Option<String> {
-        let role = ask::<Vec<redis::Value>>(port, &redis::cmd("ROLE"))
+        let role = self
+            .ask::<Vec<redis::Value>>(port, &redis::cmd("ROLE"))
             .await
             .ok()?;
         match role.first()? {
@@ -289,18 +340,6 @@ impl PrivateRedisSentinel {
             _ => None,
         }
     }
-}
-
-/// [`query`], bounded: a server that hangs fails the question instead of the test.
-async fn ask<T: redis::FromRedisValue>(port: u16, command: &redis::Cmd) -> redis::RedisResult<T> {
-    tokio::time::timeout(ASK_LIMIT, query(port, command))
-        .await
-        .unwrap_or_else(|_| {
-            Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "no answer in time",
-            )))
-        })
 }
 
 impl Drop for PrivateRedisSentinel {
