@@ -49,58 +49,92 @@ pub(super) struct Node {
 /// A RabbitMQ node of the test's own, on its own ports and data, that it may stop and start
 /// again. Dropping it stops the node and deletes its directory.
 pub struct PrivateRabbit {
-    node: Node,
-    /// The OS process of the running node's VM.
-    pid: Option<u32>,
-    /// Whether the node may be running (it may be half-started after a failed start).
-    maybe_running: bool,
+    process: NodeProcess,
 }
 
 impl PrivateRabbit {
     /// Starts a fresh node and waits until it accepts AMQP connections.
     pub async fn start() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        // AMQP and Erlang distribution.
-        let ports = free_ports(2);
-        let (port, dist_port) = (ports[0], ports[1]);
+        // AMQP and Erlang distribution; a fresh node takes other ports rather than fail on a
+        // taken one.
+        let mut ports = free_ports(2);
+        keep_unclaimed(&mut ports);
         let node = Node {
             name: format!("catalog-test-{}@localhost", &id[..12]),
-            port,
-            dist_port,
+            port: ports[0],
+            dist_port: ports[1],
             dir: std::env::temp_dir().join(format!("catalog-rabbit-{id}")),
             epmd_port: None,
         };
-        let mut rabbit = Self {
-            node,
-            pid: None,
-            maybe_running: false,
-        };
-        // A fresh node takes other ports rather than fail on a taken one.
-        let mut ports = [rabbit.node.port, rabbit.node.dist_port];
-        keep_unclaimed(&mut ports);
-        [rabbit.node.port, rabbit.node.dist_port] = ports;
-        rabbit
-            .node
-            .prepare(&uuid::Uuid::new_v4().simple().to_string())
+        node.prepare(&uuid::Uuid::new_v4().simple().to_string())
             .expect("the node's directory is prepared");
+        let mut rabbit = Self {
+            process: NodeProcess::new(node),
+        };
         rabbit.start_again().await;
         rabbit
     }
 
     /// The URL of the node's default vhost, as `guest`.
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.node.port)
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port())
     }
 
     /// The node's loopback AMQP port, kept across restarts.
     pub fn port(&self) -> u16 {
-        self.node.port
+        self.process.node.port
     }
 
     /// Starts the stopped node again, on the same ports and data, and waits until it accepts
     /// AMQP connections. Returns how long that took.
     pub async fn start_again(&mut self) -> Duration {
-        assert!(!self.maybe_running, "the node is already running");
+        self.process.boot().await
+    }
+
+    /// Stops the node (the whole VM, so its port closes) and waits until its port refuses
+    /// connections. Returns how long that took.
+    pub async fn stop(&mut self) -> Duration {
+        self.process.stop().await
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        self.process.halt_if_running();
+        let _ = fs::remove_dir_all(&self.process.node.dir);
+    }
+}
+
+/// A private node and what is known of its VM: how [`PrivateRabbit`] and each member of a
+/// [`super::PrivateRabbitCluster`] start, stop and drop one.
+pub(super) struct NodeProcess {
+    pub(super) node: Node,
+    /// The OS process of the running node's VM.
+    pub(super) pid: Option<u32>,
+    /// Whether the node may be running (it may be half-started after a failed start).
+    pub(super) maybe_running: bool,
+}
+
+impl NodeProcess {
+    /// `node`, not started.
+    pub(super) fn new(node: Node) -> Self {
+        Self {
+            node,
+            pid: None,
+            maybe_running: false,
+        }
+    }
+
+    /// Boots the stopped node on its ports and data and waits until it is ready; returns how
+    /// long that took. Panics with the node's log when it does not start (dropping the owner
+    /// stops whatever did).
+    pub(super) async fn boot(&mut self) -> Duration {
+        assert!(
+            !self.maybe_running,
+            "the node {} is already running",
+            self.node.name
+        );
         self.maybe_running = true;
         let node = self.node.clone();
         let started = Instant::now();
@@ -112,7 +146,6 @@ impl PrivateRabbit {
                 self.pid = Some(pid);
                 started.elapsed()
             }
-            // Drop stops whatever did start.
             Err(err) => panic!(
                 "the private RabbitMQ node {} did not start: {err}\n--- node log (tail) ---\n{}",
                 self.node.name,
@@ -121,10 +154,14 @@ impl PrivateRabbit {
         }
     }
 
-    /// Stops the node (the whole VM, so its port closes) and waits until its port refuses
-    /// connections. Returns how long that took.
-    pub async fn stop(&mut self) -> Duration {
-        assert!(self.maybe_running, "the node is not running");
+    /// Stops the node (the whole VM) and waits until its port refuses connections. Returns how
+    /// long that took.
+    pub(super) async fn stop(&mut self) -> Duration {
+        assert!(
+            self.maybe_running,
+            "the node {} is not running",
+            self.node.name
+        );
         let node = self.node.clone();
         let pid = self.pid.take();
         let started = Instant::now();
@@ -135,16 +172,14 @@ impl PrivateRabbit {
         stopped.unwrap_or_else(|err| panic!("the node {} did not stop: {err}", self.node.name));
         started.elapsed()
     }
-}
 
-impl Drop for PrivateRabbit {
-    fn drop(&mut self) {
+    /// Halts the node if it may be running: what dropping its owner does.
+    pub(super) fn halt_if_running(&self) {
         if self.maybe_running {
             if let Err(err) = self.node.halt(self.pid) {
                 eprintln!("private RabbitMQ node {}: {err}", self.node.name);
             }
         }
-        let _ = fs::remove_dir_all(&self.node.dir);
     }
 }
 

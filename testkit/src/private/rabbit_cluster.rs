@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::process::{accepts, alive, free_ports, keep_unclaimed};
-use super::rabbit::Node;
+use super::rabbit::{Node, NodeProcess};
 
 /// How many nodes the cluster has: a quorum survives the loss of one.
 pub const NODES: usize = 3;
@@ -33,7 +33,7 @@ const KILL_LIMIT: Duration = Duration::from_secs(10);
 /// Three RabbitMQ nodes of the test's own, clustered, on their own ports and data. Dropping it
 /// stops them and deletes their directories.
 pub struct PrivateRabbitCluster {
-    nodes: Vec<Member>,
+    nodes: Vec<NodeProcess>,
     /// The cluster's own Erlang name service.
     epmd: Option<Child>,
     epmd_port: u16,
@@ -51,14 +51,6 @@ pub struct QueuePlacement {
     pub leader: Option<usize>,
     /// The nodes holding a member (replica) of it.
     pub members: Vec<usize>,
-}
-
-struct Member {
-    node: Node,
-    /// The OS process of the running node's VM.
-    pid: Option<u32>,
-    /// Whether the node may be running (it may be half-started after a failed start).
-    maybe_running: bool,
 }
 
 impl PrivateRabbitCluster {
@@ -86,11 +78,7 @@ impl PrivateRabbitCluster {
                 };
                 node.prepare(&cookie)
                     .expect("the node's directory is prepared");
-                Member {
-                    node,
-                    pid: None,
-                    maybe_running: false,
-                }
+                NodeProcess::new(node)
             })
             .collect();
         let mut cluster = Self {
@@ -102,19 +90,7 @@ impl PrivateRabbitCluster {
         };
         cluster.start_epmd();
         // The three boot at once; each is a cluster of one until it joins the first.
-        let boots: Vec<_> = cluster
-            .nodes
-            .iter_mut()
-            .map(|member| {
-                member.maybe_running = true;
-                let node = member.node.clone();
-                tokio::task::spawn_blocking(move || node.boot())
-            })
-            .collect();
-        for (i, boot) in boots.into_iter().enumerate() {
-            let booted = boot.await.expect("the boot task ran");
-            cluster.booted(i, booted);
-        }
+        futures::future::join_all(cluster.nodes.iter_mut().map(NodeProcess::boot)).await;
         let seed = cluster.nodes[0].node.name.clone();
         for i in 1..NODES {
             let node = cluster.nodes[i].node.clone();
@@ -214,33 +190,17 @@ impl PrivateRabbitCluster {
         .expect("the kill task ran");
     }
 
-    /// Stops node `i` cleanly (`rabbitmqctl stop`) and waits until its port refuses connections.
+    /// Stops node `i` cleanly and waits until its port refuses connections; returns how long
+    /// that took.
     pub async fn stop(&mut self, i: usize) -> Duration {
-        let member = &mut self.nodes[i];
-        assert!(member.maybe_running, "node {i} is not running");
-        let node = member.node.clone();
-        let pid = member.pid.take();
-        let started = Instant::now();
-        let stopped = tokio::task::spawn_blocking(move || node.halt(pid))
-            .await
-            .expect("the stop task ran");
-        member.maybe_running = false;
-        stopped.unwrap_or_else(|err| panic!("the node {} did not stop: {err}", member.node.name));
-        started.elapsed()
+        self.nodes[i].stop().await
     }
 
     /// Starts the killed or stopped node `i` again on its ports and data, and waits until it is
     /// back in the cluster with every other running node. Returns how long that took.
     pub async fn start_again(&mut self, i: usize) -> Duration {
         let started = Instant::now();
-        let member = &mut self.nodes[i];
-        assert!(!member.maybe_running, "node {i} is already running");
-        member.maybe_running = true;
-        let node = member.node.clone();
-        let booted = tokio::task::spawn_blocking(move || node.boot())
-            .await
-            .expect("the boot task ran");
-        self.booted(i, booted);
+        self.nodes[i].boot().await;
         let running = self.nodes.iter().filter(|m| m.pid.is_some()).count();
         self.await_running(running).await;
         started.elapsed()
@@ -360,18 +320,6 @@ impl PrivateRabbitCluster {
         }
     }
 
-    fn booted(&mut self, i: usize, booted: Result<u32, String>) {
-        match booted {
-            Ok(pid) => self.nodes[i].pid = Some(pid),
-            // Drop stops whatever did start.
-            Err(err) => panic!(
-                "the private RabbitMQ node {} did not start: {err}\n--- node log (tail) ---\n{}",
-                self.nodes[i].node.name,
-                self.nodes[i].node.log_tail()
-            ),
-        }
-    }
-
     /// Starts the cluster's name service, on loopback only, and waits until it listens.
     fn start_epmd(&mut self) {
         let log = fs::File::create(self.dir.join("epmd.log")).expect("the epmd log opens");
@@ -436,22 +384,11 @@ fn rss_kib(pid: u32) -> u64 {
 impl Drop for PrivateRabbitCluster {
     fn drop(&mut self) {
         // All at once: each stop waits on a CLI VM and on the node's shutdown.
-        let halts: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|m| m.maybe_running)
-            .map(|m| {
-                let (node, pid) = (m.node.clone(), m.pid);
-                std::thread::spawn(move || {
-                    if let Err(err) = node.halt(pid) {
-                        eprintln!("private RabbitMQ node {}: {err}", node.name);
-                    }
-                })
-            })
-            .collect();
-        for halt in halts {
-            let _ = halt.join();
-        }
+        std::thread::scope(|scope| {
+            for member in &self.nodes {
+                scope.spawn(|| member.halt_if_running());
+            }
+        });
         if let Some(mut epmd) = self.epmd.take() {
             let _ = epmd.kill();
             let _ = epmd.wait();
