@@ -88,7 +88,12 @@ impl LazyRedis {
             let sentinels = settings
                 .sentinels
                 .iter()
-                .map(|address| sentinel_url(address, settings.sentinel_password.as_ref()))
+                .map(|address| {
+                    redis_url(
+                        address,
+                        settings.sentinel_password.as_ref().map(Secret::expose),
+                    )
+                })
                 .collect::<redis::RedisResult<Vec<_>>>()?;
             Target::Sentinel(tokio::sync::Mutex::new(SentinelClient::build(
                 sentinels,
@@ -213,15 +218,13 @@ impl LazyRedis {
     }
 }
 
-/// The URL of the Sentinel at `address` (`host:port`), signed in with `password` (encoded as
-/// a URL needs it) when the Sentinels require one.
-fn sentinel_url(address: &str, password: Option<&Secret>) -> redis::RedisResult<String> {
+/// The URL of the Redis server or Sentinel at `address` (`host:port`), signed in with
+/// `password` (encoded as a URL needs it) when it requires one.
+pub fn redis_url(address: &str, password: Option<&str>) -> redis::RedisResult<String> {
     let mut url = url::Url::parse(&format!("redis://{address}"))
-        .map_err(|_| RedisError::from((ErrorKind::InvalidClientConfig, "a Sentinel's address")))?;
-    if let Some(password) = password {
-        url.set_password(Some(password.expose()))
-            .map_err(|()| RedisError::from((ErrorKind::InvalidClientConfig, "a Sentinel's URL")))?;
-    }
+        .map_err(|_| RedisError::from((ErrorKind::InvalidClientConfig, "a Redis address")))?;
+    url.set_password(password)
+        .map_err(|()| RedisError::from((ErrorKind::InvalidClientConfig, "a Redis URL")))?;
     Ok(url.into())
 }
 

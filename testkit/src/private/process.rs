@@ -1,4 +1,4 @@
-//! What the private instances share: ports, liveness of a process, its log's tail.
+//! What the private instances share: ports, liveness and memory of a process, its log's tail.
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +22,19 @@ pub(crate) fn alive(pid: u32) -> bool {
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
     }
+}
+
+/// A process's resident memory in KiB (`VmRSS`), `None` when it is gone.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `count` distinct free ports below the kernel's ephemeral range (32768–60999): an instance's

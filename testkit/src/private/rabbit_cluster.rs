@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::{accepts, alive, free_ports, keep_unclaimed};
+use super::process::{accepts, alive, free_ports, keep_unclaimed, rss_kib};
 use super::rabbit::{Node, NodeProcess};
 
 /// How many nodes the cluster has: a quorum survives the loss of one.
@@ -148,7 +148,7 @@ impl PrivateRabbitCluster {
     pub fn rss_kib(&self) -> Vec<u64> {
         self.nodes
             .iter()
-            .map(|m| m.pid.map_or(0, rss_kib))
+            .map(|m| m.pid.and_then(rss_kib).unwrap_or(0))
             .collect()
     }
 
@@ -366,19 +366,6 @@ fn join(node: &Node, seed: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The resident set of a process in KiB, 0 if it is gone.
-fn rss_kib(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 impl Drop for PrivateRabbitCluster {

@@ -186,9 +186,8 @@ pub(super) async fn query<T: redis::FromRedisValue>(
 ) -> redis::RedisResult<T> {
     // The shared server is never ours to flush or shut down.
     assert_ne!(port, 6379);
-    let mut url = url::Url::parse(&format!("redis://127.0.0.1:{port}")).expect("a valid URL");
-    url.set_password(password).expect("a URL with a host");
-    let client = redis::Client::open(url.as_str())?;
+    let url = catalog_support::lazy_redis::redis_url(&format!("127.0.0.1:{port}"), password)?;
+    let client = redis::Client::open(url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     command.query_async(&mut connection).await
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use super::process::{free_ports, keep_unclaimed, tail};
+use super::process::{free_ports, keep_unclaimed, rss_kib, tail};
 use super::redis::{query, server_args, spawn, wait_until_answering};
 
 /// The name the Sentinels know the primary by (`REDIS_MASTER_NAME`).
@@ -189,19 +189,7 @@ impl PrivateRedisSentinel {
             (self.sentinels.iter().enumerate()).map(|(n, s)| (format!("sentinel-{n}"), s));
         servers
             .chain(sentinels)
-            .filter_map(|(name, s)| {
-                let pid = s.process.as_ref()?.id();
-                let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let kib = status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmRSS:"))?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()?;
-                Some((name, kib))
-            })
+            .filter_map(|(name, s)| Some((name, rss_kib(s.process.as_ref()?.id())?)))
             .collect()
     }
 
