@@ -20,6 +20,7 @@ use catalog_testkit::private::PrivateRabbitCluster;
 use catalog_testkit::system::Service;
 use serde_json::Value;
 
+use super::logged;
 use crate::checks::Findings;
 use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;
@@ -108,10 +109,7 @@ pub async fn node_loss(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
         notes.push(format!(
             "before fault {}: leaders of the projector's queues {:?}",
             faults.len() + 1,
-            leaders
-                .iter()
-                .map(|l| l.map_or("none".to_string(), |n| letter(n).to_string()))
-                .collect::<Vec<_>>()
+            letters(&leaders)
         ));
 
         let killed = Instant::now();
@@ -163,10 +161,7 @@ pub async fn node_loss(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
         started_in.as_secs_f64(),
         mib(&rss_at_start),
         mib(&rss_at_end),
-        leaders_after
-            .iter()
-            .map(|l| l.map_or("none".to_string(), |n| letter(n).to_string()))
-            .collect::<Vec<_>>()
+        letters(&leaders_after)
     ));
     let row = stage
         .finish_with(
@@ -179,19 +174,14 @@ pub async fn node_loss(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
                 let skipped = last_skipped(&first_logs) + last_skipped(&second_logs);
                 let mut projector_logs = first_logs;
                 projector_logs.extend(second_logs);
-                let reconnects = count(&projector_logs, "consumer stopped; reconnecting");
-                let relay_restarts = count(
-                    &system.logs(Service::CommandApi),
-                    "relay stopped; restarting",
-                );
-                let moved = count(&projector_logs, "connected to another RabbitMQ node")
-                    + count(
-                        &system.logs(Service::CommandApi),
-                        "connected to another RabbitMQ node",
-                    );
+                let reconnects = logged(&projector_logs, "consumer stopped; reconnecting");
+                let command_api_logs = system.logs(Service::CommandApi);
+                let relay_restarts = logged(&command_api_logs, "relay stopped; restarting");
+                let moved = logged(&projector_logs, "connected to another RabbitMQ node")
+                    + logged(&command_api_logs, "connected to another RabbitMQ node");
                 // A product's events apply only in version order: one that arrives ahead of
                 // its predecessors has them read from the event store first.
-                let healed = count(&projector_logs, "healing a gap from the event store");
+                let healed = logged(&projector_logs, "healing a gap from the event store");
                 notes.push(format!(
                     "services: {reconnects} projector reconnects, {relay_restarts} relay \
                      restarts, {moved} connections to another node; {} events the projectors \
@@ -251,13 +241,6 @@ fn informational(findings: &mut Findings, notes: Vec<String>) {
     }
 }
 
-/// Log lines whose message is `message`.
-fn count(logs: &[Value], message: &str) -> usize {
-    logs.iter()
-        .filter(|line| line["message"].as_str() == Some(message))
-        .count()
-}
-
 /// The events a projector process skipped as already applied since it started: its last
 /// status line says.
 fn last_skipped(logs: &[Value]) -> u64 {
@@ -266,6 +249,14 @@ fn last_skipped(logs: &[Value]) -> u64 {
         .find(|line| line["message"].as_str() == Some("status"))
         .and_then(|line| line["skipped"].as_u64())
         .unwrap_or(0)
+}
+
+/// Each queue's leader by its node's letter, `none` while one is being elected.
+fn letters(leaders: &[Option<usize>]) -> Vec<String> {
+    leaders
+        .iter()
+        .map(|l| l.map_or("none".to_string(), |n| letter(n).to_string()))
+        .collect()
 }
 
 fn letter(node: usize) -> char {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use catalog_testkit::private::PrivateRedisSentinel;
-use catalog_testkit::system::{mentions, Service, System};
+use catalog_testkit::system::{Service, System};
 
+use super::logged;
 use crate::checks::Findings;
 use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;
@@ -113,11 +114,7 @@ pub async fn failover(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
 
 /// How many times the projector has logged a refill so far.
 fn refills(system: &System) -> usize {
-    system
-        .logs(Service::Projector)
-        .iter()
-        .filter(|line| mentions(line, "message", REFILLED))
-        .count()
+    logged(&system.logs(Service::Projector), REFILLED)
 }
 
 /// Reads products by id through query-api, one after another, while Redis fails over: Redis
