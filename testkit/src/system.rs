@@ -493,6 +493,13 @@ impl Drop for System {
     }
 }
 
+/// How many of a service's log lines have `message` as their message.
+pub fn logged(logs: &[Value], message: &str) -> usize {
+    logs.iter()
+        .filter(|line| line["message"].as_str() == Some(message))
+        .count()
+}
+
 fn read_logs(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()

@@ -9,7 +9,6 @@ mod rabbitmq;
 mod redis;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use crate::scenarios::{Deps, Row, Settings};
 
@@ -22,11 +21,4 @@ pub async fn run(name: &str, deps: &Deps, settings: Settings, photo: Bytes) -> R
         "redis-sentinel" => redis::failover(deps, settings, photo).await,
         _ => unreachable!("names are checked by the caller"),
     }
-}
-
-/// How many of a service's log lines have `message` as their message.
-fn logged(logs: &[Value], message: &str) -> usize {
-    logs.iter()
-        .filter(|line| line["message"].as_str() == Some(message))
-        .count()
 }

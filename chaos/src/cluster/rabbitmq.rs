@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use catalog_store::broker::{Topology, PROJECTOR};
 use catalog_testkit::private::PrivateRabbitCluster;
-use catalog_testkit::system::Service;
+use catalog_testkit::system::{logged, Service};
 use serde_json::Value;
 
-use super::logged;
 use crate::checks::Findings;
 use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use catalog_testkit::private::PrivateRedisSentinel;
-use catalog_testkit::system::{Service, System};
+use catalog_testkit::system::{logged, Service, System};
 
-use super::logged;
 use crate::checks::Findings;
 use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;
