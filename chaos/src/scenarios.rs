@@ -11,7 +11,6 @@ use bytes::Bytes;
 use catalog_testkit::private::{PrivatePostgres, PrivateRabbit, PrivateRedis};
 use catalog_testkit::proxy::FaultProxy;
 use catalog_testkit::system::{Service, System};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::checks::{self, Findings};
@@ -82,22 +81,7 @@ pub(crate) struct Stage {
 
 async fn database(deps: &Deps) -> PgPool {
     let name = format!("chaos_{}", uuid::Uuid::new_v4().simple());
-    deps.postgres.create_database(&name).await;
-    migrated(&deps.postgres.url(&name)).await
-}
-
-/// A pool on the scenario's database at `url`, its migrations run.
-pub(crate) async fn migrated(url: &str) -> PgPool {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(url)
-        .await
-        .expect("the scenario's database answers");
-    catalog_support::db::MIGRATOR
-        .run(&pool)
-        .await
-        .expect("the migrations run");
-    pool
+    deps.postgres.migrated_database(&name).await
 }
 
 /// How a scenario's system differs from the default: where the services reach their

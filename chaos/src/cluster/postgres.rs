@@ -15,14 +15,13 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::checks::Findings;
-use crate::scenarios::{migrated, Deps, Routes, Row, Settings, Stage};
+use crate::scenarios::{Deps, Routes, Row, Settings, Stage};
 use crate::workload::Mix;
 
 pub async fn failover(deps: &Deps, settings: Settings, photo: Bytes) -> Row {
     let database = format!("chaos_{}", uuid::Uuid::new_v4().simple());
     let mut primary = PrivatePostgres::start().await;
-    primary.create_database(&database).await;
-    migrated(&primary.url(&database)).await.close().await;
+    primary.migrated_database(&database).await.close().await;
     let standby = primary.start_standby().await;
     // Synchronous replication: a commit (and so a command's 2xx) returns only once the standby
     // has flushed it, so nothing acknowledged is lost when the standby takes over. With

@@ -15,7 +15,7 @@ use catalog_testkit::proxy::FaultProxy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
 use crate::helpers::*;
 
@@ -85,19 +85,14 @@ async fn writer(system_urls: (String, String), stop: Arc<AtomicBool>, n: usize) 
 
 /// The promoted server's next transaction id, and the relay's checkpoint there.
 async fn xids(standby: &PrivateStandby, namespace: &str) -> (i64, i64) {
-    let mut connection = PgConnection::connect(&standby.url(DATABASE)).await.unwrap();
-    let checkpoint: String =
-        sqlx::query_scalar("SELECT transaction_id::text FROM relay_checkpoints WHERE name = $1")
-            .bind(namespace)
-            .fetch_one(&mut connection)
-            .await
-            .expect("the relay's checkpoint was replicated");
+    let pool = PgPool::connect(&standby.url(DATABASE)).await.unwrap();
+    let checkpoint = checkpoint(&pool, namespace).await;
     let current: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
-        .fetch_one(&mut connection)
+        .fetch_one(&pool)
         .await
         .unwrap();
-    let _ = connection.close().await;
-    (current.parse().unwrap(), checkpoint.parse().unwrap())
+    pool.close().await;
+    (current.parse().unwrap(), checkpoint)
 }
 
 async fn checkpoint(pool: &PgPool, namespace: &str) -> i64 {
@@ -113,14 +108,7 @@ async fn checkpoint(pool: &PgPool, namespace: &str) -> i64 {
 #[tokio::test]
 async fn a_synchronous_standby_takes_over_without_losing_an_acknowledged_command() {
     let mut primary = PrivatePostgres::start().await;
-    primary.create_database(DATABASE).await;
-    let migrate = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&primary.url(DATABASE))
-        .await
-        .unwrap();
-    catalog_support::db::MIGRATOR.run(&migrate).await.unwrap();
-    migrate.close().await;
+    primary.migrated_database(DATABASE).await.close().await;
     let standby = primary.start_standby().await;
     // Synchronous replication is what makes "nothing acknowledged is lost" hold across a
     // failover: with `synchronous_commit = on` and the standby in `synchronous_standby_names`,

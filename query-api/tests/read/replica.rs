@@ -9,7 +9,6 @@ use catalog_testkit::private::PrivatePostgres;
 use catalog_testkit::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
 
 /// How long lists may take to show what the standby replayed once it resumes.
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -33,13 +32,7 @@ fn skus(page: &Value) -> Vec<&str> {
 async fn lists_lag_on_a_paused_standby_while_reads_by_id_see_every_write() {
     let primary = PrivatePostgres::start().await;
     let database = "catalog_replica";
-    primary.create_database(database).await;
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&primary.url(database))
-        .await
-        .unwrap();
-    catalog_support::db::MIGRATOR.run(&pool).await.unwrap();
+    let pool = primary.migrated_database(database).await;
     // The standby is copied from the migrated primary; from here on it streams.
     let standby = primary.start_standby().await;
     let options = Options {

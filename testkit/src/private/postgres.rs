@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, PgConnection};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::process::{accepts, alive, free_port, keep_unclaimed, tail};
 
@@ -119,6 +120,22 @@ impl PrivatePostgres {
             .await
             .unwrap_or_else(|err| panic!("{create}: {err}"));
         let _ = connection.close().await;
+    }
+
+    /// Creates a database with Catalog's schema: [`Self::create_database`], then the
+    /// migrations. Returns a pool of 8 connections on it.
+    pub async fn migrated_database(&self, name: &str) -> PgPool {
+        self.create_database(name).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&self.url(name))
+            .await
+            .expect("the new database answers");
+        catalog_support::db::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("the migrations run");
+        pool
     }
 
     /// Starts the stopped server again, on the same port and data, and waits until it answers
