@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use catalog_read_model::facet_index::FacetIndex;
 use catalog_read_model::generation;
 use catalog_read_model::redis::RedisReadModel;
 use catalog_store::blobs::BlobStore;
@@ -87,6 +88,7 @@ impl Application {
             versions: VersionWatch::new(local),
             streams: crate::feed::Streams::new(config.streams.clone()),
             schema: catalog_domain::Schema::new(config.default_locale.clone()),
+            facets: config.facet_index.then(FacetIndex::new),
             config: Arc::new(config),
             status: StatusCache::default(),
             redis,
@@ -133,6 +135,12 @@ impl Application {
             "change feed notifications",
             Arc::clone(&self.state.streams).listen(self.state.pool.clone(), shutdown.clone()),
         );
+        if let Some(facets) = &self.state.facets {
+            tasks.spawn(
+                "facet index",
+                Arc::clone(facets).run(self.state.lists.clone(), shutdown.clone()),
+            );
+        }
         tracing::info!(addr = %self.local_addr(), "query-api listening");
         tasks.spawn(
             "HTTP server",

@@ -54,6 +54,10 @@ pub struct Config {
     /// `LOCAL_CACHE_BYTES`: how much of the products read recently each process keeps in its
     /// own memory, in front of Redis; 0 turns the local cache off.
     pub local_cache_bytes: u64,
+    /// `FACET_INDEX` (default `true`): whether lists' facets are counted from an index this
+    /// process keeps in memory (about 100 bytes a product), following the database lists are
+    /// read from; `false` counts them in PostgreSQL.
+    pub facet_index: bool,
 }
 
 impl Config {
@@ -81,6 +85,7 @@ impl Config {
             blob_store: env.blob_store()?,
             request_timeout: Duration::from_secs(env.parse("REQUEST_TIMEOUT_SECS", 30u64)?),
             local_cache_bytes: env.parse("LOCAL_CACHE_BYTES", 32 * 1024 * 1024u64)?,
+            facet_index: env.parse("FACET_INDEX", true)?,
             streams: crate::feed::StreamSettings {
                 per_token: env.parse("SSE_STREAMS_PER_TOKEN", 4usize)?,
                 heartbeat: Duration::from_secs(

@@ -28,6 +28,9 @@ pub struct Shared {
     pub pool: PgPool,
     /// Where lists and searches are read: the read replica, or `pool` without one.
     pub lists: PgPool,
+    /// Facet counts from memory, following `lists` (`FACET_INDEX`); `None` counts them in
+    /// PostgreSQL.
+    pub facets: Option<Arc<catalog_read_model::facet_index::FacetIndex>>,
     /// The Redis read model: the version subscription runs on it; readiness checks it.
     pub redis: RedisReadModel,
     /// Checks the bearer tokens and session cookies of the audit routes (scope

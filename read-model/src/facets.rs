@@ -277,10 +277,105 @@ impl Narrowing {
     }
 }
 
+impl Narrowing {
+    /// The filters as conditions on tokens, for the facet index; `None` when one compares a
+    /// value longer than a token keeps (the document decides, in PostgreSQL).
+    pub(crate) fn conditions(&self) -> Option<Vec<Condition>> {
+        let mut conditions = Vec::new();
+        if let Some(key) = &self.product_type {
+            conditions.push(Condition::AnyOf {
+                facet: "type".to_string(),
+                tokens: vec![token("type", &serde_json::Value::String(key.clone()))],
+                numbers: Vec::new(),
+            });
+        }
+        for (name, filter) in &self.attributes {
+            let facet = format!("attr.{name}");
+            if !filter.values.is_empty() {
+                let mut tokens = Vec::new();
+                let mut numbers = Vec::new();
+                for raw in &filter.values {
+                    let string = serde_json::Value::String(raw.clone());
+                    if string.to_string().chars().count() > TOKEN_VALUE_MAX {
+                        return None;
+                    }
+                    tokens.push(token(&facet, &string));
+                    if raw == "true" || raw == "false" {
+                        tokens.push(format!("{facet}={raw}"));
+                    }
+                    if is_number(raw) {
+                        numbers.push(raw.clone());
+                    }
+                }
+                conditions.push(Condition::AnyOf {
+                    facet: facet.clone(),
+                    tokens,
+                    numbers,
+                });
+            }
+            if filter.min.is_some() || filter.max.is_some() {
+                conditions.push(Condition::Within {
+                    facet,
+                    min: filter.min.clone(),
+                    max: filter.max.clone(),
+                });
+            }
+        }
+        Some(conditions)
+    }
+}
+
+/// One condition of a list, as tokens: a product is selected when it satisfies every one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The product holds one of these tokens, or a number token of `facet` equal to one of
+    /// `numbers` (JSON number texts).
+    AnyOf {
+        /// The facet the numbers belong to (`attr.<name>`).
+        facet: String,
+        /// Whole tokens, `<facet>=<JSON text>`.
+        tokens: Vec<String>,
+        /// Numbers compared as PostgreSQL's `numeric` compares them.
+        numbers: Vec<String>,
+    },
+    /// The product holds a number token of `facet` within `min..=max` (either may be open).
+    Within {
+        /// The facet (`attr.<name>`).
+        facet: String,
+        /// The least number, a JSON number text.
+        min: Option<String>,
+        /// The greatest number, a JSON number text.
+        max: Option<String>,
+    },
+}
+
+/// A list's selection in tokens: its status, then every condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// `None`: every status but archived; `Some(status)`: that status only.
+    pub status: Option<&'static str>,
+    /// All must hold.
+    pub conditions: Vec<Condition>,
+}
+
+/// The token of a product's status: one more token in memory, as in the counting statement.
+pub fn status_token(status: &str) -> String {
+    format!("status={}", serde_json::Value::String(status.to_string()))
+}
+
+/// A token's value as JSON: the string, number or boolean it was written from; a text the token
+/// cut short is its first characters, marked with an ellipsis.
+pub(crate) fn token_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let cut = text.strip_prefix('"').unwrap_or(text);
+        serde_json::Value::String(format!("{cut}…"))
+    })
+}
+
 /// The token a product holds for `value` of `facet`, as `catalog_facet_tokens` writes it:
 /// `<facet>=<JSON text>`, the JSON text cut to [`TOKEN_VALUE_MAX`] characters. Strings and
 /// booleans only: numbers are written by PostgreSQL (see [`push_values`]).
-fn token(facet: &str, value: &serde_json::Value) -> String {
+pub(crate) fn token(facet: &str, value: &serde_json::Value) -> String {
     let text = value.to_string();
     format!(
         "{facet}={}",

@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{Connection, Execute, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
-use crate::facets::{Facet, FacetValue, Narrowing, FACET_VALUES_MAX};
+use crate::facet_index::FacetIndex;
+use crate::facets::{
+    token, token_value, Condition, Facet, FacetValue, Narrowing, Selection, FACET_VALUES_MAX,
+};
 
 /// The longest search text, in characters.
 pub const Q_MAX: usize = 200;
@@ -359,8 +362,9 @@ impl ListQuery {
     }
 
     /// One page, the cursor of the next one if there is more, and for a search whose words
-    /// match nothing as written, the text it may have meant (first pages only).
-    pub async fn run(&self, pool: &PgPool) -> sqlx::Result<Page> {
+    /// match nothing as written, the text it may have meant (first pages only). The facets are
+    /// counted by `index` when it is ready and the filters are its tokens, else in PostgreSQL.
+    pub async fn run(&self, pool: &PgPool, index: Option<&FacetIndex>) -> sqlx::Result<Page> {
         let search = match &self.q {
             Some(q) => {
                 let mut conn = pool.acquire().await?;
@@ -385,7 +389,10 @@ impl ListQuery {
         let facets = async {
             match self.narrowing.facets() {
                 [] => Ok(None),
-                _ => self.count_facets(pool, search.as_ref()).await.map(Some),
+                _ => self
+                    .count_facets(pool, index, search.as_ref())
+                    .await
+                    .map(Some),
             }
         };
         let (rows, facets) = tokio::try_join!(page, facets)?;
@@ -430,8 +437,17 @@ impl ListQuery {
     async fn count_facets(
         &self,
         pool: &PgPool,
+        index: Option<&FacetIndex>,
         search: Option<&Search>,
     ) -> sqlx::Result<BTreeMap<String, Vec<FacetValue>>> {
+        if let (Some(index), Some(selection)) = (index, self.selection()) {
+            let names: Vec<String> = self.narrowing.facets().iter().map(Facet::name).collect();
+            if let Some(counts) = index.count(pool, &selection, &names).await? {
+                metrics::counter!("catalog_facet_counts_total", "by" => "memory").increment(1);
+                return Ok(counts);
+            }
+        }
+        metrics::counter!("catalog_facet_counts_total", "by" => "postgres").increment(1);
         let mut sql = self.facet_statement(search);
         let rows: Vec<(String, String, i64)> = sql
             .build_query_as()
@@ -446,6 +462,40 @@ impl ListQuery {
             });
         }
         Ok(facets)
+    }
+
+    /// The list's selection as the facet index's tokens; `None` when a filter is not one
+    /// (`q`, `sku`, `currency`, prices, a value longer than a token keeps).
+    pub fn selection(&self) -> Option<Selection> {
+        if self.q.is_some()
+            || self.sku.is_some()
+            || self.currency.is_some()
+            || self.min_price.is_some()
+            || self.max_price.is_some()
+        {
+            return None;
+        }
+        let mut conditions = self.narrowing.conditions()?;
+        if let Some(category) = &self.category {
+            conditions.insert(
+                0,
+                Condition::AnyOf {
+                    facet: "category".to_string(),
+                    tokens: vec![token(
+                        "category",
+                        &serde_json::Value::String(category.clone()),
+                    )],
+                    numbers: Vec::new(),
+                },
+            );
+        }
+        Some(Selection {
+            status: match self.status {
+                StatusFilter::Live => None,
+                StatusFilter::Only(status) => Some(status),
+            },
+            conditions,
+        })
     }
 
     /// The SQL [`ListQuery::count_facets`] executes, every value bound: the selected rows'
@@ -484,7 +534,8 @@ impl ListQuery {
         .push_bind(names)
         .push(
             ")) SELECT facet, value, n FROM (SELECT facet, value, n, \
-             row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS r FROM counts) c \
+             row_number() OVER (PARTITION BY facet ORDER BY n DESC, value COLLATE \"C\") AS r \
+             FROM counts) c \
              WHERE r <= ",
         )
         .push_bind(FACET_VALUES_MAX)
@@ -634,15 +685,6 @@ impl ListQuery {
         .push_bind(self.limit + 1);
         sql
     }
-}
-
-/// A token's value as JSON: the string, number or boolean it was written from; a text the token
-/// cut short is its first characters, marked with an ellipsis.
-fn token_value(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|_| {
-        let cut = text.strip_prefix('"').unwrap_or(text);
-        serde_json::Value::String(format!("{cut}…"))
-    })
 }
 
 /// Which of a list's statements [`ListQuery::plan`] explains.

@@ -220,7 +220,10 @@ pub(crate) async fn list(
         next_cursor,
         did_you_mean,
         facets,
-    } = query.run(&app.lists).await.map_err(CommonError::database)?;
+    } = query
+        .run(&app.lists, app.facets.as_deref())
+        .await
+        .map_err(CommonError::database)?;
     for item in &mut items {
         if !locale.is_default() {
             item.localize(&locale);

@@ -19,6 +19,17 @@ async fn get(world: &World, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The `status` facet's count of drafts in `/products?facets=status`: counted from the facet
+/// index, which follows the standby lists are read from.
+async fn drafts(world: &World) -> i64 {
+    let page = get(world, "/products?facets=status").await;
+    let values = page["facets"]["status"].as_array().unwrap().clone();
+    values
+        .iter()
+        .find(|v| v["value"] == "draft")
+        .map_or(0, |v| v["count"].as_i64().unwrap())
+}
+
 fn skus(page: &Value) -> Vec<&str> {
     page["items"]
         .as_array()
@@ -48,6 +59,13 @@ async fn lists_lag_on_a_paused_standby_while_reads_by_id_see_every_write() {
     assert_eq!(skus(&get(&world, "/products").await), ["REPLICA-1"]);
     let search = get(&world, "/products?q=REPLICA").await;
     assert_eq!(skus(&search), ["REPLICA-1"], "search runs on the replica");
+    let index = world.query.as_ref().unwrap().1.facets.clone().unwrap();
+    let ready = eventually(CATCH_UP, || async { index.is_ready().then_some(()) });
+    assert!(
+        ready.await.is_some(),
+        "the facet index loads from the standby"
+    );
+    assert_eq!(drafts(&world).await, 1);
 
     // Replay stops: the standby's readers see this moment until it resumes.
     standby.pause_replay().await;
@@ -91,6 +109,11 @@ async fn lists_lag_on_a_paused_standby_while_reads_by_id_see_every_write() {
         Vec::<&str>::new(),
         "search is as stale as lists"
     );
+    assert_eq!(
+        drafts(&world).await,
+        1,
+        "facet counts are as stale as lists"
+    );
 
     // Replay resumes: lists catch up with the product and its follow-up change.
     standby.resume_replay().await;
@@ -111,6 +134,8 @@ async fn lists_lag_on_a_paused_standby_while_reads_by_id_see_every_write() {
     assert_eq!(latest["stock"], 12, "{latest}");
     let search = get(&world, "/products?q=teapot").await;
     assert_eq!(skus(&search), ["REPLICA-2"]);
+    assert_eq!(drafts(&world).await, 2, "and so are the counts");
+    assert!(index.is_ready(), "counted from memory throughout");
 
     let ready = get(&world, "/health/ready").await;
     assert_eq!(ready["checks"]["postgres-replica"], "up", "{ready}");
