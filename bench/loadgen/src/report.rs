@@ -1089,6 +1089,21 @@ fn rebuild(results: &Results) -> anyhow::Result<Vec<Row>> {
     }])
 }
 
+/// Where a case's facets were counted, when it asked for any: "; facets counted in memory for
+/// N of M lists" (query-api's in-memory index; the others in PostgreSQL, whose statement the
+/// plan is of).
+fn counted_where(case: &Value) -> String {
+    let counted = |by: &str| case["facets_counted"][by].as_u64();
+    match (counted("memory"), counted("postgres")) {
+        (Some(memory), Some(postgres)) if memory + postgres > 0 => format!(
+            "; facets counted in memory for {} of {} lists",
+            whole(memory as f64),
+            whole((memory + postgres) as f64)
+        ),
+        _ => String::new(),
+    }
+}
+
 /// Row 9: the search catalog seeded by COPY and projected (beside COPY of the same rows out
 /// of PostgreSQL), then searched: each case's latencies against its goal, beside the time
 /// PostgreSQL alone took for its statements and whether their plans are served by indexes.
@@ -1183,10 +1198,11 @@ fn search(results: &Results) -> anyhow::Result<Vec<Row>> {
                 ),
                 baseline: format!(
                     "PostgreSQL alone, EXPLAIN ANALYZE of query-api's statements (the slowest \
-                     of {} queries): {} ms; served by indexes: {}",
+                     of {} queries): {} ms; served by indexes: {}{}",
                     whole(explained),
                     millis(plan_ms),
-                    if index { "yes" } else { "**no**" }
+                    if index { "yes" } else { "**no**" },
+                    counted_where(case)
                 ),
                 // The tail against the slowest statement PostgreSQL ran alone: what the load,
                 // the other statements of a request and the HTTP hop add to the database's part.
@@ -1952,7 +1968,10 @@ tps = {tps:.6} (without initial connection time)
             &format!(
                 r#"{{"clients": 4, "requests_per_client": 250, "typo": {}, "facets": {}, "page10": {}}}"#,
                 case(6.0, 21.5, 0, true, 4.0),
-                case(30.0, 75.25, 0, false, 28.0),
+                case(30.0, 75.25, 0, false, 28.0).replace(
+                    r#""explained": 3"#,
+                    r#""explained": 3, "facets_counted": {"memory": 990, "postgres": 10}"#
+                ),
                 case(2.0, 9.0, 1, true, 0.0)
             ),
         );
@@ -1988,7 +2007,9 @@ tps = {tps:.6} (without initial connection time)
         assert_eq!(typo[5], "yes");
         let facets = cells(&table, "9b.");
         assert!(
-            facets[2].ends_with("served by indexes: **no**"),
+            facets[2].ends_with(
+                "served by indexes: **no**; facets counted in memory for 990 of 1,000 lists"
+            ),
             "{}",
             facets[2]
         );

@@ -128,7 +128,14 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
                 ));
             }
         }
+        let before = facet_counts(&http, &args.query_api).await?;
         let mut measured = case.load(&http, args).await?;
+        let after = facet_counts(&http, &args.query_api).await?;
+        // Where query-api counted the case's facets: its in-memory index or PostgreSQL.
+        measured["facets_counted"] = json!({
+            "memory": after.0 - before.0,
+            "postgres": after.1 - before.1,
+        });
         measured["index"] = json!(index);
         measured["plan_ms"] = json!(plan_ms);
         measured["explained"] = json!(explained);
@@ -204,6 +211,26 @@ async fn tenth_page(http: &reqwest::Client, base: &str, list: &str) -> anyhow::R
         };
     }
     Ok(query)
+}
+
+/// query-api's `catalog_facet_counts_total` so far: lists counted from memory, and in
+/// PostgreSQL.
+async fn facet_counts(http: &reqwest::Client, base: &str) -> anyhow::Result<(u64, u64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let total = |by: &str| {
+        let series = format!("catalog_facet_counts_total{{by=\"{by}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .map_or(0, |n| n as u64)
+    };
+    Ok((total("memory"), total("postgres")))
 }
 
 async fn get(http: &reqwest::Client, base: &str, query: &str) -> anyhow::Result<Value> {
