@@ -202,23 +202,30 @@ impl Index {
         }
     }
 
-    /// The products `selection` selects; `None` when a bound is no number.
+    /// The products `selection` selects; `None` when a bound is no number. The conditions
+    /// first, the status last: the whole catalog is copied only for a list with no condition.
     fn hits(&self, selection: &Selection) -> Option<RoaringBitmap> {
-        let mut hits = match selection.status {
-            Some(status) => self
-                .posting(&status_token(status))
-                .cloned()
-                .unwrap_or_default(),
-            None => match self.posting(&status_token("archived")) {
-                Some(archived) => &self.all - archived,
-                None => self.all.clone(),
-            },
+        let mut conditions = selection.conditions.iter();
+        let mut hits = match conditions.next() {
+            Some(first) => self.selected(first)?,
+            None => self.all.clone(),
         };
-        for condition in &selection.conditions {
+        for condition in conditions {
             if hits.is_empty() {
-                break;
+                return Some(hits);
             }
             hits &= self.selected(condition)?;
+        }
+        match selection.status {
+            Some(status) => match self.posting(&status_token(status)) {
+                Some(holding) => hits &= holding,
+                None => hits.clear(),
+            },
+            None => {
+                if let Some(archived) = self.posting(&status_token("archived")) {
+                    hits -= archived;
+                }
+            }
         }
         Some(hits)
     }
@@ -322,6 +329,20 @@ enum Behind {
     Database(sqlx::Error),
 }
 
+/// Why a load did not finish.
+enum NotLoaded {
+    /// The live read-model generation is not this release's (or none is live yet).
+    Generation(Option<i32>),
+    /// The database failed.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for NotLoaded {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Database(err)
+    }
+}
+
 impl From<sqlx::Error> for Behind {
     fn from(err: sqlx::Error) -> Self {
         Self::Database(err)
@@ -353,7 +374,17 @@ impl FacetIndex {
         while !shutdown.is_triggered() {
             if !self.is_ready() {
                 if let Err(err) = self.load(&pool).await {
-                    tracing::warn!(error = %err, "cannot load the facet index; facets are counted in PostgreSQL");
+                    match err {
+                        // An upgrade in progress: the generation goes live later.
+                        NotLoaded::Generation(live) => tracing::debug!(
+                            live = ?live,
+                            "the facet index waits for this release's read-model generation"
+                        ),
+                        NotLoaded::Database(err) => tracing::warn!(
+                            error = %err,
+                            "cannot load the facet index; facets are counted in PostgreSQL"
+                        ),
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(RETRY_AFTER) => {}
                         () = shutdown.wait() => return,
@@ -375,15 +406,13 @@ impl FacetIndex {
 
     /// Reads the whole view afresh, then catches up with what was written meanwhile. Requests
     /// are counted in PostgreSQL until it is done.
-    async fn load(&self, pool: &PgPool) -> sqlx::Result<()> {
+    async fn load(&self, pool: &PgPool) -> Result<(), NotLoaded> {
         let started = Instant::now();
         let (horizon, generation) = horizon(pool).await?;
         if generation != Some(GENERATION) {
             // Another release's shape (before the view had tokens, during an upgrade): this
             // release's index is loaded once its generation goes live.
-            return Err(sqlx::Error::Protocol(format!(
-                "the live read-model generation is {generation:?}, the index reads {GENERATION}'s"
-            )));
+            return Err(NotLoaded::Generation(generation));
         }
         let mut index = Index {
             generation: GENERATION,
@@ -413,7 +442,7 @@ impl FacetIndex {
         }
         // What was written while the chunks were read.
         if let Err(Behind::Database(err)) = self.catch_up(pool).await {
-            return Err(err);
+            return Err(NotLoaded::Database(err));
         }
         metrics::gauge!("catalog_facet_index_products").set(products as f64);
         tracing::info!(
@@ -614,8 +643,8 @@ mod tests {
     fn selections() -> Vec<Selection> {
         let any = |facet: &str, tokens: &[&str], numbers: &[&str]| Condition::AnyOf {
             facet: facet.to_string(),
-            tokens: tokens.iter().map(|t| t.to_string()).collect(),
-            numbers: numbers.iter().map(|n| n.to_string()).collect(),
+            tokens: tokens.iter().map(ToString::to_string).collect(),
+            numbers: numbers.iter().map(ToString::to_string).collect(),
         };
         let within = |min: Option<&str>, max: Option<&str>| Condition::Within {
             facet: "attr.weight".to_string(),
@@ -704,7 +733,7 @@ mod tests {
             "attr.size",
         ]
         .iter()
-        .map(|f| f.to_string())
+        .map(ToString::to_string)
         .collect();
         let mut catalog = Catalog::new();
         let mut rng = fastrand::Rng::with_seed(7);

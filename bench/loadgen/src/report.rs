@@ -1155,6 +1155,25 @@ fn search(results: &Results) -> anyhow::Result<Vec<Row>> {
             met: None,
         });
     }
+    if let Some(index) = optional(dir, "search-facet-index.json", json) {
+        let loaded = &index["loaded"];
+        rows.push(Row {
+            name: format!("9. search at {products}: query-api's facet index, loaded at start"),
+            catalog: format!(
+                "{} products, {} values loaded in {} s; {} MB of bitmaps and value lists; \
+                 query-api's RSS {} MiB once loaded",
+                whole(number(loaded, "/products")?),
+                whole(number(loaded, "/tokens")?),
+                dec1(number(loaded, "/took_ms")? / 1000.0),
+                whole(number(loaded, "/bytes")? / 1e6),
+                whole(number(&index, "/rss_kib")? / 1024.0)
+            ),
+            baseline: "—".into(),
+            ratio: "—".into(),
+            goal: "—",
+            met: None,
+        });
+    }
     if let Some(search) = optional(dir, "search.json", json) {
         let clients = number(&search, "/clients")?;
         let cases = [
@@ -1975,9 +1994,23 @@ tps = {tps:.6} (without initial connection time)
                 case(2.0, 9.0, 1, true, 0.0)
             ),
         );
+        dir.write(
+            "search-facet-index.json",
+            r#"{"loaded": {"message": "facet index loaded", "products": 1000000, "tokens": 388,
+                "bytes": 56373408, "took_ms": 4217}, "rss_kib": 204800}"#,
+        );
         let table = table(&Results::open(&dir.0).unwrap()).unwrap();
         println!("{table}");
 
+        let index = cells(
+            &table,
+            "9. search at 1,000,000 products: query-api's facet index",
+        );
+        assert_eq!(
+            index[1],
+            "1,000,000 products, 388 values loaded in 4.2 s; 56 MB of bitmaps and value lists; \
+             query-api's RSS 200 MiB once loaded"
+        );
         let rebuild = cells(&table, "9. search at 1,000,000 products: projector rebuild");
         assert_eq!(
             rebuild[1],
