@@ -68,7 +68,7 @@ struct Token {
 /// other text as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Uuid(u128),
+    Uuid([u8; 16]),
     Text(Box<str>),
 }
 
@@ -76,9 +76,128 @@ impl Key {
     fn of(id: &str) -> Self {
         match uuid::Uuid::try_parse(id) {
             // Only the canonical spelling: another spelling of the same UUID is another id.
-            Ok(uuid) if uuid.to_string() == id => Self::Uuid(uuid.as_u128()),
+            Ok(uuid) if uuid.to_string() == id => Self::Uuid(uuid.into_bytes()),
             _ => Self::Text(id.into()),
         }
+    }
+}
+
+/// Product numbers by id. The products of a load, UUIDs nearly always, are kept as a sorted
+/// array, 20 bytes each, searched by halves; the few added later (and any id that is no UUID)
+/// in a hash map. A hash map of a million entries would take 70 MB: its table doubles, and
+/// each slot holds the key's 24 bytes, the number and padding.
+#[derive(Debug, Default)]
+struct Keys {
+    loaded: Vec<([u8; 16], u32)>,
+    added: HashMap<Key, u32>,
+}
+
+impl Keys {
+    fn get(&self, key: &Key) -> Option<u32> {
+        if let Key::Uuid(bytes) = key {
+            if let Ok(at) = self
+                .loaded
+                .binary_search_by(|(loaded, _)| loaded.cmp(bytes))
+            {
+                return Some(self.loaded[at].1);
+            }
+        }
+        self.added.get(key).copied()
+    }
+
+    /// A key a load reads, which no other row of the load has: found again once sorted.
+    fn load(&mut self, key: Key, product: u32) {
+        match key {
+            Key::Uuid(bytes) => self.loaded.push((bytes, product)),
+            other => {
+                self.added.insert(other, product);
+            }
+        }
+    }
+
+    /// Sorts what the load read, ready for [`Keys::get`].
+    fn seal(&mut self) {
+        self.loaded.sort_unstable();
+        self.loaded.shrink_to_fit();
+    }
+}
+
+/// Where a product's token numbers lie in [`Lists::values`], and how many more would fit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+    room: u32,
+}
+
+/// Every product's token numbers, sorted, in one allocation: a list of its own per product
+/// would cost a pointer, a length and the allocator's overhead, more than the numbers. A
+/// product's new list is written in place when it fits, else at the end; the space left
+/// behind is reclaimed once it exceeds what is in use.
+#[derive(Debug, Default)]
+struct Lists {
+    values: Vec<u32>,
+    spans: Vec<Span>,
+    /// Numbers in use: the sum of the spans' lengths.
+    used: usize,
+}
+
+impl Lists {
+    /// How many products have a list.
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// A new product's number, with an empty list.
+    fn add(&mut self) -> u32 {
+        self.spans.push(Span::default());
+        (self.spans.len() - 1) as u32
+    }
+
+    fn get(&self, product: u32) -> &[u32] {
+        let span = self.spans[product as usize];
+        &self.values[span.start as usize..(span.start + span.len) as usize]
+    }
+
+    fn set(&mut self, product: u32, list: &[u32]) {
+        let span = &mut self.spans[product as usize];
+        self.used = self.used - span.len as usize + list.len();
+        if list.len() <= span.room as usize {
+            let start = span.start as usize;
+            self.values[start..start + list.len()].copy_from_slice(list);
+            span.len = list.len() as u32;
+        } else {
+            *span = Span {
+                start: self.values.len() as u32,
+                len: list.len() as u32,
+                room: list.len() as u32,
+            };
+            self.values.extend_from_slice(list);
+            if self.values.len() > 2 * self.used.max(1024) {
+                self.compact();
+            }
+        }
+    }
+
+    /// Writes every list again, back to back, with no room to spare.
+    fn compact(&mut self) {
+        let mut values = Vec::with_capacity(self.used);
+        for span in &mut self.spans {
+            let start = values.len() as u32;
+            values.extend_from_slice(
+                &self.values[span.start as usize..(span.start + span.len) as usize],
+            );
+            *span = Span {
+                start,
+                len: span.len,
+                room: span.len,
+            };
+        }
+        self.values = values;
+    }
+
+    fn bytes(&self) -> u64 {
+        (4 * self.values.capacity() + std::mem::size_of::<Span>() * self.spans.capacity()) as u64
     }
 }
 
@@ -94,8 +213,8 @@ struct Index {
     /// By token number: the products holding it.
     postings: Vec<RoaringBitmap>,
     /// By product number: its token numbers, sorted.
-    products: Vec<Box<[u32]>>,
-    keys: HashMap<Key, u32>,
+    lists: Lists,
+    keys: Keys,
     /// Every product number in use.
     all: RoaringBitmap,
 }
@@ -123,29 +242,48 @@ impl Index {
 
     /// Sets the product's tokens: its `facets` and its status.
     fn put(&mut self, id: &str, status: &str, facets: &[String]) {
-        let mut tokens: Vec<u32> = facets.iter().map(|t| self.token(t)).collect();
-        tokens.push(self.token(&status_token(status)));
-        tokens.sort_unstable();
-        tokens.dedup();
+        let tokens = self.token_numbers(status, facets);
         let key = Key::of(id);
         let product = match self.keys.get(&key) {
-            Some(&product) => product,
+            Some(product) => product,
             None => {
-                let product = self.products.len() as u32;
-                self.products.push(Box::new([]));
-                self.keys.insert(key, product);
+                let product = self.lists.add();
+                self.keys.added.insert(key, product);
                 self.all.insert(product);
                 product
             }
         };
-        let old = std::mem::take(&mut self.products[product as usize]);
+        self.set(product, tokens);
+    }
+
+    /// Adds a product a load reads: the load reads each id once.
+    fn load(&mut self, id: &str, status: &str, facets: &[String]) {
+        let tokens = self.token_numbers(status, facets);
+        let product = self.lists.add();
+        self.keys.load(Key::of(id), product);
+        self.all.insert(product);
+        self.set(product, tokens);
+    }
+
+    /// The sorted token numbers of a product's `facets` and status.
+    fn token_numbers(&mut self, status: &str, facets: &[String]) -> Vec<u32> {
+        let mut tokens: Vec<u32> = facets.iter().map(|t| self.token(t)).collect();
+        tokens.push(self.token(&status_token(status)));
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens
+    }
+
+    /// Sets a product's token numbers, and its place in each token's bitmap.
+    fn set(&mut self, product: u32, tokens: Vec<u32>) {
+        let old = self.lists.get(product);
         for token in old.iter().filter(|t| tokens.binary_search(t).is_err()) {
             self.postings[*token as usize].remove(product);
         }
         for token in tokens.iter().filter(|t| old.binary_search(t).is_err()) {
             self.postings[*token as usize].insert(product);
         }
-        self.products[product as usize] = tokens.into_boxed_slice();
+        self.lists.set(product, &tokens);
     }
 
     fn posting(&self, token: &str) -> Option<&RoaringBitmap> {
@@ -247,7 +385,7 @@ impl Index {
         let mut counts: Vec<u64> = vec![0; self.tokens.len()];
         if hits.len() <= walk_max {
             for product in hits {
-                for &token in self.products[product as usize].iter() {
+                for &token in self.lists.get(product) {
                     counts[token as usize] += 1;
                 }
             }
@@ -286,15 +424,19 @@ impl Index {
     }
 
     /// What the index holds, for its log line and its gauge: products, tokens and the bytes
-    /// of its bitmaps and product lists (not its maps' overhead).
+    /// of its bitmaps, product lists and ids (not the tokens, a few hundred).
     fn size(&self) -> (usize, usize, u64) {
         let bitmaps: u64 = self
             .postings
             .iter()
             .map(|p| p.serialized_size() as u64)
             .sum();
-        let lists: u64 = self.products.iter().map(|p| 16 + 4 * p.len() as u64).sum();
-        (self.products.len(), self.tokens.len(), bitmaps + lists)
+        let keys = (20 * self.keys.loaded.capacity() + 40 * self.keys.added.capacity()) as u64;
+        (
+            self.lists.len(),
+            self.tokens.len(),
+            bitmaps + self.lists.bytes() + keys,
+        )
     }
 }
 
@@ -430,9 +572,10 @@ impl FacetIndex {
             let Some(last) = rows.last() else { break };
             after = last.0.clone();
             for (id, status, facets) in &rows {
-                index.put(id, status, facets);
+                index.load(id, status, facets);
             }
         }
+        index.keys.seal();
         let (products, tokens, bytes) = index.size();
         {
             // No catch-up runs while the index is absent; this one is the first.
@@ -588,8 +731,13 @@ mod tests {
             }
         }
 
-        fn put(&mut self, id: &str, status: &str, tokens: Vec<String>) {
-            self.index.put(id, status, &tokens);
+        /// Sets a product's tokens: as a load reads it while `loading`, else as a catch-up.
+        fn put(&mut self, id: &str, status: &str, tokens: Vec<String>, loading: bool) {
+            if loading {
+                self.index.load(id, status, &tokens);
+            } else {
+                self.index.put(id, status, &tokens);
+            }
             self.products
                 .insert(id.to_string(), (status.to_string(), tokens));
         }
@@ -738,22 +886,26 @@ mod tests {
         let mut catalog = Catalog::new();
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..4u64 {
-            // New products, and a third of the known ones changed: values and status.
-            for i in 0..300u64 {
+            // Round 0 is a load, in no particular order of ids; then new products, and a
+            // third of the known ones changed: values and status.
+            let loading = round == 0;
+            let mut order: Vec<u64> = (0..300).collect();
+            rng.shuffle(&mut order);
+            for i in order {
                 let id = if round > 0 && i % 3 == 0 {
                     uuid::Uuid::from_u128(u128::from(rng.u64(0..300))).to_string()
                 } else {
                     uuid::Uuid::from_u128(u128::from(round * 300 + i)).to_string()
                 };
                 let status = STATUSES[rng.usize(0..3)];
-                catalog.put(&id, status, tokens(rng.u64(..)));
+                catalog.put(&id, status, tokens(rng.u64(..)), loading);
             }
             // An id that is no UUID is kept as it is.
-            catalog.put(
-                "legacy-product",
-                STATUSES[round as usize % 2],
-                tokens(round),
-            );
+            let status = STATUSES[round as usize % 2];
+            catalog.put("legacy-product", status, tokens(round), loading);
+            if loading {
+                catalog.index.keys.seal();
+            }
             let mut selecting = 0;
             for selection in selections() {
                 let selected = catalog.selected(&selection);
@@ -773,10 +925,45 @@ mod tests {
             // Every selection but the three of a category no product has selects some.
             assert_eq!(selecting, selections().len() - 3, "round {round}");
         }
-        assert_eq!(catalog.index.products.len(), catalog.products.len());
+        assert_eq!(catalog.index.lists.len(), catalog.products.len());
         // A facet asked for that no product holds is answered, empty.
         let counts = catalog.index.count(&catalog.index.all, &facets);
         assert_eq!(counts["attr.size"], []);
+    }
+
+    #[test]
+    fn lists_rewritten_in_place_at_the_end_and_compacted_keep_their_numbers() {
+        let mut lists = Lists::default();
+        let mut model: Vec<Vec<u32>> = Vec::new();
+        let mut rng = fastrand::Rng::with_seed(11);
+        for step in 0..20_000 {
+            if model.is_empty() || rng.u8(0..10) == 0 {
+                assert_eq!(lists.add() as usize, model.len());
+                model.push(Vec::new());
+            }
+            let product = rng.usize(0..model.len());
+            let mut list: Vec<u32> = (0..rng.u32(0..12)).map(|_| rng.u32(0..500)).collect();
+            list.sort_unstable();
+            lists.set(product as u32, &list);
+            model[product] = list;
+            if step % 5_000 == 4_999 {
+                lists.compact();
+            }
+            assert_eq!(lists.used, model.iter().map(Vec::len).sum::<usize>());
+        }
+        for (product, list) in model.iter().enumerate() {
+            assert_eq!(
+                lists.get(product as u32),
+                list.as_slice(),
+                "product {product}"
+            );
+        }
+        // Reclaimed as it goes: never more than twice what is in use.
+        assert!(
+            lists.values.len() <= 2 * lists.used.max(1024),
+            "{}",
+            lists.values.len()
+        );
     }
 
     #[test]
