@@ -1160,7 +1160,7 @@ fn search(results: &Results) -> anyhow::Result<Vec<Row>> {
         rows.push(Row {
             name: format!("9. search at {products}: query-api's facet index, loaded at start"),
             catalog: format!(
-                "{} products, {} values loaded in {} s; {} MB of bitmaps and value lists; \
+                "{} products, {} values loaded in {} s; {} MB of bitmaps, value lists and ids; \
                  query-api's RSS {} MiB once loaded",
                 whole(number(loaded, "/products")?),
                 whole(number(loaded, "/tokens")?),
@@ -2008,7 +2008,7 @@ tps = {tps:.6} (without initial connection time)
         );
         assert_eq!(
             index[1],
-            "1,000,000 products, 388 values loaded in 4.2 s; 56 MB of bitmaps and value lists; \
+            "1,000,000 products, 388 values loaded in 4.2 s; 56 MB of bitmaps, value lists and ids; \
              query-api's RSS 200 MiB once loaded"
         );
         let rebuild = cells(&table, "9. search at 1,000,000 products: projector rebuild");

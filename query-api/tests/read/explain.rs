@@ -129,6 +129,15 @@ async fn every_list_query_is_an_index_scan_at_a_million_products(pool: PgPool) {
             "GET /products?{case} scans the table:\n{plan}"
         );
     }
+    // The facet index's catch-up: the rows written since its horizon, through their index.
+    let plan = catalog_read_model::facet_index::plan_catch_up(&pool)
+        .await
+        .unwrap();
+    println!("-- the facet index's catch-up\n{plan}\n");
+    assert!(
+        plan.contains("product_view_written_idx") && !plan.contains("Seq Scan"),
+        "the facet index's catch-up does not read through `written`'s index:\n{plan}"
+    );
     // Facets over two filters: the selected products found through indexes, their tokens
     // counted from the rows read, never a scan of the table.
     for case in [
