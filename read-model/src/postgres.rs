@@ -386,8 +386,7 @@ pub async fn write_views(conn: &mut PgConnection, folded: &[Folded]) -> sqlx::Re
            status = EXCLUDED.status, price_amount = EXCLUDED.price_amount, \
            price_currency = EXCLUDED.price_currency, stock = EXCLUDED.stock, \
            version = EXCLUDED.version, created_at = EXCLUDED.created_at, \
-           updated_at = EXCLUDED.updated_at, state = EXCLUDED.state, doc = EXCLUDED.doc, \
-           written = pg_current_xact_id() \
+           updated_at = EXCLUDED.updated_at, state = EXCLUDED.state, doc = EXCLUDED.doc \
          WHERE product_view.version < EXCLUDED.version \
          RETURNING id",
     )
