@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog_read_model::generation::{self, GENERATION};
+use catalog_read_model::listing::ListQuery;
 use projector::rebuild::{rebuild, Target};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -285,6 +286,28 @@ async fn switch_under_load(pool: &PgPool, world: &World) {
     assert_eq!(after["translations"]["name"]["en"], after["name"]);
     assert_eq!(after["variants"][0]["id"], "master");
     assert_eq!(after["variants"][0]["stock"], after["stock"]);
+
+    // query-api's facet index waited for this generation, and loads it once live: its counts
+    // are PostgreSQL's.
+    let index = world.query.as_ref().unwrap().1.facets.clone().unwrap();
+    let loaded = eventually(Duration::from_secs(30), || async {
+        index.is_ready().then_some(())
+    });
+    assert!(
+        loaded.await.is_some(),
+        "the facet index loads generation {GENERATION}"
+    );
+    let lists = generation::pool_in(pool, generation::LIVE_SCHEMA);
+    let query = ListQuery::parse(Some("facets=status,category")).unwrap();
+    let memory = query.run(&lists, Some(&index)).await.unwrap().facets;
+    let statement = query.run(&lists, None).await.unwrap().facets;
+    assert!(
+        memory
+            .as_ref()
+            .is_some_and(|facets| !facets["status"].is_empty()),
+        "{memory:?}"
+    );
+    assert_eq!(memory, statement);
 }
 
 /// `projector retire`, which must drop `expected`; reads go on afterwards.
