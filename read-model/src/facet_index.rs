@@ -215,8 +215,6 @@ struct Index {
     /// By product number: its token numbers, sorted.
     lists: Lists,
     keys: Keys,
-    /// Every product number in use.
-    all: RoaringBitmap,
 }
 
 impl Index {
@@ -249,7 +247,6 @@ impl Index {
             None => {
                 let product = self.lists.add();
                 self.keys.added.insert(key, product);
-                self.all.insert(product);
                 product
             }
         };
@@ -261,7 +258,6 @@ impl Index {
         let tokens = self.token_numbers(status, facets);
         let product = self.lists.add();
         self.keys.load(Key::of(id), product);
-        self.all.insert(product);
         self.set(product, tokens);
     }
 
@@ -284,6 +280,13 @@ impl Index {
             self.postings[*token as usize].insert(product);
         }
         self.lists.set(product, &tokens);
+    }
+
+    /// Every product: numbered from 0, none ever removed.
+    fn everyone(&self) -> RoaringBitmap {
+        let mut everyone = RoaringBitmap::new();
+        everyone.insert_range(0..self.lists.len() as u32);
+        everyone
     }
 
     fn posting(&self, token: &str) -> Option<&RoaringBitmap> {
@@ -341,12 +344,12 @@ impl Index {
     }
 
     /// The products `selection` selects; `None` when a bound is no number. The conditions
-    /// first, the status last: the whole catalog is copied only for a list with no condition.
+    /// first, the status last: the whole catalog is a bitmap only for a list with no condition.
     fn hits(&self, selection: &Selection) -> Option<RoaringBitmap> {
         let mut conditions = selection.conditions.iter();
         let mut hits = match conditions.next() {
             Some(first) => self.selected(first)?,
-            None => self.all.clone(),
+            None => self.everyone(),
         };
         for condition in conditions {
             if hits.is_empty() {
@@ -945,7 +948,7 @@ mod tests {
         }
         assert_eq!(catalog.index.lists.len(), catalog.products.len());
         // A facet asked for that no product holds is answered, empty.
-        let counts = catalog.index.count(&catalog.index.all, &facets);
+        let counts = catalog.index.count(&catalog.index.everyone(), &facets);
         assert_eq!(counts["attr.size"], []);
     }
 

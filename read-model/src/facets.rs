@@ -223,10 +223,7 @@ impl Narrowing {
     /// ` AND facets @> ARRAY[<category token>]`: the list's category, as a token.
     pub(crate) fn push_category<'a>(&self, sql: &mut QueryBuilder<'a, Postgres>, category: &str) {
         sql.push(" AND facets @> ARRAY[")
-            .push_bind(token(
-                "category",
-                &serde_json::Value::String(category.to_string()),
-            ))
+            .push_bind(text_token("category", category))
             .push("]");
     }
 
@@ -238,7 +235,7 @@ impl Narrowing {
     pub(crate) fn push_filters<'a>(&'a self, sql: &mut QueryBuilder<'a, Postgres>) {
         if let Some(key) = &self.product_type {
             sql.push(" AND facets @> ARRAY[")
-                .push_bind(token("type", &serde_json::Value::String(key.clone())))
+                .push_bind(text_token("type", key))
                 .push("]");
         }
         for (name, filter) in &self.attributes {
@@ -285,32 +282,25 @@ impl Narrowing {
         if let Some(key) = &self.product_type {
             conditions.push(Condition::AnyOf {
                 facet: "type".to_string(),
-                tokens: vec![token("type", &serde_json::Value::String(key.clone()))],
+                tokens: vec![text_token("type", key)],
                 numbers: Vec::new(),
             });
         }
         for (name, filter) in &self.attributes {
             let facet = format!("attr.{name}");
             if !filter.values.is_empty() {
-                let mut tokens = Vec::new();
-                let mut numbers = Vec::new();
-                for raw in &filter.values {
-                    let string = serde_json::Value::String(raw.clone());
-                    if string.to_string().chars().count() > TOKEN_VALUE_MAX {
-                        return None;
-                    }
-                    tokens.push(token(&facet, &string));
-                    if raw == "true" || raw == "false" {
-                        tokens.push(format!("{facet}={raw}"));
-                    }
-                    if is_number(raw) {
-                        numbers.push(raw.clone());
-                    }
+                let Alternatives {
+                    tokens,
+                    numbers,
+                    long,
+                } = alternatives(&facet, &filter.values);
+                if !long.is_empty() {
+                    return None;
                 }
                 conditions.push(Condition::AnyOf {
                     facet: facet.clone(),
                     tokens,
-                    numbers,
+                    numbers: numbers.into_iter().map(str::to_string).collect(),
                 });
             }
             if filter.min.is_some() || filter.max.is_some() {
@@ -360,7 +350,7 @@ pub struct Selection {
 
 /// The token of a product's status: one more token in memory, as in the counting statement.
 pub fn status_token(status: &str) -> String {
-    format!("status={}", serde_json::Value::String(status.to_string()))
+    text_token("status", status)
 }
 
 /// A token's value as JSON: the string, number or boolean it was written from; a text the token
@@ -383,30 +373,57 @@ pub(crate) fn token(facet: &str, value: &serde_json::Value) -> String {
     )
 }
 
+/// The token of a text value of `facet`: [`token`] of it as a JSON string.
+pub(crate) fn text_token(facet: &str, text: &str) -> String {
+    token(facet, &serde_json::Value::String(text.to_string()))
+}
+
 /// The characters of a value's JSON text a token keeps.
 const TOKEN_VALUE_MAX: usize = 200;
+
+/// What an attribute filter's values may be held as: the tokens of each as a string (and as a
+/// boolean, when it reads as one), the values that read as numbers (whose tokens PostgreSQL
+/// writes), and those whose JSON text a token cuts short (compared with the document).
+struct Alternatives<'a> {
+    tokens: Vec<String>,
+    numbers: Vec<&'a str>,
+    long: Vec<serde_json::Value>,
+}
+
+/// The [`Alternatives`] of `values` of `facet`: one home for the SQL filter and the facet
+/// index's condition.
+fn alternatives<'a>(facet: &str, values: &'a [String]) -> Alternatives<'a> {
+    let mut alternatives = Alternatives {
+        tokens: Vec::new(),
+        numbers: Vec::new(),
+        long: Vec::new(),
+    };
+    for raw in values {
+        let string = serde_json::Value::String(raw.clone());
+        alternatives.tokens.push(token(facet, &string));
+        if string.to_string().chars().count() > TOKEN_VALUE_MAX {
+            alternatives.long.push(string);
+        }
+        if raw == "true" || raw == "false" {
+            alternatives.tokens.push(format!("{facet}={raw}"));
+        }
+        if is_number(raw) {
+            alternatives.numbers.push(raw);
+        }
+    }
+    alternatives
+}
 
 /// ` AND facets && ARRAY[…]`: the product holds one of `values` of `facet`, each as a string,
 /// and also as a boolean or a number when it reads as one. A number's token is made by
 /// PostgreSQL as the column's are (`trim_scale`), so `1.50` finds `1.5`. A value whose JSON
 /// text the tokens cut short is rechecked against the document.
 fn push_values<'a>(sql: &mut QueryBuilder<'a, Postgres>, facet: &str, values: &'a [String]) {
-    let mut strings = Vec::new();
-    let mut numbers = Vec::new();
-    let mut long = Vec::new();
-    for raw in values {
-        let string = serde_json::Value::String(raw.clone());
-        if string.to_string().chars().count() > TOKEN_VALUE_MAX {
-            long.push(string.clone());
-        }
-        strings.push(token(facet, &string));
-        if raw == "true" || raw == "false" {
-            strings.push(format!("{facet}={raw}"));
-        }
-        if is_number(raw) {
-            numbers.push(raw.as_str());
-        }
-    }
+    let Alternatives {
+        tokens: strings,
+        numbers,
+        long,
+    } = alternatives(facet, values);
     sql.push(" AND facets && (")
         .push_bind(strings)
         .push("::text[]");

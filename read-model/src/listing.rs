@@ -24,7 +24,7 @@ use sqlx::{Connection, Execute, PgConnection, PgPool, Postgres, QueryBuilder, Ro
 
 use crate::facet_index::FacetIndex;
 use crate::facets::{
-    token, token_value, Condition, Facet, FacetValue, Narrowing, Selection, FACET_VALUES_MAX,
+    text_token, token_value, Condition, Facet, FacetValue, Narrowing, Selection, FACET_VALUES_MAX,
 };
 
 /// The longest search text, in characters.
@@ -481,10 +481,7 @@ impl ListQuery {
                 0,
                 Condition::AnyOf {
                     facet: "category".to_string(),
-                    tokens: vec![token(
-                        "category",
-                        &serde_json::Value::String(category.clone()),
-                    )],
+                    tokens: vec![text_token("category", category)],
                     numbers: Vec::new(),
                 },
             );
