@@ -33,12 +33,7 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
     // The product's creation is published before the upload begins: were both pending
     // together, the relay would carry them in one message, under the creation's ids.
     let id = create(&system, "TRACE-1", 1).await;
-    let created = tokio::time::timeout(Duration::from_secs(20), consumer.next())
-        .await
-        .expect("the relay publishes the creation")
-        .expect("the tap is open")
-        .expect("a delivery");
-    let body: Value = serde_json::from_slice(&created.data).unwrap();
+    let (_, body) = next_message(&mut consumer, "the creation").await;
     assert_eq!(body["event_type"], "ProductCreated", "{body}");
 
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -84,12 +79,7 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
     // The messages: correlation id as the AMQP property, every id as a header.
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let delivery = tokio::time::timeout(Duration::from_secs(20), consumer.next())
-            .await
-            .expect("the relay publishes the upload's events")
-            .expect("the tap is open")
-            .expect("a delivery");
-        let body: Value = serde_json::from_slice(&delivery.data).unwrap();
+        let (delivery, body) = next_message(&mut consumer, "the upload's events").await;
         let properties = &delivery.properties;
         assert_eq!(
             properties
@@ -160,4 +150,18 @@ async fn one_upload_is_traced_through_every_hop(pool: PgPool) {
         .find(|line| line["message"] == "image processed")
         .unwrap();
     assert!(mentions(&image_line, "image_id", &image_id), "{image_line}");
+}
+
+/// The tap's next message and its body, which the relay publishes within 20 s.
+async fn next_message(
+    consumer: &mut lapin::Consumer,
+    what: &str,
+) -> (lapin::message::Delivery, Value) {
+    let delivery = tokio::time::timeout(Duration::from_secs(20), consumer.next())
+        .await
+        .unwrap_or_else(|_| panic!("the relay publishes {what}"))
+        .expect("the tap is open")
+        .expect("a delivery");
+    let body = serde_json::from_slice(&delivery.data).expect("a JSON body");
+    (delivery, body)
 }
